@@ -1,0 +1,116 @@
+"""nbtrack: experiment tracking that lives in the notebook.
+
+MLflow's fluent tracking API on an embedded SQLite store beside your work::
+
+    import nbtrack as mlflow
+
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(run_name="rf-baseline"):
+        mlflow.log_params({"n_estimators": 200, "max_depth": 8})
+        for step, loss in enumerate(losses):
+            mlflow.log_metric("loss", loss, step=step)
+
+    mlflow.search_runs(filter_string="metrics.loss < 0.3 OR params.max_depth = '8'")
+
+Heavy modules (pandas, nbformat) are imported only where they are used, so ``import nbtrack``
+stays fast.
+"""
+
+from __future__ import annotations
+
+from . import exceptions
+from ._version import __version__
+from .exceptions import NbtrackError
+from .query.search import search_runs
+from .tracking.client import Client
+from .tracking.entities import (
+    ActiveRun,
+    Experiment,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from .tracking.fluent import (
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    end_run,
+    flush,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_metric_history,
+    get_run,
+    last_active_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    restore_run,
+    search_experiments,
+    set_experiment,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from .tracking.uri import get_tracking_uri, set_tracking_uri
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "Metric",
+    "NbtrackError",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "exceptions",
+    "flush",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "restore_run",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -1,0 +1,278 @@
+"""The ``nbtrack`` command: look at experiments and runs from a terminal.
+
+::
+
+    nbtrack experiments
+    nbtrack runs --experiment churn --filter "metrics.acc > 0.9" --order-by "metrics.acc DESC"
+    nbtrack runs show 3f2a...
+    nbtrack runs delete 3f2a...
+    nbtrack gc
+
+``--store`` (or ``NBTRACK_TRACKING_URI``) points at the store; default ``.nbtrack/`` here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from .exceptions import NbtrackError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """Turn nbtrack's own errors into one clear line and exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NbtrackError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _client(ctx: click.Context) -> Any:
+    from .tracking.client import Client
+
+    return Client(ctx.obj.get("store"))
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone().strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+
+
+def _duration(start: int | None, end: int | None) -> str:
+    if start is None or end is None:
+        return "-"
+    seconds = (end - start) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--store",
+    envvar="NBTRACK_TRACKING_URI",
+    default=None,
+    help="Store directory, .db file or sqlite:/// URI [default: ./.nbtrack].",
+)
+@click.version_option(package_name="nbtrack")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None) -> None:
+    """nbtrack: experiment tracking in the notebook, on an embedded SQLite store."""
+    ctx.ensure_object(dict)
+    ctx.obj["store"] = store
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include deleted experiments.")
+@click.pass_context
+def experiments(ctx: click.Context, show_all: bool) -> None:
+    """List experiments with their run counts."""
+    from .tracking.entities import ViewType
+
+    client = _client(ctx)
+    rows = client.store.query(
+        "SELECT experiment_id, count(*), max(start_time) FROM runs"
+        " WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+    )
+    counts = {str(r[0]): (r[1], r[2]) for r in rows}
+    view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
+    table = []
+    for e in client.search_experiments(view):
+        n, last = counts.get(e.experiment_id, (0, None))
+        table.append([e.experiment_id, e.name, n, _when(last), e.lifecycle_stage])
+    _print_table(["id", "name", "runs", "last run", "stage"], table)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-e", "--experiment", "experiment_names", multiple=True,
+              help="Experiment name (repeatable). Default: all experiments.")
+@click.option("-f", "--filter", "filter_string", default="",
+              help="Filter, e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\".")
+@click.option("-o", "--order-by", "order_by", multiple=True,
+              help="Order, e.g. \"metrics.acc DESC\" (repeatable). Default: newest first.")
+@click.option("-n", "--max-results", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    experiment_names: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    max_results: int,
+    deleted: bool,
+) -> None:
+    """List runs as a table; `runs show ID` and `runs delete ID` act on one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .query.search import search_run_ids
+    from .tracking.entities import ViewType
+
+    client = _client(ctx)
+    if experiment_names:
+        ids = []
+        for name in experiment_names:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise click.BadParameter(f"no experiment named {name!r}", param_hint="--experiment")
+            ids.append(exp.experiment_id)
+    else:
+        ids = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+    view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
+    run_ids = search_run_ids(client, ids, filter_string, view, max_results, list(order_by))
+    found = client.get_runs(run_ids)
+    if not found:
+        click.echo("no runs" + (" match the filter" if filter_string else ""))
+        return
+    names = {e.experiment_id: e.name for e in client.search_experiments(ViewType.ALL)}
+    metric_keys = sorted({k for r in found for k in r.data.metrics})[:6]
+    param_keys = sorted({k for r in found for k in r.data.params})[:6]
+    header = ["run_id", "name", "experiment", "status", "start", "duration"]
+    header += [f"m.{k}" for k in metric_keys] + [f"p.{k}" for k in param_keys]
+    table = []
+    for r in found:
+        i = r.info
+        row = [i.run_id[:8], i.run_name, names.get(i.experiment_id, i.experiment_id), i.status,
+               _when(i.start_time), _duration(i.start_time, i.end_time)]
+        row += [_fmt(r.data.metrics.get(k)) for k in metric_keys]
+        row += [r.data.params.get(k, "") for k in param_keys]
+        table.append(row)
+    _print_table(header, table)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _find_run(client: Any, prefix: str) -> str:
+    """A full run id from an id or a unique prefix of one (as printed by `runs`)."""
+    if len(prefix) == 32:
+        return prefix
+    rows = client.store.query(
+        "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(prefix), prefix)
+    )
+    if not rows:
+        raise click.BadParameter(f"no run id starts with {prefix!r}", param_hint="RUN_ID")
+    if len(rows) > 1:
+        raise click.BadParameter(f"{prefix!r} matches several runs; give more characters",
+                                 param_hint="RUN_ID")
+    return str(rows[0][0])
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.pass_context
+def show(ctx: click.Context, run_id: str) -> None:
+    """Show one run: attributes, params, latest metrics, tags, artifacts."""
+    client = _client(ctx)
+    run = client.get_run(_find_run(client, run_id))
+    i = run.info
+    click.echo(click.style(f"{i.run_name}  ({i.run_id})", bold=True))
+    for label, value in [
+        ("experiment", client.get_experiment(i.experiment_id).name),
+        ("status", i.status),
+        ("started", _when(i.start_time)),
+        ("ended", _when(i.end_time)),
+        ("duration", _duration(i.start_time, i.end_time)),
+        ("artifacts", i.artifact_uri),
+    ]:
+        click.echo(f"  {label:<11}{value}")
+    for title, data in (("params", run.data.params), ("metrics", run.data.metrics),
+                        ("tags", run.data.tags)):
+        click.echo(click.style(f"\n{title}", bold=True) + ("" if data else "  (none)"))
+        width = max((len(k) for k in data), default=0)
+        for k in sorted(data):
+            value = data[k]
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            if "\n" in text:
+                text = text.strip().splitlines()[-1] + "  (last line)"
+            click.echo(f"  {k:<{width}}  {text}")
+    files = client.list_artifacts(i.run_id)
+    if files:
+        click.echo(click.style("\nartifacts", bold=True))
+        for path, size in files:
+            click.echo(f"  {path}  ({size:,} bytes)")
+
+
+@runs.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.pass_context
+def delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Mark runs deleted (hidden; `nbtrack gc` removes them for good)."""
+    client = _client(ctx)
+    for prefix in run_ids:
+        run_id = _find_run(client, prefix)
+        client.delete_run(run_id)
+        click.echo(f"deleted {run_id}")
+
+
+@runs.command("restore")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.pass_context
+def restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Bring deleted runs back."""
+    client = _client(ctx)
+    for prefix in run_ids:
+        run_id = _find_run(client, prefix)
+        client.restore_run(run_id)
+        click.echo(f"restored {run_id}")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool) -> None:
+    """Purge deleted runs and artifact folders that no run references."""
+    client = _client(ctx)
+    store = client.store
+    deleted = [r[0] for r in store.query(
+        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")]
+    keep = store.all_run_ids() - set(deleted)
+    root = store.artifact_root
+    orphans = []
+    if root.is_dir():
+        for exp_dir in root.iterdir():
+            if exp_dir.is_dir():
+                orphans += [d for d in exp_dir.iterdir() if d.is_dir() and d.name not in keep]
+    if dry_run:
+        click.echo(f"would purge {len(deleted)} deleted run(s) and "
+                   f"{len(orphans)} artifact folder(s)")
+        for d in orphans:
+            click.echo(f"  {d}")
+        return
+    store.purge_deleted_runs(deleted)
+    for d in orphans:
+        shutil.rmtree(d, ignore_errors=True)
+    before = store.db_path.stat().st_size
+    store.db.vacuum()
+    after = store.db_path.stat().st_size
+    click.echo(f"purged {len(deleted)} deleted run(s), {len(orphans)} artifact folder(s); "
+               f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+
+
+def _print_table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in header]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [min(max(len(row[i]) for row in cells), 40) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        line = "  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True))
+        click.echo(click.style(line, bold=True) if n == 0 else line.rstrip())
+
+
+def main() -> None:
+    cli(prog_name="nbtrack")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Every error nbtrack raises on purpose.
+
+The tree::
+
+    NbtrackError                    base of everything below; catch this to catch them all
+    ├── TrackingURIError            the tracking URI has an unsupported scheme or cannot be used
+    ├── StoreError                  the SQLite store cannot be opened or written
+    │   └── SchemaVersionError      the store was written by a newer nbtrack
+    ├── NotFoundError               no run / experiment / artifact with that id or name
+    │   ├── RunNotFoundError
+    │   └── ExperimentNotFoundError
+    ├── InvalidInputError           bad input: also a ValueError, so ``except ValueError`` works
+    │   ├── InvalidKeyError         a key that is too long or has characters not allowed
+    │   ├── ValueTooLongError       a param or tag value over its limit
+    │   ├── ParamConflictError      a param re-logged with a different value
+    │   └── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
+    ├── FilterSyntaxError           a malformed ``filter_string`` (also a ValueError); points at the token
+    └── RunStateError               an operation the run's state does not allow (e.g. logging to a deleted run)
+
+``TypeError`` (not an ``NbtrackError``) is raised for a metric value that is not a real number,
+as Python itself does for wrong types.
+
+Warnings are ``NbtrackWarning``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExperimentNotFoundError",
+    "FilterSyntaxError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "NbtrackError",
+    "NbtrackWarning",
+    "NotFoundError",
+    "ParamConflictError",
+    "ReservedTagError",
+    "RunNotFoundError",
+    "RunStateError",
+    "SchemaVersionError",
+    "StoreError",
+    "TrackingURIError",
+    "ValueTooLongError",
+]
+
+
+class NbtrackError(Exception):
+    """Base class of every error nbtrack raises on purpose."""
+
+
+class TrackingURIError(NbtrackError, ValueError):
+    """The tracking URI is malformed or names a scheme nbtrack does not support."""
+
+
+class StoreError(NbtrackError):
+    """The store could not be opened, migrated or written."""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema is newer than this nbtrack understands."""
+
+
+class NotFoundError(NbtrackError, LookupError):
+    """No object with that id or name."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run with that id."""
+
+
+class ExperimentNotFoundError(NotFoundError):
+    """No experiment with that id or name."""
+
+
+class InvalidInputError(NbtrackError, ValueError):
+    """An argument has a value that is not allowed."""
+
+
+class InvalidKeyError(InvalidInputError):
+    """A param, metric or tag key is empty, too long or has characters that are not allowed."""
+
+
+class ValueTooLongError(InvalidInputError):
+    """A param or tag value is longer than its limit."""
+
+
+class ParamConflictError(InvalidInputError):
+    """A param was logged again with a value different from the one already stored."""
+
+
+class ReservedTagError(InvalidInputError):
+    """A tag key uses the prefix that nbtrack keeps for its own tags."""
+
+
+class FilterSyntaxError(NbtrackError, ValueError):
+    """A ``filter_string`` or ``order_by`` clause could not be parsed.
+
+    ``position`` is the 0-based offset of the offending token in ``text``.
+    """
+
+    def __init__(self, message: str, text: str = "", position: int = -1) -> None:
+        self.text = text
+        self.position = position
+        if text and position >= 0:
+            pointer = " " * position + "^"
+            message = f"{message}\n  {text}\n  {pointer}"
+        super().__init__(message)
+
+
+class RunStateError(NbtrackError):
+    """The run's state does not allow this operation."""
+
+
+class NbtrackWarning(UserWarning):
+    """Warnings nbtrack emits (for instance when a run is ended for you)."""

@@ -1,0 +1,175 @@
+"""``search_runs``: MLflow's filter language (plus OR and parentheses) over the store.
+
+The filter and ``order_by`` are parsed into an AST (:mod:`.filter`) and compiled into SQL whose
+every key and value is a bound parameter (:mod:`.sql`); the text of a filter never becomes SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ExperimentNotFoundError, InvalidInputError
+from ..tracking.entities import Run, ViewType
+from .filter import parse_filter, parse_order_by
+from .sql import compile_filter, compile_order_by
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..tracking.client import Client
+
+__all__ = ["search_run_ids", "search_runs"]
+
+DEFAULT_MAX_RESULTS = 100_000
+BASE_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "status",
+    "artifact_uri",
+    "start_time",
+    "end_time",
+)
+
+
+def _experiment_ids(client: Client, ids: Sequence[str | int] | str | int) -> list[int]:
+    if isinstance(ids, (str, int)):
+        ids = [ids]
+    out = []
+    for i in ids:
+        try:
+            out.append(int(i))
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"experiment ids are numbers like '0' or '3'; got {i!r} "
+                "(pass experiment_names=[...] to search by name)"
+            ) from None
+    return out
+
+
+def search_run_ids(
+    client: Client,
+    experiment_ids: Sequence[str | int] | str | int,
+    filter_string: str | None = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = DEFAULT_MAX_RESULTS,
+    order_by: Sequence[str] | str | None = None,
+) -> list[str]:
+    """Ids of matching runs, ordered. Raises FilterSyntaxError on a malformed filter."""
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
+    if filter_string is not None and not isinstance(filter_string, str):
+        raise InvalidInputError(f"filter_string must be a string; got {filter_string!r}")
+    where_sql, where_args = compile_filter(parse_filter(filter_string or ""))
+    order_sql, order_args = compile_order_by(parse_order_by(order_by))
+    stages = ViewType.stages(run_view_type)
+    client.flush()
+    client.store.mark_dead_runs()
+    return client.store.search_run_ids(
+        _experiment_ids(client, experiment_ids),
+        stages,
+        where_sql,
+        where_args,
+        order_sql,
+        order_args,
+        max_results,
+    )
+
+
+def search_runs(
+    experiment_ids: Sequence[str | int] | str | int | None = None,
+    filter_string: str = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int = DEFAULT_MAX_RESULTS,
+    order_by: Sequence[str] | str | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | str | None = None,
+) -> pd.DataFrame | list[Run]:
+    """Search runs and return them as a pandas DataFrame (or a list of Run objects).
+
+    Parameters
+    ----------
+    experiment_ids, experiment_names
+        Where to search. Default: the active experiment (``set_experiment``), or every
+        experiment with ``search_all_experiments=True``.
+    filter_string
+        MLflow's language: ``metrics.acc > 0.9 AND params.model = 'rf'``, ``tags.team ILIKE
+        '%ml%'``, ``attributes.status = 'FINISHED'``, ``params.opt IN ('adam', 'sgd')``,
+        backquoted keys (``metrics.`f1 score` >= 0.8``). nbtrack adds ``OR`` and parentheses:
+        ``(metrics.acc > 0.9 OR metrics.f1 > 0.8) AND params.model = 'rf'``.
+    order_by
+        Columns such as ``["metrics.acc DESC", "params.lr"]``; missing values sort last.
+    output_format
+        ``"pandas"`` (default) or ``"list"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``run_id, experiment_id, run_name, status, artifact_uri, start_time, end_time``
+        (times as UTC datetimes), then ``metrics.*`` (latest values), ``params.*``, ``tags.*``.
+    """
+    from ..tracking.fluent import _active_experiment_id, _client
+
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list'; got {output_format!r}")
+    client = _client()
+    if experiment_names is not None:
+        names = [experiment_names] if isinstance(experiment_names, str) else experiment_names
+        ids: list[str | int] = []
+        for name in names:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                known = ", ".join(repr(e.name) for e in client.search_experiments(ViewType.ALL))
+                raise ExperimentNotFoundError(
+                    f"no experiment named {name!r}; experiments: {known}"
+                )
+            ids.append(exp.experiment_id)
+        if experiment_ids is not None:
+            ids.extend([experiment_ids] if isinstance(experiment_ids, (str, int)) else experiment_ids)
+        experiment_ids = ids
+    elif experiment_ids is None:
+        if search_all_experiments:
+            experiment_ids = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+        else:
+            experiment_ids = [_active_experiment_id(client)]
+    run_ids = search_run_ids(
+        client, experiment_ids, filter_string, run_view_type, max_results, order_by
+    )
+    runs = client.get_runs(run_ids)
+    if output_format == "list":
+        return runs
+    return runs_to_frame(runs)
+
+
+def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """MLflow's search_runs DataFrame for these runs."""
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
+    metric_keys = sorted({k for r in runs for k in r.data.metrics})
+    param_keys = sorted({k for r in runs for k in r.data.params})
+    tag_keys = sorted({k for r in runs for k in r.data.tags})
+    for r in runs:
+        info = r.info
+        columns["run_id"].append(info.run_id)
+        columns["experiment_id"].append(info.experiment_id)
+        columns["run_name"].append(info.run_name)
+        columns["status"].append(info.status)
+        columns["artifact_uri"].append(info.artifact_uri)
+        columns["start_time"].append(info.start_time)
+        columns["end_time"].append(info.end_time)
+    for prefix, keys, attr in (
+        ("metrics", metric_keys, "metrics"),
+        ("params", param_keys, "params"),
+        ("tags", tag_keys, "tags"),
+    ):
+        for key in keys:
+            columns[f"{prefix}.{key}"] = [getattr(r.data, attr).get(key) for r in runs]
+    frame = pd.DataFrame(columns)
+    for col in ("start_time", "end_time"):
+        frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
+    for key in metric_keys:
+        frame[f"metrics.{key}"] = frame[f"metrics.{key}"].astype("float64")
+    return frame

@@ -1,0 +1,120 @@
+"""The SQLite schema and its forward migrations.
+
+Each entry of :data:`MIGRATIONS` moves the store from version ``i`` to ``i + 1``. A store is migrated
+inside one ``BEGIN IMMEDIATE`` transaction when it is opened, so two processes opening a fresh store
+at once serialise on the write lock and the second finds the work done.
+
+Conventions of the schema (the query layer relies on them):
+
+- times are integer milliseconds since the epoch (as MLflow's);
+- ``metrics.value`` and ``latest_metrics.value`` are REAL; SQLite cannot store NaN, so NULL stands
+  for NaN there (a missing metric has no row at all);
+- ``latest_metrics`` holds, per run and key, the value with the highest step (then the latest
+  timestamp), kept current on every write so that tables and filters never scan the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["CURRENT_VERSION", "MIGRATIONS", "RUN_COLUMNS"]
+
+_V1 = """
+CREATE TABLE experiments (
+    experiment_id     INTEGER PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    artifact_location TEXT,
+    lifecycle_stage   TEXT NOT NULL DEFAULT 'active',
+    creation_time     INTEGER NOT NULL,
+    last_update_time  INTEGER NOT NULL
+);
+CREATE TABLE experiment_tags (
+    experiment_id INTEGER NOT NULL,
+    key           TEXT NOT NULL,
+    value         TEXT,
+    PRIMARY KEY (experiment_id, key)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    run_id          TEXT PRIMARY KEY,
+    experiment_id   INTEGER NOT NULL,
+    run_name        TEXT,
+    status          TEXT NOT NULL,
+    start_time      INTEGER NOT NULL,
+    end_time        INTEGER,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+    deleted_time    INTEGER,
+    parent_run_id   TEXT,
+    user            TEXT,
+    host            TEXT,
+    pid             INTEGER,
+    source          TEXT,
+    artifact_uri    TEXT
+);
+CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
+CREATE INDEX runs_by_status ON runs (status);
+CREATE TABLE params (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE metrics (
+    run_id    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    step      INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value     REAL
+);
+CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step);
+CREATE TABLE latest_metrics (
+    run_id    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    value     REAL,
+    step      INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE tags (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE artifacts (
+    run_id       TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    created_time INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+"""
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    for statement in _V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+#: ``MIGRATIONS[i]`` upgrades a store at version ``i`` to ``i + 1``.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+CURRENT_VERSION = len(MIGRATIONS)
+
+#: Columns of ``runs`` in the order :class:`~nbtrack.store.sqlite.SQLiteStore` returns them.
+RUN_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "status",
+    "start_time",
+    "end_time",
+    "lifecycle_stage",
+    "deleted_time",
+    "parent_run_id",
+    "user",
+    "host",
+    "pid",
+    "source",
+    "artifact_uri",
+)

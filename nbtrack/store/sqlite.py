@@ -1,0 +1,456 @@
+"""The embedded SQLite store.
+
+One :class:`SQLiteStore` per database file and process. It holds one connection guarded by a lock:
+reads and writes of this process are serialised, other processes are handled by SQLite itself (WAL
+mode, so readers never block the writer, and a busy timeout so that writers queue instead of failing
+with "database is locked"). Every write is one short ``BEGIN IMMEDIATE`` transaction: taking the
+write lock up front means the busy handler, not an error, resolves contention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import SchemaVersionError, StoreError
+from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
+
+#: How long a writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_S = 60.0
+
+_RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+
+MetricRow = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, step
+KeyValueRow = tuple[str, str, str]  # run_id, key, value
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+class SQLiteStore:
+    """Runs, params, metrics, tags and the artifact index in one SQLite file.
+
+    Parameters
+    ----------
+    db_path
+        The database file; created (with its folder) if missing.
+    artifact_root
+        The folder under which run artifacts live.
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
+        self.db_path = Path(db_path)
+        self.artifact_root = Path(artifact_root)
+        self._lock = threading.RLock()
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.db_path),
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the nbtrack store at {self.db_path}: {exc}") from exc
+        self.conn = conn
+        self._db: Any = None
+        try:
+            self._enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"{self.db_path} is not a usable nbtrack store (SQLite said: {exc})"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    # -- connection plumbing ------------------------------------------------------------------
+
+    @property
+    def db(self) -> Any:
+        """A :class:`sqlite_utils.Database` on the same connection, for maintenance work.
+
+        Imported on first use only: sqlite-utils imports pandas and numpy at import time, which
+        would cost every ``import nbtrack`` and every first log call half a second.
+        """
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def _enable_wal(self) -> None:
+        # Switching to WAL needs an exclusive lock for a moment; retry while another process
+        # holds it (the busy handler does not cover this pragma on every SQLite version).
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode != "wal":
+                    self.conn.execute("PRAGMA journal_mode = wal")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _migrate(self) -> None:
+        with self.write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] or 0
+            if version > CURRENT_VERSION:
+                raise SchemaVersionError(
+                    f"{self.db_path} was written by a newer nbtrack (schema version {version}; "
+                    f"this nbtrack knows versions up to {CURRENT_VERSION}). "
+                    "Upgrade nbtrack (pip install -U nbtrack) to open it; nothing was changed."
+                )
+            for target in range(version, CURRENT_VERSION):
+                MIGRATIONS[target](conn)
+            if version < CURRENT_VERSION:
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version VALUES (?)", (CURRENT_VERSION,))
+
+    @property
+    def schema_version(self) -> int:
+        with self.read() as conn:
+            return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self.conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only statement with bound parameters and return all rows."""
+        with self.read() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # -- experiments --------------------------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None, tags: dict[str, str]
+    ) -> int:
+        now = _now_ms()
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time)"
+                " VALUES (?, ?, ?, ?)",
+                (name, artifact_location, now, now),
+            )
+            experiment_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO experiment_tags VALUES (?, ?, ?)",
+                [(experiment_id, k, v) for k, v in tags.items()],
+            )
+        return experiment_id
+
+    def ensure_default_experiment(self) -> None:
+        """Experiment 0, "Default", as MLflow has it."""
+        with self.write() as conn:
+            now = _now_ms()
+            conn.execute(
+                "INSERT OR IGNORE INTO experiments (experiment_id, name, creation_time,"
+                " last_update_time) VALUES (0, 'Default', ?, ?)",
+                (now, now),
+            )
+
+    def get_experiment(
+        self, experiment_id: int | None = None, name: str | None = None
+    ) -> dict[str, Any] | None:
+        with self.read() as conn:
+            if name is not None:
+                row = conn.execute("SELECT * FROM experiments WHERE name = ?", (name,)).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT * FROM experiments WHERE experiment_id = ?", (experiment_id,)
+                ).fetchone()
+            if row is None:
+                return None
+            cols = [d[0] for d in conn.execute("SELECT * FROM experiments LIMIT 0").description]
+            exp = dict(zip(cols, row, strict=True))
+            exp["tags"] = dict(
+                conn.execute(
+                    "SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
+                    (exp["experiment_id"],),
+                ).fetchall()
+            )
+        return exp
+
+    def list_experiments(self, lifecycle_stages: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in lifecycle_stages)
+        rows = self.query(
+            f"SELECT experiment_id FROM experiments WHERE lifecycle_stage IN ({marks})"
+            " ORDER BY experiment_id",
+            list(lifecycle_stages),
+        )
+        out = []
+        for (eid,) in rows:
+            exp = self.get_experiment(eid)
+            if exp is not None:
+                out.append(exp)
+        return out
+
+    def update_experiment(self, experiment_id: int, **fields: Any) -> None:
+        allowed = {"name", "lifecycle_stage", "artifact_location"}
+        if not fields or set(fields) - allowed:
+            raise ValueError(f"can update only {sorted(allowed)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.write() as conn:
+            conn.execute(
+                f"UPDATE experiments SET {sets}, last_update_time = ? WHERE experiment_id = ?",
+                [*fields.values(), _now_ms(), experiment_id],
+            )
+
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO experiment_tags VALUES (?, ?, ?)"
+                " ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                (experiment_id, key, value),
+            )
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(self, run: dict[str, Any], tags: dict[str, str]) -> None:
+        cols = [c for c in RUN_COLUMNS if c in run]
+        with self.write() as conn:
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [run[c] for c in cols],
+            )
+            conn.executemany(
+                "INSERT INTO tags VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                [(run["run_id"], k, v) for k, v in tags.items()],
+            )
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        allowed = {"status", "end_time", "run_name", "lifecycle_stage", "deleted_time"}
+        if not fields or set(fields) - allowed:
+            raise ValueError(f"can update only {sorted(allowed)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.write() as conn:
+            conn.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id])
+
+    def get_run_row(self, run_id: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute(
+                f"SELECT {_RUN_SELECT} FROM runs r WHERE r.run_id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else dict(zip(RUN_COLUMNS, row, strict=True))
+
+    def get_run_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of the given runs, in the order given (missing ids are skipped)."""
+        rows = self.query(
+            f"SELECT {_RUN_SELECT} FROM runs r WHERE r.run_id IN (SELECT value FROM json_each(?))",
+            (_json_list(run_ids),),
+        )
+        by_id = {row[0]: dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows}
+        return [by_id[i] for i in run_ids if i in by_id]
+
+    def search_run_ids(
+        self,
+        experiment_ids: Sequence[int],
+        lifecycle_stages: Sequence[str],
+        where_sql: str,
+        where_args: Sequence[Any],
+        order_sql: str,
+        order_args: Sequence[Any],
+        max_results: int,
+    ) -> list[str]:
+        """Ids of the runs matching a compiled filter, in the compiled order."""
+        exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
+        stage_marks = ", ".join("?" for _ in lifecycle_stages)
+        sql = (
+            f"SELECT r.run_id FROM runs r WHERE r.experiment_id IN ({exp_marks})"
+            f" AND r.lifecycle_stage IN ({stage_marks}) AND ({where_sql})"
+            f" ORDER BY {order_sql} LIMIT ?"
+        )
+        args = [*experiment_ids, *lifecycle_stages, *where_args, *order_args, max_results]
+        return [row[0] for row in self.query(sql, args)]
+
+    def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[str, str, Any]]:
+        """``(run_id, key, value)`` rows of params, tags or latest_metrics for these runs."""
+        if table not in {"params", "tags", "latest_metrics"}:
+            raise ValueError(f"unknown table {table!r}")
+        return self.query(
+            f"SELECT run_id, key, value FROM {table}"
+            " WHERE run_id IN (SELECT value FROM json_each(?))",
+            (_json_list(run_ids),),
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> bool:
+        with self.write() as conn:
+            cur = conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
+        return cur.rowcount > 0
+
+    def get_params(self, run_id: str) -> dict[str, str]:
+        return dict(self.query("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+
+    # -- batched writes -----------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        metrics: Sequence[MetricRow],
+        params: Sequence[KeyValueRow],
+        tags: Sequence[KeyValueRow],
+    ) -> None:
+        """Write metrics (history and latest), params and tags in one transaction."""
+        latest: dict[tuple[str, str], MetricRow] = {}
+        for row in metrics:
+            k = (row[0], row[1])
+            best = latest.get(k)
+            if best is None or (row[4], row[3]) >= (best[4], best[3]):
+                latest[k] = row
+        with self.write() as conn:
+            if metrics:
+                conn.executemany(
+                    "INSERT INTO metrics (run_id, key, value, timestamp, step)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    metrics,
+                )
+                conn.executemany(
+                    "INSERT INTO latest_metrics (run_id, key, value, timestamp, step)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET"
+                    " value = excluded.value, timestamp = excluded.timestamp, step = excluded.step"
+                    " WHERE excluded.step > latest_metrics.step OR (excluded.step ="
+                    " latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
+                    list(latest.values()),
+                )
+            if params:
+                # A param never changes: the first value stays (conflicts are refused above us).
+                conn.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", params)
+            if tags:
+                conn.executemany(
+                    "INSERT INTO tags VALUES (?, ?, ?)"
+                    " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                    tags,
+                )
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[float, int, int]]:
+        """``(value, timestamp, step)`` rows of one metric, by step then time."""
+        return self.query(
+            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ?"
+            " ORDER BY step, timestamp",
+            (run_id, key),
+        )
+
+    # -- artifacts index ----------------------------------------------------------------------
+
+    def index_artifacts(self, run_id: str, entries: Iterable[tuple[str, int]]) -> None:
+        now = _now_ms()
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT INTO artifacts VALUES (?, ?, ?, ?) ON CONFLICT (run_id, path)"
+                " DO UPDATE SET size = excluded.size, created_time = excluded.created_time",
+                [(run_id, path, size, now) for path, size in entries],
+            )
+
+    def list_artifacts(self, run_id: str) -> list[tuple[str, int]]:
+        return self.query(
+            "SELECT path, size FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)
+        )
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def mark_dead_runs(self) -> list[str]:
+        """Mark KILLED the RUNNING runs of this host whose process is gone."""
+        host = socket.gethostname()
+        rows = self.query(
+            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
+            (host, os.getpid()),
+        )
+        dead = [(run_id, pid) for run_id, pid in rows if pid and not _pid_alive(pid)]
+        if not dead:
+            return []
+        now = _now_ms()
+        with self.write() as conn:
+            for run_id, pid in dead:
+                last = conn.execute(
+                    "SELECT max(timestamp) FROM latest_metrics WHERE run_id = ?", (run_id,)
+                ).fetchone()[0]
+                cur = conn.execute(
+                    "UPDATE runs SET status = 'KILLED', end_time = ?"
+                    " WHERE run_id = ? AND status = 'RUNNING'",
+                    (last or now, run_id),
+                )
+                if cur.rowcount:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO tags VALUES (?, 'nbtrack.killedReason', ?)",
+                        (
+                            run_id,
+                            f"process {pid} on {host} had exited without ending the run; "
+                            f"marked KILLED when the store was next opened",
+                        ),
+                    )
+        return [run_id for run_id, _ in dead]
+
+    def purge_deleted_runs(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Remove deleted runs (all, or those given) and their rows for good."""
+        with self.write() as conn:
+            if run_ids is None:
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'"
+                    ).fetchall()
+                ]
+            else:
+                ids = list(run_ids)
+            for table in ("metrics", "latest_metrics", "params", "tags", "artifacts", "runs"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
+                    (_json_list(ids),),
+                )
+        return ids
+
+    def all_run_ids(self) -> set[str]:
+        return {r[0] for r in self.query("SELECT run_id FROM runs")}
+
+
+def _json_list(items: Iterable[Any]) -> str:
+    return json.dumps(list(items))

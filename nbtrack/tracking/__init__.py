@@ -1,0 +1,1 @@
+"""Experiments, runs, the active-run stack, params/metrics/tags/artifacts and the write buffer."""

@@ -1,0 +1,162 @@
+"""Files attached to a run: copied under the run's artifact folder and indexed in the store.
+
+Every file is written to a temporary name and renamed into place, so a failed copy never leaves
+a half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..exceptions import InvalidInputError
+
+__all__ = ["ArtifactWriter", "check_artifact_path"]
+
+
+def check_artifact_path(path: str | None, what: str = "artifact_path") -> str:
+    """A relative POSIX path inside the run's artifact folder ('' for its root)."""
+    if path is None or path in ("", "."):
+        return ""
+    text = str(path).replace("\\", "/")
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or ".." in pure.parts or text.startswith("~"):
+        raise InvalidInputError(
+            f"{what} {path!r} must be a relative path inside the run's artifacts "
+            "(no leading '/', '~' or '..')"
+        )
+    return str(pure)
+
+
+class ArtifactWriter:
+    """Writes the artifacts of one run under ``root`` and reports them for the index."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _target_dir(self, artifact_path: str | None) -> Path:
+        sub = check_artifact_path(artifact_path)
+        target = self.root / sub if sub else self.root
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _entry(self, file: Path) -> tuple[str, int]:
+        return file.relative_to(self.root).as_posix(), file.stat().st_size
+
+    def copy_file(self, local_path: str | os.PathLike[str], artifact_path: str | None) -> list:
+        src = Path(local_path)
+        if not src.is_file():
+            raise InvalidInputError(
+                f"log_artifact needs an existing file; {str(src)!r} "
+                + ("is a directory (use log_artifacts)" if src.is_dir() else "does not exist")
+            )
+        dest = self._target_dir(artifact_path) / src.name
+        _atomic_copy(src, dest)
+        return [self._entry(dest)]
+
+    def copy_dir(self, local_dir: str | os.PathLike[str], artifact_path: str | None) -> list:
+        src = Path(local_dir)
+        if not src.is_dir():
+            raise InvalidInputError(f"log_artifacts needs an existing directory; got {str(src)!r}")
+        target = self._target_dir(artifact_path)
+        entries = []
+        for file in sorted(p for p in src.rglob("*") if p.is_file()):
+            dest = target / file.relative_to(src)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_copy(file, dest)
+            entries.append(self._entry(dest))
+        return entries
+
+    def write_bytes(self, data: bytes, artifact_file: str) -> list:
+        rel = check_artifact_path(artifact_file, "artifact_file")
+        if not rel:
+            raise InvalidInputError("artifact_file must name a file, e.g. 'notes/summary.txt'")
+        dest = self.root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(dest, data)
+        return [self._entry(dest)]
+
+    def write_text(self, text: str, artifact_file: str) -> list:
+        if not isinstance(text, str):
+            raise TypeError(f"log_text needs a str, got {type(text).__name__}")
+        return self.write_bytes(text.encode("utf-8"), artifact_file)
+
+    def write_dict(self, dictionary: Any, artifact_file: str) -> list:
+        suffix = PurePosixPath(artifact_file).suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:
+                raise InvalidInputError(
+                    "writing YAML needs PyYAML (pip install pyyaml); or use a .json file name"
+                ) from exc
+            text = yaml.safe_dump(dictionary, sort_keys=False)
+        else:
+            try:
+                text = json.dumps(dictionary, indent=2, default=_jsonable)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"log_dict could not serialise the value: {exc}") from exc
+        return self.write_text(text, artifact_file)
+
+    def write_figure(self, figure: Any, artifact_file: str) -> list:
+        module = type(figure).__module__
+        suffix = PurePosixPath(artifact_file).suffix.lower()
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / (PurePosixPath(artifact_file).name or "figure.png")
+            if module.startswith("matplotlib"):
+                figure.savefig(out)
+            elif module.startswith("plotly"):
+                if suffix in (".html", ".htm"):
+                    figure.write_html(str(out), include_plotlyjs="cdn")
+                elif suffix == ".json":
+                    out.write_text(figure.to_json())
+                else:
+                    try:
+                        figure.write_image(str(out))
+                    except (ValueError, ImportError, RuntimeError) as exc:
+                        raise InvalidInputError(
+                            f"saving a Plotly figure as {suffix or 'an image'} needs kaleido "
+                            f"(pip install kaleido); or log it as .html or .json ({exc})"
+                        ) from exc
+            else:
+                raise InvalidInputError(
+                    "log_figure takes a matplotlib or Plotly figure; got "
+                    f"{type(figure).__module__}.{type(figure).__name__}"
+                )
+            return self.write_bytes(out.read_bytes(), artifact_file)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write(dest: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,175 @@
+"""The per-process write buffer.
+
+``log_metric`` in a training loop must cost microseconds, not a transaction. Metrics, params and
+tags are appended to in-memory queues; one writer moves them to the store in a single transaction:
+
+- when a queue reaches ``FLUSH_AT`` rows (the writer thread is woken; the caller does not wait),
+- every ``INTERVAL_S`` seconds, on a daemon thread,
+- whenever the API is about to read (so a read sees everything logged before it), at ``end_run``,
+  on :func:`nbtrack.flush`, and at interpreter exit.
+
+A process that dies abruptly (SIGKILL, power loss) loses at most what was logged in the last
+``INTERVAL_S`` seconds. If a queue grows past ``BLOCK_AT`` rows (the store cannot keep up), the
+caller flushes itself: memory stays bounded.
+
+A background flush that fails keeps its rows and retries; the next flush made on behalf of the
+user (``flush()``, ``end_run``, any read) retries too and raises if it still fails, so an error is
+never swallowed and no row is dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections import deque
+from typing import Protocol
+
+__all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
+
+INTERVAL_S = 0.5
+FLUSH_AT = 20_000
+BLOCK_AT = 500_000
+
+MetricRow = tuple[str, str, float, int, int]
+KeyValueRow = tuple[str, str, str]
+
+
+class BatchWriter(Protocol):
+    def write_batch(
+        self,
+        metrics: list[MetricRow],
+        params: list[KeyValueRow],
+        tags: list[KeyValueRow],
+    ) -> None: ...
+
+
+class WriteBuffer:
+    """Queues of pending rows for one store, drained by :meth:`flush`."""
+
+    def __init__(self, store: BatchWriter):
+        self.store = store
+        self.metrics: deque[MetricRow] = deque()
+        self.params: deque[KeyValueRow] = deque()
+        self.tags: deque[KeyValueRow] = deque()
+        self._flush_lock = threading.Lock()
+        _live_buffers.add(self)
+        _writer.start()
+
+    def __len__(self) -> int:
+        return len(self.metrics) + len(self.params) + len(self.tags)
+
+    def add_metric(self, row: MetricRow) -> None:
+        metrics = self.metrics
+        metrics.append(row)
+        if len(metrics) >= FLUSH_AT:
+            if len(metrics) >= BLOCK_AT:
+                self.flush()
+            else:
+                _writer.wake()
+
+    def add_param(self, row: KeyValueRow) -> None:
+        self.params.append(row)
+        _writer.ensure_soon()
+
+    def add_tag(self, row: KeyValueRow) -> None:
+        self.tags.append(row)
+        _writer.ensure_soon()
+
+    def flush(self, *, background: bool = False) -> None:
+        """Write everything queued so far.
+
+        On failure the rows stay queued; a user-facing flush raises the error, a background one
+        keeps quiet and the next flush retries.
+        """
+        with self._flush_lock:
+            try:
+                self._drain()
+            except Exception:
+                if not background:
+                    raise
+
+    def _drain(self) -> None:
+        metrics = _take(self.metrics)
+        params = _take(self.params)
+        tags = _take(self.tags)
+        if not (metrics or params or tags):
+            return
+        try:
+            self.store.write_batch(metrics, params, tags)
+        except BaseException:
+            # Put the rows back in front, in order, so nothing is lost and a retry can succeed.
+            self.metrics.extendleft(reversed(metrics))
+            self.params.extendleft(reversed(params))
+            self.tags.extendleft(reversed(tags))
+            raise
+
+
+def _take(queue: deque[tuple[object, ...]]) -> list:  # type: ignore[type-arg]
+    # popleft is atomic: rows appended meanwhile by other threads stay for the next flush.
+    n = len(queue)
+    pop = queue.popleft
+    return [pop() for _ in range(n)]
+
+
+class _Writer:
+    """The one daemon thread that flushes every live buffer on a timer."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="nbtrack-writer", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def ensure_soon(self) -> None:
+        # The timer already covers it; this exists so a forked child restarts its writer.
+        if self._thread is None or not self._thread.is_alive():
+            self.start()
+
+    def _run(self) -> None:
+        while True:
+            self._event.wait(INTERVAL_S)
+            self._event.clear()
+            for buffer in list(_live_buffers):
+                if len(buffer):
+                    buffer.flush(background=True)
+
+
+_live_buffers: weakref.WeakSet[WriteBuffer] = weakref.WeakSet()
+_writer = _Writer()
+
+
+def flush_all() -> None:
+    """Flush every buffer of this process (raises the first error met, after trying all)."""
+    first: BaseException | None = None
+    for buffer in list(_live_buffers):
+        try:
+            buffer.flush()
+        except BaseException as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+def _flush_at_exit() -> None:
+    for buffer in list(_live_buffers):
+        try:
+            buffer.flush()
+        except Exception as exc:  # nothing above us to raise to any more
+            import sys
+
+            print(f"nbtrack: could not write buffered rows at exit: {exc}", file=sys.stderr)
+
+
+atexit.register(_flush_at_exit)

@@ -1,0 +1,647 @@
+"""`Client`: the explicit tracking API, by run and experiment id (MLflow's ``MlflowClient``).
+
+The fluent functions (:mod:`nbtrack.tracking.fluent`) are built on it. One store and one write
+buffer are shared by every client of the same database in a process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import (
+    ExperimentNotFoundError,
+    InvalidInputError,
+    ParamConflictError,
+    RunNotFoundError,
+    RunStateError,
+)
+from ..store.sqlite import SQLiteStore
+from . import context
+from .artifacts import ArtifactWriter, check_artifact_path
+from .buffer import WriteBuffer
+from .entities import (
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from .names import generate_run_name
+from .uri import StoreLocation, resolve
+from .validation import (
+    check_key,
+    check_param_value,
+    check_tag,
+    metric_value,
+    step_value,
+    timestamp_value,
+)
+
+__all__ = ["Client"]
+
+DEFAULT_EXPERIMENT_ID = "0"
+MAX_RUN_NAME_LENGTH = 250
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Backend:
+    """The store, write buffer and caches of one database, shared within a process."""
+
+    def __init__(self, location: StoreLocation):
+        self.location = location
+        self.store = SQLiteStore(location.db_path, location.artifact_root)
+        self.store.ensure_default_experiment()
+        self.store.mark_dead_runs()
+        self.buffer = WriteBuffer(self.store)
+        self.writable_runs: set[str] = set()
+        self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
+        self.lock = threading.RLock()
+
+
+_backends: dict[tuple[int, Path], _Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def backend(location: StoreLocation) -> _Backend:
+    key = (os.getpid(), location.db_path)  # a forked child must not share its parent's handle
+    found = _backends.get(key)
+    if found is None:
+        with _backends_lock:
+            found = _backends.get(key)
+            if found is None:
+                found = _backends[key] = _Backend(location)
+    return found
+
+
+def _experiment_id(experiment_id: Any) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise ExperimentNotFoundError(
+            f"experiment id must be a number like '0' or '3'; got {experiment_id!r}"
+        ) from None
+
+
+class Client:
+    """Explicit access to a tracking store.
+
+    Parameters
+    ----------
+    tracking_uri
+        A directory, ``.db`` path or ``sqlite:///`` URI; default: the tracking URI in force.
+
+    Examples
+    --------
+    >>> client = nbtrack.Client()                                     # doctest: +SKIP
+    >>> run = client.create_run(experiment_id="0", run_name="manual")  # doctest: +SKIP
+    >>> client.log_metric(run.info.run_id, "loss", 0.3, step=1)       # doctest: +SKIP
+    >>> client.set_terminated(run.info.run_id)                        # doctest: +SKIP
+    """
+
+    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None):
+        self._location = resolve(tracking_uri)
+        self._b = backend(self._location)
+        self.store = self._b.store
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._location.uri
+
+    def flush(self) -> None:
+        """Write everything buffered for this store now."""
+        self._b.buffer.flush()
+
+    # -- experiments --------------------------------------------------------------------------
+
+    def _experiment(self, row: dict[str, Any]) -> Experiment:
+        location = row["artifact_location"] or str(
+            self._location.artifact_root / str(row["experiment_id"])
+        )
+        return Experiment(
+            experiment_id=str(row["experiment_id"]),
+            name=row["name"],
+            artifact_location=location,
+            lifecycle_stage=row["lifecycle_stage"],
+            tags=row["tags"],
+            creation_time=row["creation_time"],
+            last_update_time=row["last_update_time"],
+        )
+
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> str:
+        """Create an experiment and return its id (a string, as MLflow's)."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
+        existing = self.store.get_experiment(name=name)
+        if existing is not None:
+            state = " (deleted; restore it with restore_experiment)" if (
+                existing["lifecycle_stage"] == LifecycleStage.DELETED
+            ) else ""
+            raise InvalidInputError(
+                f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
+            )
+        clean_tags = dict(check_tag(k, v, internal=True) for k, v in (tags or {}).items())
+        return str(self.store.create_experiment(name, artifact_location, clean_tags))
+
+    def get_experiment(self, experiment_id: str | int) -> Experiment:
+        row = self.store.get_experiment(_experiment_id(experiment_id))
+        if row is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        return self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        row = self.store.get_experiment(name=name)
+        return None if row is None else self._experiment(row)
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+    ) -> list[Experiment]:
+        """Experiments, by id. ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
+        rows = self.store.list_experiments(ViewType.stages(view_type))
+        experiments = [self._experiment(r) for r in rows]
+        if filter_string:
+            experiments = _filter_experiments(experiments, filter_string)
+        if order_by:
+            for clause in reversed(order_by):
+                field, _, direction = clause.strip().partition(" ")
+                field = field.removeprefix("attributes.").removeprefix("attribute.")
+                if field not in {"name", "experiment_id", "creation_time", "last_update_time"}:
+                    raise InvalidInputError(
+                        f"cannot order experiments by {field!r}; use name, experiment_id, "
+                        "creation_time or last_update_time"
+                    )
+
+                def sort_key(e: Experiment, f: str = field) -> Any:
+                    value = getattr(e, f)
+                    return int(value) if f == "experiment_id" else value
+
+                experiments.sort(key=sort_key, reverse=direction.strip().upper() == "DESC")
+        return experiments[:max_results] if max_results else experiments
+
+    def delete_experiment(self, experiment_id: str | int) -> None:
+        """Mark an experiment deleted (its runs stay, hidden); restore_experiment undoes it."""
+        self.get_experiment(experiment_id)
+        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+            raise InvalidInputError("the Default experiment (id 0) cannot be deleted")
+        self.store.update_experiment(
+            _experiment_id(experiment_id), lifecycle_stage=LifecycleStage.DELETED
+        )
+
+    def restore_experiment(self, experiment_id: str | int) -> None:
+        self.get_experiment(experiment_id)
+        self.store.update_experiment(
+            _experiment_id(experiment_id), lifecycle_stage=LifecycleStage.ACTIVE
+        )
+
+    def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
+        self.get_experiment(experiment_id)
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidInputError(f"experiment name must be a non-empty string; got {new_name!r}")
+        other = self.store.get_experiment(name=new_name)
+        if other is not None and str(other["experiment_id"]) != str(experiment_id):
+            raise InvalidInputError(f"experiment {new_name!r} already exists")
+        self.store.update_experiment(_experiment_id(experiment_id), name=new_name)
+
+    def set_experiment_tag(self, experiment_id: str | int, key: str, value: Any) -> None:
+        self.get_experiment(experiment_id)
+        key, text = check_tag(key, value)
+        self.store.set_experiment_tag(_experiment_id(experiment_id), key, text)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str | int = DEFAULT_EXPERIMENT_ID,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        description: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run; everything is checked before anything is written."""
+        experiment = self.get_experiment(experiment_id)
+        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+            raise RunStateError(
+                f"experiment {experiment.name!r} is deleted; restore it before adding runs"
+            )
+        if run_name is not None and (
+            not isinstance(run_name, str) or len(run_name) > MAX_RUN_NAME_LENGTH
+        ):
+            raise InvalidInputError(
+                f"run_name must be a string of at most {MAX_RUN_NAME_LENGTH} characters; "
+                f"got {run_name!r:.80}"
+            )
+        user_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
+        if parent_run_id is not None:
+            self._run_row(parent_run_id)
+        name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
+        run_id = uuid.uuid4().hex
+        all_tags = context.run_context_tags()
+        all_tags.update(user_tags)
+        all_tags[context.RUN_NAME] = name
+        if parent_run_id:
+            all_tags[context.PARENT_RUN_ID] = parent_run_id
+        if description is not None:
+            all_tags[context.NOTE] = check_tag(context.NOTE, description)[1]
+        row = {
+            "run_id": run_id,
+            "experiment_id": int(experiment.experiment_id),
+            "run_name": name,
+            "status": RunStatus.RUNNING,
+            "start_time": start_time if start_time is not None else _now_ms(),
+            "parent_run_id": parent_run_id,
+            "user": context.user(),
+            "host": context.host(),
+            "pid": os.getpid(),
+            "source": all_tags.get(context.SOURCE_NAME),
+            "artifact_uri": f"{experiment.experiment_id}/{run_id}",
+        }
+        self.store.create_run(row, all_tags)
+        self._b.writable_runs.add(run_id)
+        self._b.params[run_id] = {}
+        return self._make_run(
+            {**row, "end_time": None, "lifecycle_stage": LifecycleStage.ACTIVE},
+            {}, {}, all_tags,
+        )
+
+    def _run_row(self, run_id: str) -> dict[str, Any]:
+        if not isinstance(run_id, str):
+            raise RunNotFoundError(f"run id must be a string; got {run_id!r}")
+        row = self.store.get_run_row(run_id)
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
+        return row
+
+    def _artifact_dir(self, row: dict[str, Any]) -> Path:
+        return self._location.artifact_root / str(row["artifact_uri"])
+
+    def _make_run(
+        self,
+        row: dict[str, Any],
+        params: dict[str, str],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+    ) -> Run:
+        info = RunInfo(
+            run_id=row["run_id"],
+            experiment_id=str(row["experiment_id"]),
+            run_name=row["run_name"],
+            user_id=row["user"],
+            status=row["status"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            artifact_uri=str(self._artifact_dir(row)),
+            lifecycle_stage=row["lifecycle_stage"],
+        )
+        return Run(info, RunData(metrics=metrics, params=params, tags=tags))
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, latest metrics and tags (everything logged so far)."""
+        self.flush()
+        row = self._run_row(run_id)
+        store = self.store
+        params = dict(store.query("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+        metrics = {
+            k: (math.nan if v is None else v)
+            for k, v in store.query(
+                "SELECT key, value FROM latest_metrics WHERE run_id = ?", (run_id,)
+            )
+        }
+        tags = dict(store.query("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
+        return self._make_run(row, params, metrics, tags)
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs at once, in the order given (used by search)."""
+        self.flush()
+        rows = self.store.get_run_rows(run_ids)
+        children: dict[str, dict[str, dict[str, Any]]] = {
+            r["run_id"]: {"params": {}, "latest_metrics": {}, "tags": {}} for r in rows
+        }
+        for table in ("params", "latest_metrics", "tags"):
+            for run_id, key, value in self.store.run_children(run_ids, table):
+                if table == "latest_metrics" and value is None:
+                    value = math.nan
+                children[run_id][table][key] = value
+        return [
+            self._make_run(
+                r,
+                children[r["run_id"]]["params"],
+                children[r["run_id"]]["latest_metrics"],
+                children[r["run_id"]]["tags"],
+            )
+            for r in rows
+        ]
+
+    def _writable(self, run_id: str) -> None:
+        """Raise unless ``run_id`` names a run that may be logged to (cached once known)."""
+        if run_id in self._b.writable_runs:
+            return
+        row = self._run_row(run_id)
+        if row["lifecycle_stage"] == LifecycleStage.DELETED:
+            raise RunStateError(
+                f"run {run_id} is deleted; restore_run({run_id!r}) before logging to it"
+            )
+        self._b.writable_runs.add(run_id)
+
+    def update_run(
+        self, run_id: str, status: str | None = None, name: str | None = None
+    ) -> None:
+        self._run_row(run_id)
+        fields: dict[str, Any] = {}
+        if status is not None:
+            fields["status"] = _check_status(status)
+            if RunStatus.is_terminated(status):
+                fields["end_time"] = _now_ms()
+        if name is not None:
+            if not isinstance(name, str) or len(name) > MAX_RUN_NAME_LENGTH:
+                raise InvalidInputError(f"run name must be a string of at most "
+                                        f"{MAX_RUN_NAME_LENGTH} characters")
+            fields["run_name"] = name
+        if fields:
+            self.flush()
+            self.store.update_run(run_id, **fields)
+            if name is not None:
+                self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
+
+    def set_terminated(
+        self, run_id: str, status: str = RunStatus.FINISHED, end_time: int | None = None
+    ) -> None:
+        """End a run: flush what it logged, then set its status and end time."""
+        _check_status(status)
+        self._run_row(run_id)
+        self.flush()
+        self.store.update_run(
+            run_id, status=status, end_time=end_time if end_time is not None else _now_ms()
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted: hidden from searches, kept until ``nbtrack gc``."""
+        self._run_row(run_id)
+        self.flush()
+        self.store.update_run(
+            run_id, lifecycle_stage=LifecycleStage.DELETED, deleted_time=_now_ms()
+        )
+        self._b.writable_runs.discard(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self._run_row(run_id)
+        self.store.update_run(run_id, lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+
+    # -- params, metrics, tags ----------------------------------------------------------------
+
+    def _known_params(self, run_id: str) -> dict[str, str]:
+        known = self._b.params.get(run_id)
+        if known is None:
+            known = self._b.params[run_id] = self.store.get_params(run_id)
+        return known
+
+    def _check_params(self, run_id: str, items: dict[str, str]) -> list[tuple[str, str, str]]:
+        """Rows to queue for new params; raise on a conflicting value (nothing queued then)."""
+        known = self._known_params(run_id)
+        rows = []
+        for key, text in items.items():
+            old = known.get(key)
+            if old is None:
+                rows.append((run_id, key, text))
+            elif old != text:
+                raise ParamConflictError(
+                    f"param {key!r} of run {run_id} is already {old!r}; cannot change it to "
+                    f"{text!r}. Params are fixed once logged: start a new run for new values, "
+                    "or log a changing quantity as a metric."
+                )
+        return rows
+
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        """Log a param (stored as ``str(value)``); returns ``value`` as MLflow does."""
+        self.log_params(run_id, {key: value})
+        return value
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        self._writable(run_id)
+        items = {check_key(k, "param"): check_param_value(k, v) for k, v in params.items()}
+        with self._b.lock:
+            rows = self._check_params(run_id, items)
+            known = self._known_params(run_id)
+            for row in rows:
+                known[row[1]] = row[2]
+                self._b.buffer.add_param(row)
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: Any,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Log one value of a metric (buffered; costs microseconds)."""
+        if run_id not in self._b.writable_runs:
+            self._writable(run_id)
+        self._b.buffer.add_metric(
+            (
+                run_id,
+                check_key(key, "metric"),
+                metric_value(key, value),
+                _now_ms() if timestamp is None else timestamp_value(timestamp),  # type: ignore[arg-type]
+                0 if step is None else step_value(step),
+            )
+        )
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: dict[str, Any],
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self._writable(run_id)
+        ts = _now_ms() if timestamp is None else timestamp_value(timestamp)
+        st = step_value(step)
+        rows = [
+            (run_id, check_key(k, "metric"), metric_value(k, v), ts, st)
+            for k, v in metrics.items()
+        ]
+        for row in rows:
+            self._b.buffer.add_metric(row)  # type: ignore[arg-type]
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self._writable(run_id)
+        key, text = check_tag(key, value)
+        self._b.buffer.add_tag((run_id, key, text))
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        self._writable(run_id)
+        rows = [(run_id, *check_tag(k, v)) for k, v in tags.items()]
+        for row in rows:
+            self._b.buffer.add_tag(row)  # type: ignore[arg-type]
+
+    def _set_internal_tag(self, run_id: str, key: str, value: Any) -> None:
+        self._b.buffer.add_tag((run_id, *check_tag(key, value, internal=True)))  # type: ignore[arg-type]
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._writable(run_id)
+        self.flush()
+        if not self.store.delete_tag(run_id, key):
+            raise InvalidInputError(f"run {run_id} has no tag {key!r}")
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool = True,
+    ) -> None:
+        """Log many metrics, params and tags; all are checked before any is queued."""
+        self._writable(run_id)
+        metric_rows = [
+            (
+                run_id,
+                check_key(m.key, "metric"),
+                metric_value(m.key, m.value),
+                timestamp_value(m.timestamp) if m.timestamp is not None else _now_ms(),
+                step_value(m.step),
+            )
+            for m in metrics
+        ]
+        items = {check_key(p.key, "param"): check_param_value(p.key, p.value) for p in params}
+        tag_rows = [(run_id, *check_tag(t.key, t.value)) for t in tags]
+        with self._b.lock:
+            param_rows = self._check_params(run_id, items)
+            known = self._known_params(run_id)
+            for row in param_rows:
+                known[row[1]] = row[2]
+            buffer = self._b.buffer
+            buffer.metrics.extend(metric_rows)  # type: ignore[arg-type]
+            buffer.params.extend(param_rows)
+            buffer.tags.extend(tag_rows)  # type: ignore[arg-type]
+        if synchronous:
+            self.flush()
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged value of a metric, by step then time."""
+        self.flush()
+        self._run_row(run_id)
+        return [
+            Metric(key, math.nan if v is None else v, ts, step)
+            for v, ts, step in self.store.metric_history(run_id, key)
+        ]
+
+    # -- artifacts ----------------------------------------------------------------------------
+
+    def _artifacts(self, run_id: str) -> ArtifactWriter:
+        self._writable(run_id)
+        return ArtifactWriter(self._artifact_dir(self._run_row(run_id)))
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Copy a file into the run's artifacts (under ``artifact_path`` if given)."""
+        self.store.index_artifacts(
+            run_id, self._artifacts(run_id).copy_file(local_path, artifact_path)
+        )
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Copy a directory's files into the run's artifacts."""
+        self.store.index_artifacts(
+            run_id, self._artifacts(run_id).copy_dir(local_dir, artifact_path)
+        )
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.store.index_artifacts(run_id, self._artifacts(run_id).write_text(text, artifact_file))
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Save a dict as JSON (or YAML for a .yaml/.yml name, with PyYAML installed)."""
+        self.store.index_artifacts(
+            run_id, self._artifacts(run_id).write_dict(dictionary, artifact_file)
+        )
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Save a matplotlib or Plotly figure (PNG/SVG/PDF; Plotly also .html and .json)."""
+        self.store.index_artifacts(
+            run_id, self._artifacts(run_id).write_figure(figure, artifact_file)
+        )
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
+        """``(path, size)`` of the run's artifacts, optionally under ``path``."""
+        self._run_row(run_id)
+        prefix = check_artifact_path(path)
+        rows = self.store.list_artifacts(run_id)
+        if prefix:
+            rows = [r for r in rows if r[0] == prefix or r[0].startswith(prefix + "/")]
+        return rows
+
+    def get_artifact_uri(self, run_id: str, artifact_path: str | None = None) -> str:
+        root = self._artifact_dir(self._run_row(run_id))
+        sub = check_artifact_path(artifact_path)
+        return str(root / sub) if sub else str(root)
+
+    # -- search -------------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str | int] | str | int,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+    ) -> list[Run]:
+        """Runs matching ``filter_string`` as Run objects (see :func:`nbtrack.search_runs`)."""
+        from ..query.search import search_run_ids
+
+        ids = search_run_ids(
+            self, experiment_ids, filter_string, run_view_type, max_results, order_by
+        )
+        return self.get_runs(ids)
+
+
+def _check_status(status: str) -> str:
+    if status not in RunStatus.ALL:
+        raise InvalidInputError(f"status must be one of {', '.join(RunStatus.ALL)}; got {status!r}")
+    return status
+
+
+def _filter_experiments(experiments: list[Experiment], text: str) -> list[Experiment]:
+    import fnmatch
+    import re
+
+    match = re.fullmatch(r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*",
+                         text, re.IGNORECASE)
+    if not match:
+        raise InvalidInputError(
+            "experiment filters support name = 'x', name != 'x', name LIKE 'x%' and "
+            f"name ILIKE 'x%'; got {text!r}"
+        )
+    op, value = match.group(1).upper(), match.group(3)
+    if op == "=":
+        return [e for e in experiments if e.name == value]
+    if op == "!=":
+        return [e for e in experiments if e.name != value]
+    pattern = fnmatch.translate(value.replace("%", "*").replace("_", "?"))
+    flags = re.IGNORECASE if op == "ILIKE" else 0
+    return [e for e in experiments if re.match(pattern, e.name, flags)]

@@ -1,0 +1,133 @@
+"""What a new run records about where it came from: the reserved ``nbtrack.`` tags.
+
+======================== ==========================================================
+tag                      meaning (MLflow's equivalent in parentheses)
+======================== ==========================================================
+nbtrack.user             the OS user who started the run (mlflow.user)
+nbtrack.source.name      the notebook or script file, or ``<ipython>`` (mlflow.source.name)
+nbtrack.source.type      NOTEBOOK, SCRIPT or INTERACTIVE (mlflow.source.type)
+nbtrack.git.commit       commit of the git work tree the source sits in (mlflow.source.git.commit)
+nbtrack.git.branch       its branch, when on one
+nbtrack.parentRunId      the parent of a nested run (mlflow.parentRunId)
+nbtrack.runName          the run's name (mlflow.runName)
+nbtrack.note.content     the run's description (mlflow.note.content)
+nbtrack.error            the traceback of a FAILED run
+nbtrack.killedReason     why a run was marked KILLED
+======================== ==========================================================
+
+Users may set ``nbtrack.note.content`` and ``nbtrack.runName``; the others are nbtrack's.
+Everything here is computed once per process and cached: start_run must stay cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import socket
+import sys
+from pathlib import Path
+
+__all__ = ["git_info", "host", "source", "user"]
+
+USER = "nbtrack.user"
+SOURCE_NAME = "nbtrack.source.name"
+SOURCE_TYPE = "nbtrack.source.type"
+GIT_COMMIT = "nbtrack.git.commit"
+GIT_BRANCH = "nbtrack.git.branch"
+PARENT_RUN_ID = "nbtrack.parentRunId"
+RUN_NAME = "nbtrack.runName"
+NOTE = "nbtrack.note.content"
+ERROR = "nbtrack.error"
+KILLED_REASON = "nbtrack.killedReason"
+
+
+@functools.lru_cache(maxsize=1)
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): fall back to the uid
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def host() -> str:
+    return socket.gethostname()
+
+
+def _notebook_path() -> str | None:
+    """The notebook file of this kernel, when the front end tells us."""
+    main = sys.modules.get("__main__")
+    vsc = getattr(main, "__vsc_ipynb_file__", None)
+    if vsc:
+        return str(vsc)
+    jpy = os.environ.get("JPY_SESSION_NAME")
+    if jpy and jpy.endswith(".ipynb"):
+        return str(Path(jpy).resolve())
+    return None
+
+
+def _in_ipython() -> bool:
+    ipython = sys.modules.get("IPython")
+    return bool(ipython and getattr(ipython, "get_ipython", lambda: None)())
+
+
+def source() -> tuple[str, str]:
+    """``(name, type)`` of the code that starts a run."""
+    if _in_ipython():
+        nb = _notebook_path()
+        return (nb, "NOTEBOOK") if nb else ("<ipython>", "INTERACTIVE")
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 and argv0 != "-c" and os.path.exists(argv0):
+        return str(Path(argv0).resolve()), "SCRIPT"
+    return "<interactive>", "INTERACTIVE"
+
+
+@functools.lru_cache(maxsize=64)
+def git_info(directory: str) -> dict[str, str]:
+    """Commit and branch of the git work tree holding ``directory``, read from .git directly."""
+    path = Path(directory).resolve()
+    for folder in (path, *path.parents):
+        dotgit = folder / ".git"
+        if dotgit.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = dotgit.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                dotgit = (folder / text[len("gitdir:") :].strip()).resolve()
+        if dotgit.is_dir():
+            return _read_head(dotgit)
+    return {}
+
+
+def _read_head(gitdir: Path) -> dict[str, str]:
+    try:
+        head = (gitdir / "HEAD").read_text().strip()
+    except OSError:
+        return {}
+    if not head.startswith("ref:"):
+        return {GIT_COMMIT: head}
+    ref = head[4:].strip()
+    info = {GIT_BRANCH: ref.removeprefix("refs/heads/")}
+    common = gitdir
+    commondir = gitdir / "commondir"
+    if commondir.is_file():
+        common = (gitdir / commondir.read_text().strip()).resolve()
+    for base in (gitdir, common):
+        ref_file = base / ref
+        if ref_file.is_file():
+            info[GIT_COMMIT] = ref_file.read_text().strip()
+            return info
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text().splitlines():
+            parts = line.split(" ")
+            if len(parts) == 2 and parts[1] == ref:
+                info[GIT_COMMIT] = parts[0]
+    return info  # a fresh repository has a branch but no commit yet
+
+
+def run_context_tags() -> dict[str, str]:
+    name, kind = source()
+    tags = {USER: user(), SOURCE_NAME: name, SOURCE_TYPE: kind}
+    where = os.path.dirname(name) if kind in ("NOTEBOOK", "SCRIPT") else os.getcwd()
+    tags.update(git_info(where))
+    return tags

@@ -1,0 +1,159 @@
+"""The objects the tracking API returns, shaped like MLflow's.
+
+``run.info.run_id``, ``run.info.status``, ``run.data.params`` (strings), ``run.data.metrics``
+(latest values), ``run.data.tags``: code written against MLflow reads them unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ActiveRun",
+    "Experiment",
+    "LifecycleStage",
+    "Metric",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]
+
+
+class RunStatus:
+    """The statuses a run can have (strings, as MLflow's)."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    TERMINATED = ("FINISHED", "FAILED", "KILLED")
+
+    @classmethod
+    def is_terminated(cls, status: str) -> bool:
+        return status in cls.TERMINATED
+
+
+class LifecycleStage:
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType:
+    """Which runs or experiments a search returns."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    @classmethod
+    def stages(cls, view_type: int) -> tuple[str, ...]:
+        if view_type == cls.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE,)
+        if view_type == cls.DELETED_ONLY:
+            return (LifecycleStage.DELETED,)
+        if view_type == cls.ALL:
+            return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
+        raise ValueError(
+            f"run_view_type must be ViewType.ACTIVE_ONLY (1), DELETED_ONLY (2) or ALL (3); "
+            f"got {view_type!r}"
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str | None
+    user_id: str | None
+    status: str
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str
+
+    @property
+    def run_uuid(self) -> str:
+        """MLflow's older name for ``run_id``."""
+        return self.run_id
+
+
+@dataclass(frozen=True)
+class RunData:
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    info: RunInfo
+    data: RunData
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {
+            "info": dict(self.info.__dict__),
+            "data": {
+                "metrics": dict(self.data.metrics),
+                "params": dict(self.data.params),
+                "tags": dict(self.data.tags),
+            },
+        }
+
+
+class ActiveRun(Run):
+    """The run :func:`nbtrack.start_run` returns; as a context manager it ends the run.
+
+    On leaving the ``with`` block the run ends FINISHED, or FAILED if an exception escaped it
+    (the traceback is kept in the ``nbtrack.error`` tag), or KILLED on ``KeyboardInterrupt``.
+    """
+
+    def __init__(self, run: Run):
+        object.__setattr__(self, "info", run.info)
+        object.__setattr__(self, "data", run.data)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from .fluent import _end_run_with_exception
+
+        _end_run_with_exception(self.info.run_id, exc_type, exc, tb)

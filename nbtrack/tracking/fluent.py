@@ -1,0 +1,424 @@
+"""The fluent API: module-level functions on "the active run", as in MLflow.
+
+Rules that differ from MLflow, because notebooks re-run cells:
+
+- ``start_run()`` while a run is active does not fail with "already active". Without
+  ``nested=True`` the active run (and any nested runs under it) is ended as FINISHED first, with
+  an :class:`~nbtrack.exceptions.NbtrackWarning` saying so; with ``nested=True`` the new run
+  becomes a child of the active one.
+- ``start_run(run_id=...)`` of the run that is already active returns it unchanged.
+- A run left active when the interpreter exits is ended FINISHED, or FAILED when the script died
+  of an uncaught exception (MLflow marks both FINISHED).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import InvalidInputError, NbtrackWarning, RunStateError
+from . import context
+from .client import Client
+from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
+from .uri import _current_uri_text
+
+__all__ = [
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "restore_run",
+    "search_experiments",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+
+@dataclass
+class _Frame:
+    run: ActiveRun
+    client: Client
+
+
+_stack: list[_Frame] = []
+_stack_lock = threading.RLock()
+_last_run: tuple[str, Client] | None = None
+_experiment: tuple[str, str] | None = None  # (uri text, experiment name) set by set_experiment
+_clients: dict[str, Client] = {}
+
+
+def _client() -> Client:
+    """A client for the tracking URI in force (cached per URI text)."""
+    text = _current_uri_text()
+    client = _clients.get(text)
+    if client is None:
+        client = _clients[text] = Client(text)
+    return client
+
+
+# -- experiments ------------------------------------------------------------------------------
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment active for new runs, creating it (by name) if it does not exist."""
+    global _experiment
+    client = _client()
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidInputError("give exactly one of experiment_name or experiment_id")
+    if experiment_name is not None:
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            client.create_experiment(experiment_name)
+            experiment = client.get_experiment_by_name(experiment_name)
+            assert experiment is not None
+    else:
+        experiment = client.get_experiment(experiment_id)  # type: ignore[arg-type]
+    if experiment.lifecycle_stage == "deleted":
+        raise RunStateError(
+            f"experiment {experiment.name!r} is deleted; "
+            f"restore it with nbtrack.Client().restore_experiment({experiment.experiment_id!r})"
+        )
+    _experiment = (_current_uri_text(), experiment.name)
+    return experiment
+
+
+def _active_experiment_id(client: Client) -> str:
+    env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
+    if env_id:
+        return env_id
+    env_name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
+    name = env_name or (_experiment[1] if _experiment else None)
+    if name:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            return client.create_experiment(name)
+        return experiment.experiment_id
+    return "0"
+
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
+) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    return _client().search_experiments(view_type, max_results, filter_string, order_by)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a new run (or resume ``run_id``) and make it the active run.
+
+    Parameters
+    ----------
+    run_id
+        Resume this existing run instead of creating one (its status goes back to RUNNING).
+    experiment_id
+        Default: the experiment of :func:`set_experiment`, else ``NBTRACK_EXPERIMENT_NAME`` /
+        ``NBTRACK_EXPERIMENT_ID``, else "Default" (id "0").
+    run_name
+        Default: a generated name such as ``brave-otter-417``.
+    nested
+        Start the run as a child of the active run. Without it an active run is ended first.
+    tags, description
+        Tags to set at creation; ``description`` becomes the ``nbtrack.note.content`` tag.
+
+    Returns
+    -------
+    ActiveRun
+        Use it in a ``with`` block to end the run (FINISHED, FAILED on an exception, KILLED on
+        KeyboardInterrupt) when the block is left.
+    """
+    del log_system_metrics  # accepted for MLflow compatibility
+    with _stack_lock:
+        if _stack and run_id is not None and _stack[-1].run.info.run_id == run_id:
+            return _stack[-1].run
+        client = _client()
+        if _stack and not nested:
+            names = ", ".join(repr(f.run.info.run_name) for f in _stack)
+            warnings.warn(
+                f"ending the active run {names} (FINISHED) to start a new one; pass nested=True "
+                "to start a child run instead",
+                NbtrackWarning,
+                stacklevel=2,
+            )
+            while _stack:
+                end_run()
+        if nested and _stack and parent_run_id is None:
+            parent_run_id = _stack[-1].run.info.run_id
+        if run_id is not None:
+            run = client.get_run(run_id)
+            if run.info.lifecycle_stage == "deleted":
+                raise RunStateError(f"run {run_id} is deleted; restore_run it first")
+            if tags:
+                client.set_tags(run_id, tags)
+            if description is not None:
+                client.set_tag(run_id, context.NOTE, description)
+            client.store.update_run(run_id, status=RunStatus.RUNNING, end_time=None)
+            if run_name is not None:
+                client.update_run(run_id, name=run_name)
+            run = client.get_run(run_id)
+        else:
+            exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
+            run = client.create_run(
+                exp,
+                tags=tags,
+                run_name=run_name,
+                parent_run_id=parent_run_id,
+                description=description,
+            )
+        active = ActiveRun(run)
+        _stack.append(_Frame(active, client))
+        _install_exit_hooks()
+        return active
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run (the innermost, when runs are nested). No-op when none is active."""
+    global _last_run
+    with _stack_lock:
+        if not _stack:
+            return
+        frame = _stack[-1]
+        frame.client.set_terminated(frame.run.info.run_id, status)
+        _stack.pop()
+        _last_run = (frame.run.info.run_id, frame.client)
+
+
+def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
+    """End ``run_id`` (and any run nested under it) as an exception, or its absence, says."""
+    if exc_type is None:
+        status = RunStatus.FINISHED
+    elif issubclass(exc_type, KeyboardInterrupt):
+        status = RunStatus.KILLED
+    else:
+        status = RunStatus.FAILED
+    with _stack_lock:
+        ids = [f.run.info.run_id for f in _stack]
+        if run_id not in ids:
+            return  # already ended by hand
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
+        while _stack and _stack[-1].run.info.run_id != run_id:
+            end_run(status)
+        end_run(status)
+
+
+def active_run() -> ActiveRun | None:
+    """The active run, or None."""
+    return _stack[-1].run if _stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the run most recently ended in this process, read fresh."""
+    if _stack:
+        frame = _stack[-1]
+        return frame.client.get_run(frame.run.info.run_id)
+    if _last_run is None:
+        return None
+    run_id, client = _last_run
+    return client.get_run(run_id)
+
+
+def _frame() -> _Frame:
+    """The active run's frame; a run is started if none is active (as MLflow does)."""
+    if _stack:
+        return _stack[-1]
+    start_run()
+    return _stack[-1]
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Log a param of the active run. Re-logging the same value is fine; another value raises."""
+    f = _frame()
+    return f.client.log_param(f.run.info.run_id, key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    f = _frame()
+    f.client.log_params(f.run.info.run_id, params)
+
+
+def log_metric(
+    key: str, value: Any, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log a metric value of the active run (buffered: microseconds per call)."""
+    f = _stack[-1] if _stack else _frame()
+    f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
+
+
+def log_metrics(
+    metrics: dict[str, Any], step: int | None = None, timestamp: int | None = None
+) -> None:
+    f = _frame()
+    f.client.log_metrics(f.run.info.run_id, metrics, step, timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    f = _frame()
+    f.client.set_tag(f.run.info.run_id, key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    f = _frame()
+    f.client.set_tags(f.run.info.run_id, tags)
+
+
+def delete_tag(key: str) -> None:
+    f = _frame()
+    f.client.delete_tag(f.run.info.run_id, key)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    f = _frame()
+    f.client.log_artifact(f.run.info.run_id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    f = _frame()
+    f.client.log_artifacts(f.run.info.run_id, local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    f = _frame()
+    f.client.log_text(f.run.info.run_id, text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    f = _frame()
+    f.client.log_dict(f.run.info.run_id, dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    f = _frame()
+    f.client.log_figure(f.run.info.run_id, figure, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    f = _frame()
+    return f.client.get_artifact_uri(f.run.info.run_id, artifact_path)
+
+
+def _client_for(run_id: str) -> Client:
+    for f in _stack:
+        if f.run.info.run_id == run_id:
+            return f.client
+    return _client()
+
+
+def get_run(run_id: str) -> Run:
+    """A run with its params, latest metrics and tags, including everything logged so far."""
+    return _client_for(run_id).get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return _client_for(run_id).get_metric_history(run_id, key)
+
+
+def delete_run(run_id: str) -> None:
+    with _stack_lock:
+        if any(f.run.info.run_id == run_id for f in _stack):
+            raise RunStateError(f"run {run_id} is active; end_run() before deleting it")
+    _client_for(run_id).delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    _client_for(run_id).restore_run(run_id)
+
+
+def flush() -> None:
+    """Write everything buffered, in every store of this process, now."""
+    from .buffer import flush_all
+
+    flush_all()
+
+
+# -- process exit ------------------------------------------------------------------------------
+
+_hooks_installed = False
+_uncaught: list[BaseException] = []
+
+
+def _install_exit_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+        _uncaught.append(exc)
+        with _stack_lock:
+            if _stack:
+                _end_run_with_exception(_stack[0].run.info.run_id, exc_type, exc, tb)
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_end_runs_at_exit)
+
+
+def _end_runs_at_exit() -> None:
+    status = RunStatus.FAILED if _uncaught else RunStatus.FINISHED
+    try:
+        while _stack:
+            end_run(status)
+    except Exception as exc:
+        print(f"nbtrack: could not end the active run at exit: {exc}", file=sys.stderr)

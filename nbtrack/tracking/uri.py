@@ -1,0 +1,140 @@
+"""Where the store lives: resolving tracking URIs.
+
+Order of precedence: the ``NBTRACK_TRACKING_URI`` environment variable, then
+:func:`set_tracking_uri`, then ``.nbtrack/`` in the working directory.
+
+Accepted forms:
+
+- a directory (``runs/``, ``/data/tracking``): the store is ``<dir>/nbtrack.db`` and artifacts go
+  to ``<dir>/artifacts/``;
+- a database file ending in ``.db``, ``.sqlite`` or ``.sqlite3``: artifacts go beside it, in
+  ``<stem>-artifacts/``;
+- ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy's spelling);
+- ``file:///some/dir`` for a directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..exceptions import NbtrackWarning, TrackingURIError
+
+__all__ = ["ENV_VAR", "StoreLocation", "get_tracking_uri", "resolve", "set_tracking_uri"]
+
+ENV_VAR = "NBTRACK_TRACKING_URI"
+DEFAULT_DIR = ".nbtrack"
+DB_NAME = "nbtrack.db"
+DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+SUPPORTED = (
+    "a directory path, a path ending in .db/.sqlite/.sqlite3, "
+    "sqlite:///path/to/file.db, or file:///path/to/dir"
+)
+
+_explicit_uri: str | None = None
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """The resolved files of a store."""
+
+    db_path: Path
+    artifact_root: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Set where runs are stored for this process.
+
+    Parameters
+    ----------
+    uri
+        A directory, a ``.db`` file path, or ``sqlite:///path.db``. Checked at once: an unsupported
+        scheme raises :class:`~nbtrack.exceptions.TrackingURIError`.
+
+    Notes
+    -----
+    The ``NBTRACK_TRACKING_URI`` environment variable, when set, takes precedence (so a job runner
+    can redirect a notebook that sets its own URI); a warning says so.
+    """
+    global _explicit_uri
+    text = os.fspath(uri)
+    resolve(text)  # validate now, not at the first log call
+    env = os.environ.get(ENV_VAR)
+    if env and env != text:
+        warnings.warn(
+            f"{ENV_VAR}={env!r} is set and takes precedence over set_tracking_uri({text!r})",
+            NbtrackWarning,
+            stacklevel=2,
+        )
+    _explicit_uri = text
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force, as a ``sqlite:///`` URI of the absolute database path."""
+    return resolve(_current_uri_text()).uri
+
+
+def _current_uri_text() -> str:
+    return os.environ.get(ENV_VAR) or _explicit_uri or DEFAULT_DIR
+
+
+def reset_tracking_uri() -> None:
+    """Forget :func:`set_tracking_uri` (used by tests)."""
+    global _explicit_uri
+    _explicit_uri = None
+
+
+def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
+    """Turn a tracking URI (default: the one in force) into the store's files."""
+    text = _current_uri_text() if uri is None else os.fspath(uri)
+    text = text.strip()
+    if not text:
+        raise TrackingURIError(f"the tracking URI is empty; use {SUPPORTED}")
+    match = _SCHEME.match(text)
+    # "C:\\runs" is a Windows drive, not a scheme.
+    if match and not (len(match.group(1)) == 1 and os.name == "nt"):
+        scheme = match.group(1).lower()
+        parsed = urlparse(text)
+        if scheme == "sqlite":
+            if not text.lower().startswith("sqlite:///"):
+                raise TrackingURIError(
+                    f"{text!r}: a sqlite URI needs three slashes and a file path, "
+                    "e.g. sqlite:///runs.db (relative) or sqlite:////abs/path/runs.db"
+                )
+            path = Path(unquote(text[len("sqlite:///") :]))
+            if not str(path):
+                raise TrackingURIError(f"{text!r} names no database file")
+            return _file_location(path)
+        if scheme == "file":
+            return _dir_or_file(Path(unquote(parsed.path)))
+        raise TrackingURIError(
+            f"unsupported tracking URI scheme {scheme!r} in {text!r}; supported: {SUPPORTED}"
+        )
+    return _dir_or_file(Path(text).expanduser())
+
+
+def _dir_or_file(path: Path) -> StoreLocation:
+    if path.suffix.lower() in DB_SUFFIXES and not path.is_dir():
+        return _file_location(path)
+    if path.exists() and not path.is_dir():
+        raise TrackingURIError(
+            f"{path} exists and is not a directory or a .db file; use {SUPPORTED}"
+        )
+    root = path.resolve()
+    return StoreLocation(root / DB_NAME, root / "artifacts")
+
+
+def _file_location(path: Path) -> StoreLocation:
+    db = path.expanduser().resolve()
+    if db.name == DB_NAME:
+        return StoreLocation(db, db.parent / "artifacts")
+    return StoreLocation(db, db.parent / f"{db.stem}-artifacts")

@@ -1,0 +1,143 @@
+"""Checks on keys and values, done before anything is buffered or written.
+
+Limits (as MLflow's, so runs move between the two):
+
+=====================  ============================================================
+key (param/metric/tag) 1 to 250 characters: letters, digits, ``_ - . / `` and space;
+                       not starting with ``/``, no ``..`` path component
+param value            at most 6000 characters (any value is stored as ``str(value)``)
+tag value              at most 8000 characters
+run name               at most 250 characters
+metric value           a real number: int, float, bool, a numpy scalar, a 0-d array or tensor;
+                       NaN and +/-inf are kept as they are
+step                   an integer
+=====================  ============================================================
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import Any
+
+from ..exceptions import InvalidKeyError, ReservedTagError, ValueTooLongError
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_PARAM_VALUE_LENGTH",
+    "MAX_TAG_VALUE_LENGTH",
+    "RESERVED_PREFIX",
+    "check_key",
+    "check_param_value",
+    "check_tag",
+    "metric_value",
+    "step_value",
+]
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+RESERVED_PREFIX = "nbtrack."
+#: Reserved tags that users may set themselves.
+USER_SETTABLE_RESERVED = frozenset({"nbtrack.note.content", "nbtrack.runName"})
+
+_KEY_RE = re.compile(r"^[\w\-. /]+$")
+_valid_keys: set[str] = set()  # keys already checked: log_metric in a loop pays a set lookup
+
+
+def check_key(key: Any, kind: str) -> str:
+    """Return ``key`` if it is a valid param/metric/tag key, else raise InvalidKeyError."""
+    if key in _valid_keys:
+        return key  # type: ignore[no-any-return]
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"{kind} key must be a string, got {type(key).__name__}: {key!r}")
+    if not key:
+        raise InvalidKeyError(f"{kind} key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(
+            f"{kind} key {key[:40]!r}... is {len(key)} characters; at most {MAX_KEY_LENGTH} allowed"
+        )
+    if not _KEY_RE.match(key):
+        bad = sorted({c for c in key if not re.match(r"[\w\-. /]", c)})
+        raise InvalidKeyError(
+            f"{kind} key {key!r} has characters not allowed ({''.join(bad)!r}); keys may hold "
+            "letters, digits, underscores (_), dashes (-), periods (.), spaces and slashes (/)"
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidKeyError(
+            f"{kind} key {key!r} must not start with '/' or hold a '..' path component"
+        )
+    if len(_valid_keys) < 100_000:
+        _valid_keys.add(key)
+    return key
+
+
+def check_param_value(key: str, value: Any) -> str:
+    text = str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise ValueTooLongError(
+            f"param {key!r} has a value of {len(text)} characters; at most "
+            f"{MAX_PARAM_VALUE_LENGTH} allowed (log long text with log_text instead)"
+        )
+    return text
+
+
+def check_tag(key: Any, value: Any, *, internal: bool = False) -> tuple[str, str]:
+    check_key(key, "tag")
+    if not internal and key.startswith(RESERVED_PREFIX) and key not in USER_SETTABLE_RESERVED:
+        raise ReservedTagError(
+            f"tag {key!r} uses the prefix {RESERVED_PREFIX!r}, which nbtrack keeps for its own "
+            f"tags; choose another key (settable ones: {sorted(USER_SETTABLE_RESERVED)})"
+        )
+    text = str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        if internal:
+            return key, text[-MAX_TAG_VALUE_LENGTH:]
+        raise ValueTooLongError(
+            f"tag {key!r} has a value of {len(text)} characters; at most "
+            f"{MAX_TAG_VALUE_LENGTH} allowed"
+        )
+    return key, text
+
+
+def metric_value(key: str, value: Any) -> float:
+    """Coerce a metric value to float, or raise TypeError naming the key."""
+    cls = type(value)
+    if cls is float or cls is int:
+        return float(value)
+    if isinstance(value, numbers.Real):  # bool, numpy scalars, Fraction, Decimal-like
+        return float(value)
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None and hasattr(value, "item"):
+        if ndim == 0:
+            item = value.item()
+            if isinstance(item, numbers.Real):
+                return float(item)
+        else:
+            shape = tuple(getattr(value, "shape", ()))
+            raise TypeError(
+                f"metric {key!r} must be a single number; got a {type(value).__name__} of "
+                f"shape {shape} (log one element, or a reduction such as .mean())"
+            )
+    raise TypeError(
+        f"metric {key!r} must be a real number (int, float, numpy scalar, 0-d array or "
+        f"tensor); got {type(value).__name__}: {value!r:.80}"
+    )
+
+
+def step_value(step: Any) -> int:
+    if step is None:
+        return 0
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
+    return int(step)
+
+
+def timestamp_value(timestamp: Any) -> int | None:
+    if timestamp is None:
+        return None
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
+        raise TypeError(
+            f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
+        )
+    return int(timestamp)
