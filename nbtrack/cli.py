@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,7 +26,7 @@ __all__ = ["main"]
 
 
 class _Group(click.Group):
-    """Turn nbtrack's own errors into one clear line and exit code 2, not a traceback."""
+    """Turn nbtrack's own errors into a clear message and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -129,7 +129,10 @@ def runs(
                 raise click.BadParameter(f"no experiment named {name!r}", param_hint="--experiment")
             ids.append(exp.experiment_id)
     else:
-        ids = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+        # The runs of a deleted experiment are hidden, as `experiments` hides the experiment;
+        # `--experiment NAME` still lists them, and `--deleted` shows deleted runs everywhere.
+        shown = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
+        ids = [e.experiment_id for e in client.search_experiments(shown)]
     view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
     run_ids = search_run_ids(client, ids, filter_string, view, max_results, list(order_by))
     found = client.get_runs(run_ids)
@@ -237,29 +240,45 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     """Purge deleted runs and artifact folders that no run references."""
     client = _client(ctx)
     store = client.store
-    deleted = [r[0] for r in store.query(
-        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")]
-    keep = store.all_run_ids() - set(deleted)
     root = store.artifact_root
-    orphans = []
+    # Folders are listed before the runs are read: a run's row is written before its folder, so
+    # a run created meanwhile by another process is either known below or its folder not listed.
+    folders = []
     if root.is_dir():
         for exp_dir in root.iterdir():
             if exp_dir.is_dir():
-                orphans += [d for d in exp_dir.iterdir() if d.is_dir() and d.name not in keep]
+                folders += [d for d in exp_dir.iterdir() if d.is_dir()]
     if dry_run:
+        deleted = [r[0] for r in store.query(
+            "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")]
+        keep = store.all_run_ids() - set(deleted)
+        orphans = [d for d in folders if d.name not in keep]
         click.echo(f"would purge {len(deleted)} deleted run(s) and "
                    f"{len(orphans)} artifact folder(s)")
         for d in orphans:
             click.echo(f"  {d}")
         return
-    store.purge_deleted_runs(deleted)
+    before = _size(store.db_path)
+    # Purge first, in one transaction (a run restored meanwhile is not purged), then keep the
+    # folder of every run still in the store.
+    purged = store.purge_deleted_runs()
+    keep = store.all_run_ids()
+    orphans = [d for d in folders if d.name not in keep]
     for d in orphans:
         shutil.rmtree(d, ignore_errors=True)
-    before = store.db_path.stat().st_size
     store.db.vacuum()
-    after = store.db_path.stat().st_size
-    click.echo(f"purged {len(deleted)} deleted run(s), {len(orphans)} artifact folder(s); "
+    # In WAL mode VACUUM writes the compacted database into the -wal file: checkpoint it back
+    # and truncate the log, or the file does not shrink and the disk use doubles.
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    after = _size(store.db_path)
+    click.echo(f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "
                f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+
+
+def _size(db_path: Path) -> int:
+    """Bytes of a database and its write-ahead log."""
+    wal = db_path.with_name(db_path.name + "-wal")
+    return db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
 def _print_table(header: list[str], rows: list[list[Any]]) -> None:
@@ -275,4 +294,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,8 +14,8 @@ The tree::
     │   ├── ValueTooLongError       a param or tag value over its limit
     │   ├── ParamConflictError      a param re-logged with a different value
     │   └── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
-    ├── FilterSyntaxError           a malformed ``filter_string`` (also a ValueError); points at the token
-    └── RunStateError               an operation the run's state does not allow (e.g. logging to a deleted run)
+    ├── FilterSyntaxError           a malformed filter (also a ValueError); points at the token
+    └── RunStateError               the run's state forbids it (e.g. logging to a deleted run)
 
 ``TypeError`` (not an ``NbtrackError``) is raised for a metric value that is not a real number,
 as Python itself does for wrong types.

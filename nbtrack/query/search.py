@@ -122,12 +122,12 @@ def search_runs(
             exp = client.get_experiment_by_name(name)
             if exp is None:
                 known = ", ".join(repr(e.name) for e in client.search_experiments(ViewType.ALL))
-                raise ExperimentNotFoundError(
-                    f"no experiment named {name!r}; experiments: {known}"
-                )
+                raise ExperimentNotFoundError(f"no experiment named {name!r}; experiments: {known}")
             ids.append(exp.experiment_id)
         if experiment_ids is not None:
-            ids.extend([experiment_ids] if isinstance(experiment_ids, (str, int)) else experiment_ids)
+            ids.extend(
+                [experiment_ids] if isinstance(experiment_ids, (str, int)) else experiment_ids
+            )
         experiment_ids = ids
     elif experiment_ids is None:
         if search_all_experiments:

@@ -1,8 +1,8 @@
 """The SQLite schema and its forward migrations.
 
-Each entry of :data:`MIGRATIONS` moves the store from version ``i`` to ``i + 1``. A store is migrated
-inside one ``BEGIN IMMEDIATE`` transaction when it is opened, so two processes opening a fresh store
-at once serialise on the write lock and the second finds the work done.
+Each entry of :data:`MIGRATIONS` moves the store from version ``i`` to ``i + 1``. A store is
+migrated inside one ``BEGIN IMMEDIATE`` transaction when it is opened, so two processes opening a
+fresh store at once serialise on the write lock and the second finds the work done.
 
 Conventions of the schema (the query layer relies on them):
 

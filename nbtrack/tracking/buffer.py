@@ -23,7 +23,7 @@ import atexit
 import threading
 import weakref
 from collections import deque
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
 
@@ -33,6 +33,7 @@ BLOCK_AT = 500_000
 
 MetricRow = tuple[str, str, float, int, int]
 KeyValueRow = tuple[str, str, str]
+_Row = TypeVar("_Row")
 
 
 class BatchWriter(Protocol):
@@ -105,7 +106,7 @@ class WriteBuffer:
             raise
 
 
-def _take(queue: deque[tuple[object, ...]]) -> list:  # type: ignore[type-arg]
+def _take(queue: deque[_Row]) -> list[_Row]:
     # popleft is atomic: rows appended meanwhile by other threads stay for the next flush.
     n = len(queue)
     pop = queue.popleft

@@ -153,9 +153,11 @@ class Client:
             raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
         existing = self.store.get_experiment(name=name)
         if existing is not None:
-            state = " (deleted; restore it with restore_experiment)" if (
-                existing["lifecycle_stage"] == LifecycleStage.DELETED
-            ) else ""
+            state = (
+                " (deleted; restore it with restore_experiment)"
+                if (existing["lifecycle_stage"] == LifecycleStage.DELETED)
+                else ""
+            )
             raise InvalidInputError(
                 f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
             )
@@ -284,7 +286,9 @@ class Client:
         self._b.params[run_id] = {}
         return self._make_run(
             {**row, "end_time": None, "lifecycle_stage": LifecycleStage.ACTIVE},
-            {}, {}, all_tags,
+            {},
+            {},
+            all_tags,
         )
 
     def _run_row(self, run_id: str) -> dict[str, Any]:
@@ -366,9 +370,7 @@ class Client:
             )
         self._b.writable_runs.add(run_id)
 
-    def update_run(
-        self, run_id: str, status: str | None = None, name: str | None = None
-    ) -> None:
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         self._run_row(run_id)
         fields: dict[str, Any] = {}
         if status is not None:
@@ -377,8 +379,9 @@ class Client:
                 fields["end_time"] = _now_ms()
         if name is not None:
             if not isinstance(name, str) or len(name) > MAX_RUN_NAME_LENGTH:
-                raise InvalidInputError(f"run name must be a string of at most "
-                                        f"{MAX_RUN_NAME_LENGTH} characters")
+                raise InvalidInputError(
+                    f"run name must be a string of at most {MAX_RUN_NAME_LENGTH} characters"
+                )
             fields["run_name"] = name
         if fields:
             self.flush()
@@ -465,7 +468,7 @@ class Client:
                 run_id,
                 check_key(key, "metric"),
                 metric_value(key, value),
-                _now_ms() if timestamp is None else timestamp_value(timestamp),  # type: ignore[arg-type]
+                _now_ms() if timestamp is None else timestamp_value(timestamp),
                 0 if step is None else step_value(step),
             )
         )
@@ -481,11 +484,10 @@ class Client:
         ts = _now_ms() if timestamp is None else timestamp_value(timestamp)
         st = step_value(step)
         rows = [
-            (run_id, check_key(k, "metric"), metric_value(k, v), ts, st)
-            for k, v in metrics.items()
+            (run_id, check_key(k, "metric"), metric_value(k, v), ts, st) for k, v in metrics.items()
         ]
         for row in rows:
-            self._b.buffer.add_metric(row)  # type: ignore[arg-type]
+            self._b.buffer.add_metric(row)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self._writable(run_id)
@@ -496,10 +498,10 @@ class Client:
         self._writable(run_id)
         rows = [(run_id, *check_tag(k, v)) for k, v in tags.items()]
         for row in rows:
-            self._b.buffer.add_tag(row)  # type: ignore[arg-type]
+            self._b.buffer.add_tag(row)
 
     def _set_internal_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._b.buffer.add_tag((run_id, *check_tag(key, value, internal=True)))  # type: ignore[arg-type]
+        self._b.buffer.add_tag((run_id, *check_tag(key, value, internal=True)))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writable(run_id)
@@ -535,9 +537,9 @@ class Client:
             for row in param_rows:
                 known[row[1]] = row[2]
             buffer = self._b.buffer
-            buffer.metrics.extend(metric_rows)  # type: ignore[arg-type]
+            buffer.metrics.extend(metric_rows)
             buffer.params.extend(param_rows)
-            buffer.tags.extend(tag_rows)  # type: ignore[arg-type]
+            buffer.tags.extend(tag_rows)
         if synchronous:
             self.flush()
 
@@ -630,8 +632,9 @@ def _filter_experiments(experiments: list[Experiment], text: str) -> list[Experi
     import fnmatch
     import re
 
-    match = re.fullmatch(r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*",
-                         text, re.IGNORECASE)
+    match = re.fullmatch(
+        r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*", text, re.IGNORECASE
+    )
     if not match:
         raise InvalidInputError(
             "experiment filters support name = 'x', name != 'x', name LIKE 'x%' and "

@@ -127,14 +127,17 @@ def _active_experiment_id(client: Client) -> str:
 def create_experiment(
     name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
 ) -> str:
+    """Create an experiment and return its id; an existing name is an error."""
     return _client().create_experiment(name, artifact_location, tags)
 
 
 def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with this id (ExperimentNotFoundError if none)."""
     return _client().get_experiment(experiment_id)
 
 
 def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with this name, or None."""
     return _client().get_experiment_by_name(name)
 
 
@@ -144,10 +147,12 @@ def search_experiments(
     filter_string: str | None = None,
     order_by: list[str] | None = None,
 ) -> list[Experiment]:
+    """Experiments, by id; ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
     return _client().search_experiments(view_type, max_results, filter_string, order_by)
 
 
 def delete_experiment(experiment_id: str) -> None:
+    """Mark an experiment deleted; its runs are hidden, not removed."""
     _client().delete_experiment(experiment_id)
 
 
@@ -293,13 +298,12 @@ def log_param(key: str, value: Any) -> Any:
 
 
 def log_params(params: dict[str, Any]) -> None:
+    """Log several params of the active run; all are checked before any is written."""
     f = _frame()
     f.client.log_params(f.run.info.run_id, params)
 
 
-def log_metric(
-    key: str, value: Any, step: int | None = None, timestamp: int | None = None
-) -> None:
+def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
     """Log a metric value of the active run (buffered: microseconds per call)."""
     f = _stack[-1] if _stack else _frame()
     f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
@@ -308,51 +312,61 @@ def log_metric(
 def log_metrics(
     metrics: dict[str, Any], step: int | None = None, timestamp: int | None = None
 ) -> None:
+    """Log several metrics of the active run at one step; all are checked first."""
     f = _frame()
     f.client.log_metrics(f.run.info.run_id, metrics, step, timestamp)
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     f = _frame()
     f.client.set_tag(f.run.info.run_id, key, value)
 
 
 def set_tags(tags: dict[str, Any]) -> None:
+    """Set several tags of the active run; all are checked before any is written."""
     f = _frame()
     f.client.set_tags(f.run.info.run_id, tags)
 
 
 def delete_tag(key: str) -> None:
+    """Remove a tag from the active run."""
     f = _frame()
     f.client.delete_tag(f.run.info.run_id, key)
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a file into the active run's artifacts (under ``artifact_path`` if given)."""
     f = _frame()
     f.client.log_artifact(f.run.info.run_id, local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a directory's files into the active run's artifacts."""
     f = _frame()
     f.client.log_artifacts(f.run.info.run_id, local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> None:
+    """Save a string as an artifact file of the active run."""
     f = _frame()
     f.client.log_text(f.run.info.run_id, text, artifact_file)
 
 
 def log_dict(dictionary: Any, artifact_file: str) -> None:
+    """Save a dict as JSON (or YAML for .yaml/.yml) in the active run's artifacts."""
     f = _frame()
     f.client.log_dict(f.run.info.run_id, dictionary, artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str) -> None:
+    """Save a matplotlib or Plotly figure in the active run's artifacts."""
     f = _frame()
     f.client.log_figure(f.run.info.run_id, figure, artifact_file)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The local folder of the active run's artifacts (or of a path inside it)."""
     f = _frame()
     return f.client.get_artifact_uri(f.run.info.run_id, artifact_path)
 
@@ -370,10 +384,12 @@ def get_run(run_id: str) -> Run:
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every logged value of a run's metric, by step then time."""
     return _client_for(run_id).get_metric_history(run_id, key)
 
 
 def delete_run(run_id: str) -> None:
+    """Mark a run deleted (hidden from searches until restored or purged by gc)."""
     with _stack_lock:
         if any(f.run.info.run_id == run_id for f in _stack):
             raise RunStateError(f"run {run_id} is active; end_run() before deleting it")
@@ -381,6 +397,7 @@ def delete_run(run_id: str) -> None:
 
 
 def restore_run(run_id: str) -> None:
+    """Bring a deleted run back."""
     _client_for(run_id).restore_run(run_id)
 
 

@@ -48,7 +48,7 @@ _valid_keys: set[str] = set()  # keys already checked: log_metric in a loop pays
 def check_key(key: Any, kind: str) -> str:
     """Return ``key`` if it is a valid param/metric/tag key, else raise InvalidKeyError."""
     if key in _valid_keys:
-        return key  # type: ignore[no-any-return]
+        return key
     if not isinstance(key, str):
         raise InvalidKeyError(f"{kind} key must be a string, got {type(key).__name__}: {key!r}")
     if not key:
@@ -133,9 +133,7 @@ def step_value(step: Any) -> int:
     return int(step)
 
 
-def timestamp_value(timestamp: Any) -> int | None:
-    if timestamp is None:
-        return None
+def timestamp_value(timestamp: Any) -> int:
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"

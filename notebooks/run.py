@@ -1,0 +1,64 @@
+"""Execute a tour notebook end to end, headless, in a real Jupyter kernel.
+
+    python notebooks/run.py notebooks/quickstart.ipynb [--store DIR] [--output FILE]
+
+The notebook runs in its own folder, so its runs land in ``.nbtrack/`` beside it unless ``--store``
+(or ``NBTRACK_TRACKING_URI``) says otherwise. The executed copy is written next to it as
+``<name>.executed.ipynb``. Exits non-zero, showing the failing cell, if any cell raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--store", help="tracking store for the notebook's runs")
+    parser.add_argument("--output", type=Path, help="where to write the executed notebook")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path: Path = args.notebook.resolve()
+    if not path.is_file():
+        parser.error(f"{path} does not exist")
+    if args.store:
+        os.environ["NBTRACK_TRACKING_URI"] = str(Path(args.store).resolve())
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=args.timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    output = args.output or path.with_suffix(".executed.ipynb")
+    print(f"executing {path.name} ({len(nb.cells)} cells) in a fresh kernel ...", flush=True)
+    started = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        nbformat.write(nb, output)
+        print(
+            f"FAILED: a cell raised; executed notebook written to {output}\n{exc}", file=sys.stderr
+        )
+        return 1
+    nbformat.write(nb, output)
+    print(f"done in {time.perf_counter() - started:.1f}s; executed notebook: {output}")
+    last = nb.cells[-1]
+    for out in last.get("outputs", []):
+        if out.get("output_type") == "stream":
+            print(out["text"].rstrip("\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Property tests: whatever valid param or metric goes in comes back out unchanged."""
+
+from __future__ import annotations
+
+import math
+import string
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nbtrack
+from nbtrack import Client
+from nbtrack.tracking.validation import MAX_PARAM_VALUE_LENGTH
+
+keys = st.text(
+    alphabet=string.ascii_letters + string.digits + "_-. ", min_size=1, max_size=40
+).filter(lambda k: ".." not in k.split("/"))
+param_values = st.one_of(
+    st.text(max_size=200),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=5),
+).filter(lambda v: len(str(v)) <= MAX_PARAM_VALUE_LENGTH)
+metric_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(min_value=-(2**53), max_value=2**53),
+)
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(params=st.dictionaries(keys, param_values, max_size=8))
+def test_params_round_trip_as_strings(store_dir: Path, params: dict[str, object]) -> None:
+    client = Client()
+    run = client.create_run("0")
+    client.log_params(run.info.run_id, params)
+    got = client.get_run(run.info.run_id).data.params
+    assert got == {k: str(v) for k, v in params.items()}
+
+
+@SETTINGS
+@given(
+    series=st.lists(
+        st.tuples(st.integers(min_value=-(2**31), max_value=2**31), metric_values),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_metric_history_round_trips_exactly(
+    store_dir: Path, series: list[tuple[int, float]]
+) -> None:
+    client = Client()
+    rid = client.create_run("0").info.run_id
+    for i, (step, value) in enumerate(series):
+        client.log_metric(rid, "m", value, timestamp=1000 + i, step=step)
+    history = client.get_metric_history(rid, "m")
+    expected = sorted(
+        ((step, 1000 + i, float(v)) for i, (step, v) in enumerate(series)),
+        key=lambda t: (t[0], t[1]),
+    )
+    assert [(m.step, m.timestamp) for m in history] == [(s, t) for s, t, _ in expected]
+    for m, (_, _, v) in zip(history, expected, strict=True):
+        assert (math.isnan(m.value) and math.isnan(v)) or m.value == v
+    latest = client.get_run(rid).data.metrics["m"]
+    best = max(expected, key=lambda t: (t[0], t[1]))[2]
+    assert (math.isnan(latest) and math.isnan(best)) or latest == best
+    nbtrack.flush()

@@ -1,0 +1,186 @@
+"""The SQLite store: location, WAL, schema versions and migrations, bad input leaving no trace."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import nbtrack
+from nbtrack.exceptions import (
+    InvalidKeyError,
+    ReservedTagError,
+    SchemaVersionError,
+    TrackingURIError,
+    ValueTooLongError,
+)
+from nbtrack.store.schema import CURRENT_VERSION
+from nbtrack.store.sqlite import SQLiteStore
+from nbtrack.tracking import uri
+
+
+def test_default_store_is_dot_nbtrack_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(uri.ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    uri.reset_tracking_uri()
+    assert nbtrack.get_tracking_uri() == f"sqlite:///{tmp_path / '.nbtrack' / 'nbtrack.db'}"
+    loc = uri.resolve()
+    assert loc.artifact_root == tmp_path / ".nbtrack" / "artifacts"
+
+
+@pytest.mark.parametrize(
+    ("given", "db", "artifacts"),
+    [
+        ("runs", "runs/nbtrack.db", "runs/artifacts"),
+        ("exp.db", "exp.db", "exp-artifacts"),
+        ("data/x.sqlite", "data/x.sqlite", "data/x-artifacts"),
+        ("sqlite:///rel.db", "rel.db", "rel-artifacts"),
+        ("sqlite:///d/nbtrack.db", "d/nbtrack.db", "d/artifacts"),
+    ],
+)
+def test_uri_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, db: str, artifacts: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    loc = uri.resolve(given)
+    assert loc.db_path == tmp_path / db
+    assert loc.artifact_root == tmp_path / artifacts
+
+
+def test_absolute_sqlite_and_file_uris(tmp_path: Path) -> None:
+    assert uri.resolve(f"sqlite:///{tmp_path}/a.db").db_path == tmp_path / "a.db"
+    assert uri.resolve(f"file://{tmp_path}/d").db_path == tmp_path / "d" / "nbtrack.db"
+
+
+@pytest.mark.parametrize("bad", ["postgresql://u@h/db", "http://x", "s3://bucket/x"])
+def test_unknown_scheme_names_the_supported_ones(bad: str) -> None:
+    with pytest.raises(TrackingURIError, match=r"sqlite:///") as info:
+        nbtrack.set_tracking_uri(bad)
+    assert "directory" in str(info.value)
+    assert bad.split(":")[0] in str(info.value)
+
+
+def test_sqlite_uri_with_two_slashes_says_how_to_write_it() -> None:
+    with pytest.raises(TrackingURIError, match="three slashes"):
+        nbtrack.set_tracking_uri("sqlite://x.db")
+
+
+def test_env_var_takes_precedence_and_a_conflict_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(uri.ENV_VAR, str(tmp_path / "env"))
+    with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="precedence"):
+        nbtrack.set_tracking_uri(tmp_path / "explicit")
+    assert str(tmp_path / "env") in nbtrack.get_tracking_uri()
+    uri.reset_tracking_uri()
+
+
+def test_store_is_wal_with_a_busy_timeout(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    assert store.schema_version == CURRENT_VERSION
+    tables = set(store.db.table_names())
+    assert {
+        "experiments",
+        "runs",
+        "params",
+        "metrics",
+        "latest_metrics",
+        "tags",
+        "artifacts",
+        "schema_version",
+    } <= tables
+    store.close()
+
+
+def test_older_store_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (0)")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path, tmp_path / "a")
+    assert store.schema_version == CURRENT_VERSION
+    store.close()
+
+
+def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    SQLiteStore(path, tmp_path / "a").close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE schema_version SET version = ?", (CURRENT_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaVersionError, match="newer nbtrack"):
+        SQLiteStore(path, tmp_path / "a")
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("this is not sqlite" * 100)
+    with pytest.raises(nbtrack.exceptions.StoreError, match="not a usable nbtrack store"):
+        SQLiteStore(path, tmp_path / "a")
+
+
+def _snapshot(store_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    nbtrack.flush()
+    conn = sqlite3.connect(store_dir / "nbtrack.db")
+    out = {
+        t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+        for t in ("runs", "params", "metrics", "latest_metrics", "tags", "artifacts")
+    }
+    conn.close()
+    return out
+
+
+LONG = "x" * 251
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: nbtrack.log_param(LONG, 1), InvalidKeyError, "at most 250"),
+        (lambda: nbtrack.log_param("", 1), InvalidKeyError, "empty"),
+        (lambda: nbtrack.log_param("a;b", 1), InvalidKeyError, "';'"),
+        (lambda: nbtrack.log_metric("x\ny", 1), InvalidKeyError, "not allowed"),
+        (lambda: nbtrack.log_metric("../up", 1), InvalidKeyError, "'..'"),
+        (lambda: nbtrack.log_metric(3, 1), InvalidKeyError, "string"),  # type: ignore[arg-type]
+        (lambda: nbtrack.log_param("p", "v" * 6001), ValueTooLongError, "6000"),
+        (lambda: nbtrack.set_tag("t", "v" * 8001), ValueTooLongError, "8000"),
+        (lambda: nbtrack.set_tag("nbtrack.user", "me"), ReservedTagError, "nbtrack."),
+        (lambda: nbtrack.log_metric("m", 1, step=1.5), TypeError, "step"),  # type: ignore[arg-type]
+        (lambda: nbtrack.log_metric("m", 1, timestamp="now"), TypeError, "timestamp"),  # type: ignore[arg-type]
+        (lambda: nbtrack.log_metrics({"ok": 1, "bad": "x"}), TypeError, "'bad'"),
+        (lambda: nbtrack.log_params({"ok": 1, "a;b": 2}), InvalidKeyError, "';'"),
+        (lambda: nbtrack.set_tags({"ok": 1, "nbtrack.x": 2}), ReservedTagError, "nbtrack."),
+    ],
+)
+def test_bad_input_is_refused_clearly_and_writes_nothing(
+    store_dir: Path, call: object, error: type[Exception], message: str
+) -> None:
+    run = nbtrack.start_run()
+    nbtrack.log_param("kept", 1)
+    nbtrack.log_metric("kept", 1.0)
+    before = _snapshot(store_dir)
+    with pytest.raises(error, match=message):
+        call()  # type: ignore[operator]
+    assert _snapshot(store_dir) == before
+    nbtrack.end_run()
+    assert nbtrack.get_run(run.info.run_id).data.params == {"kept": "1"}
+
+
+def test_limits_are_allowed_up_to_the_edge(store_dir: Path) -> None:
+    with nbtrack.start_run() as run:
+        nbtrack.log_param("k" * 250, "v" * 6000)
+        nbtrack.set_tag("t", "v" * 8000)
+        nbtrack.log_metric("with space/and-dash.dot_", 1)
+    got = nbtrack.get_run(run.info.run_id)
+    assert got.data.params["k" * 250] == "v" * 6000
+    assert got.data.tags["t"] == "v" * 8000

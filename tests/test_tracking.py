@@ -1,0 +1,347 @@
+"""The fluent tracking API, as an MLflow user writes it."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nbtrack as mlflow
+from nbtrack import Client, RunStatus
+from nbtrack.exceptions import (
+    ExperimentNotFoundError,
+    NbtrackWarning,
+    RunNotFoundError,
+    RunStateError,
+)
+
+
+def test_mlflow_style_run_round_trip(store_dir: Path) -> None:
+    mlflow.set_experiment("churn")
+    with mlflow.start_run(run_name="rf", tags={"team": "ml"}, description="baseline") as run:
+        mlflow.log_params({"n_estimators": 200, "max_depth": 8})
+        mlflow.log_param("criterion", "gini")
+        for step in range(10):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_metrics({"acc": 0.91, "f1": 0.88})
+        mlflow.set_tags({"stage": "dev"})
+        assert mlflow.active_run() is not None
+        assert mlflow.active_run().info.run_id == run.info.run_id
+    assert mlflow.active_run() is None
+
+    got = mlflow.get_run(run.info.run_id)
+    assert got.info.status == RunStatus.FINISHED
+    assert got.info.run_name == "rf"
+    assert got.info.end_time is not None and got.info.end_time >= got.info.start_time
+    assert got.info.experiment_id == mlflow.get_experiment_by_name("churn").experiment_id
+    assert got.data.params == {"n_estimators": "200", "max_depth": "8", "criterion": "gini"}
+    assert got.data.metrics == {"loss": 0.1, "acc": 0.91, "f1": 0.88}
+    assert got.data.tags["team"] == "ml"
+    assert got.data.tags["stage"] == "dev"
+    assert got.data.tags["nbtrack.note.content"] == "baseline"
+    assert got.data.tags["nbtrack.runName"] == "rf"
+    assert got.data.tags["nbtrack.user"]
+    history = mlflow.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == list(range(10))
+    assert history[3].value == pytest.approx(0.25)
+    assert mlflow.last_active_run().info.run_id == run.info.run_id
+
+
+def test_reads_see_everything_logged_before_them(store_dir: Path) -> None:
+    run = mlflow.start_run()
+    mlflow.log_metric("m", 1.0)
+    mlflow.log_param("p", "x")
+    mlflow.set_tag("t", "y")
+    got = mlflow.get_run(run.info.run_id)  # no flush, no end_run: still visible
+    assert got.data.metrics == {"m": 1.0}
+    assert got.data.params == {"p": "x"}
+    assert got.data.tags["t"] == "y"
+    df = mlflow.search_runs()
+    assert df.loc[0, "metrics.m"] == 1.0
+    mlflow.end_run()
+
+
+def test_latest_metric_is_highest_step_not_last_logged(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_metric("m", 5.0, step=10)
+        mlflow.log_metric("m", 1.0, step=2)
+        mlflow.flush()
+        mlflow.log_metric("m", 2.0, step=3)  # a later batch, still a lower step
+    assert mlflow.get_run(run.info.run_id).data.metrics["m"] == 5.0
+    assert [m.step for m in mlflow.get_metric_history(run.info.run_id, "m")] == [2, 3, 10]
+
+
+def test_metric_values_nan_inf_numpy_and_tensors(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_metric("nan", float("nan"))
+        mlflow.log_metric("pinf", math.inf)
+        mlflow.log_metric("ninf", -math.inf)
+        mlflow.log_metric("int", 3)
+        mlflow.log_metric("np32", np.float32(0.5))
+        mlflow.log_metric("npint", np.int64(7))
+        mlflow.log_metric("zero_d", np.array(2.5))
+        mlflow.log_metric("bool", np.bool_(True))
+    m = mlflow.get_run(run.info.run_id).data.metrics
+    assert math.isnan(m["nan"])
+    assert m["pinf"] == math.inf and m["ninf"] == -math.inf
+    assert m["int"] == 3.0 and m["np32"] == 0.5 and m["npint"] == 7.0
+    assert m["zero_d"] == 2.5 and m["bool"] == 1.0
+    assert math.isnan(mlflow.get_metric_history(run.info.run_id, "nan")[0].value)
+
+
+def test_torch_scalar_tensor_is_a_metric(store_dir: Path) -> None:
+    torch = pytest.importorskip("torch")  # a test dependency where its CPU build installs (3.11)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("t", torch.tensor(0.25))
+        with pytest.raises(TypeError, match="'t2'"):
+            mlflow.log_metric("t2", torch.tensor([1.0, 2.0]))
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"t": 0.25}
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, [1.0], {"a": 1}, 1 + 2j, np.array([1.0, 2.0])])
+def test_non_numeric_metric_is_a_type_error_naming_the_key(store_dir: Path, bad: object) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_metric("ok", 1.0)
+        with pytest.raises(TypeError, match="'val_loss'"):
+            mlflow.log_metric("val_loss", bad)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"ok": 1.0}
+
+
+def test_param_relog_same_value_is_fine_different_value_names_both(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", 0.01)
+        mlflow.log_param("lr", 0.01)
+        mlflow.log_params({"lr": "0.01", "batch": 32})
+        with pytest.raises(mlflow.exceptions.ParamConflictError, match=r"'0\.01'.*'0\.1'"):
+            mlflow.log_param("lr", 0.1)
+        with pytest.raises(ValueError):  # also a ValueError, as MLflow users catch
+            mlflow.log_params({"new": 1, "lr": 0.5})
+    got = mlflow.get_run(run.info.run_id).data.params
+    assert got == {"lr": "0.01", "batch": "32"}  # the failed batch wrote nothing, not even "new"
+
+
+def test_start_run_while_active_ends_the_previous_with_a_warning(store_dir: Path) -> None:
+    first = mlflow.start_run(run_name="first")
+    with pytest.warns(NbtrackWarning, match="first"):
+        second = mlflow.start_run(run_name="second")
+    assert mlflow.get_run(first.info.run_id).info.status == RunStatus.FINISHED
+    assert mlflow.active_run().info.run_id == second.info.run_id
+    mlflow.end_run()
+
+
+def test_nested_runs(store_dir: Path) -> None:
+    with mlflow.start_run(run_name="parent") as parent:
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_metric("x", 1)
+            assert mlflow.active_run().info.run_id == child.info.run_id
+        assert mlflow.active_run().info.run_id == parent.info.run_id
+    got = mlflow.get_run(child.info.run_id)
+    assert got.data.tags["nbtrack.parentRunId"] == parent.info.run_id
+    df = mlflow.search_runs(filter_string=f"tags.nbtrack.parentRunId = '{parent.info.run_id}'")
+    assert list(df.run_name) == ["child"]
+
+
+def test_exception_marks_failed_with_traceback_interrupt_marks_killed(store_dir: Path) -> None:
+    with pytest.raises(ZeroDivisionError), mlflow.start_run() as failed:
+        1 / 0  # noqa: B018
+    with pytest.raises(KeyboardInterrupt), mlflow.start_run() as killed:
+        raise KeyboardInterrupt
+    f = mlflow.get_run(failed.info.run_id)
+    assert f.info.status == "FAILED"
+    assert "ZeroDivisionError" in f.data.tags["nbtrack.error"]
+    assert mlflow.get_run(killed.info.run_id).info.status == "KILLED"
+
+
+def test_resume_run_by_id(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_metric("m", 1, step=0)
+    with mlflow.start_run(run_id=run.info.run_id):
+        assert mlflow.get_run(run.info.run_id).info.status == "RUNNING"
+        mlflow.log_metric("m", 2, step=1)
+    got = mlflow.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and got.data.metrics["m"] == 2
+    with pytest.raises(RunNotFoundError):
+        mlflow.start_run(run_id="0" * 32)
+
+
+def test_log_without_active_run_starts_one(store_dir: Path) -> None:
+    mlflow.log_metric("auto", 1.0)
+    run = mlflow.active_run()
+    assert run is not None
+    mlflow.end_run()
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"auto": 1.0}
+
+
+def test_delete_and_restore_run(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        pass
+    mlflow.delete_run(run.info.run_id)
+    assert mlflow.search_runs().empty
+    assert len(mlflow.search_runs(run_view_type=mlflow.ViewType.DELETED_ONLY)) == 1
+    with pytest.raises(RunStateError, match="restore_run"):
+        Client().log_metric(run.info.run_id, "m", 1.0)
+    mlflow.restore_run(run.info.run_id)
+    assert len(mlflow.search_runs()) == 1
+    Client().log_metric(run.info.run_id, "m", 1.0)
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+
+
+def test_deleting_the_active_run_is_refused(store_dir: Path) -> None:
+    run = mlflow.start_run()
+    with pytest.raises(RunStateError, match="active"):
+        mlflow.delete_run(run.info.run_id)
+    mlflow.end_run()
+
+
+def test_delete_tag(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.set_tag("a", "1")
+        mlflow.delete_tag("a")
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="no tag 'b'"):
+            mlflow.delete_tag("b")
+    assert "a" not in mlflow.get_run(run.info.run_id).data.tags
+
+
+def test_experiments(store_dir: Path) -> None:
+    exp = mlflow.set_experiment("a")
+    assert exp.name == "a" and exp.experiment_id != "0"
+    assert mlflow.set_experiment("a").experiment_id == exp.experiment_id
+    b = mlflow.create_experiment("b", tags={"k": "v"})
+    assert mlflow.get_experiment(b).tags == {"k": "v"}
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="already exists"):
+        mlflow.create_experiment("b")
+    names = [e.name for e in mlflow.search_experiments()]
+    assert names == ["Default", "a", "b"]
+    assert [e.name for e in mlflow.search_experiments(filter_string="name LIKE 'b%'")] == ["b"]
+    mlflow.delete_experiment(b)
+    assert [e.name for e in mlflow.search_experiments()] == ["Default", "a"]
+    with pytest.raises(RunStateError, match="deleted"):
+        mlflow.set_experiment("b")
+    with pytest.raises(ExperimentNotFoundError):
+        mlflow.get_experiment("999")
+    with pytest.raises(mlflow.exceptions.InvalidInputError):
+        mlflow.set_experiment()
+
+
+def test_runs_land_in_the_active_experiment(store_dir: Path) -> None:
+    mlflow.set_experiment("x")
+    with mlflow.start_run():
+        pass
+    mlflow.set_experiment("y")
+    with mlflow.start_run():
+        pass
+    assert len(mlflow.search_runs(experiment_names=["x"])) == 1
+    assert len(mlflow.search_runs(experiment_names=["x", "y"])) == 2
+    assert len(mlflow.search_runs()) == 1  # the active experiment only, as MLflow
+    assert len(mlflow.search_runs(search_all_experiments=True)) == 2
+
+
+def test_artifacts(store_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "model.txt"
+    src.write_text("weights")
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("1,2")
+    (folder / "sub" / "b.csv").write_text("3,4")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(src)
+        mlflow.log_artifact(src, artifact_path="models")
+        mlflow.log_artifacts(folder, artifact_path="plots")
+        mlflow.log_text("hello", "notes/readme.md")
+        mlflow.log_dict({"a": [1, 2], "arr": np.arange(3)}, "config.json")
+        root = Path(mlflow.get_artifact_uri())
+    assert (root / "model.txt").read_text() == "weights"
+    assert (root / "models" / "model.txt").exists()
+    assert (root / "plots" / "sub" / "b.csv").read_text() == "3,4"
+    assert (root / "notes" / "readme.md").read_text() == "hello"
+    assert '"arr": [\n    0,' in (root / "config.json").read_text()
+    listed = [p for p, _ in Client().list_artifacts(run.info.run_id)]
+    assert listed == sorted(
+        [
+            "model.txt",
+            "models/model.txt",
+            "plots/a.csv",
+            "plots/sub/b.csv",
+            "notes/readme.md",
+            "config.json",
+        ]
+    )
+    assert [p for p, _ in Client().list_artifacts(run.info.run_id, "plots")] == [
+        "plots/a.csv",
+        "plots/sub/b.csv",
+    ]
+    assert root.is_relative_to(store_dir / "artifacts")
+
+
+def test_log_figure_matplotlib_and_plotly(store_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with mlflow.start_run():
+        mlflow.log_figure(fig, "curve.png")
+        mlflow.log_figure(go.Figure(go.Scatter(y=[1, 3, 2])), "curve.html")
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="matplotlib or Plotly"):
+            mlflow.log_figure(object(), "x.png")
+        root = Path(mlflow.get_artifact_uri())
+    plt.close(fig)
+    assert (root / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "plotly" in (root / "curve.html").read_text().lower()
+    assert not (root / "x.png").exists()
+
+
+@pytest.mark.parametrize("bad", ["/abs/path", "../escape", "a/../../b", "~/x"])
+def test_artifact_paths_must_stay_inside_the_run(store_dir: Path, bad: str) -> None:
+    with (
+        mlflow.start_run(),
+        pytest.raises(mlflow.exceptions.InvalidInputError, match="relative path"),
+    ):
+        mlflow.log_text("x", bad)
+
+
+def test_missing_artifact_source_is_a_clear_error(store_dir: Path, tmp_path: Path) -> None:
+    with mlflow.start_run():
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="does not exist"):
+            mlflow.log_artifact(tmp_path / "nope.txt")
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="log_artifacts"):
+            mlflow.log_artifact(tmp_path)
+
+
+def test_client_explicit_api(store_dir: Path) -> None:
+    client = Client(store_dir)
+    exp = client.create_experiment("explicit")
+    run = client.create_run(exp, run_name="manual")
+    rid = run.info.run_id
+    client.log_batch(
+        rid,
+        metrics=[mlflow.Metric("m", 0.5, 1000, 0), mlflow.Metric("m", 0.7, 2000, 1)],
+        params=[mlflow.Param("p", "1")],
+        tags=[mlflow.RunTag("t", "v")],
+    )
+    client.set_terminated(rid, "KILLED")
+    got = client.get_run(rid)
+    assert got.info.status == "KILLED"
+    assert got.data.metrics == {"m": 0.7}
+    assert [m.timestamp for m in client.get_metric_history(rid, "m")] == [1000, 2000]
+    client.update_run(rid, name="renamed")
+    assert client.get_run(rid).info.run_name == "renamed"
+    assert [r.info.run_id for r in client.search_runs([exp], "params.p = '1'")] == [rid]
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="FINISHED"):
+        client.set_terminated(rid, "DONE")
+    with pytest.raises(RunNotFoundError):
+        client.get_run("nope")
+
+
+def test_unended_runs_warn_nothing_when_ended_in_with(store_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            with mlflow.start_run():
+                mlflow.log_metric("m", 1)
