@@ -66,7 +66,7 @@ CREATE TABLE metrics (
     timestamp INTEGER NOT NULL,
     value     REAL
 );
-CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step);
+CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step, timestamp, value);
 CREATE TABLE latest_metrics (
     run_id    TEXT NOT NULL,
     key       TEXT NOT NULL,
