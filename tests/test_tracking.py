@@ -11,6 +11,7 @@ import pytest
 
 import nbtrack as mlflow
 from nbtrack import Client, RunStatus
+from nbtrack.tracking import fluent
 from nbtrack.exceptions import (
     ExperimentNotFoundError,
     NbtrackWarning,
@@ -345,3 +346,30 @@ def test_unended_runs_warn_nothing_when_ended_in_with(store_dir: Path) -> None:
         for _ in range(3):
             with mlflow.start_run():
                 mlflow.log_metric("m", 1)
+
+
+def test_a_forked_child_logs_through_its_own_connection(store_dir: Path) -> None:
+    import multiprocessing
+
+    with mlflow.start_run() as run:
+        mlflow.log_metric("parent", 1.0)
+        mlflow.flush()
+        ctx = multiprocessing.get_context("fork")
+        parent_store = id(fluent._stack[-1].client.store)
+        child = ctx.Process(target=_child_logs, args=(run.info.run_id, parent_store))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        mlflow.log_metric("parent", 2.0, step=1)
+    got = mlflow.get_run(run.info.run_id).data
+    assert got.metrics == {"parent": 2.0, "child": 3.0}
+    assert got.params == {"from_child": "yes"}
+
+
+def _child_logs(run_id: str, parent_store: int) -> None:
+    # SQLite handles must not cross a fork: the child opened its own.
+    assert id(fluent._stack[-1].client.store) != parent_store
+    mlflow.log_metric("child", 3.0)  # the inherited active run
+    mlflow.log_param("from_child", "yes")
+    mlflow.flush()
+    assert mlflow.active_run().info.run_id == run_id

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,23 @@ class _Backend:
 
 _backends: dict[tuple[int, Path], _Backend] = {}
 _backends_lock = threading.Lock()
+_live_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+_inherited: list[_Backend] = []  # a parent's SQLite handles: never used, never closed, in a child
+
+
+def _rebind_after_fork() -> None:
+    """In a forked child, give every client a backend (connection, buffer) of its own."""
+    global _backends_lock
+    _backends_lock = threading.Lock()
+    _inherited.extend(_backends.values())
+    _backends.clear()
+    for client in list(_live_clients):
+        client._b = backend(client._location)
+        client.store = client._b.store
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rebind_after_fork)
 
 
 def backend(location: StoreLocation) -> _Backend:
@@ -117,6 +135,7 @@ class Client:
         self._location = resolve(tracking_uri)
         self._b = backend(self._location)
         self.store = self._b.store
+        _live_clients.add(self)
 
     @property
     def tracking_uri(self) -> str:
