@@ -11,13 +11,13 @@ import pytest
 
 import nbtrack as mlflow
 from nbtrack import Client, RunStatus
-from nbtrack.tracking import fluent
 from nbtrack.exceptions import (
     ExperimentNotFoundError,
     NbtrackWarning,
     RunNotFoundError,
     RunStateError,
 )
+from nbtrack.tracking import fluent
 
 
 def test_mlflow_style_run_round_trip(store_dir: Path) -> None:
