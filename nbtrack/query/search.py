@@ -131,7 +131,7 @@ def search_runs(
         experiment_ids = ids
     elif experiment_ids is None:
         if search_all_experiments:
-            experiment_ids = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+            experiment_ids = [e.experiment_id for e in client.search_experiments()]
         else:
             experiment_ids = [_active_experiment_id(client)]
     run_ids = search_run_ids(

@@ -40,6 +40,12 @@ def _now_ms() -> int:
 
 def _pid_alive(pid: int) -> bool:
     try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:  # Linux: a zombie has exited already
+            if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
@@ -78,6 +84,7 @@ class SQLiteStore:
         self.conn = conn
         self._db: Any = None
         try:
+            self._refuse_newer_schema()
             self._enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
@@ -120,17 +127,29 @@ class SQLiteStore:
                     raise
                 time.sleep(0.05)
 
+    def _refuse_newer_schema(self) -> None:
+        # Checked before anything is written (even the switch to WAL changes the file header).
+        has_table = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if has_table:
+            version = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            self._check_version(version or 0)
+
+    def _check_version(self, version: int) -> None:
+        if version > CURRENT_VERSION:
+            raise SchemaVersionError(
+                f"{self.db_path} was written by a newer nbtrack (schema version {version}; "
+                f"this nbtrack knows versions up to {CURRENT_VERSION}). "
+                "Upgrade nbtrack (pip install -U nbtrack) to open it; nothing was changed."
+            )
+
     def _migrate(self) -> None:
         with self.write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
             version = row[0] or 0
-            if version > CURRENT_VERSION:
-                raise SchemaVersionError(
-                    f"{self.db_path} was written by a newer nbtrack (schema version {version}; "
-                    f"this nbtrack knows versions up to {CURRENT_VERSION}). "
-                    "Upgrade nbtrack (pip install -U nbtrack) to open it; nothing was changed."
-                )
+            self._check_version(version)
             for target in range(version, CURRENT_VERSION):
                 MIGRATIONS[target](conn)
             if version < CURRENT_VERSION:
@@ -187,6 +206,20 @@ class SQLiteStore:
                 [(experiment_id, k, v) for k, v in tags.items()],
             )
         return experiment_id
+
+    def get_or_create_experiment(self, name: str) -> int:
+        """The id of the experiment ``name``, created if missing; safe across processes."""
+        now = _now_ms()
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO experiments (name, creation_time, last_update_time) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, now, now),
+            )
+            row = conn.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ?", (name,)
+            ).fetchone()
+        return int(row[0])
 
     def ensure_default_experiment(self) -> None:
         """Experiment 0, "Default", as MLflow has it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -181,7 +182,16 @@ class Client:
                 f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
             )
         clean_tags = dict(check_tag(k, v, internal=True) for k, v in (tags or {}).items())
-        return str(self.store.create_experiment(name, artifact_location, clean_tags))
+        try:
+            return str(self.store.create_experiment(name, artifact_location, clean_tags))
+        except sqlite3.IntegrityError:  # created by another process since the check above
+            raise InvalidInputError(f"experiment {name!r} already exists") from None
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment ``name``, created if missing (safe when processes race to create it)."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
+        return self.get_experiment(self.store.get_or_create_experiment(name))
 
     def get_experiment(self, experiment_id: str | int) -> Experiment:
         row = self.store.get_experiment(_experiment_id(experiment_id))

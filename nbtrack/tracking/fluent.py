@@ -96,9 +96,7 @@ def set_experiment(
     if experiment_name is not None:
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            client.create_experiment(experiment_name)
-            experiment = client.get_experiment_by_name(experiment_name)
-            assert experiment is not None
+            experiment = client.get_or_create_experiment(experiment_name)
     else:
         experiment = client.get_experiment(experiment_id)  # type: ignore[arg-type]
     if experiment.lifecycle_stage == "deleted":
@@ -119,7 +117,7 @@ def _active_experiment_id(client: Client) -> str:
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            return client.create_experiment(name)
+            experiment = client.get_or_create_experiment(name)
         return experiment.experiment_id
     return "0"
 
