@@ -55,8 +55,9 @@ def search_run_ids(
     run_view_type: int = ViewType.ACTIVE_ONLY,
     max_results: int = DEFAULT_MAX_RESULTS,
     order_by: Sequence[str] | str | None = None,
-) -> list[str]:
-    """Ids of matching runs, ordered. Raises FilterSyntaxError on a malformed filter."""
+    full_rows: bool = False,
+) -> list[Any]:
+    """Ids (or full rows) of matching runs, ordered. FilterSyntaxError on a malformed filter."""
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
     if filter_string is not None and not isinstance(filter_string, str):
@@ -74,6 +75,7 @@ def search_run_ids(
         order_sql,
         order_args,
         max_results,
+        "*" if full_rows else "r.run_id",
     )
 
 
@@ -134,42 +136,39 @@ def search_runs(
             experiment_ids = [e.experiment_id for e in client.search_experiments()]
         else:
             experiment_ids = [_active_experiment_id(client)]
-    run_ids = search_run_ids(
-        client, experiment_ids, filter_string, run_view_type, max_results, order_by
+    rows = search_run_ids(
+        client, experiment_ids, filter_string, run_view_type, max_results, order_by, True
     )
-    runs = client.get_runs(run_ids)
     if output_format == "list":
-        return runs
-    return runs_to_frame(runs)
+        return client.get_runs([r["run_id"] for r in rows])
+    return runs_frame(client, rows)
 
 
-def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
-    """MLflow's search_runs DataFrame for these runs."""
+def runs_frame(client: Client, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """MLflow's search_runs DataFrame for these runs, built straight from the store's rows."""
+    import numpy as np
     import pandas as pd
 
-    columns: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
-    metric_keys = sorted({k for r in runs for k in r.data.metrics})
-    param_keys = sorted({k for r in runs for k in r.data.params})
-    tag_keys = sorted({k for r in runs for k in r.data.tags})
-    for r in runs:
-        info = r.info
-        columns["run_id"].append(info.run_id)
-        columns["experiment_id"].append(info.experiment_id)
-        columns["run_name"].append(info.run_name)
-        columns["status"].append(info.status)
-        columns["artifact_uri"].append(info.artifact_uri)
-        columns["start_time"].append(info.start_time)
-        columns["end_time"].append(info.end_time)
-    for prefix, keys, attr in (
-        ("metrics", metric_keys, "metrics"),
-        ("params", param_keys, "params"),
-        ("tags", tag_keys, "tags"),
-    ):
-        for key in keys:
-            columns[f"{prefix}.{key}"] = [getattr(r.data, attr).get(key) for r in runs]
-    frame = pd.DataFrame(columns)
+    children = client.run_children([r["run_id"] for r in rows])
+    prefix = client._artifact_prefix
+    columns: dict[str, Any] = {
+        "run_id": [r["run_id"] for r in rows],
+        "experiment_id": [str(r["experiment_id"]) for r in rows],
+        "run_name": [r["run_name"] for r in rows],
+        "status": [r["status"] for r in rows],
+        "artifact_uri": [prefix + r["artifact_uri"] for r in rows],
+    }
     for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
-    for key in metric_keys:
-        frame[f"metrics.{key}"] = frame[f"metrics.{key}"].astype("float64")
-    return frame
+        ms = np.array([r[col] if r[col] is not None else np.nan for r in rows], dtype="float64")
+        columns[col] = pd.to_datetime(ms, unit="ms", utc=True)
+    kids = [children[r["run_id"]] for r in rows]
+    for table, label in (("latest_metrics", "metrics"), ("params", "params"), ("tags", "tags")):
+        dicts = [k[table] for k in kids]
+        for key in sorted({key for d in dicts for key in d}):
+            values = [d.get(key) for d in dicts]
+            columns[f"{label}.{key}"] = (
+                np.array([np.nan if v is None else v for v in values], dtype="float64")
+                if label == "metrics"
+                else values
+            )
+    return pd.DataFrame(columns, columns=list(columns) or list(BASE_COLUMNS))

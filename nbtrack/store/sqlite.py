@@ -334,16 +334,21 @@ class SQLiteStore:
         order_sql: str,
         order_args: Sequence[Any],
         max_results: int,
-    ) -> list[str]:
-        """Ids of the runs matching a compiled filter, in the compiled order."""
+        columns: str = "r.run_id",
+    ) -> list[Any]:
+        """Runs matching a compiled filter, in the compiled order: their ids, or with
+        ``columns="*"`` their full rows as dicts."""
         exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
         stage_marks = ", ".join("?" for _ in lifecycle_stages)
         sql = (
-            f"SELECT r.run_id FROM runs r WHERE r.experiment_id IN ({exp_marks})"
+            f"SELECT {_RUN_SELECT if columns == '*' else 'r.run_id'} FROM runs r"
+            f" WHERE r.experiment_id IN ({exp_marks})"
             f" AND r.lifecycle_stage IN ({stage_marks}) AND ({where_sql})"
             f" ORDER BY {order_sql} LIMIT ?"
         )
         args = [*experiment_ids, *lifecycle_stages, *where_args, *order_args, max_results]
+        if columns == "*":
+            return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in self.query(sql, args)]
         return [row[0] for row in self.query(sql, args)]
 
     def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[str, str, Any]]:

@@ -136,6 +136,7 @@ class Client:
         self._location = resolve(tracking_uri)
         self._b = backend(self._location)
         self.store = self._b.store
+        self._artifact_prefix = str(self._location.artifact_root) + os.sep
         _live_clients.add(self)
 
     @property
@@ -346,7 +347,7 @@ class Client:
             status=row["status"],
             start_time=row["start_time"],
             end_time=row["end_time"],
-            artifact_uri=str(self._artifact_dir(row)),
+            artifact_uri=self._artifact_prefix + row["artifact_uri"],
             lifecycle_stage=row["lifecycle_stage"],
         )
         return Run(info, RunData(metrics=metrics, params=params, tags=tags))
@@ -366,18 +367,30 @@ class Client:
         tags = dict(store.query("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
         return self._make_run(row, params, metrics, tags)
 
-    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Several runs at once, in the order given (used by search)."""
+    def run_rows_and_children(
+        self, run_ids: Sequence[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
+        """Run rows (in the order given, artifact_uri made absolute) and, per run id, its
+        ``params``, ``latest_metrics`` and ``tags`` dicts: what search results are built from."""
         self.flush()
         rows = self.store.get_run_rows(run_ids)
+        return rows, self.run_children([r["run_id"] for r in rows])
+
+    def run_children(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per run id: its ``params``, ``latest_metrics`` (NaN restored) and ``tags``."""
         children: dict[str, dict[str, dict[str, Any]]] = {
-            r["run_id"]: {"params": {}, "latest_metrics": {}, "tags": {}} for r in rows
+            r: {"params": {}, "latest_metrics": {}, "tags": {}} for r in run_ids
         }
         for table in ("params", "latest_metrics", "tags"):
             for run_id, key, value in self.store.run_children(run_ids, table):
                 if table == "latest_metrics" and value is None:
                     value = math.nan
                 children[run_id][table][key] = value
+        return children
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs at once, in the order given (used by search)."""
+        rows, children = self.run_rows_and_children(run_ids)
         return [
             self._make_run(
                 r,
