@@ -236,15 +236,15 @@ class SQLiteStore:
     ) -> dict[str, Any] | None:
         with self.read() as conn:
             if name is not None:
-                row = conn.execute("SELECT * FROM experiments WHERE name = ?", (name,)).fetchone()
+                cur = conn.execute("SELECT * FROM experiments WHERE name = ?", (name,))
             else:
-                row = conn.execute(
+                cur = conn.execute(
                     "SELECT * FROM experiments WHERE experiment_id = ?", (experiment_id,)
-                ).fetchone()
+                )
+            row = cur.fetchone()
             if row is None:
                 return None
-            cols = [d[0] for d in conn.execute("SELECT * FROM experiments LIMIT 0").description]
-            exp = dict(zip(cols, row, strict=True))
+            exp = dict(zip([d[0] for d in cur.description], row, strict=True))
             exp["tags"] = dict(
                 conn.execute(
                     "SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
@@ -301,13 +301,25 @@ class SQLiteStore:
                 [(run["run_id"], k, v) for k, v in tags.items()],
             )
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
+    def experiment_stage(self, experiment_id: int) -> str | None:
+        """The lifecycle stage of an experiment, or None if there is no such experiment."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?", (experiment_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def update_run(self, run_id: str, **fields: Any) -> bool:
+        """Update a run's columns; False if there is no such run."""
         allowed = {"status", "end_time", "run_name", "lifecycle_stage", "deleted_time"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"can update only {sorted(allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.write() as conn:
-            conn.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id])
+            cur = conn.execute(
+                f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
+            )
+        return cur.rowcount > 0
 
     def get_run_row(self, run_id: str) -> dict[str, Any] | None:
         with self.read() as conn:

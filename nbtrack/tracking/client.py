@@ -274,10 +274,14 @@ class Client:
         description: str | None = None,
     ) -> Run:
         """Create a RUNNING run; everything is checked before anything is written."""
-        experiment = self.get_experiment(experiment_id)
-        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        exp_id = _experiment_id(experiment_id)
+        stage = self.store.experiment_stage(exp_id)
+        if stage is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        if stage == LifecycleStage.DELETED:
             raise RunStateError(
-                f"experiment {experiment.name!r} is deleted; restore it before adding runs"
+                f"experiment {self.get_experiment(exp_id).name!r} is deleted; "
+                "restore it before adding runs"
             )
         if run_name is not None and (
             not isinstance(run_name, str) or len(run_name) > MAX_RUN_NAME_LENGTH
@@ -300,7 +304,7 @@ class Client:
             all_tags[context.NOTE] = check_tag(context.NOTE, description)[1]
         row = {
             "run_id": run_id,
-            "experiment_id": int(experiment.experiment_id),
+            "experiment_id": exp_id,
             "run_name": name,
             "status": RunStatus.RUNNING,
             "start_time": start_time if start_time is not None else _now_ms(),
@@ -309,7 +313,7 @@ class Client:
             "host": context.host(),
             "pid": os.getpid(),
             "source": all_tags.get(context.SOURCE_NAME),
-            "artifact_uri": f"{experiment.experiment_id}/{run_id}",
+            "artifact_uri": f"{exp_id}/{run_id}",
         }
         self.store.create_run(row, all_tags)
         self._b.writable_runs.add(run_id)
@@ -436,11 +440,12 @@ class Client:
     ) -> None:
         """End a run: flush what it logged, then set its status and end time."""
         _check_status(status)
-        self._run_row(run_id)
         self.flush()
-        self.store.update_run(
+        found = self.store.update_run(
             run_id, status=status, end_time=end_time if end_time is not None else _now_ms()
         )
+        if not found:
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted: hidden from searches, kept until ``nbtrack gc``."""

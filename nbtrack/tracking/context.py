@@ -77,7 +77,11 @@ def source() -> tuple[str, str]:
     if _in_ipython():
         nb = _notebook_path()
         return (nb, "NOTEBOOK") if nb else ("<ipython>", "INTERACTIVE")
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return _script(sys.argv[0] if sys.argv else "")
+
+
+@functools.lru_cache(maxsize=8)
+def _script(argv0: str) -> tuple[str, str]:
     if argv0 and argv0 != "-c" and os.path.exists(argv0):
         return str(Path(argv0).resolve()), "SCRIPT"
     return "<interactive>", "INTERACTIVE"

@@ -69,7 +69,8 @@ class _Frame:
 _stack: list[_Frame] = []
 _stack_lock = threading.RLock()
 _last_run: tuple[str, Client] | None = None
-_experiment: tuple[str, str] | None = None  # (uri text, experiment name) set by set_experiment
+# (uri text, experiment name, experiment id) of the experiment set by set_experiment
+_experiment: tuple[str, str, str] | None = None
 _clients: dict[str, Client] = {}
 
 
@@ -104,7 +105,7 @@ def set_experiment(
             f"experiment {experiment.name!r} is deleted; "
             f"restore it with nbtrack.Client().restore_experiment({experiment.experiment_id!r})"
         )
-    _experiment = (_current_uri_text(), experiment.name)
+    _experiment = (_current_uri_text(), experiment.name, experiment.experiment_id)
     return experiment
 
 
@@ -113,6 +114,8 @@ def _active_experiment_id(client: Client) -> str:
     if env_id:
         return env_id
     env_name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
+    if not env_name and _experiment and _experiment[0] == _current_uri_text():
+        return _experiment[2]  # create_run checks that it still exists and is not deleted
     name = env_name or (_experiment[1] if _experiment else None)
     if name:
         experiment = client.get_experiment_by_name(name)
