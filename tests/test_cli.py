@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 import nbtrack
 from nbtrack.cli import cli
 
-RUN_TABLES = ("runs", "params", "tags", "metrics", "latest_metrics", "artifacts")
+RUN_TABLES = ("runs", "params", "tags", "metric_blocks", "latest_metrics", "artifacts")
 
 
 # -- helpers ----------------------------------------------------------------------------------

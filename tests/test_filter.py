@@ -27,7 +27,9 @@ from nbtrack.store.schema import MIGRATIONS
 NAN = math.nan
 INF = math.inf
 ALL = {"r1", "r2", "r3", "r4", "r5"}
-TABLES = {"experiments", "experiment_tags", "runs", "params", "metrics", "latest_metrics", "tags"}
+TABLES = {
+    "experiments", "experiment_tags", "runs", "params", "metric_blocks", "latest_metrics", "tags"
+}
 HOSTILE = "' OR 1=1 --"
 
 # run_id, run_name, status, start_time, end_time, user, artifact_uri

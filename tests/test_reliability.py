@@ -181,7 +181,9 @@ def wait_for_rows(
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         while (
-            conn.execute("SELECT count(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0]
+            conn.execute(
+                "SELECT coalesce(sum(n), 0) FROM metric_blocks WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
             < rows
         ):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -245,7 +247,7 @@ def test_four_processes_log_5000_points_each_at_once(store_dir: Path, tmp_path: 
         assert [m.value for m in history] == [loss(worker, s) for s in range(STEPS)]
         assert run.data.metrics == {"loss": loss(worker, STEPS - 1)}
     with sqlite3.connect(store_dir / "nbtrack.db") as conn:
-        assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 4 * STEPS
+        assert conn.execute("SELECT sum(n) FROM metric_blocks").fetchone()[0] == 4 * STEPS
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

@@ -88,7 +88,7 @@ def test_store_is_wal_with_a_busy_timeout(tmp_path: Path) -> None:
         "experiments",
         "runs",
         "params",
-        "metrics",
+        "metric_blocks",
         "latest_metrics",
         "tags",
         "artifacts",
@@ -134,7 +134,7 @@ def _snapshot(store_dir: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(store_dir / "nbtrack.db")
     out = {
         t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-        for t in ("runs", "params", "metrics", "latest_metrics", "tags", "artifacts")
+        for t in ("runs", "params", "metric_blocks", "latest_metrics", "tags", "artifacts")
     }
     conn.close()
     return out

@@ -7,8 +7,10 @@ fresh store at once serialise on the write lock and the second finds the work do
 Conventions of the schema (the query layer relies on them):
 
 - times are integer milliseconds since the epoch (as MLflow's);
-- ``metrics.value`` and ``latest_metrics.value`` are REAL; SQLite cannot store NaN, so NULL stands
-  for NaN there (a missing metric has no row at all);
+- the metric history (run, key, step, timestamp, value) lives in ``metric_blocks``: one row per
+  run, key and flush, the points packed as arrays (see :mod:`nbtrack.store.blocks`);
+- ``latest_metrics.value`` is REAL; SQLite cannot store NaN, so NULL stands for NaN there (a
+  missing metric has no row at all);
 - ``latest_metrics`` holds, per run and key, the value with the highest step (then the latest
   timestamp), kept current on every write so that tables and filters never scan the history.
 """
@@ -59,14 +61,17 @@ CREATE TABLE params (
     value  TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
-CREATE TABLE metrics (
-    run_id    TEXT NOT NULL,
-    key       TEXT NOT NULL,
-    step      INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    value     REAL
+CREATE TABLE metric_blocks (
+    run_id     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    first_step INTEGER NOT NULL,
+    last_step  INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    steps      BLOB NOT NULL,
+    timestamps BLOB NOT NULL,
+    "values"   BLOB NOT NULL
 );
-CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step, timestamp, value);
+CREATE INDEX metric_blocks_by_run_key ON metric_blocks (run_id, key, first_step);
 CREATE TABLE latest_metrics (
     run_id    TEXT NOT NULL,
     key       TEXT NOT NULL,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import SchemaVersionError, StoreError
+from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
@@ -389,19 +390,27 @@ class SQLiteStore:
         params: Sequence[KeyValueRow],
         tags: Sequence[KeyValueRow],
     ) -> None:
-        """Write metrics (history and latest), params and tags in one transaction."""
-        latest: dict[tuple[str, str], MetricRow] = {}
+        """Write metrics (history blocks and latest values), params and tags in one
+        transaction."""
+        by_key: dict[tuple[str, str], list[MetricRow]] = {}
         for row in metrics:
-            k = (row[0], row[1])
-            best = latest.get(k)
-            if best is None or (row[4], row[3]) >= (best[4], best[3]):
-                latest[k] = row
+            group = by_key.get((row[0], row[1]))
+            if group is None:
+                by_key[(row[0], row[1])] = [row]
+            else:
+                group.append(row)
+        block_rows = []
+        latest = []
+        for (run_id, key), group in by_key.items():
+            for block in pack(group):  # sorts the group by step, then time
+                block_rows.append((run_id, key, *block))
+            latest.append(group[-1])
         with self.write() as conn:
-            if metrics:
+            if block_rows:
                 conn.executemany(
-                    "INSERT INTO metrics (run_id, key, value, timestamp, step)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    metrics,
+                    "INSERT INTO metric_blocks (run_id, key, first_step, last_step, n, steps,"
+                    ' timestamps, "values") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                    block_rows,
                 )
                 conn.executemany(
                     "INSERT INTO latest_metrics (run_id, key, value, timestamp, step)"
@@ -409,7 +418,7 @@ class SQLiteStore:
                     " value = excluded.value, timestamp = excluded.timestamp, step = excluded.step"
                     " WHERE excluded.step > latest_metrics.step OR (excluded.step ="
                     " latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
-                    list(latest.values()),
+                    latest,
                 )
             if params:
                 # A param never changes: the first value stays (conflicts are refused above us).
@@ -421,13 +430,25 @@ class SQLiteStore:
                     tags,
                 )
 
-    def metric_history(self, run_id: str, key: str) -> list[tuple[float, int, int]]:
-        """``(value, timestamp, step)`` rows of one metric, by step then time."""
-        return self.query(
-            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ?"
-            " ORDER BY step, timestamp",
-            (run_id, key),
+    def metric_history(self, run_id: str, key: str) -> tuple[list[int], list[int], list[float]]:
+        """Steps, timestamps and values of one metric, by step then time."""
+        return unpack(
+            self.query(
+                'SELECT steps, timestamps, "values" FROM metric_blocks'
+                " WHERE run_id = ? AND key = ? ORDER BY first_step, rowid",
+                (run_id, key),
+            )
         )
+
+    def metric_point_count(self, run_id: str | None = None) -> int:
+        """How many metric points are stored (for one run, or in all)."""
+        if run_id is None:
+            rows = self.query("SELECT coalesce(sum(n), 0) FROM metric_blocks")
+        else:
+            rows = self.query(
+                "SELECT coalesce(sum(n), 0) FROM metric_blocks WHERE run_id = ?", (run_id,)
+            )
+        return int(rows[0][0])
 
     # -- artifacts index ----------------------------------------------------------------------
 
@@ -491,7 +512,9 @@ class SQLiteStore:
                 ]
             else:
                 ids = list(run_ids)
-            for table in ("metrics", "latest_metrics", "params", "tags", "artifacts", "runs"):
+            for table in (
+                "metric_blocks", "latest_metrics", "params", "tags", "artifacts", "runs"
+            ):
                 conn.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
                     (_json_list(ids),),

@@ -6,6 +6,7 @@ buffer are shared by every client of the same database in a process.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sqlite3
@@ -593,11 +594,10 @@ class Client:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of a metric, by step then time."""
         self.flush()
-        self._run_row(run_id)
-        return [
-            Metric(key, math.nan if v is None else v, ts, step)
-            for v, ts, step in self.store.metric_history(run_id, key)
-        ]
+        steps, stamps, values = self.store.metric_history(run_id, key)
+        if not steps:
+            self._run_row(run_id)  # an unknown run is an error, a run without the key is not
+        return list(map(Metric, itertools.repeat(key, len(steps)), values, stamps, steps))
 
     # -- artifacts ----------------------------------------------------------------------------
 
