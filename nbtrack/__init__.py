@@ -67,6 +67,15 @@ from .tracking.fluent import (
 )
 from .tracking.uri import get_tracking_uri, set_tracking_uri
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext nbtrack``: registers ``%%track`` and ``%nbtrack`` (IPython is imported
+    only now, never by ``import nbtrack``)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "ActiveRun",
     "Client",
@@ -96,6 +105,7 @@ __all__ = [
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "load_ipython_extension",
     "log_artifact",
     "log_artifacts",
     "log_dict",

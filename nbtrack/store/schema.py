@@ -96,14 +96,37 @@ CREATE TABLE artifacts (
 """
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    for statement in _V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+# Version 2: code snapshots, content-addressed. ``content`` is zlib-compressed; one row per
+# distinct content however many runs share it; ``run_snapshots`` says which run has which.
+_V2 = """
+CREATE TABLE snapshots (
+    sha256       TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    content      BLOB NOT NULL,
+    created_time INTEGER NOT NULL
+);
+CREATE TABLE run_snapshots (
+    run_id TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind)
+) WITHOUT ROWID;
+CREATE INDEX run_snapshots_by_sha ON run_snapshots (sha256);
+"""
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def migrate(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return migrate
 
 
 #: ``MIGRATIONS[i]`` upgrades a store at version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2)]
 CURRENT_VERSION = len(MIGRATIONS)
 
 #: Columns of ``runs`` in the order :class:`~nbtrack.store.sqlite.SQLiteStore` returns them.

@@ -10,12 +10,14 @@ write lock up front means the busy handler, not an error, resolves contention.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -450,6 +452,37 @@ class SQLiteStore:
             )
         return int(rows[0][0])
 
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def put_snapshot(self, run_id: str, kind: str, data: bytes) -> str:
+        """Store ``data`` once under its sha256 and link it to the run; returns the hash."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self.write() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM snapshots WHERE sha256 = ?", (digest,)
+            ).fetchone()
+            if not exists:
+                conn.execute(
+                    "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                    (digest, kind, len(data), zlib.compress(data, 6), _now_ms()),
+                )
+            conn.execute(
+                "INSERT INTO run_snapshots VALUES (?, ?, ?) ON CONFLICT (run_id, kind)"
+                " DO UPDATE SET sha256 = excluded.sha256",
+                (run_id, kind, digest),
+            )
+        return digest
+
+    def get_snapshot(self, digest: str) -> bytes | None:
+        rows = self.query("SELECT content FROM snapshots WHERE sha256 = ?", (digest,))
+        return zlib.decompress(rows[0][0]) if rows else None
+
+    def run_snapshots(self, run_id: str) -> dict[str, str]:
+        """``kind -> sha256`` of the snapshots of a run."""
+        return dict(
+            self.query("SELECT kind, sha256 FROM run_snapshots WHERE run_id = ?", (run_id,))
+        )
+
     # -- artifacts index ----------------------------------------------------------------------
 
     def index_artifacts(self, run_id: str, entries: Iterable[tuple[str, int]]) -> None:
@@ -513,12 +546,16 @@ class SQLiteStore:
             else:
                 ids = list(run_ids)
             for table in (
-                "metric_blocks", "latest_metrics", "params", "tags", "artifacts", "runs"
+                "metric_blocks", "latest_metrics", "params", "tags", "artifacts",
+                "run_snapshots", "runs",
             ):
                 conn.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
                     (_json_list(ids),),
                 )
+            conn.execute(
+                "DELETE FROM snapshots WHERE sha256 NOT IN (SELECT sha256 FROM run_snapshots)"
+            )
         return ids
 
     def all_run_ids(self) -> set[str]:

@@ -1,0 +1,145 @@
+"""What a ``%%track`` cell's variables give as params and metrics.
+
+Params: top-level assignments of literal constants in the cell source, except to names that
+look like metrics (``acc = 0.5`` is a metric): numbers (negative too),
+strings, bools, None, and lists, tuples and dicts of those (``n_estimators = 200``,
+``layers = [64, 32]``, ``opt: str = "adam"``). They are found by parsing the cell with
+:mod:`ast`; nothing is ever evaluated or run twice. When a name is assigned several literals,
+the last one counts.
+
+Metrics: after the cell, the names it assigned at top level whose values are real scalars
+(Python or NumPy numbers, 0-d arrays or tensors; not bools) and whose names match one of
+``METRIC_PATTERNS`` (shell-style, case-insensitive).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import numbers
+from typing import Any
+
+__all__ = ["METRIC_PATTERNS", "assigned_names", "literal_params", "looks_like_metric", "scalar"]
+
+#: Default name patterns for automatic metrics (``%config TrackMagics.metric_patterns`` overrides).
+METRIC_PATTERNS = (
+    "acc", "acc_*", "*_acc", "accuracy*", "*_accuracy*",
+    "*loss*",
+    "*score*",
+    "f1*", "*_f1*",
+    "auc*", "*_auc*", "roc_auc*",
+    "rmse*", "*_rmse", "mae*", "*_mae", "mse*", "*_mse", "mape*", "*_mape",
+    "r2*", "*_r2",
+    "precision*", "*_precision", "recall*", "*_recall",
+    "*error*", "*err",
+    "logloss*", "perplexity*", "bleu*", "rouge*", "iou*", "*_iou", "map*", "ndcg*",
+)
+
+
+def _targets(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [n for elt in node.elts for n in _targets(elt)]
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    return []
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def literal_params(source: str) -> dict[str, Any]:
+    """``name -> value`` of the top-level literal assignments in ``source``."""
+    tree = _parse(source)
+    params: dict[str, Any] = {}
+    if tree is None:
+        return params
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = [t for t in node.targets if isinstance(t, ast.Name)]
+            value = node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target] if isinstance(node.target, ast.Name) else []
+            value = node.value
+        else:
+            continue
+        if not targets:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if not _plain(literal):
+            continue
+        for target in targets:
+            params[target.id] = literal
+    return params
+
+
+def _plain(value: Any) -> bool:
+    """Numbers, strings, bools, None and lists/tuples/dicts of them (no bytes, sets, complex)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return False
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names bound at the top level of ``source`` (assignments, augmented and annotated ones,
+    for-loop and with targets), in order of first appearance."""
+    tree = _parse(source)
+    if tree is None:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        found: list[str] = []
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                found += _targets(target)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            found += _targets(node.target)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            found += _targets(node.target)
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                    tgts = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+                    for t in tgts:
+                        found += _targets(t)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    found += _targets(item.optional_vars)
+            for inner in node.body:
+                if isinstance(inner, ast.Assign):
+                    for t in inner.targets:
+                        found += _targets(t)
+                elif isinstance(inner, (ast.AugAssign, ast.AnnAssign)):
+                    found += _targets(inner.target)
+        names += [n for n in found if n not in names]
+    return names
+
+
+def looks_like_metric(name: str, patterns: tuple[str, ...] | list[str] = METRIC_PATTERNS) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in patterns)
+
+
+def scalar(value: Any) -> float | None:
+    """The float of a real scalar value (not a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        item = value.item()
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            return float(item)
+    return None

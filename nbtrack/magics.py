@@ -1,0 +1,186 @@
+"""IPython magics: ``%%track`` runs a cell as a tracked run; ``%nbtrack`` does the rest.
+
+Load with ``%load_ext nbtrack``. The magics are thin: they parse their options and call plain
+functions (:func:`nbtrack.tracked_cell.run_tracked_cell` and the public API).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import List, Unicode
+
+from . import cellvars
+from .exceptions import NbtrackError
+from .tracked_cell import TrackOptions, run_tracked_cell
+
+__all__ = ["TrackMagics", "load_ipython_extension"]
+
+_SUBCOMMANDS = {
+    "experiment": "experiment NAME    make NAME the active experiment (created if missing)",
+    "uri": "uri PATH           store runs in PATH (a folder, a .db file or sqlite:///...)",
+    "runs": "runs [FILTER]      a table of recent runs of the active experiment",
+    "show": "show RUN_ID        a run's params, metrics and tags (an id prefix is enough)",
+    "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
+    "status": "status             where runs go, the active experiment and run",
+}
+
+
+def _split(values: str | None) -> list[str]:
+    return [v.strip() for v in (values or "").split(",") if v.strip()]
+
+
+def _tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--tags takes key=value pairs; got {item!r}")
+        tags[key] = value
+    return tags
+
+
+@magics_class
+class TrackMagics(Magics):
+    """The nbtrack magics. ``%config TrackMagics.metric_patterns = [...]`` changes which
+    variable names ``%%track`` logs as metrics."""
+
+    metric_patterns = List(
+        Unicode(),
+        default_value=list(cellvars.METRIC_PATTERNS),
+        help="Shell-style, case-insensitive name patterns of variables logged as metrics.",
+    ).tag(config=True)
+
+    @magic_arguments()
+    @argument("-e", "--experiment", help="experiment of the run (created if missing)")
+    @argument("-n", "--name", help="run name (default: generated)")
+    @argument("--tags", nargs="*", default=[], metavar="KEY=VALUE", help="tags of the run")
+    @argument("--nested", action="store_true", help="a child of the active run")
+    @argument("--params", metavar="A,B", help="also log these variables as params, after")
+    @argument("--metrics", metavar="A,B", help="log these variables' final values as metrics")
+    @argument("--no-capture", action="store_true", help="no automatic params or metrics")
+    @argument("--no-snapshot", action="store_true", help="store no code snapshot")
+    @argument("--keep-outputs", action="store_true", help="keep outputs in the notebook snapshot")
+    @argument("-q", "--quiet", action="store_true", help="show no summary under the cell")
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """Run the cell as a tracked run: params from its literal assignments, metrics from
+        its metric-like scalar variables, a snapshot of the code that ran, a summary below."""
+        __tracebackhide__ = True
+        args = parse_argstring(self.track, line)
+        options = TrackOptions(
+            experiment=args.experiment,
+            name=args.name,
+            tags=_tags(args.tags),
+            nested=args.nested,
+            params=_split(args.params),
+            metrics=_split(args.metrics),
+            capture=not args.no_capture,
+            snapshot=not args.no_snapshot,
+            keep_outputs=args.keep_outputs,
+            quiet=args.quiet,
+            metric_patterns=tuple(self.metric_patterns),
+        )
+        run_tracked_cell(self.shell, cell, options)
+
+    @line_magic
+    def nbtrack(self, line: str) -> Any:
+        """``%nbtrack SUBCOMMAND ...``; ``%nbtrack`` alone lists the subcommands."""
+        words = shlex.split(line)
+        if not words:
+            print("usage: %nbtrack SUBCOMMAND\n  " + "\n  ".join(_SUBCOMMANDS.values()))
+            return None
+        command, rest = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise UsageError(
+                f"unknown %nbtrack subcommand {command!r}; use one of: " + ", ".join(_SUBCOMMANDS)
+            )
+        try:
+            return handler(rest)
+        except NbtrackError as exc:
+            raise UsageError(str(exc)) from exc
+
+    def _cmd_experiment(self, rest: list[str]) -> None:
+        import nbtrack
+
+        if len(rest) != 1:
+            raise UsageError("usage: %nbtrack experiment NAME")
+        exp = nbtrack.set_experiment(rest[0])
+        print(f"experiment {exp.name!r} (id {exp.experiment_id}) is active")
+
+    def _cmd_uri(self, rest: list[str]) -> None:
+        import nbtrack
+
+        if len(rest) != 1:
+            raise UsageError("usage: %nbtrack uri PATH")
+        nbtrack.set_tracking_uri(rest[0])
+        print(f"runs go to {nbtrack.get_tracking_uri()}")
+
+    def _cmd_runs(self, rest: list[str]) -> Any:
+        import nbtrack
+
+        frame: Any = nbtrack.search_runs(filter_string=" ".join(rest), max_results=50)
+        cols = [
+            c
+            for c in frame.columns
+            if c in ("run_id", "run_name", "status", "start_time")
+            or c.startswith(("params.", "metrics."))
+        ]
+        return frame[cols]
+
+    def _cmd_show(self, rest: list[str]) -> Any:
+        from .summary import RunSummary
+        from .tracking import fluent
+
+        if len(rest) != 1:
+            raise UsageError("usage: %nbtrack show RUN_ID")
+        client = fluent._client()
+        rows = client.store.query(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
+            (len(rest[0]), rest[0]),
+        )
+        if len(rows) != 1:
+            raise UsageError(
+                f"no run id starts with {rest[0]!r}"
+                if not rows
+                else f"{rest[0]!r} matches several runs; give more characters"
+            )
+        run = client.get_run(rows[0][0])
+        exp = client.get_experiment(run.info.experiment_id).name
+        return RunSummary(
+            run=run, experiment=exp, snapshots=client.store.run_snapshots(run.info.run_id)
+        )
+
+    def _cmd_notebook(self, rest: list[str]) -> None:
+        from .snapshot.notebook import set_notebook_path
+
+        if len(rest) != 1:
+            raise UsageError("usage: %nbtrack notebook PATH")
+        try:
+            set_notebook_path(rest[0])
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from exc
+        print(f"snapshots will include {rest[0]}")
+
+    def _cmd_status(self, rest: list[str]) -> None:
+        import nbtrack
+
+        from .snapshot.notebook import find_notebook_path
+        from .tracking import fluent
+
+        run = nbtrack.active_run()
+        exp = fluent._experiment[1] if fluent._experiment else "Default"
+        print(f"store:      {nbtrack.get_tracking_uri()}")
+        print(f"experiment: {exp}")
+        print(f"active run: {f'{run.info.run_name} ({run.info.run_id})' if run else '-'}")
+        print(f"notebook:   {find_notebook_path() or 'not found (%nbtrack notebook PATH)'}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbtrack``: register the magics."""
+    ipython.register_magics(TrackMagics)
