@@ -109,6 +109,26 @@ def test_older_store_is_migrated(tmp_path: Path) -> None:
     store.close()
 
 
+def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    from nbtrack.store.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](conn)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
+        " VALUES ('r1', 0, 'FINISHED', 5, '0/r1')"
+    )
+    conn.close()
+    client = nbtrack.Client(path)
+    assert client.store.schema_version == CURRENT_VERSION >= 2
+    assert client.get_run("r1").info.status == "FINISHED"
+    assert client.store.run_snapshots("r1") == {}
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

@@ -348,6 +348,9 @@ def test_unended_runs_warn_nothing_when_ended_in_with(store_dir: Path) -> None:
                 mlflow.log_metric("m", 1)
 
 
+# Python 3.12+ warns that forking a process with threads (here nbtrack's writer) may deadlock;
+# that is the case this test makes sure nbtrack handles.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_logs_through_its_own_connection(store_dir: Path) -> None:
     import multiprocessing
 

@@ -20,6 +20,7 @@ never swallowed and no row is dropped.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections import deque
@@ -149,6 +150,19 @@ class _Writer:
 
 _live_buffers: weakref.WeakSet[WriteBuffer] = weakref.WeakSet()
 _writer = _Writer()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child the writer thread does not exist and its locks may be held by a thread
+    that is gone: start from fresh ones (the child's clients get fresh buffers too)."""
+    global _writer
+    _writer = _Writer()
+    for buffer in list(_live_buffers):
+        buffer._flush_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def flush_all() -> None:
