@@ -67,6 +67,7 @@ FIGURES = (
     "get_metric_history",
     "start_run",
     "start_run_raw",
+    "track_cell",
     "import",
 )
 
@@ -836,6 +837,43 @@ class Context:
         return self._mlflow
 
 
+# -- figure 7 (info): what %%track adds to a cell ------------------------------------------------
+
+
+def fig_track_cell(ctx: Context) -> list[Figure]:
+    """A ``%%track`` cell holding ``pass`` against a plain ``pass`` cell, in a real IPython shell
+    with history on (each tracked run stores its history snapshot; the environment snapshot is
+    cached after the first)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    s = ctx.sizes
+    shell = InteractiveShell.instance()
+    shell.run_cell("%load_ext nbtrack", store_history=True)
+
+    def plain() -> None:
+        shell.run_cell("pass", store_history=True)
+
+    def tracked() -> None:
+        shell.run_cell("%%track --quiet\npass", store_history=True)
+
+    with nbtrack_store(ctx.dirs, "track-cell"):
+        tracked()  # warm-up: reads the installed packages once for the environment snapshot
+        plain()
+        (tr_times, _), (pl_times, _) = paired(
+            tracked, s.start_run_repeats, plain, s.start_run_repeats, s.blocks
+        )
+    tr_s = statistics.median(tr_times)
+    pl_s = statistics.median(pl_times)
+    return [
+        Figure(
+            "track_cell", f"%%track pass, +{(tr_s - pl_s) * 1e3:.2f} ms", tr_s, pl_s,
+            "plain cell", "s", tr_s / pl_s, "tracked / plain cell time", None,
+            details={"tracked_s": tr_times, "plain_s": pl_times,
+                     "overhead_s": tr_s - pl_s},
+        )
+    ]
+
+
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "log_metric": fig_log_metric,
     "log_batch": fig_log_batch,
@@ -843,6 +881,7 @@ RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "get_metric_history": fig_get_metric_history,
     "start_run": fig_start_run,
     "start_run_raw": fig_start_run_raw,
+    "track_cell": fig_track_cell,
     "import": fig_import,
 }
 TARGETED = {"log_metric", "search_runs", "get_metric_history", "start_run", "import"}
