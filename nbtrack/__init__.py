@@ -22,6 +22,7 @@ from . import exceptions
 from ._version import __version__
 from .exceptions import NbtrackError
 from .query.search import search_runs
+from .snapshot.public import diff_runs, export_snapshot
 from .tracking.client import Client
 from .tracking.entities import (
     ActiveRun,
@@ -95,8 +96,10 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "diff_runs",
     "end_run",
     "exceptions",
+    "export_snapshot",
     "flush",
     "get_artifact_uri",
     "get_experiment",

@@ -7,6 +7,8 @@
     nbtrack runs show 3f2a...
     nbtrack runs delete 3f2a...
     nbtrack gc
+    nbtrack export 3f2a... -o run.ipynb
+    nbtrack diff 3f2a... 8c1d...
 
 ``--store`` (or ``NBTRACK_TRACKING_URI``) points at the store; default ``.nbtrack/`` here.
 """
@@ -279,6 +281,34 @@ def _size(db_path: Path) -> int:
     """Bytes of a database and its write-ahead log."""
     wal = db_path.with_name(db_path.name + "-wal")
     return db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .ipynb file to write (requirements.txt goes beside it).")
+@click.option("--kind", type=click.Choice(["history", "notebook"]), default="history",
+              show_default=True, help="The executed cells, or the saved notebook file.")
+@click.pass_context
+def export(ctx: click.Context, run_id: str, output: str, kind: str) -> None:
+    """Export a run's code snapshot as a notebook that reproduces it."""
+    from .snapshot.export import export_snapshot
+
+    client = _client(ctx)
+    path = export_snapshot(client, _find_run(client, run_id), output, kind)
+    click.echo(f"wrote {path} and {path.parent / 'requirements.txt'}")
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.pass_context
+def diff(ctx: click.Context, run_a: str, run_b: str) -> None:
+    """What changed from RUN_A to RUN_B: params, metrics, code cells, packages."""
+    from .snapshot.diff import diff_runs
+
+    client = _client(ctx)
+    click.echo(str(diff_runs(client, _find_run(client, run_a), _find_run(client, run_b))))
 
 
 def _print_table(header: list[str], rows: list[list[Any]]) -> None:

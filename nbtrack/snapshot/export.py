@@ -1,0 +1,151 @@
+"""A run's snapshot exported as a notebook that reproduces it.
+
+The notebook holds, in order: a markdown cell with the run's metadata (experiment, run id, start,
+params, final metrics, environment, how to reproduce); a parameters cell tagged ``parameters``
+(as papermill expects) assigning the run's params; then the code cells that ran, from the
+executed history (``kind="history"``, the default) or from the notebook file
+(``kind="notebook"``). Beside it, ``requirements.txt`` pins the packages of the run's
+environment. The notebook is validated against nbformat v4 before it is written.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import InvalidInputError, NotFoundError
+from .capture import load_snapshot
+
+__all__ = ["export_snapshot", "param_source"]
+
+KINDS = ("history", "notebook")
+
+
+def param_source(name: str, value: str) -> str:
+    """``name = <literal>``: the stored string read back as the Python literal it was, when it
+    reads as one (``"200"`` -> ``200``, ``"[64, 32]"`` -> a list), else as a string."""
+    try:
+        literal = ast.literal_eval(value)
+        if str(literal) == value:
+            return f"{name} = {literal!r}"
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    return f"{name} = {value!r}"
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _metadata_markdown(run: Any, experiment: str, env: dict[str, Any] | None, kind: str) -> str:
+    info, data = run.info, run.data
+    lines = [
+        f"# Run `{info.run_name}`",
+        "",
+        f"Exported by nbtrack from the **{kind}** snapshot of run `{info.run_id}`.",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| experiment | {experiment} |",
+        f"| run id | `{info.run_id}` |",
+        f"| status | {info.status} |",
+        f"| started | {_when(info.start_time)} |",
+    ]
+    if data.params:
+        lines.append(
+            "| params | " + ", ".join(f"`{k}={v}`" for k, v in sorted(data.params.items())) + " |"
+        )
+    if data.metrics:
+        lines.append(
+            "| final metrics | "
+            + ", ".join(f"`{k}={v:.6g}`" for k, v in sorted(data.metrics.items()))
+            + " |"
+        )
+    if env:
+        git = env.get("git") or {}
+        lines.append(f"| python | {env.get('python')} on {env.get('platform')} |")
+        if git.get("commit"):
+            dirty = " (uncommitted changes)" if git.get("dirty") else ""
+            lines.append(f"| git | `{git['commit'][:12]}` on {git.get('branch')}{dirty} |")
+        lines.append(f"| packages | {len(env.get('packages', {}))} pinned in requirements.txt |")
+    lines += [
+        "",
+        "**To reproduce**: `pip install -r requirements.txt`, then run all cells. The next cell",
+        "holds the run's params and is tagged `parameters`, so papermill can override them.",
+    ]
+    return "\n".join(lines)
+
+
+def export_snapshot(
+    client: Any, run_id: str, path: str | os.PathLike[str], kind: str = "history"
+) -> Path:
+    """Write the run's snapshot as a notebook at ``path`` (and ``requirements.txt`` beside it).
+
+    Returns the notebook's path. Raises InvalidInputError for an unknown ``kind`` and
+    NotFoundError when the run has no snapshot of that kind.
+    """
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    if kind not in KINDS:
+        raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    out = Path(path)
+    if out.suffix != ".ipynb":
+        raise InvalidInputError(f"the export path must end in .ipynb; got {str(out)!r}")
+    run = client.get_run(run_id)
+    experiment = client.get_experiment(run.info.experiment_id).name
+    snapshot = load_snapshot(client, run.info.run_id, kind)
+    if snapshot is None:
+        available = sorted(client.store.run_snapshots(run.info.run_id)) or ["none"]
+        raise NotFoundError(
+            f"run {run.info.run_id} has no {kind} snapshot (it has: {', '.join(available)})"
+        )
+    env = load_snapshot(client, run.info.run_id, "environment")
+    if kind == "history":
+        sources = [c["source"] for c in snapshot["cells"]]
+        metadata: dict[str, Any] = {}
+    else:
+        original = nbformat.reads(snapshot, as_version=4)
+        sources = [c.source for c in original.cells if c.cell_type == "code"]
+        metadata = dict(original.metadata)
+    cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
+    params = run.data.params
+    cells.append(
+        new_code_cell(
+            "\n".join(param_source(k, v) for k, v in sorted(params.items()))
+            or "# (this run has no params)",
+            metadata={"tags": ["parameters"]},
+        )
+    )
+    cells += [new_code_cell(src) for src in sources if src.strip()]
+    metadata.setdefault(
+        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
+    )
+    metadata["nbtrack"] = {"run_id": run.info.run_id, "kind": kind}
+    nb = new_notebook(cells=cells, metadata=metadata)
+    nbformat.validate(nb)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, nbformat.writes(nb))
+    packages = (env or {}).get("packages", {})
+    _write_atomic(
+        out.parent / "requirements.txt",
+        "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
+    )
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

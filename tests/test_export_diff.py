@@ -1,0 +1,150 @@
+"""Export a run as a notebook that reproduces it; diff two runs. Real kernels via nbclient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+import nbtrack
+from nbtrack.cli import cli
+from nbtrack.snapshot.export import param_source
+
+TRAIN = """%%track --experiment exp --name {name}
+lr = {lr}
+epochs = 5
+layers = [8, 4]
+w = 0.0
+for i in range(epochs):
+    w += lr
+acc = round(w, 6)"""
+
+
+def _run_notebook(nb: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    return nb
+
+
+def _track(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lr: float, name: str
+) -> str:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack"),
+            new_code_cell("data = list(range(3))"),
+            new_code_cell(TRAIN.format(lr=lr, name=name)),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    runs = nbtrack.search_runs(experiment_names=["exp"], filter_string=f"run_name = '{name}'")
+    assert len(runs) == 1
+    return str(runs.run_id[0])
+
+
+@pytest.fixture
+def base_run(store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return _track(store_dir, tmp_path, monkeypatch, 0.1, "base")
+
+
+def test_param_source_reads_back_literals() -> None:
+    assert param_source("n", "200") == "n = 200"
+    assert param_source("lr", "0.1") == "lr = 0.1"
+    assert param_source("layers", "[8, 4]") == "layers = [8, 4]"
+    assert param_source("opt", "adam") == "opt = 'adam'"
+    assert param_source("flag", "True") == "flag = True"
+    assert param_source("x", "None") == "x = None"
+    assert param_source("s", "it's") == 's = "it\'s"'
+
+
+def test_export_is_valid_and_reproduces_the_run(
+    base_run: str, store_dir: Path, tmp_path: Path
+) -> None:
+    out = nbtrack.export_snapshot(base_run, tmp_path / "export" / "run.ipynb")
+    nb = nbformat.read(out, as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown"
+    assert base_run in nb.cells[0].source and "exp" in nb.cells[0].source
+    params_cell = nb.cells[1]
+    assert params_cell.metadata["tags"] == ["parameters"]
+    assert params_cell.source.splitlines() == [
+        "epochs = 5",
+        "layers = [8, 4]",
+        "lr = 0.1",
+        "w = 0.0",
+    ]
+    sources = [c.source for c in nb.cells[2:]]
+    assert sources[0] == "%load_ext nbtrack"
+    assert sources[1] == "data = list(range(3))"
+    assert sources[2].startswith("%%track --experiment exp --name base")
+    requirements = (out.parent / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("nbtrack==") for line in requirements)
+    assert all("==" in line for line in requirements)
+
+    _run_notebook(nb, out.parent)
+    runs = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'base'")
+    assert len(runs) == 2
+    first, again = (nbtrack.get_run(r) for r in runs.run_id)
+    assert first.data.params == again.data.params
+    assert first.data.metrics == again.data.metrics == {"acc": 0.5}
+
+
+def test_export_bad_input(base_run: str, tmp_path: Path) -> None:
+    with pytest.raises(nbtrack.exceptions.InvalidInputError, match="history, notebook"):
+        nbtrack.export_snapshot(base_run, tmp_path / "x.ipynb", kind="source")
+    with pytest.raises(nbtrack.exceptions.InvalidInputError, match=r"\.ipynb"):
+        nbtrack.export_snapshot(base_run, tmp_path / "x.txt")
+    with pytest.raises(nbtrack.exceptions.NotFoundError, match="no notebook snapshot"):
+        nbtrack.export_snapshot(base_run, tmp_path / "x.ipynb", kind="notebook")
+    assert not (tmp_path / "x.ipynb").exists()
+
+
+def test_a_run_without_snapshots_says_so(store_dir: Path, tmp_path: Path) -> None:
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    with pytest.raises(nbtrack.exceptions.NotFoundError, match="has: none"):
+        nbtrack.export_snapshot(run_id, tmp_path / "x.ipynb")
+
+
+def test_diff_of_two_runs(
+    base_run: str, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = _track(store_dir, tmp_path, monkeypatch, 0.2, "faster")
+    d = nbtrack.diff_runs(base_run, other)
+    assert d.params_changed == {"lr": ("0.1", "0.2")}
+    assert not d.params_added and not d.params_removed
+    x, y, delta = d.metrics["acc"]
+    assert (x, y) == (0.5, 1.0) and delta == pytest.approx(0.5)
+    assert len(d.cells_changed) == 1
+    assert "-%%track --experiment exp --name base" in d.cells_changed[0]
+    assert "-lr = 0.1" in d.cells_changed[0] and "+lr = 0.2" in d.cells_changed[0]
+    assert not d.cells_added and not d.cells_removed
+    assert d.packages == {}
+    text = str(d)
+    assert "lr: 0.1 -> 0.2" in text and "acc: 0.5 -> 1  (+0.5)" in text
+    html = d._repr_html_()
+    assert "+lr = 0.2" in html and "<pre" in html
+
+
+def test_cli_export_and_diff(
+    base_run: str, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = _track(store_dir, tmp_path, monkeypatch, 0.3, "other")
+    runner = CliRunner()
+    out = tmp_path / "cli" / "r.ipynb"
+    res = runner.invoke(cli, ["--store", str(store_dir), "export", base_run[:8], "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and (out.parent / "requirements.txt").exists()
+    res = runner.invoke(cli, ["--store", str(store_dir), "diff", base_run[:8], other[:8]])
+    assert res.exit_code == 0, res.output
+    assert "lr: 0.1 -> 0.3" in res.output
+    res = runner.invoke(
+        cli, ["--store", str(store_dir), "export", base_run, "-o", str(out), "--kind", "notebook"]
+    )
+    assert res.exit_code != 0 and "no notebook snapshot" in res.output
