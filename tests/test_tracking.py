@@ -376,3 +376,33 @@ def _child_logs(run_id: str, parent_store: int) -> None:
     mlflow.log_param("from_child", "yes")
     mlflow.flush()
     assert mlflow.active_run().info.run_id == run_id
+
+
+def test_runs_from_a_script_keep_the_script_once(store_dir: Path, tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import nbtrack\n"
+        f"nbtrack.set_tracking_uri({str(store_dir)!r})\n"
+        "for i in range(3):\n"
+        "    with nbtrack.start_run():\n"
+        "        nbtrack.log_metric('x', i)\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60)
+    client = Client(store_dir)
+    runs = client.search_runs(["0"])
+    assert len(runs) == 3
+    links = [client.store.run_snapshots(r.info.run_id) for r in runs]
+    assert all(set(link) == {"script", "environment"} for link in links)
+    assert len({link["script"] for link in links}) == 1
+    from nbtrack.snapshot import load_snapshot
+
+    assert load_snapshot(client, runs[0].info.run_id, "script") == script.read_text()
+    env = load_snapshot(client, runs[0].info.run_id, "environment")
+    assert "nbtrack" in {name.lower() for name in env["packages"]}
+    conn = sqlite3.connect(store_dir / "nbtrack.db")
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 2
+    conn.close()

@@ -291,9 +291,26 @@ class SQLiteStore:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def create_run(self, run: dict[str, Any], tags: dict[str, str]) -> None:
+    def create_run(
+        self,
+        run: dict[str, Any],
+        tags: dict[str, str],
+        snapshots: Sequence[tuple[str, str, int, bytes]] = (),
+    ) -> None:
+        """Insert a run with its tags and, in the same transaction, its snapshots given as
+        ``(kind, sha256, size, zlib-compressed content)`` (stored once per sha256)."""
         cols = [c for c in RUN_COLUMNS if c in run]
+        now = _now_ms()
         with self.write() as conn:
+            for kind, digest, size, compressed in snapshots:
+                conn.execute(
+                    "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                    (digest, kind, size, compressed, now),
+                )
+            conn.executemany(
+                "INSERT INTO run_snapshots VALUES (?, ?, ?)",
+                [(run["run_id"], kind, digest) for kind, digest, _, _ in snapshots],
+            )
             conn.execute(
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                 [run[c] for c in cols],

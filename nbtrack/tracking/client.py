@@ -273,8 +273,12 @@ class Client:
         run_name: str | None = None,
         parent_run_id: str | None = None,
         description: str | None = None,
+        snapshots: Sequence[tuple[str, str, int, bytes]] = (),
     ) -> Run:
-        """Create a RUNNING run; everything is checked before anything is written."""
+        """Create a RUNNING run; everything is checked before anything is written.
+
+        ``snapshots`` (``(kind, sha256, size, zlib content)``) are stored with it, atomically.
+        """
         exp_id = _experiment_id(experiment_id)
         stage = self.store.experiment_stage(exp_id)
         if stage is None:
@@ -316,7 +320,7 @@ class Client:
             "source": all_tags.get(context.SOURCE_NAME),
             "artifact_uri": f"{exp_id}/{run_id}",
         }
-        self.store.create_run(row, all_tags)
+        self.store.create_run(row, all_tags, snapshots)
         self._b.writable_runs.add(run_id)
         self._b.params[run_id] = {}
         return self._make_run(

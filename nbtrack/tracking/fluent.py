@@ -14,6 +14,7 @@ Rules that differ from MLflow, because notebooks re-run cells:
 from __future__ import annotations
 
 import atexit
+import contextvars
 import os
 import sys
 import threading
@@ -223,17 +224,48 @@ def start_run(
             run = client.get_run(run_id)
         else:
             exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
+            name, kind = context.source()
             run = client.create_run(
                 exp,
                 tags=tags,
                 run_name=run_name,
                 parent_run_id=parent_run_id,
                 description=description,
+                snapshots=_script_snapshots(name) if kind == "SCRIPT" else (),
             )
+            if kind != "SCRIPT" and not _suppress_snapshots.get():
+                _interactive_snapshots(client, run.info.run_id)
         active = ActiveRun(run)
         _stack.append(_Frame(active, client))
         _install_exit_hooks()
         return active
+
+
+#: Set by ``%%track``, which takes the snapshots itself (with its own options).
+_suppress_snapshots: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "nbtrack_suppress_snapshots", default=False
+)
+
+
+def _script_snapshots(script: str) -> tuple[tuple[str, str, int, bytes], ...]:
+    if os.environ.get("NBTRACK_SNAPSHOTS", "1") == "0":
+        return ()
+    from ..snapshot.process import script_snapshots
+
+    return script_snapshots(script)
+
+
+def _interactive_snapshots(client: Client, run_id: str) -> None:
+    """In IPython: the executed history, the notebook file and the environment."""
+    if os.environ.get("NBTRACK_SNAPSHOTS", "1") == "0":
+        return
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None:
+        return
+    from ..snapshot import capture_snapshots
+
+    capture_snapshots(client, run_id, shell=shell)
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:

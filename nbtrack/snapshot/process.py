@@ -1,0 +1,41 @@
+"""Snapshots of a run started from a plain script: the script file and the environment.
+
+Computed once per process (per script version): ``start_run`` in a loop then only links each
+run to the stored content, in the same transaction that creates the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import zlib
+from pathlib import Path
+
+from .capture import _dumps
+from .environment import environment
+
+__all__ = ["script_snapshots"]
+
+#: ``(kind, sha256, size, zlib-compressed content)``
+Snapshot = tuple[str, str, int, bytes]
+
+
+def _entry(kind: str, data: bytes) -> Snapshot:
+    return kind, hashlib.sha256(data).hexdigest(), len(data), zlib.compress(data, 6)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(script: str, mtime_ns: int) -> tuple[Snapshot, ...]:
+    path = Path(script)
+    return (
+        _entry("script", path.read_bytes()),
+        _entry("environment", _dumps(environment(path.parent))),
+    )
+
+
+def script_snapshots(script: str) -> tuple[Snapshot, ...]:
+    """The script's and the environment's snapshots; () if the script cannot be read."""
+    try:
+        return _cached(script, Path(script).stat().st_mtime_ns)
+    except OSError:
+        return ()
