@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import numbers
+import warnings
 from typing import Any
 
 __all__ = ["METRIC_PATTERNS", "assigned_names", "literal_params", "looks_like_metric", "scalar"]
@@ -48,9 +49,13 @@ def _targets(node: ast.AST) -> list[str]:
 
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
+        with warnings.catch_warnings():
+            # `x is 1`, "\d": the cell's own compilation warns the user once; we stay quiet
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None  # not Python (IPython syntax, a typo), or too deeply nested to parse
 
 
 def literal_params(source: str) -> dict[str, Any]:
@@ -92,38 +97,45 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def _bound(node: ast.stmt) -> list[str]:
+    """Names a statement binds in the module's scope: its own targets, then those of the
+    statements in its blocks (``for``, ``while``, ``if``, ``with``, ``try``), never those inside
+    a ``def`` or ``class`` (they bind local or class names)."""
+    found: list[str] = []
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            found += _targets(target)
+    elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)) or (
+        isinstance(node, ast.AnnAssign) and node.value is not None  # `x: int` binds nothing
+    ):
+        found += _targets(node.target)
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        for item in node.items:
+            if item.optional_vars is not None:
+                found += _targets(item.optional_vars)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return found
+    blocks: list[list[ast.stmt]] = [getattr(node, "body", None) or []]
+    blocks += [h.body for h in getattr(node, "handlers", None) or []]  # try/except
+    blocks += [c.body for c in getattr(node, "cases", None) or []]  # match/case
+    blocks += [getattr(node, "orelse", None) or [], getattr(node, "finalbody", None) or []]
+    for block in blocks:
+        for inner in block:
+            if isinstance(inner, ast.stmt):
+                found += _bound(inner)
+    return found
+
+
 def assigned_names(source: str) -> list[str]:
     """Names bound at the top level of ``source`` (assignments, augmented and annotated ones,
-    for-loop and with targets), in order of first appearance."""
+    for-loop and with targets, also inside top-level ``for``/``while``/``if``/``with``/``try``
+    blocks; not inside ``def`` or ``class``), in order of first appearance."""
     tree = _parse(source)
     if tree is None:
         return []
     names: list[str] = []
     for node in tree.body:
-        found: list[str] = []
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                found += _targets(target)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            found += _targets(node.target)
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            found += _targets(node.target)
-            for inner in ast.walk(node):
-                if isinstance(inner, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-                    tgts = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
-                    for t in tgts:
-                        found += _targets(t)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    found += _targets(item.optional_vars)
-            for inner in node.body:
-                if isinstance(inner, ast.Assign):
-                    for t in inner.targets:
-                        found += _targets(t)
-                elif isinstance(inner, (ast.AugAssign, ast.AnnAssign)):
-                    found += _targets(inner.target)
-        names += [n for n in found if n not in names]
+        names += [n for n in _bound(node) if n not in names]
     return names
 
 

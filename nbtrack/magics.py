@@ -6,12 +6,13 @@ functions (:func:`nbtrack.tracked_cell.run_tracked_cell` and the public API).
 
 from __future__ import annotations
 
+import os
 import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import List, Unicode
 
 from . import cellvars
@@ -35,13 +36,32 @@ def _split(values: str | None) -> list[str]:
 
 
 def _tags(items: list[str]) -> dict[str, str]:
+    from .tracking.validation import check_tag
+
     tags = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--tags takes key=value pairs; got {item!r}")
+        try:
+            check_tag(key, value)  # before the run starts: a bad tag must not leave a run
+        except NbtrackError as exc:
+            raise UsageError(f"--tags {item!r}: {exc}") from exc
         tags[key] = value
     return tags
+
+
+def _words(text: str) -> list[str]:
+    """Split as a shell does (quotes group words and go), but keep backslashes: they are path
+    separators on Windows (``%nbtrack notebook C:\\work\\nb.ipynb``), not escapes."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.escape = ""
+    try:
+        return list(lexer)
+    except ValueError as exc:  # "No closing quotation"
+        raise UsageError(f"cannot parse {text!r}: {exc}") from exc
 
 
 @magics_class
@@ -71,7 +91,9 @@ class TrackMagics(Magics):
         """Run the cell as a tracked run: params from its literal assignments, metrics from
         its metric-like scalar variables, a snapshot of the code that ran, a summary below."""
         __tracebackhide__ = True
-        args = parse_argstring(self.track, line)
+        # split as a shell would: `--name "rf baseline"` names the run rf baseline, without the
+        # quotes that parse_argstring keeps
+        args = self.track.parser.parse_args(_words(line))
         options = TrackOptions(
             experiment=args.experiment,
             name=args.name,
@@ -90,11 +112,11 @@ class TrackMagics(Magics):
     @line_magic
     def nbtrack(self, line: str) -> Any:
         """``%nbtrack SUBCOMMAND ...``; ``%nbtrack`` alone lists the subcommands."""
-        words = shlex.split(line)
-        if not words:
+        parts = line.strip().split(None, 1)
+        if not parts:
             print("usage: %nbtrack SUBCOMMAND\n  " + "\n  ".join(_SUBCOMMANDS.values()))
             return None
-        command, rest = words[0], words[1:]
+        command, rest = parts[0], parts[1] if len(parts) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             raise UsageError(
@@ -105,26 +127,29 @@ class TrackMagics(Magics):
         except NbtrackError as exc:
             raise UsageError(str(exc)) from exc
 
-    def _cmd_experiment(self, rest: list[str]) -> None:
+    def _cmd_experiment(self, line: str) -> None:
         import nbtrack
 
+        rest = _words(line)
         if len(rest) != 1:
             raise UsageError("usage: %nbtrack experiment NAME")
         exp = nbtrack.set_experiment(rest[0])
         print(f"experiment {exp.name!r} (id {exp.experiment_id}) is active")
 
-    def _cmd_uri(self, rest: list[str]) -> None:
+    def _cmd_uri(self, line: str) -> None:
         import nbtrack
 
+        rest = _words(line)
         if len(rest) != 1:
             raise UsageError("usage: %nbtrack uri PATH")
         nbtrack.set_tracking_uri(rest[0])
         print(f"runs go to {nbtrack.get_tracking_uri()}")
 
-    def _cmd_runs(self, rest: list[str]) -> Any:
+    def _cmd_runs(self, line: str) -> Any:
         import nbtrack
 
-        frame: Any = nbtrack.search_runs(filter_string=" ".join(rest), max_results=50)
+        # the filter as typed: splitting it into words would drop the quotes of its strings
+        frame: Any = nbtrack.search_runs(filter_string=line.strip(), max_results=50)
         cols = [
             c
             for c in frame.columns
@@ -133,10 +158,11 @@ class TrackMagics(Magics):
         ]
         return frame[cols]
 
-    def _cmd_show(self, rest: list[str]) -> Any:
+    def _cmd_show(self, line: str) -> Any:
         from .summary import RunSummary
         from .tracking import fluent
 
+        rest = _words(line)
         if len(rest) != 1:
             raise UsageError("usage: %nbtrack show RUN_ID")
         client = fluent._client()
@@ -156,9 +182,10 @@ class TrackMagics(Magics):
             run=run, experiment=exp, snapshots=client.store.run_snapshots(run.info.run_id)
         )
 
-    def _cmd_notebook(self, rest: list[str]) -> None:
+    def _cmd_notebook(self, line: str) -> None:
         from .snapshot.notebook import set_notebook_path
 
+        rest = _words(line)
         if len(rest) != 1:
             raise UsageError("usage: %nbtrack notebook PATH")
         try:
@@ -167,18 +194,35 @@ class TrackMagics(Magics):
             raise UsageError(str(exc)) from exc
         print(f"snapshots will include {rest[0]}")
 
-    def _cmd_status(self, rest: list[str]) -> None:
+    def _cmd_status(self, line: str) -> None:
         import nbtrack
 
         from .snapshot.notebook import find_notebook_path
         from .tracking import fluent
 
         run = nbtrack.active_run()
-        exp = fluent._experiment[1] if fluent._experiment else "Default"
+        exp = _active_experiment_name(fluent._client())
         print(f"store:      {nbtrack.get_tracking_uri()}")
         print(f"experiment: {exp}")
         print(f"active run: {f'{run.info.run_name} ({run.info.run_id})' if run else '-'}")
         print(f"notebook:   {find_notebook_path() or 'not found (%nbtrack notebook PATH)'}")
+
+
+def _active_experiment_name(client: Any) -> str:
+    """Where a new run goes, picked as ``fluent._active_experiment_id`` does (the environment
+    variables first), without creating the experiment."""
+    from .tracking import fluent
+
+    env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
+    if env_id:
+        try:
+            return f"{client.get_experiment(env_id).name} (NBTRACK_EXPERIMENT_ID={env_id})"
+        except NbtrackError:
+            return f"none: NBTRACK_EXPERIMENT_ID={env_id} names no experiment"
+    env_name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
+    if env_name:
+        return f"{env_name} (NBTRACK_EXPERIMENT_NAME)"
+    return fluent._experiment[1] if fluent._experiment else "Default"
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import sys
+import tokenize
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +32,8 @@ __all__ = ["TrackOptions", "run_tracked_cell"]
 CELL_KEY_TAG = "nbtrack.cell.key"
 PREVIOUS_RUN_TAG = "nbtrack.cell.previousRunId"
 
-_last_run_of_cell: dict[str, str] = {}
+# (tracking URI, cell key) -> the run the cell made last in that store
+_last_run_of_cell: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -56,20 +59,38 @@ def _cell_key(shell: Any, cell: str) -> str:
     return "sha256:" + hashlib.sha256(cell.encode()).hexdigest()[:16]
 
 
-def _execute(shell: Any, cell: str) -> Any:
-    """Run ``cell`` in the user namespace; return the value of its last expression, if any."""
+def _execute(shell: Any, cell: str, transformed: str) -> Any:
+    """Run ``cell`` (``transformed`` by IPython) in the user namespace; return the value of its
+    last expression, if any."""
     __tracebackhide__ = True  # IPython shows the user's frames, not ours
-    transformed = shell.transform_cell(cell)
     filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
-    tree = ast.parse(transformed, filename=filename)
+    # as IPython runs a cell: its compiler (`from __future__` imports of earlier cells carry
+    # over) and the AST transformers registered in shell.ast_transformers
+    tree: ast.Module = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
     last: ast.Expression | None = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    tail = tree.body[-1] if tree.body else None
+    if isinstance(tail, ast.Expr):
+        tree.body.pop()
+        last = ast.Expression(tail.value)
     ns_globals, ns_locals = shell.user_global_ns, shell.user_ns
-    exec(compile(tree, filename, "exec"), ns_globals, ns_locals)
+    exec(shell.compile(tree, filename, "exec"), ns_globals, ns_locals)
     if last is not None:
-        return eval(compile(last, filename, "eval"), ns_globals, ns_locals)
+        return eval(shell.compile(last, filename, "eval"), ns_globals, ns_locals)
     return None
+
+
+def _silenced(transformed: str) -> bool:
+    """True when the cell ends with ``;``, which hides its value as in any IPython cell (the
+    display hook cannot see it: its input is the ``%%track`` call)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(transformed).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    skip = (tokenize.ENDMARKER, tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)
+    for token in reversed(tokens):
+        if token.type not in skip and token.type != tokenize.DEDENT:
+            return token.type == tokenize.OP and token.string == ";"
+    return False
 
 
 def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary:
@@ -83,45 +104,61 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
     if options.experiment:
         experiment_id = client.get_or_create_experiment(options.experiment).experiment_id
     key = _cell_key(shell, cell)
-    run = fluent.start_run(
-        run_name=options.name,
-        experiment_id=experiment_id,
-        nested=options.nested,
-        tags=options.tags or None,
-    )
+    # the snapshots are taken below, with this cell's options (--no-snapshot, --keep-outputs);
+    # start_run must not take its own (it does for a run started by the API in IPython)
+    suppressed = fluent._suppress_snapshots.set(True)
+    try:
+        run = fluent.start_run(
+            run_name=options.name,
+            experiment_id=experiment_id,
+            nested=options.nested,
+            tags=options.tags or None,
+        )
+    finally:
+        fluent._suppress_snapshots.reset(suppressed)
     run_id = run.info.run_id
     frame_client = fluent._stack[-1].client
     summary = RunSummary(run=run, experiment="")
+    transformed = cell
     try:
         frame_client._set_internal_tag(run_id, CELL_KEY_TAG, key)
-        previous = _last_run_of_cell.get(key)
+        # per store: after `%nbtrack uri`, a link to a run of the other store would dangle
+        store_key = (frame_client.tracking_uri, key)
+        previous = _last_run_of_cell.get(store_key)
         if previous:
             frame_client._set_internal_tag(run_id, PREVIOUS_RUN_TAG, previous)
-        _last_run_of_cell[key] = run_id
+        _last_run_of_cell[store_key] = run_id
         if options.snapshot:
             from .snapshot import capture_snapshots
 
             summary.snapshots = capture_snapshots(
                 frame_client, run_id, shell=shell, keep_outputs=options.keep_outputs
             )
+        # IPython syntax (`!pip ...`, `%time ...`) made plain Python, so one magic line does not
+        # hide every assignment of the cell from the capture
+        transformed = shell.transform_cell(cell)
         if options.capture:
-            for name, value in cellvars.literal_params(cell).items():
-                if cellvars.looks_like_metric(name, options.metric_patterns):
+            for name, value in cellvars.literal_params(transformed).items():
+                if name in options.metrics or cellvars.looks_like_metric(
+                    name, options.metric_patterns
+                ):
                     continue  # `acc = 0.5` is a metric, taken after the cell
                 try:
-                    fluent.log_param(name, value)
+                    frame_client.log_param(run_id, name, value)
                     summary.captured_params.append(name)
                 except NbtrackError as exc:
                     summary.notes.append(f"param {name} not logged: {exc}")
-        value = _execute(shell, cell)
+        value = _execute(shell, cell, transformed)
     except BaseException:
         exc_type, error, tb = sys.exc_info()
         fluent._end_run_with_exception(run_id, exc_type, error, tb)
         _show(shell, _final(frame_client, run_id, summary), options)
         raise
-    _capture_after(shell, cell, options, summary, frame_client, run_id)
-    ActiveRun.__exit__(run, None, None, None)
-    if value is not None:
+    try:
+        _capture_after(shell, transformed, options, summary, frame_client, run_id)
+    finally:  # the cell ran: whatever happens while capturing, the run is not left active
+        ActiveRun.__exit__(run, None, None, None)
+    if value is not None and not _silenced(transformed):
         shell.displayhook(value)
     return _show(shell, _final(frame_client, run_id, summary), options)
 
@@ -129,17 +166,17 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
 def _capture_after(
     shell: Any, cell: str, options: TrackOptions, summary: RunSummary, client: Any, run_id: str
 ) -> None:
-    from .tracking import fluent
-
+    # Logged to run_id, not to "the active run": the cell may have ended the run or started
+    # another one (nbtrack.end_run(), nbtrack.start_run()).
     ns = shell.user_ns
     for name in options.params:
         if name not in ns:
             summary.notes.append(f"--params {name}: no such variable after the cell")
             continue
         try:
-            fluent.log_param(name, ns[name])
+            client.log_param(run_id, name, ns[name])
             summary.captured_params.append(name)
-        except NbtrackError as exc:
+        except Exception as exc:  # NbtrackError, or a value whose str() fails
             summary.notes.append(f"--params {name}: {exc}")
     already = set(client.get_run(run_id).data.metrics)  # explicit log_metric calls win
     wanted: list[tuple[str, bool]] = [(n, True) for n in options.metrics]
@@ -163,7 +200,7 @@ def _capture_after(
                     f"--metrics {name}: {type(ns[name]).__name__} is not a single number"
                 )
             continue
-        fluent.log_metric(name, number)
+        client.log_metric(run_id, name, number)
         summary.captured_metrics.append(name)
 
 

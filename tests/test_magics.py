@@ -1,0 +1,932 @@
+"""``%%track`` and ``%nbtrack`` in a real IPython shell (and once in a real kernel)."""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+from IPython.utils.capture import CapturedIO, capture_output
+
+import nbtrack
+from nbtrack import tracked_cell
+from nbtrack.snapshot import load_snapshot
+from nbtrack.snapshot.notebook import set_notebook_path
+from nbtrack.summary import RunSummary
+
+
+@pytest.fixture(scope="module")
+def shell() -> Iterator[InteractiveShell]:
+    sh = InteractiveShell.instance()
+    assert sh.run_cell("%load_ext nbtrack", store_history=True).success
+    assert sh.run_cell("import nbtrack", store_history=True).success
+    yield sh
+
+
+@pytest.fixture
+def ip(
+    shell: InteractiveShell, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    """The shell with a fresh store, no notebook file known, and the names a test made removed."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    set_notebook_path(None)
+    tracked_cell._last_run_of_cell.clear()
+    before = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - before:
+        if not name.startswith("_"):
+            del shell.user_ns[name]
+    set_notebook_path(None)
+    tracked_cell._last_run_of_cell.clear()
+
+
+def run(shell: InteractiveShell, source: str) -> tuple[ExecutionResult, CapturedIO]:
+    with capture_output() as captured:
+        result = shell.run_cell(source, store_history=True)
+    return result, captured
+
+
+def ok(shell: InteractiveShell, source: str) -> tuple[ExecutionResult, CapturedIO]:
+    result, captured = run(shell, source)
+    assert result.error_before_exec is None, captured.stdout
+    assert result.error_in_exec is None, captured.stdout
+    return result, captured
+
+
+def runs(experiment: str | None = None) -> pd.DataFrame:
+    frame: Any = nbtrack.search_runs(
+        experiment_names=[experiment] if experiment else None,
+        search_all_experiments=experiment is None,
+        order_by=["attributes.start_time ASC"],
+    )
+    return frame
+
+
+def last_run() -> nbtrack.Run:
+    run = nbtrack.last_active_run()
+    assert run is not None
+    return run
+
+
+def summaries(captured: CapturedIO) -> list[str]:
+    return [
+        o.data["text/plain"]
+        for o in captured.outputs
+        if "details" in o.data.get("text/plain", "") and "%nbtrack show" in o.data["text/plain"]
+    ]
+
+
+def db_rows(store_dir: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(store_dir / "nbtrack.db")
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+# -- the spec's example -------------------------------------------------------------------------
+
+BODY = """\
+import numpy as np
+n_estimators = 200
+max_depth = 8
+rng = np.random.default_rng(0)
+X = rng.normal(size=(60, 3))
+y = (X[:, 0] > 0).astype(int)
+weights = np.linalg.lstsq(X, y, rcond=None)[0]
+pred = (X @ weights > 0.5).astype(int)
+acc = float((pred == y).mean())
+"""
+BODY_NAMES = ("n_estimators", "max_depth", "rng", "X", "y", "weights", "pred", "acc")
+
+
+def test_spec_example(ip: InteractiveShell) -> None:
+    ok(ip, BODY)  # without the magic: the reference globals
+    plain = {k: ip.user_ns.pop(k) for k in BODY_NAMES}
+
+    result, captured = ok(ip, "%%track --experiment churn --name rf-baseline\n" + BODY)
+    assert result.result is None  # the last statement is an assignment
+
+    frame = runs("churn")
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["run_name"] == "rf-baseline"
+    assert row["status"] == "FINISHED"
+    run = nbtrack.get_run(row["run_id"])
+    assert run.data.params == {"n_estimators": "200", "max_depth": "8"}
+    assert set(run.data.metrics) == {"acc"}
+    assert run.data.metrics["acc"] == pytest.approx(plain["acc"])
+    assert nbtrack.active_run() is None
+
+    kinds = nbtrack.Client().store.run_snapshots(run.info.run_id)
+    assert {"history", "environment"} <= set(kinds)
+    history = load_snapshot(nbtrack.Client(), run.info.run_id, "history")
+    assert history["cells"][-1]["source"].startswith("%%track --experiment churn")
+    assert history["cells"][-1]["execution_count"] == ip.execution_count - 1
+    env = load_snapshot(nbtrack.Client(), run.info.run_id, "environment")
+    assert "nbtrack" in {k.lower() for k in env["packages"]}
+
+    # the same globals as without the magic
+    for name in BODY_NAMES:
+        if name == "rng":
+            assert type(ip.user_ns[name]) is type(plain[name])
+        else:
+            np.testing.assert_array_equal(ip.user_ns[name], plain[name])
+    assert ip.user_ns["np"] is np
+    assert len(summaries(captured)) == 1
+
+
+def test_globals_are_the_user_namespace(ip: InteractiveShell) -> None:
+    ok(ip, "trk_base = 10\ndef trk_f(v):\n    return v + trk_base")
+    ok(ip, "%%track -q\ntrk_g = trk_f(1)\ndef trk_h():\n    return trk_g * 2\ntrk_i = trk_h()")
+    assert ip.user_ns["trk_g"] == 11
+    assert ip.user_ns["trk_i"] == 22
+    ok(ip, "trk_j = trk_h()")  # functions defined in the cell see the notebook's globals
+    assert ip.user_ns["trk_j"] == 22
+
+
+def test_ipython_syntax_is_transformed_and_capture_still_works(ip: InteractiveShell) -> None:
+    _, captured = ok(
+        ip,
+        "%%track -q\n!echo shell-says-hi\nlr = 0.1\n%time trk_t = 1\nacc = 0.8\n"
+        "trk_files = !echo a",
+    )
+    assert "shell-says-hi" in captured.stdout
+    assert ip.user_ns["trk_t"] == 1
+    assert list(ip.user_ns["trk_files"]) == ["a"]
+    run = last_run()
+    assert run.data.params == {"lr": "0.1"}
+    assert run.data.metrics == {"acc": 0.8}
+
+
+def test_ast_transformers_and_future_imports_apply(ip: InteractiveShell) -> None:
+    class Double(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            if type(node.value) is int:
+                return ast.copy_location(ast.Constant(node.value * 2), node)
+            return node
+
+    transformer = Double()
+    ip.ast_transformers.append(transformer)
+    try:
+        ok(ip, "trk_plain = 21")
+        ok(ip, "%%track -q\ntrk_tracked = 21")
+    finally:
+        ip.ast_transformers.remove(transformer)
+    assert ip.user_ns["trk_tracked"] == ip.user_ns["trk_plain"] == 42
+
+    flags = ip.compile.flags
+    try:
+        ok(ip, "from __future__ import annotations")
+        ok(ip, "%%track -q\ndef trk_f(x: nowhere) -> None: ...\ntrk_ann = trk_f.__annotations__")
+    finally:
+        ip.compile.flags = flags
+    assert ip.user_ns["trk_ann"] == {"x": "nowhere", "return": "None"}
+
+
+# -- the cell's value ---------------------------------------------------------------------------
+
+
+def test_last_expression_is_the_result(ip: InteractiveShell) -> None:
+    result, captured = ok(ip, "%%track -q\ntrk_x = 21\ntrk_x * 2")
+    count = ip.execution_count - 1
+    assert result.result == 42
+    assert ip.user_ns["_"] == 42
+    assert ip.user_ns["Out"][count] == 42
+    assert f"Out[{count}]: 42" in captured.stdout
+
+    ok(ip, "trk_y = _ + 1")  # `_` refers to the tracked cell's value
+    assert ip.user_ns["trk_y"] == 43
+
+    result, captured = ok(ip, "%%track -q\ntrk_x * 3;")  # `;` hides it, as in any cell
+    assert result.result is None
+    assert "Out[" not in captured.stdout
+    assert ip.user_ns["_"] == 42
+
+    result, _ = ok(ip, "%%track -q\nprint('printed')")
+    assert result.result is None
+
+    result, _ = ok(ip, "%%track -q\nif True:\n    trk_z = 1")
+    assert result.result is None
+
+
+def test_value_is_shown_before_the_summary(ip: InteractiveShell) -> None:
+    result, captured = ok(ip, "%%track\n'the value'")
+    assert result.result == "the value"
+    assert len(summaries(captured)) == 1
+
+
+# -- what is and is not captured ------------------------------------------------------------------
+
+
+def test_not_captured(ip: InteractiveShell) -> None:
+    ok(ip, "acc = 0.99\nprecision = 0.5")  # globals from before the cell
+    ok(
+        ip,
+        "%%track -q\n"
+        "import numpy as np\n"
+        "n = len([1, 2, 3])\n"  # computed: not a param
+        "arr = np.arange(3)\n"
+        "depth = 4 + 1\n"
+        "name = 'x' * 2\n"
+        "val_loss = 1\n"  # a metric-like literal: a metric, not a param
+        "train_acc = 0.75\n"
+        "loss_curve = [0.5, 0.4]\n"  # metric-like but not a single number
+        "score_vec = np.array([0.1, 0.2])\n"
+        "error_flag = True\n"
+        "f1_text = 'high'\n"
+        "auc_one = np.array([0.7])\n"
+        "seed = 3\n",  # a literal: a param
+    )
+    run = last_run()
+    assert run.data.params == {"seed": "3"}
+    assert run.data.metrics == {"val_loss": 1.0, "train_acc": 0.75}
+    assert "acc" not in run.data.metrics and "precision" not in run.data.metrics
+
+
+def test_numpy_scalars_and_0d_arrays_are_metrics(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q\nimport numpy as np\nrmse = np.float32(0.5)\nauc = np.array(0.25)\nf1 = 1")
+    assert last_run().data.metrics == {"rmse": 0.5, "auc": 0.25, "f1": 1.0}
+
+
+def test_metrics_assigned_inside_loops_are_captured(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        "%%track -q\n"
+        "best_acc = 0\n"
+        "for epoch in range(3):\n"
+        "    val_acc = 0.5 + epoch / 10\n"
+        "    if val_acc > best_acc:\n"
+        "        best_acc = val_acc\n"
+        "def helper():\n"
+        "    inner_loss = 5.0\n"
+        "    return inner_loss\n"
+        "helper()",
+    )
+    run = last_run()
+    assert run.data.metrics == {"best_acc": pytest.approx(0.7), "val_acc": pytest.approx(0.7)}
+    assert run.data.params == {}
+
+
+def test_no_capture(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --no-capture\nn_estimators = 200\nacc = 0.5")
+    run = last_run()
+    assert run.data.params == {}
+    assert run.data.metrics == {}
+    assert run.info.status == "FINISHED"
+    assert ip.user_ns["acc"] == 0.5
+
+
+def test_no_capture_still_honours_explicit_lists(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --no-capture --params n --metrics acc\nn = 3\nacc = 0.5\nlr = 0.1")
+    run = last_run()
+    assert run.data.params == {"n": "3"}
+    assert run.data.metrics == {"acc": 0.5}
+
+
+def test_custom_metric_patterns(ip: InteractiveShell) -> None:
+    ok(ip, "%config TrackMagics.metric_patterns = ['throughput*']")
+    try:
+        ok(ip, "%%track -q\nthroughput_s = 12.5\nacc = 0.5")
+        run = last_run()
+        assert run.data.metrics == {"throughput_s": 12.5}
+        assert run.data.params == {"acc": "0.5"}  # no longer a metric-like name
+    finally:
+        from nbtrack.cellvars import METRIC_PATTERNS
+
+        ok(ip, f"%config TrackMagics.metric_patterns = {list(METRIC_PATTERNS)!r}")
+
+
+def test_params_and_metrics_options(ip: InteractiveShell) -> None:
+    _, captured = ok(
+        ip,
+        "%%track --params total,cfg,missing_p --metrics best,missing_m,vec,label\n"
+        "total = sum(range(10))\n"
+        "cfg = {'k': [1, 2]}\n"
+        "best = max([1, 3])\n"
+        "vec = [1, 2]\n"
+        "label = 'yes'\n",
+    )
+    run = last_run()
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"total": "45", "cfg": "{'k': [1, 2]}"}
+    assert run.data.metrics == {"best": 3.0}
+    (text,) = summaries(captured)
+    assert "--params missing_p: no such variable after the cell" in text
+    assert "--metrics missing_m: no such variable after the cell" in text
+    assert "--metrics vec: list is not a single number" in text
+    assert "--metrics label: str is not a single number" in text
+
+
+def test_params_option_conflicting_with_a_literal_is_a_note(ip: InteractiveShell) -> None:
+    _, captured = ok(ip, "%%track --params lr\nlr = 0.1\nlr = lr * 2")
+    run = last_run()
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"lr": "0.1"}  # the literal, logged before the cell ran
+    (text,) = summaries(captured)
+    assert "--params lr:" in text
+
+
+def test_params_option_with_an_unprintable_value_is_a_note(ip: InteractiveShell) -> None:
+    _, captured = ok(
+        ip,
+        "%%track --params bad\n"
+        "class Unprintable:\n"
+        "    def __str__(self):\n"
+        "        raise RuntimeError('no str')\n"
+        "bad = Unprintable()",
+    )
+    assert last_run().info.status == "FINISHED"
+    assert nbtrack.active_run() is None
+    (text,) = summaries(captured)
+    assert "--params bad: no str" in text
+
+
+def test_explicit_log_metric_goes_to_the_run_and_wins(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        "%%track -q\n"
+        "for i in range(5):\n"
+        "    loss = 1.0 / (i + 1)\n"
+        "    nbtrack.log_metric('loss', loss, step=i)\n"
+        "nbtrack.log_param('explicit', 'yes')\n"
+        "acc = 0.9\n",
+    )
+    run = last_run()
+    history = nbtrack.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == [0, 1, 2, 3, 4]
+    assert [m.value for m in history] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert run.data.metrics == {"loss": 0.2, "acc": 0.9}
+    assert run.data.params == {"explicit": "yes"}
+    assert nbtrack.get_metric_history(run.info.run_id, "acc")[0].step == 0
+
+
+def test_cell_that_ends_the_run_itself(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --name self-ending\nacc = 0.5\nnbtrack.end_run()")
+    frame = runs()
+    assert list(frame["run_name"]) == ["self-ending"]  # no stray run for the captured metric
+    assert nbtrack.active_run() is None
+    run = nbtrack.get_run(frame["run_id"][0])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"acc": 0.5}
+
+
+# -- options --------------------------------------------------------------------------------------
+
+
+def test_tags_and_name(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        '%%track -q --name "my run" --tags team=ml "note=two words" empty= '
+        "path=C:\\data\\x\nx = 1",
+    )
+    run = last_run()
+    assert run.info.run_name == "my run"
+    assert run.data.tags["team"] == "ml"
+    assert run.data.tags["note"] == "two words"
+    assert run.data.tags["empty"] == ""
+    assert run.data.tags["path"] == "C:\\data\\x"  # backslashes are kept
+    assert run.data.tags["nbtrack.cell.key"].startswith("sha256:")
+
+
+@pytest.mark.parametrize("tags", ["novalue", "=v", "team=ml novalue", "nbtrack.mine=1"])
+def test_bad_tags_are_a_usage_error_and_start_no_run(ip: InteractiveShell, tags: str) -> None:
+    result, captured = run(ip, f"%%track --tags {tags}\ntrk_bad = 1")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "--tags" in str(result.error_in_exec)
+    assert "Traceback" not in captured.stdout
+    assert len(runs()) == 0
+    assert nbtrack.active_run() is None
+    assert "trk_bad" not in ip.user_ns  # the cell did not run
+
+
+def test_unknown_option_is_a_usage_error(ip: InteractiveShell) -> None:
+    result, _ = run(ip, "%%track --no-such-option\nx = 1")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert len(runs()) == 0
+
+
+def test_nested_under_an_outer_active_run(ip: InteractiveShell) -> None:
+    ok(ip, "trk_outer = nbtrack.start_run(run_name='outer')")
+    outer_id = ip.user_ns["trk_outer"].info.run_id
+    ok(ip, "%%track -q --nested --name child\nacc = 0.5")
+    child = last_run()  # the outer run is active again: last_active_run is the outer one
+    assert child.info.run_id == outer_id
+    frame = runs()
+    child_row = frame[frame["run_name"] == "child"].iloc[0]
+    assert child_row["status"] == "FINISHED"
+    assert child_row["tags.nbtrack.parentRunId"] == outer_id
+    active = nbtrack.active_run()
+    assert active is not None and active.info.run_id == outer_id
+    nbtrack.end_run()
+
+
+def test_nested_inside_a_with_block(ip: InteractiveShell) -> None:
+    ok(
+        ip,
+        "with nbtrack.start_run(run_name='outer-with') as trk_o:\n"
+        "    get_ipython().run_cell_magic('track', '-q --nested --name inner', 'acc = 0.25')\n"
+        "    trk_active = nbtrack.active_run().info.run_id",
+    )
+    outer_id = ip.user_ns["trk_o"].info.run_id
+    assert ip.user_ns["trk_active"] == outer_id  # the outer run is active again after the cell
+    frame = runs()
+    inner = frame[frame["run_name"] == "inner"].iloc[0]
+    assert inner["tags.nbtrack.parentRunId"] == outer_id
+    assert inner["metrics.acc"] == 0.25
+    assert set(frame["status"]) == {"FINISHED"}
+    assert nbtrack.active_run() is None
+
+
+def test_without_nested_an_outer_run_is_ended_with_a_warning(ip: InteractiveShell) -> None:
+    ok(ip, "trk_outer = nbtrack.start_run(run_name='outer')")
+    with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="ending the active run"):
+        ok(ip, "%%track -q --name plain\nx = 1")
+    frame = runs()
+    assert set(frame["status"]) == {"FINISHED"}
+    plain = frame[frame["run_name"] == "plain"].iloc[0]
+    assert "tags.nbtrack.parentRunId" not in frame or pd.isna(plain["tags.nbtrack.parentRunId"])
+    assert nbtrack.active_run() is None
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+
+def test_exception_fails_the_run_and_reaches_the_user(ip: InteractiveShell) -> None:
+    result, captured = run(
+        ip,
+        "%%track --name boom\n"
+        "lr = 0.5\n"
+        "nbtrack.log_metric('loss', 0.3)\n"
+        "trk_before = int('1')\n"
+        "raise ValueError('boom')\n"
+        "trk_after = int('2')\n",
+    )
+    error = result.error_in_exec
+    assert type(error) is ValueError and error.args == ("boom",)
+    assert "ValueError" in captured.stdout and "boom" in captured.stdout  # the traceback shown
+    assert nbtrack.active_run() is None
+    run_ = last_run()
+    assert run_.info.status == "FAILED"
+    assert run_.info.end_time is not None
+    tag = run_.data.tags["nbtrack.error"]
+    assert "Traceback" in tag and "ValueError: boom" in tag
+    assert run_.data.params == {"lr": "0.5"}  # captured before the failure: kept
+    assert run_.data.metrics == {"loss": 0.3}
+    assert ip.user_ns["trk_before"] == 1 and "trk_after" not in ip.user_ns
+    (text,) = summaries(captured)
+    assert "FAILED" in text
+
+
+def test_syntax_error_fails_the_run(ip: InteractiveShell) -> None:
+    result, _ = run(ip, "%%track -q\nx = (\n")
+    assert isinstance(result.error_in_exec, SyntaxError)
+    assert last_run().info.status == "FAILED"
+    assert nbtrack.active_run() is None
+
+
+def test_keyboard_interrupt_kills_the_run(ip: InteractiveShell) -> None:
+    result, _ = run(ip, "%%track -q\nn_estimators = 5\nraise KeyboardInterrupt")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    run_ = last_run()
+    assert run_.info.status == "KILLED"
+    assert run_.data.params == {"n_estimators": "5"}
+    assert nbtrack.active_run() is None
+
+
+def test_the_next_cell_after_a_failure_is_fine(ip: InteractiveShell) -> None:
+    run(ip, "%%track -q\n1 / 0")
+    ok(ip, "%%track -q\nacc = 1.0")
+    assert list(runs()["status"]) == ["FAILED", "FINISHED"]
+
+
+# -- linking re-runs ------------------------------------------------------------------------------
+
+
+def test_rerun_of_a_cell_links_to_its_previous_run(ip: InteractiveShell) -> None:
+    cell = "%%track -q\ntrk_rerun = 1"
+    ok(ip, cell)
+    first = last_run()
+    ok(ip, cell)
+    second = last_run()
+    ok(ip, "%%track -q\ntrk_other = 2")
+    other = last_run()
+    ok(ip, cell)
+    third = last_run()
+    assert len({first.info.run_id, second.info.run_id, third.info.run_id}) == 3
+    assert "nbtrack.cell.previousRunId" not in first.data.tags
+    assert second.data.tags["nbtrack.cell.previousRunId"] == first.info.run_id
+    assert third.data.tags["nbtrack.cell.previousRunId"] == second.info.run_id
+    assert "nbtrack.cell.previousRunId" not in other.data.tags
+    assert first.data.tags["nbtrack.cell.key"] == second.data.tags["nbtrack.cell.key"]
+    assert other.data.tags["nbtrack.cell.key"] != first.data.tags["nbtrack.cell.key"]
+
+
+def test_front_end_cell_id_links_an_edited_cell(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ipykernel's shell has the execute request as parent_header; JupyterLab sends the cell id
+    monkeypatch.setattr(ip, "parent_header", {"metadata": {"cellId": "cell-7"}}, raising=False)
+    ok(ip, "%%track -q\nlr = 0.1")
+    first = last_run()
+    ok(ip, "%%track -q\nlr = 0.2")  # edited, same cell
+    second = last_run()
+    assert first.data.tags["nbtrack.cell.key"] == "id:cell-7"
+    assert second.data.tags["nbtrack.cell.previousRunId"] == first.info.run_id
+
+
+def test_links_do_not_cross_stores(ip: InteractiveShell, tmp_path: Path) -> None:
+    cell = "%%track -q\ntrk_cross = 1"
+    ok(ip, cell)
+    ok(ip, f"%nbtrack uri {tmp_path / 'other'}")
+    ok(ip, cell)
+    assert "nbtrack.cell.previousRunId" not in last_run().data.tags
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+
+def test_history_snapshot_follows_execution_order(ip: InteractiveShell) -> None:
+    ok(ip, "trk_a = 1")
+    a = ip.execution_count - 1
+    ok(ip, "trk_b = trk_a + 1")
+    b = ip.execution_count - 1
+    ok(ip, "%%track -q\ntrk_a = 1")
+    c = ip.execution_count - 1
+    history = load_snapshot(nbtrack.Client(), last_run().info.run_id, "history")
+    assert history["cells"][-3:] == [
+        {"execution_count": a, "source": "trk_a = 1"},
+        {"execution_count": b, "source": "trk_b = trk_a + 1"},
+        {"execution_count": c, "source": "%%track -q\ntrk_a = 1"},
+    ]
+
+
+def test_environment_snapshot_is_stored_once(ip: InteractiveShell, store_dir: Path) -> None:
+    for _ in range(100):
+        ok(ip, "%%track -q\ntrk_same = 1")
+    assert len(runs()) == 100
+    assert db_rows(store_dir, "SELECT count(*) FROM snapshots WHERE kind = 'environment'") == [
+        (1,)
+    ]
+    assert db_rows(
+        store_dir,
+        "SELECT count(*), count(DISTINCT sha256) FROM run_snapshots WHERE kind = 'environment'",
+    ) == [(100, 1)]
+    # the history grows with every cell, so each run has its own
+    assert db_rows(
+        store_dir, "SELECT count(DISTINCT sha256) FROM run_snapshots WHERE kind = 'history'"
+    ) == [(100,)]
+
+    before = db_rows(store_dir, "SELECT count(*) FROM snapshots")
+    for _ in range(5):
+        ok(ip, "%%track -q --no-snapshot\ntrk_same = 1")
+    assert db_rows(store_dir, "SELECT count(*) FROM snapshots") == before
+    assert db_rows(store_dir, "SELECT count(*) FROM run_snapshots") == [(200,)]
+
+
+def test_no_snapshot(ip: InteractiveShell) -> None:
+    _, captured = ok(ip, "%%track --no-snapshot\nacc = 0.5")
+    run_ = last_run()
+    assert nbtrack.Client().store.run_snapshots(run_.info.run_id) == {}
+    assert "nbtrack.snapshot.note" not in run_.data.tags
+    (text,) = summaries(captured)
+    assert "snapshot" not in text.split("details")[0]
+
+
+def test_api_runs_still_take_their_own_snapshots(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --no-snapshot\nx = 1")
+    assert nbtrack.Client().store.run_snapshots(last_run().info.run_id) == {}
+    ok(ip, "with nbtrack.start_run() as trk_api:\n    pass")  # start_run's own snapshots
+    assert "history" in nbtrack.Client().store.run_snapshots(ip.user_ns["trk_api"].info.run_id)
+
+
+# -- the summary ----------------------------------------------------------------------------------
+
+
+def test_quiet_shows_nothing(ip: InteractiveShell) -> None:
+    _, captured = ok(ip, "%%track --quiet\nacc = 0.5")
+    assert captured.outputs == []
+    assert captured.stdout == ""
+    _, captured = ok(ip, "%%track -q\nacc = 0.5\nacc")
+    assert captured.outputs == []
+    assert "Out[" in captured.stdout
+
+
+def test_summary_text(ip: InteractiveShell) -> None:
+    _, captured = ok(
+        ip, "%%track --experiment churn --name rf-baseline\nn_estimators = 200\nacc = 0.875"
+    )
+    (text,) = summaries(captured)
+    run_ = last_run()
+    lines = dict(line.split(None, 1) for line in text.splitlines())
+    assert lines["run"] == f"rf-baseline  ({run_.info.run_id})"
+    assert lines["experiment"] == "churn"
+    assert lines["status"].startswith("FINISHED  in ")
+    assert lines["params"] == "n_estimators=200"
+    assert lines["metrics"] == "acc=0.875"
+    assert lines["captured"] == "params n_estimators; metrics acc (from the cell's variables)"
+    assert lines["snapshot"].startswith("environment ")
+    assert "history " in lines["snapshot"]
+    assert lines["details"] == f"%nbtrack show {run_.info.run_id[:8]}"
+    assert "notebook file not found" not in text  # the note is a tag, not a summary line
+    html = next(o for o in captured.outputs if "text/html" in o.data).data["text/html"]
+    assert "rf-baseline" in html and "FINISHED" in html
+
+
+# -- the notebook file ----------------------------------------------------------------------------
+
+
+def _notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("acc = 0.5\nacc", execution_count=3)
+    cell.outputs = [
+        nbformat.v4.new_output("execute_result", {"text/plain": "0.5"}, execution_count=3)
+    ]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_found_from_jupyter_session(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _notebook(tmp_path / "analysis.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    ok(ip, "%%track -q\nx = 1")
+    run_ = last_run()
+    assert run_.data.tags["nbtrack.notebook.path"] == str(path.resolve())
+    assert "nbtrack.snapshot.note" not in run_.data.tags
+    text = load_snapshot(nbtrack.Client(), run_.info.run_id, "notebook")
+    nb = nbformat.reads(text, as_version=4)
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code"]
+    assert nb.cells[1].source == "acc = 0.5\nacc"
+    assert nb.cells[1].outputs == []
+    assert nb.cells[1].execution_count is None
+
+    ok(ip, "%%track -q --keep-outputs\nx = 1")
+    kept = nbformat.reads(
+        load_snapshot(nbtrack.Client(), last_run().info.run_id, "notebook"), as_version=4
+    )
+    assert kept.cells[1].outputs[0]["data"]["text/plain"] == "0.5"
+    assert kept.cells[1].execution_count == 3
+
+
+def test_notebook_path_relative_to_the_server_root(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sub").mkdir()
+    path = _notebook(tmp_path / "sub" / "nb.ipynb")
+    monkeypatch.chdir(tmp_path / "sub")  # the kernel starts in the notebook's folder
+    monkeypatch.setenv("JPY_SESSION_NAME", "sub/nb.ipynb")
+    ok(ip, "%%track -q\nx = 1")
+    assert last_run().data.tags["nbtrack.notebook.path"] == str(path.resolve())
+
+
+def test_notebook_found_from_vs_code(ip: InteractiveShell, tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "vscode.ipynb")
+    ip.user_ns["__vsc_ipynb_file__"] = str(path)  # VS Code sets it in the kernel's __main__
+    try:
+        ok(ip, "%%track -q\nx = 1")
+    finally:
+        del ip.user_ns["__vsc_ipynb_file__"]
+    assert last_run().data.tags["nbtrack.notebook.path"] == str(path.resolve())
+
+
+def test_no_notebook_file_is_a_note_not_a_failure(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q\nx = 1")
+    run_ = last_run()
+    assert run_.info.status == "FINISHED"
+    assert "notebook file not found" in run_.data.tags["nbtrack.snapshot.note"]
+    assert "nbtrack.notebook.path" not in run_.data.tags
+    assert set(nbtrack.Client().store.run_snapshots(run_.info.run_id)) == {
+        "history",
+        "environment",
+    }
+
+
+def test_unreadable_notebook_is_a_note_not_a_failure(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{ half saved")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    ok(ip, "%%track -q\nx = 1")
+    run_ = last_run()
+    assert run_.info.status == "FINISHED"
+    assert "could not read notebook" in run_.data.tags["nbtrack.snapshot.note"]
+
+
+def test_nbtrack_notebook_sets_the_path(ip: InteractiveShell, tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "explicit.ipynb")
+    result, captured = ok(ip, f"%nbtrack notebook {path}")
+    assert str(path) in captured.stdout
+    ok(ip, "%%track -q\nx = 1")
+    run_ = last_run()
+    assert run_.data.tags["nbtrack.notebook.path"] == str(path.resolve())
+    assert "notebook" in nbtrack.Client().store.run_snapshots(run_.info.run_id)
+
+    result, _ = run(ip, f"%nbtrack notebook {tmp_path / 'missing.ipynb'}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "no notebook file" in str(result.error_in_exec)
+    result, _ = run(ip, "%nbtrack notebook")
+    assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_nbtrack_notebook_path_with_spaces(ip: InteractiveShell, tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "my notebook.ipynb")
+    ok(ip, f"%nbtrack notebook '{path}'")
+    ok(ip, "%%track -q\nx = 1")
+    assert last_run().data.tags["nbtrack.notebook.path"] == str(path.resolve())
+
+
+# -- %nbtrack -------------------------------------------------------------------------------------
+
+
+def test_nbtrack_usage(ip: InteractiveShell) -> None:
+    result, captured = ok(ip, "%nbtrack")
+    assert result.result is None
+    assert captured.stdout.startswith("usage: %nbtrack SUBCOMMAND")
+    for word in ("experiment NAME", "uri PATH", "runs [FILTER]", "show RUN_ID", "notebook PATH"):
+        assert word in captured.stdout
+
+
+def test_nbtrack_experiment(ip: InteractiveShell) -> None:
+    result, captured = ok(ip, "%nbtrack experiment churn")
+    assert "'churn'" in captured.stdout
+    ok(ip, "%%track -q\nacc = 0.5")
+    assert len(runs("churn")) == 1
+    assert len(runs()) == 1
+    result, _ = run(ip, "%nbtrack experiment")
+    assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_nbtrack_uri(ip: InteractiveShell, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    _, captured = ok(ip, f"%nbtrack uri {target}")
+    assert "runs go to" in captured.stdout
+    ok(ip, "%%track -q --name moved\nacc = 0.5")
+    conn = sqlite3.connect(target / "nbtrack.db")
+    try:
+        assert conn.execute("SELECT run_name FROM runs").fetchall() == [("moved",)]
+    finally:
+        conn.close()
+
+
+def test_nbtrack_runs_and_filters(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --name low\nmodel = 'lin'\nacc = 0.25")
+    ok(ip, "%%track -q --name high\nmodel = 'rf'\nacc = 0.75")
+    result, _ = ok(ip, "%nbtrack runs")
+    frame = result.result
+    assert isinstance(frame, pd.DataFrame)
+    assert set(frame["run_name"]) == {"low", "high"}
+    assert {"run_id", "run_name", "status", "start_time", "metrics.acc", "params.model"} <= set(
+        frame.columns
+    )
+    assert not any(c.startswith("tags.") for c in frame.columns)
+
+    result, _ = ok(ip, "%nbtrack runs metrics.acc > 0.5")
+    assert list(result.result["run_name"]) == ["high"]
+    result, _ = ok(ip, "%nbtrack runs params.model = 'lin'")  # the quotes are kept
+    assert list(result.result["run_name"]) == ["low"]
+    result, _ = ok(ip, '%nbtrack runs params.model = "rf" OR metrics.acc < 0.3')
+    assert set(result.result["run_name"]) == {"low", "high"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["runs metrics.acc >", "runs params.model = 'unterminated", "runs nonsense", "bogus", "show"],
+)
+def test_nbtrack_usage_errors(ip: InteractiveShell, line: str) -> None:
+    result, captured = run(ip, f"%nbtrack {line}")
+    assert isinstance(result.error_in_exec, UsageError), repr(result.error_in_exec)
+    assert "Traceback" not in captured.stdout
+
+
+def test_nbtrack_unknown_subcommand_lists_the_known_ones(ip: InteractiveShell) -> None:
+    result, _ = run(ip, "%nbtrack bogus")
+    assert "unknown %nbtrack subcommand 'bogus'" in str(result.error_in_exec)
+    assert "experiment" in str(result.error_in_exec)
+
+
+def test_nbtrack_show(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --experiment churn --name shown\nn_estimators = 10\nacc = 0.5")
+    run_id = last_run().info.run_id
+    result, _ = ok(ip, f"%nbtrack show {run_id[:6]}")
+    summary = result.result
+    assert isinstance(summary, RunSummary)
+    assert summary.run.info.run_id == run_id
+    assert summary.experiment == "churn"
+    assert {"history", "environment"} <= set(summary.snapshots)
+    text = repr(summary)
+    assert "shown" in text and "n_estimators=10" in text and "acc=0.5" in text
+
+    result, _ = run(ip, "%nbtrack show zzzz")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "no run id starts with 'zzzz'" in str(result.error_in_exec)
+
+
+def test_nbtrack_show_ambiguous_prefix(ip: InteractiveShell) -> None:
+    ids = set()
+    while True:  # run ids are random hex: 17 runs always share a first character
+        ok(ip, "%%track -q --no-snapshot\nx = 1")
+        run_id = last_run().info.run_id
+        if any(i[0] == run_id[0] for i in ids):
+            break
+        ids.add(run_id)
+    result, _ = run(ip, f"%nbtrack show {run_id[0]}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "matches several runs" in str(result.error_in_exec)
+
+
+def test_nbtrack_status(ip: InteractiveShell) -> None:
+    ok(ip, "%nbtrack experiment churn")
+    _, captured = ok(ip, "%nbtrack status")
+    assert "experiment: churn" in captured.stdout
+    assert "active run: -" in captured.stdout
+    assert "notebook:   not found" in captured.stdout
+
+
+def test_nbtrack_status_tells_where_runs_really_go(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(ip, "%nbtrack experiment churn")
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_NAME", "from-env")  # wins over set_experiment
+    _, captured = ok(ip, "%nbtrack status")
+    assert "experiment: from-env (NBTRACK_EXPERIMENT_NAME)" in captured.stdout
+    ok(ip, "%%track -q\nx = 1")
+    assert len(runs("from-env")) == 1
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_ID", "999")
+    _, captured = ok(ip, "%nbtrack status")
+    assert "NBTRACK_EXPERIMENT_ID=999 names no experiment" in captured.stdout
+    ok(ip, "trk_r = nbtrack.start_run(experiment_id='0', run_name='active-one')")
+    _, captured = ok(ip, "%nbtrack status")
+    assert "active run: active-one (" in captured.stdout
+    nbtrack.end_run()
+
+
+# -- a real kernel --------------------------------------------------------------------------------
+
+
+def test_end_to_end_in_a_kernel(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext nbtrack"),
+        nbformat.v4.new_code_cell(
+            "%%track --experiment e2e --name good --tags origin=kernel\n"
+            "import numpy as np\n"
+            "n_estimators = 50\n"
+            "acc = float(np.mean([1, 0, 1, 1]))\n"
+            "acc * 100"
+        ),
+        nbformat.v4.new_code_cell(
+            "%%track --experiment e2e --name bad\nlr = 0.1\nraise RuntimeError('in the kernel')",
+            metadata={"tags": ["raises-exception"]},
+        ),
+        nbformat.v4.new_code_cell("print(n_estimators, acc)"),
+    ]
+    notebook = tmp_path / "e2e.ipynb"
+    nbformat.write(nb, notebook)
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+
+    good_cell, bad_cell, last_cell = nb.cells[1], nb.cells[2], nb.cells[3]
+    results = [o for o in good_cell.outputs if o.output_type == "execute_result"]
+    assert results[0]["data"]["text/plain"] == "75.0"
+    assert any("text/html" in o.get("data", {}) for o in good_cell.outputs)  # the summary
+    assert any(o.output_type == "error" and o.ename == "RuntimeError" for o in bad_cell.outputs)
+    assert last_cell.outputs[0]["text"] == "50 0.75\n"
+
+    nbtrack.set_tracking_uri(store_dir)
+    frame = runs("e2e")
+    by_name = {r["run_name"]: r for _, r in frame.iterrows()}
+    assert set(by_name) == {"good", "bad"}
+    good, bad = by_name["good"], by_name["bad"]
+    assert good["status"] == "FINISHED"
+    assert good["params.n_estimators"] == "50"
+    assert good["metrics.acc"] == 0.75
+    assert good["tags.origin"] == "kernel"
+    assert bad["status"] == "FAILED"
+    assert bad["params.lr"] == "0.1"
+    assert "RuntimeError: in the kernel" in bad["tags.nbtrack.error"]
+    store = nbtrack.Client().store
+    assert {"history", "environment"} <= set(store.run_snapshots(good["run_id"]))
+    history = load_snapshot(nbtrack.Client(), good["run_id"], "history")
+    assert [c["source"].splitlines()[0] for c in history["cells"]][-2:] == [
+        "%load_ext nbtrack",
+        "%%track --experiment e2e --name good --tags origin=kernel",
+    ]
