@@ -1,7 +1,8 @@
 """What a ``%%track`` cell's variables give as params and metrics.
 
 Params: top-level assignments of literal constants in the cell source, except to names that
-look like metrics (``acc = 0.5`` is a metric): numbers (negative too),
+look like metrics (``acc = 0.5`` is a metric) and to names the cell also binds in another way
+(``w = 0.0`` then ``w += lr`` is state, not a setting): numbers (negative too),
 strings, bools, None, and lists, tuples and dicts of those (``n_estimators = 200``,
 ``layers = [64, 32]``, ``opt: str = "adam"``). They are found by parsing the cell with
 :mod:`ast`; nothing is ever evaluated or run twice. When a name is assigned several literals,
@@ -64,26 +65,35 @@ def literal_params(source: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if tree is None:
         return params
+    rebound: set[str] = set()  # names the cell also binds some other way: state, not settings
     for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets = [t for t in node.targets if isinstance(t, ast.Name)]
-            value = node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target] if isinstance(node.target, ast.Name) else []
-            value = node.value
-        else:
+        literal = _literal_assignment(node)
+        if literal is None:
+            rebound.update(_bound(node))
             continue
-        if not targets:
-            continue
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if not _plain(literal):
-            continue
-        for target in targets:
-            params[target.id] = literal
-    return params
+        names, value = literal
+        for name in names:
+            params[name] = value
+    return {k: v for k, v in params.items() if k not in rebound}
+
+
+def _literal_assignment(node: ast.stmt) -> tuple[list[str], Any] | None:
+    """``(names, value)`` if ``node`` assigns a plain literal to plain names only."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets = [node.target]
+    else:
+        return None
+    if not all(isinstance(t, ast.Name) for t in targets) or node.value is None:
+        return None
+    try:
+        literal = ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not _plain(literal):
+        return None
+    return [t.id for t in targets if isinstance(t, ast.Name)], literal
 
 
 def _plain(value: Any) -> bool:

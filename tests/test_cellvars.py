@@ -55,10 +55,13 @@ def test_literal_params_last_literal_wins_and_keeps_order() -> None:
     assert list(literal_params(src)) == ["lr", "batch"]
 
 
-def test_literal_params_later_non_literal_keeps_the_literal() -> None:
-    # documented: only literal assignments count; a later computed value does not erase it
-    # (the param is the value as written, logged before the cell runs)
-    assert literal_params("lr = 0.1\nlr = lr * 2\n") == {"lr": 0.1}
+def test_literal_params_skip_names_the_cell_also_computes() -> None:
+    # a name the cell also binds by computation is state, not a setting
+    assert literal_params("lr = 0.1\nlr = lr * 2\n") == {}
+    assert literal_params("w = 0.0\nfor i in range(3):\n    w += 0.1\n") == {}
+    assert literal_params("n = 3\nfor n in range(2):\n    pass\n") == {}
+    assert literal_params("a = 1\nb, c = 2, 3\nwith open('f') as a:\n    pass\n") == {}
+    assert literal_params("epochs = 5\nfor i in range(epochs):\n    w = i\n") == {"epochs": 5}
 
 
 def test_literal_params_several_statements() -> None:

@@ -326,13 +326,13 @@ def test_params_and_metrics_options(ip: InteractiveShell) -> None:
     assert "--metrics label: str is not a single number" in text
 
 
-def test_params_option_conflicting_with_a_literal_is_a_note(ip: InteractiveShell) -> None:
+def test_params_option_takes_the_value_the_cell_computed(ip: InteractiveShell) -> None:
     _, captured = ok(ip, "%%track --params lr\nlr = 0.1\nlr = lr * 2")
     run = last_run()
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"lr": "0.1"}  # the literal, logged before the cell ran
+    assert run.data.params == {"lr": "0.2"}  # computed in the cell: taken by --params after it
     (text,) = summaries(captured)
-    assert "--params lr:" in text
+    assert "--params lr:" not in text
 
 
 def test_params_option_with_an_unprintable_value_is_a_note(ip: InteractiveShell) -> None:
