@@ -46,8 +46,10 @@ def _client(ctx: click.Context) -> Any:
 def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone().strftime(
-        "%Y-%m-%d %H:%M:%S"
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        .astimezone()
+        .strftime("%Y-%m-%d %H:%M:%S")
     )
 
 
@@ -99,12 +101,27 @@ def experiments(ctx: click.Context, show_all: bool) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("-e", "--experiment", "experiment_names", multiple=True,
-              help="Experiment name (repeatable). Default: all experiments.")
-@click.option("-f", "--filter", "filter_string", default="",
-              help="Filter, e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\".")
-@click.option("-o", "--order-by", "order_by", multiple=True,
-              help="Order, e.g. \"metrics.acc DESC\" (repeatable). Default: newest first.")
+@click.option(
+    "-e",
+    "--experiment",
+    "experiment_names",
+    multiple=True,
+    help="Experiment name (repeatable). Default: all experiments.",
+)
+@click.option(
+    "-f",
+    "--filter",
+    "filter_string",
+    default="",
+    help="Filter, e.g. \"metrics.acc > 0.9 AND params.model = 'rf'\".",
+)
+@click.option(
+    "-o",
+    "--order-by",
+    "order_by",
+    multiple=True,
+    help='Order, e.g. "metrics.acc DESC" (repeatable). Default: newest first.',
+)
 @click.option("-n", "--max-results", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--deleted", is_flag=True, help="Show deleted runs instead.")
 @click.pass_context
@@ -149,8 +166,14 @@ def runs(
     table = []
     for r in found:
         i = r.info
-        row = [i.run_id[:8], i.run_name, names.get(i.experiment_id, i.experiment_id), i.status,
-               _when(i.start_time), _duration(i.start_time, i.end_time)]
+        row = [
+            i.run_id[:8],
+            i.run_name,
+            names.get(i.experiment_id, i.experiment_id),
+            i.status,
+            _when(i.start_time),
+            _duration(i.start_time, i.end_time),
+        ]
         row += [_fmt(r.data.metrics.get(k)) for k in metric_keys]
         row += [r.data.params.get(k, "") for k in param_keys]
         table.append(row)
@@ -163,17 +186,10 @@ def _fmt(value: float | None) -> str:
 
 def _find_run(client: Any, prefix: str) -> str:
     """A full run id from an id or a unique prefix of one (as printed by `runs`)."""
-    if len(prefix) == 32:
-        return prefix
-    rows = client.store.query(
-        "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(prefix), prefix)
-    )
-    if not rows:
-        raise click.BadParameter(f"no run id starts with {prefix!r}", param_hint="RUN_ID")
-    if len(rows) > 1:
-        raise click.BadParameter(f"{prefix!r} matches several runs; give more characters",
-                                 param_hint="RUN_ID")
-    return str(rows[0][0])
+    try:
+        return str(client.find_run_id(prefix))
+    except NbtrackError as exc:
+        raise click.BadParameter(str(exc), param_hint="RUN_ID") from exc
 
 
 @runs.command("show")
@@ -194,8 +210,11 @@ def show(ctx: click.Context, run_id: str) -> None:
         ("artifacts", i.artifact_uri),
     ]:
         click.echo(f"  {label:<11}{value}")
-    for title, data in (("params", run.data.params), ("metrics", run.data.metrics),
-                        ("tags", run.data.tags)):
+    for title, data in (
+        ("params", run.data.params),
+        ("metrics", run.data.metrics),
+        ("tags", run.data.tags),
+    ):
         click.echo(click.style(f"\n{title}", bold=True) + ("" if data else "  (none)"))
         width = max((len(k) for k in data), default=0)
         for k in sorted(data):
@@ -251,12 +270,14 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
             if exp_dir.is_dir():
                 folders += [d for d in exp_dir.iterdir() if d.is_dir()]
     if dry_run:
-        deleted = [r[0] for r in store.query(
-            "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")]
+        deleted = [
+            r[0] for r in store.query("SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")
+        ]
         keep = store.all_run_ids() - set(deleted)
         orphans = [d for d in folders if d.name not in keep]
-        click.echo(f"would purge {len(deleted)} deleted run(s) and "
-                   f"{len(orphans)} artifact folder(s)")
+        click.echo(
+            f"would purge {len(deleted)} deleted run(s) and {len(orphans)} artifact folder(s)"
+        )
         for d in orphans:
             click.echo(f"  {d}")
         return
@@ -273,8 +294,10 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     # and truncate the log, or the file does not shrink and the disk use doubles.
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     after = _size(store.db_path)
-    click.echo(f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "
-               f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    click.echo(
+        f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "
+        f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
+    )
 
 
 def _size(db_path: Path) -> int:
@@ -285,10 +308,20 @@ def _size(db_path: Path) -> int:
 
 @cli.command()
 @click.argument("run_id")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .ipynb file to write (requirements.txt goes beside it).")
-@click.option("--kind", type=click.Choice(["history", "notebook"]), default="history",
-              show_default=True, help="The executed cells, or the saved notebook file.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The .ipynb file to write (requirements.txt goes beside it).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["history", "notebook"]),
+    default="history",
+    show_default=True,
+    help="The executed cells, or the saved notebook file.",
+)
 @click.pass_context
 def export(ctx: click.Context, run_id: str, output: str, kind: str) -> None:
     """Export a run's code snapshot as a notebook that reproduces it."""

@@ -26,6 +26,8 @@ _SUBCOMMANDS = {
     "uri": "uri PATH           store runs in PATH (a folder, a .db file or sqlite:///...)",
     "runs": "runs [FILTER]      a table of recent runs of the active experiment",
     "show": "show RUN_ID        a run's params, metrics and tags (an id prefix is enough)",
+    "export": "export RUN PATH [history|notebook]  the run as a notebook that reproduces it",
+    "diff": "diff RUN_A RUN_B   what changed: params, metrics, code cells, packages",
     "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
     "status": "status             where runs go, the active experiment and run",
 }
@@ -166,21 +168,33 @@ class TrackMagics(Magics):
         if len(rest) != 1:
             raise UsageError("usage: %nbtrack show RUN_ID")
         client = fluent._client()
-        rows = client.store.query(
-            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
-            (len(rest[0]), rest[0]),
-        )
-        if len(rows) != 1:
-            raise UsageError(
-                f"no run id starts with {rest[0]!r}"
-                if not rows
-                else f"{rest[0]!r} matches several runs; give more characters"
-            )
-        run = client.get_run(rows[0][0])
+        run = client.get_run(client.find_run_id(rest[0]))
         exp = client.get_experiment(run.info.experiment_id).name
         return RunSummary(
             run=run, experiment=exp, snapshots=client.store.run_snapshots(run.info.run_id)
         )
+
+    def _cmd_export(self, line: str) -> None:
+        from .snapshot.export import export_snapshot
+        from .tracking import fluent
+
+        rest = _words(line)
+        if len(rest) not in (2, 3) or (len(rest) == 3 and rest[2] not in ("history", "notebook")):
+            raise UsageError("usage: %nbtrack export RUN_ID PATH.ipynb [history|notebook]")
+        client = fluent._client()
+        kind = rest[2] if len(rest) == 3 else "history"
+        path = export_snapshot(client, client.find_run_id(rest[0]), rest[1], kind)
+        print(f"wrote {path} and {path.parent / 'requirements.txt'}")
+
+    def _cmd_diff(self, line: str) -> Any:
+        from .snapshot.diff import diff_runs
+        from .tracking import fluent
+
+        rest = _words(line)
+        if len(rest) != 2:
+            raise UsageError("usage: %nbtrack diff RUN_A RUN_B")
+        client = fluent._client()
+        return diff_runs(client, client.find_run_id(rest[0]), client.find_run_id(rest[1]))
 
     def _cmd_notebook(self, line: str) -> None:
         from .snapshot.notebook import set_notebook_path

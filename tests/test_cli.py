@@ -360,7 +360,7 @@ def test_show_unknown_prefix(store_dir: Path, seeded: dict[str, str]) -> None:
 
 def test_show_unknown_full_id(store_dir: Path, seeded: dict[str, str]) -> None:
     out = failed(store_dir, "runs", "show", "f" * 32)
-    assert "no run with id" in out
+    assert "no run id starts with" in out
 
 
 def test_show_ambiguous_prefix(store_dir: Path, seeded: dict[str, str]) -> None:

@@ -385,8 +385,7 @@ def test_cell_that_ends_the_run_itself(ip: InteractiveShell) -> None:
 def test_tags_and_name(ip: InteractiveShell) -> None:
     ok(
         ip,
-        '%%track -q --name "my run" --tags team=ml "note=two words" empty= '
-        "path=C:\\data\\x\nx = 1",
+        '%%track -q --name "my run" --tags team=ml "note=two words" empty= path=C:\\data\\x\nx = 1',
     )
     run = last_run()
     assert run.info.run_name == "my run"
@@ -573,9 +572,7 @@ def test_environment_snapshot_is_stored_once(ip: InteractiveShell, store_dir: Pa
     for _ in range(100):
         ok(ip, "%%track -q\ntrk_same = 1")
     assert len(runs()) == 100
-    assert db_rows(store_dir, "SELECT count(*) FROM snapshots WHERE kind = 'environment'") == [
-        (1,)
-    ]
+    assert db_rows(store_dir, "SELECT count(*) FROM snapshots WHERE kind = 'environment'") == [(1,)]
     assert db_rows(
         store_dir,
         "SELECT count(*), count(DISTINCT sha256) FROM run_snapshots WHERE kind = 'environment'",
@@ -930,3 +927,24 @@ def test_end_to_end_in_a_kernel(
         "%load_ext nbtrack",
         "%%track --experiment e2e --name good --tags origin=kernel",
     ]
+
+
+def test_nbtrack_export_and_diff_subcommands(ip: InteractiveShell, tmp_path: Path) -> None:
+    ok(ip, "%%track --name a\nlr = 0.1\nacc = 0.5")
+    first = last_run().info.run_id
+    ok(ip, "%%track --name b\nlr = 0.2\nacc = 0.7")
+    second = last_run().info.run_id
+    out = tmp_path / "exported.ipynb"
+    ok(ip, f"%nbtrack export {first[:8]} {out}")
+    assert out.exists() and (tmp_path / "requirements.txt").exists()
+    result = ip.run_cell(f"%nbtrack diff {first[:8]} {second[:8]}", store_history=True)
+    assert result.error_in_exec is None
+    assert result.result.params_changed == {"lr": ("0.1", "0.2")}
+    for bad in (
+        "%nbtrack export",
+        f"%nbtrack export {first} x.ipynb source",
+        f"%nbtrack diff {first}",
+        "%nbtrack diff zzzz yyyy",
+    ):
+        result = ip.run_cell(bad, store_history=True)
+        assert isinstance(result.error_in_exec, UsageError), bad

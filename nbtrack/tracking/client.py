@@ -410,6 +410,21 @@ class Client:
             for r in rows
         ]
 
+    def find_run_id(self, prefix: str) -> str:
+        """The full id of the run whose id is ``prefix`` or starts with it (as printed by
+        ``nbtrack runs``); RunNotFoundError if none, InvalidInputError if several."""
+        if not isinstance(prefix, str) or not prefix:
+            raise RunNotFoundError(f"a run id (or a prefix of one) is needed; got {prefix!r}")
+        rows = self.store.query(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
+            (len(prefix), prefix),
+        )
+        if not rows:
+            raise RunNotFoundError(f"no run id starts with {prefix!r}")
+        if len(rows) > 1:
+            raise InvalidInputError(f"{prefix!r} matches several runs; give more characters")
+        return str(rows[0][0])
+
     def _writable(self, run_id: str) -> None:
         """Raise unless ``run_id`` names a run that may be logged to (cached once known)."""
         if run_id in self._b.writable_runs:
