@@ -240,5 +240,10 @@ def _active_experiment_name(client: Any) -> str:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbtrack``: register the magics."""
+    """``%load_ext nbtrack``: register the magics, and note which cells raise (for snapshots)."""
+    from .snapshot.history import record_outcome
+
     ipython.register_magics(TrackMagics)
+    callbacks = ipython.events.callbacks.get("post_run_cell", [])
+    if record_outcome not in callbacks:
+        ipython.events.register("post_run_cell", record_outcome)

@@ -144,3 +144,26 @@ def test_cli_export_and_diff(
         cli, ["--store", str(store_dir), "export", base_run, "-o", str(out), "--kind", "notebook"]
     )
     assert res.exit_code != 0 and "no notebook snapshot" in res.output
+
+
+def test_export_runs_past_cells_that_raised(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    failing = new_code_cell("raise ValueError('a typo the user fixed later')")
+    failing.metadata["tags"] = ["raises-exception"]
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack"),
+            failing,
+            new_code_cell(TRAIN.format(lr=0.1, name="after-error")),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    (run_id,) = nbtrack.search_runs(experiment_names=["exp"]).run_id
+    out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "run.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    tags = [c.metadata.get("tags", []) for c in exported.cells[2:]]
+    assert tags == [[], ["raises-exception"], []]
+    _run_notebook(exported, out.parent)  # goes past the failing cell
+    assert len(nbtrack.search_runs(experiment_names=["exp"])) == 2

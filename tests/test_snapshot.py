@@ -41,6 +41,7 @@ def _rows(store_dir: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_executed_cells_in_order_with_counts(shell: InteractiveShell) -> None:
+    shell.run_cell("%load_ext nbtrack", store_history=True)  # it marks the cells that raise
     first = shell.execution_count
     shell.run_cell("snap_a = 1", store_history=True)
     shell.run_cell("   \n", store_history=True)  # IPython neither counts nor stores it
@@ -53,7 +54,7 @@ def test_executed_cells_in_order_with_counts(shell: InteractiveShell) -> None:
     assert tail == [
         {"execution_count": first, "source": "snap_a = 1"},
         {"execution_count": first + 1, "source": "snap_b = 2"},
-        {"execution_count": first + 2, "source": "snap_b = ("},
+        {"execution_count": first + 2, "source": "snap_b = (", "error": True},
         {"execution_count": first + 3, "source": "snap_a = 3"},
     ]
     assert shell.execution_count == first + 4  # the numbers are IPython's In[n]

@@ -108,11 +108,16 @@ def export_snapshot(
         )
     env = load_snapshot(client, run.info.run_id, "environment")
     if kind == "history":
-        sources = [c["source"] for c in snapshot["cells"]]
+        history = snapshot["cells"]
+        sources = [c["source"] for c in history]
+        failed = [bool(c.get("error")) for c in history]
+        if history and run.info.status == "FAILED":
+            failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
         metadata: dict[str, Any] = {}
     else:
         original = nbformat.reads(snapshot, as_version=4)
         sources = [c.source for c in original.cells if c.cell_type == "code"]
+        failed = [False] * len(sources)
         metadata = dict(original.metadata)
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
     params = run.data.params
@@ -123,7 +128,13 @@ def export_snapshot(
             metadata={"tags": ["parameters"]},
         )
     )
-    cells += [new_code_cell(src) for src in sources if src.strip()]
+    # A cell that raised when the run was made is tagged so that running the export goes on
+    # past it (nbclient and papermill honour the `raises-exception` tag).
+    cells += [
+        new_code_cell(src, metadata={"tags": ["raises-exception"]} if bad else {})
+        for src, bad in zip(sources, failed, strict=True)
+        if src.strip()
+    ]
     metadata.setdefault(
         "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
     )

@@ -1,13 +1,25 @@
 """The cells executed in this IPython session, in execution order, from IPython's history.
 
-This is what really ran, including cells since edited or deleted in the notebook.
+This is what really ran, including cells since edited or deleted in the notebook. Cells that
+raised are marked ``"error": true`` (known for the cells run after ``%load_ext nbtrack``, which
+listens to IPython's ``post_run_cell`` event), so that an exported notebook can still run past
+them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["executed_cells"]
+__all__ = ["executed_cells", "record_outcome"]
+
+_failed: set[int] = set()  # execution counts of the cells that raised
+
+
+def record_outcome(result: Any) -> None:
+    """IPython ``post_run_cell`` callback: remember whether the cell raised."""
+    count = getattr(result, "execution_count", None)
+    if count is not None and (result.error_in_exec is not None or result.error_before_exec):
+        _failed.add(count)
 
 
 def executed_cells(shell: Any) -> list[dict[str, Any]]:
@@ -23,5 +35,8 @@ def executed_cells(shell: Any) -> list[dict[str, Any]]:
     for count, source in enumerate(raw):
         if count == 0 or not source.strip():
             continue  # input_hist_raw[0] is a placeholder
-        cells.append({"execution_count": count, "source": source.rstrip("\n")})
+        cell: dict[str, Any] = {"execution_count": count, "source": source.rstrip("\n")}
+        if count in _failed:
+            cell["error"] = True
+        cells.append(cell)
     return cells
