@@ -948,3 +948,17 @@ def test_nbtrack_export_and_diff_subcommands(ip: InteractiveShell, tmp_path: Pat
     ):
         result = ip.run_cell(bad, store_history=True)
         assert isinstance(result.error_in_exec, UsageError), bad
+
+
+def test_diff_of_two_cells_of_one_kernel_compares_the_run_cells(ip: InteractiveShell) -> None:
+    ok(ip, "%%track --name a\nlr = 0.1\nacc = 0.5")
+    first = last_run().info.run_id
+    ok(ip, "%%track --name b\nlr = 0.2\nacc = 0.7")
+    second = last_run().info.run_id
+    d = nbtrack.diff_runs(first, second)
+    (changed,) = d.cells_changed
+    assert "--- a (run cell)" in changed and "+++ b (run cell)" in changed
+    assert "-lr = 0.1" in changed and "+lr = 0.2" in changed
+    # b's history also holds a's cell, which ran before it
+    assert d.cells_added == ["%%track --name a\nlr = 0.1\nacc = 0.5"]
+    assert not d.cells_removed

@@ -16,6 +16,8 @@ from .capture import load_snapshot
 
 __all__ = ["RunDiff", "diff_runs"]
 
+_HISTORY = "\0history"  # marks a cell list as an executed history, whose last cell is the run's
+
 
 @dataclass
 class RunDiff:
@@ -114,7 +116,7 @@ def _colour(line: str) -> str:
 def _cells(client: Any, run_id: str) -> list[str] | None:
     history = load_snapshot(client, run_id, "history")
     if history is not None:
-        return [c["source"] for c in history["cells"]]
+        return [c["source"] for c in history["cells"]] + [_HISTORY]
     notebook = load_snapshot(client, run_id, "notebook")
     if notebook is not None:
         import nbformat
@@ -146,8 +148,17 @@ def diff_runs(client: Any, a: str, b: str) -> RunDiff:
     if cells_a is None or cells_b is None:
         missing = [n for n, c in ((d.a_name, cells_a), (d.b_name, cells_b)) if c is None]
         d.notes.append(f"no code snapshot for {', '.join(missing)}: code not compared")
+    elif cells_a[-1:] == cells_b[-1:] == [_HISTORY] and len(cells_a) > 1 and len(cells_b) > 1:
+        # Two executed histories: compare the runs' own cells (the last ones) with each other,
+        # and what ran before them by alignment.
+        own_a, own_b = cells_a[-2], cells_b[-2]
+        if own_a != own_b:
+            d.cells_changed.append(
+                _unified(own_a, own_b, f"{d.a_name} (run cell)", f"{d.b_name} (run cell)")
+            )
+        _diff_cells(d, cells_a[:-2], cells_b[:-2])
     else:
-        _diff_cells(d, cells_a, cells_b)
+        _diff_cells(d, [c for c in cells_a if c != _HISTORY], [c for c in cells_b if c != _HISTORY])
     env_a = load_snapshot(client, d.a, "environment") or {}
     env_b = load_snapshot(client, d.b, "environment") or {}
     pk_a, pk_b = env_a.get("packages", {}), env_b.get("packages", {})
@@ -170,15 +181,17 @@ def _diff_cells(d: RunDiff, cells_a: list[str], cells_b: list[str]) -> None:
         pairs = min(len(old), len(new)) if op == "replace" else 0
         for k in range(pairs):
             d.cells_changed.append(
-                "\n".join(
-                    difflib.unified_diff(
-                        old[k].splitlines(),
-                        new[k].splitlines(),
-                        fromfile=f"{d.a_name} cell {i1 + k + 1}",
-                        tofile=f"{d.b_name} cell {j1 + k + 1}",
-                        lineterm="",
-                    )
+                _unified(
+                    old[k], new[k], f"{d.a_name} cell {i1 + k + 1}", f"{d.b_name} cell {j1 + k + 1}"
                 )
             )
         d.cells_removed += old[pairs:]
         d.cells_added += new[pairs:]
+
+
+def _unified(old: str, new: str, from_label: str, to_label: str) -> str:
+    return "\n".join(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), fromfile=from_label, tofile=to_label, lineterm=""
+        )
+    )
