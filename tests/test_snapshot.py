@@ -106,7 +106,10 @@ def test_environment_git_commit_branch_and_dirty(tmp_path: Path) -> None:
     def git(*args: str) -> str:
         out = subprocess.run(
             ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-            cwd=repo, capture_output=True, text=True, check=True,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -179,7 +182,7 @@ def test_load_snapshot(store_dir: Path) -> None:
     assert load_snapshot(client, run_id, "notebook") is None
     assert load_snapshot(client, run_id, "no-such-kind") is None
     client.store.put_snapshot(run_id, "history", b'{"cells": [{"execution_count": 1}]}')
-    client.store.put_snapshot(run_id, "notebook", "{\"é\": 1}".encode())
+    client.store.put_snapshot(run_id, "notebook", '{"é": 1}'.encode())
     assert load_snapshot(client, run_id, "history") == {"cells": [{"execution_count": 1}]}
     assert load_snapshot(client, run_id, "notebook") == '{"é": 1}'
 
@@ -198,3 +201,47 @@ def test_capture_snapshots_of_a_script(store_dir: Path, tmp_path: Path) -> None:
     stored2 = capture_snapshots(client, other, script=str(tmp_path / "missing.py"))
     assert set(stored2) == {"environment"}
     assert "could not read script" in client.get_run(other).data.tags["nbtrack.snapshot.note"]
+
+
+def test_git_state_follows_a_commit_made_during_the_session(tmp_path: Path) -> None:
+    import subprocess
+
+    from nbtrack.snapshot.environment import signature
+    from nbtrack.tracking.context import GIT_COMMIT, git_info
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    first = git_info(str(tmp_path))[GIT_COMMIT]
+    before = signature(tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    git("commit", "-qam", "two")
+    assert git_info(str(tmp_path))[GIT_COMMIT] == git("rev-parse", "HEAD") != first
+    assert signature(tmp_path) != before
+
+
+def test_package_list_is_read_again_after_an_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from nbtrack.snapshot.environment import packages
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    assert "fake-pkg" not in dict(packages())
+    dist = site / "fake_pkg-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-pkg\nVersion: 1.2.3\n")
+    assert dict(packages())["fake-pkg"] == "1.2.3"

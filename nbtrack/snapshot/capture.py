@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .environment import environment
+from .environment import environment, signature
 from .history import executed_cells
 from .notebook import find_notebook_path, read_notebook
 
@@ -16,7 +16,7 @@ __all__ = ["capture_snapshots", "load_snapshot"]
 NOTEBOOK_PATH_TAG = "nbtrack.notebook.path"
 SNAPSHOT_NOTE_TAG = "nbtrack.snapshot.note"
 
-_environment_cache: dict[str, bytes] = {}
+_environment_cache: dict[tuple[Any, ...], bytes] = {}
 
 
 def _dumps(obj: Any) -> bytes:
@@ -65,9 +65,11 @@ def capture_snapshots(
             where = Path(script).parent
         except OSError as exc:
             notes.append(f"could not read script {script}: {exc}")
-    key = os.fspath(where)
+    key = (os.fspath(where), signature(where))
     env = _environment_cache.get(key)
     if env is None:
+        if len(_environment_cache) > 32:
+            _environment_cache.clear()
         env = _environment_cache[key] = _dumps(environment(where))
     stored["environment"] = store.put_snapshot(run_id, "environment", env)
     if notes:

@@ -1,12 +1,15 @@
 """The environment a run ran in: Python, platform, installed distributions, git.
 
 Reading every installed distribution's metadata takes tens of milliseconds, so the package list
-is read once per process (a kernel session) and cached.
+is cached, and read again only when a folder of ``sys.path`` changes (``%pip install`` in the
+kernel shows in the next run). The git state is re-read when HEAD moves (a commit, a checkout);
+the dirty flag is taken then, so it describes the first run after each move.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 import sys
@@ -16,9 +19,24 @@ from typing import Any
 __all__ = ["environment", "packages"]
 
 
-@functools.lru_cache(maxsize=1)
+def packages_signature() -> tuple[tuple[str, int], ...]:
+    """The folders of ``sys.path`` with their modification times: an install changes them."""
+    out = []
+    for entry in sys.path:
+        try:
+            out.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(out)
+
+
 def packages() -> tuple[tuple[str, str], ...]:
     """``(name, version)`` of every installed distribution, sorted by lower-cased name."""
+    return _packages(packages_signature())
+
+
+@functools.lru_cache(maxsize=4)
+def _packages(signature: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
     from importlib.metadata import distributions
 
     found: dict[str, str] = {}
@@ -49,6 +67,14 @@ def git_state(directory: str | Path) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         state["dirty"] = None  # git not installed, or not answering: unknown
     return state
+
+
+def signature(directory: str | Path) -> tuple[Any, ...]:
+    """Changes when :func:`environment` would: packages installed or removed, HEAD moved."""
+    from ..tracking.context import git_dir, git_signature
+
+    gitdir = git_dir(str(directory))
+    return packages_signature(), gitdir, git_signature(gitdir) if gitdir else None
 
 
 def environment(directory: str | Path) -> dict[str, Any]:

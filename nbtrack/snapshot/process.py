@@ -10,9 +10,10 @@ import functools
 import hashlib
 import zlib
 from pathlib import Path
+from typing import Any
 
 from .capture import _dumps
-from .environment import environment
+from .environment import environment, signature
 
 __all__ = ["script_snapshots"]
 
@@ -25,7 +26,7 @@ def _entry(kind: str, data: bytes) -> Snapshot:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached(script: str, mtime_ns: int) -> tuple[Snapshot, ...]:
+def _cached(script: str, mtime_ns: int, env_signature: tuple[Any, ...]) -> tuple[Snapshot, ...]:
     path = Path(script)
     return (
         _entry("script", path.read_bytes()),
@@ -36,6 +37,6 @@ def _cached(script: str, mtime_ns: int) -> tuple[Snapshot, ...]:
 def script_snapshots(script: str) -> tuple[Snapshot, ...]:
     """The script's and the environment's snapshots; () if the script cannot be read."""
     try:
-        return _cached(script, Path(script).stat().st_mtime_ns)
+        return _cached(script, Path(script).stat().st_mtime_ns, signature(Path(script).parent))
     except OSError:
         return ()

@@ -88,8 +88,8 @@ def _script(argv0: str) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def git_info(directory: str) -> dict[str, str]:
-    """Commit and branch of the git work tree holding ``directory``, read from .git directly."""
+def git_dir(directory: str) -> str | None:
+    """The .git folder of the work tree holding ``directory``, or None."""
     path = Path(directory).resolve()
     for folder in (path, *path.parents):
         dotgit = folder / ".git"
@@ -98,8 +98,35 @@ def git_info(directory: str) -> dict[str, str]:
             if text.startswith("gitdir:"):
                 dotgit = (folder / text[len("gitdir:") :].strip()).resolve()
         if dotgit.is_dir():
-            return _read_head(dotgit)
-    return {}
+            return str(dotgit)
+    return None
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def git_signature(gitdir: str) -> tuple[int, int]:
+    """Changes whenever HEAD moves: a commit, checkout or reset rewrites HEAD or appends to the
+    reflog (two stat calls, cheap enough for every start_run)."""
+    return _mtime(os.path.join(gitdir, "HEAD")), _mtime(os.path.join(gitdir, "logs", "HEAD"))
+
+
+def git_info(directory: str) -> dict[str, str]:
+    """Commit and branch of the git work tree holding ``directory``, read from .git directly
+    (re-read only when HEAD has moved). Do not mutate the returned dict."""
+    gitdir = git_dir(directory)
+    if gitdir is None:
+        return {}
+    return _head(gitdir, git_signature(gitdir))
+
+
+@functools.lru_cache(maxsize=64)
+def _head(gitdir: str, signature: tuple[int, int]) -> dict[str, str]:
+    return _read_head(Path(gitdir))
 
 
 def _read_head(gitdir: Path) -> dict[str, str]:
