@@ -406,3 +406,15 @@ def test_runs_from_a_script_keep_the_script_once(store_dir: Path, tmp_path: Path
     conn = sqlite3.connect(store_dir / "nbtrack.db")
     assert conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 2
     conn.close()
+
+
+def test_create_run_in_a_missing_or_deleted_experiment_writes_nothing(store_dir: Path) -> None:
+    client = Client()
+    exp = client.create_experiment("gone")
+    client.delete_experiment(exp)
+    with pytest.raises(RunStateError, match="'gone' is deleted"):
+        client.create_run(exp, tags={"t": "v"})
+    with pytest.raises(ExperimentNotFoundError, match="'999'"):
+        client.create_run("999")
+    assert client.store.query("SELECT count(*) FROM runs") == [(0,)]
+    assert client.store.query("SELECT count(*) FROM tags") == [(0,)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def _cached(script: str, mtime_ns: int, env_signature: tuple[Any, ...]) -> tuple
 def script_snapshots(script: str) -> tuple[Snapshot, ...]:
     """The script's and the environment's snapshots; () if the script cannot be read."""
     try:
-        return _cached(script, Path(script).stat().st_mtime_ns, signature(Path(script).parent))
+        mtime = os.stat(script).st_mtime_ns
+        return _cached(script, mtime, signature(os.path.dirname(script)))
     except OSError:
         return ()

@@ -52,7 +52,7 @@ CREATE TABLE runs (
     pid             INTEGER,
     source          TEXT,
     artifact_uri    TEXT
-);
+) WITHOUT ROWID;
 CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
 CREATE INDEX runs_by_status ON runs (status);
 CREATE TABLE params (
@@ -97,7 +97,9 @@ CREATE TABLE artifacts (
 
 
 # Version 2: code snapshots, content-addressed. ``content`` is zlib-compressed; one row per
-# distinct content however many runs share it; ``run_snapshots`` says which run has which.
+# distinct content however many runs share it. A run names its snapshots in its own row
+# (``runs.snapshots``, a JSON object kind -> sha256: no extra index to write per run); the view
+# ``run_snapshots`` shows them as rows.
 _V2 = """
 CREATE TABLE snapshots (
     sha256       TEXT PRIMARY KEY,
@@ -106,13 +108,11 @@ CREATE TABLE snapshots (
     content      BLOB NOT NULL,
     created_time INTEGER NOT NULL
 );
-CREATE TABLE run_snapshots (
-    run_id TEXT NOT NULL,
-    kind   TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (run_id, kind)
-) WITHOUT ROWID;
-CREATE INDEX run_snapshots_by_sha ON run_snapshots (sha256);
+ALTER TABLE runs ADD COLUMN snapshots TEXT;
+CREATE VIEW run_snapshots AS
+    SELECT r.run_id AS run_id, j.key AS kind, j.value AS sha256
+    FROM runs r, json_each(r.snapshots) j
+    WHERE r.snapshots IS NOT NULL;
 """
 
 
@@ -145,4 +145,5 @@ RUN_COLUMNS = (
     "pid",
     "source",
     "artifact_uri",
+    "snapshots",
 )

@@ -86,6 +86,9 @@ class SQLiteStore:
             raise StoreError(f"cannot open the nbtrack store at {self.db_path}: {exc}") from exc
         self.conn = conn
         self._db: Any = None
+        # Snapshot hashes this process stored (or found stored): create_run links them without
+        # sending their content again. Cleared when this process purges snapshots.
+        self._known_snapshots: set[str] = set()
         try:
             self._refuse_newer_schema()
             self._enable_wal()
@@ -296,25 +299,48 @@ class SQLiteStore:
         run: dict[str, Any],
         tags: dict[str, str],
         snapshots: Sequence[tuple[str, str, int, bytes]] = (),
-    ) -> None:
+    ) -> bool:
         """Insert a run with its tags and, in the same transaction, its snapshots given as
-        ``(kind, sha256, size, zlib-compressed content)`` (stored once per sha256)."""
+        ``(kind, sha256, size, zlib-compressed content)`` (stored once per sha256).
+
+        Returns False, writing nothing, unless the run's experiment exists and is active.
+        """
+        if snapshots:
+            run = {**run, "snapshots": json.dumps({kind: d for kind, d, _, _ in snapshots})}
         cols = [c for c in RUN_COLUMNS if c in run]
         now = _now_ms()
+        known = self._known_snapshots
+        try:
+            self._insert_run(run, cols, tags, snapshots, now)
+        except _NoSuchExperiment:
+            return False
+        known.update(digest for _, digest, _, _ in snapshots)
+        return True
+
+    def _insert_run(
+        self,
+        run: dict[str, Any],
+        cols: list[str],
+        tags: dict[str, str],
+        snapshots: Sequence[tuple[str, str, int, bytes]],
+        now: int,
+    ) -> None:
+        known = self._known_snapshots
         with self.write() as conn:
+            cur = conn.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) SELECT {', '.join('?' for _ in cols)}"
+                " WHERE EXISTS (SELECT 1 FROM experiments WHERE experiment_id = ?"
+                " AND lifecycle_stage = 'active')",
+                [*(run[c] for c in cols), run["experiment_id"]],
+            )
+            if cur.rowcount != 1:
+                raise _NoSuchExperiment  # rolls the transaction back
             for kind, digest, size, compressed in snapshots:
-                conn.execute(
-                    "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
-                    (digest, kind, size, compressed, now),
-                )
-            conn.executemany(
-                "INSERT INTO run_snapshots VALUES (?, ?, ?)",
-                [(run["run_id"], kind, digest) for kind, digest, _, _ in snapshots],
-            )
-            conn.execute(
-                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [run[c] for c in cols],
-            )
+                if digest not in known:  # stored by an earlier run of this process: skip the blob
+                    conn.execute(
+                        "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                        (digest, kind, size, compressed, now),
+                    )
             conn.executemany(
                 "INSERT INTO tags VALUES (?, ?, ?)"
                 " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
@@ -475,18 +501,16 @@ class SQLiteStore:
         """Store ``data`` once under its sha256 and link it to the run; returns the hash."""
         digest = hashlib.sha256(data).hexdigest()
         with self.write() as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM snapshots WHERE sha256 = ?", (digest,)
-            ).fetchone()
+            exists = conn.execute("SELECT 1 FROM snapshots WHERE sha256 = ?", (digest,)).fetchone()
             if not exists:
                 conn.execute(
                     "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
                     (digest, kind, len(data), zlib.compress(data, 6), _now_ms()),
                 )
             conn.execute(
-                "INSERT INTO run_snapshots VALUES (?, ?, ?) ON CONFLICT (run_id, kind)"
-                " DO UPDATE SET sha256 = excluded.sha256",
-                (run_id, kind, digest),
+                "UPDATE runs SET snapshots = json_set(coalesce(snapshots, '{}'), '$.' || ?, ?)"
+                " WHERE run_id = ?",
+                (kind, digest, run_id),
             )
         return digest
 
@@ -496,9 +520,8 @@ class SQLiteStore:
 
     def run_snapshots(self, run_id: str) -> dict[str, str]:
         """``kind -> sha256`` of the snapshots of a run."""
-        return dict(
-            self.query("SELECT kind, sha256 FROM run_snapshots WHERE run_id = ?", (run_id,))
-        )
+        rows = self.query("SELECT snapshots FROM runs WHERE run_id = ?", (run_id,))
+        return dict(json.loads(rows[0][0])) if rows and rows[0][0] else {}
 
     # -- artifacts index ----------------------------------------------------------------------
 
@@ -563,8 +586,12 @@ class SQLiteStore:
             else:
                 ids = list(run_ids)
             for table in (
-                "metric_blocks", "latest_metrics", "params", "tags", "artifacts",
-                "run_snapshots", "runs",
+                "metric_blocks",
+                "latest_metrics",
+                "params",
+                "tags",
+                "artifacts",
+                "runs",
             ):
                 conn.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
@@ -573,10 +600,15 @@ class SQLiteStore:
             conn.execute(
                 "DELETE FROM snapshots WHERE sha256 NOT IN (SELECT sha256 FROM run_snapshots)"
             )
+            self._known_snapshots.clear()
         return ids
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT run_id FROM runs")}
+
+
+class _NoSuchExperiment(Exception):
+    """Internal: the run's experiment is missing or deleted (the insert is rolled back)."""
 
 
 def _json_list(items: Iterable[Any]) -> str:
