@@ -1,7 +1,8 @@
 """Snapshots of a run started from a plain script: the script file and the environment.
 
-Computed once per process (per script version): ``start_run`` in a loop then only links each
-run to the stored content, in the same transaction that creates the run.
+Computed once per process (per script version and environment, re-checked at most once a
+second): ``start_run`` in a loop then only links each run to the stored content, in the same
+transaction that creates the run.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,22 @@ def _cached(script: str, mtime_ns: int, env_signature: tuple[Any, ...]) -> tuple
     )
 
 
+#: How long a checked script/environment stays trusted: runs started in a tight loop do not
+#: re-stat the script and sys.path each time.
+RECHECK_S = 1.0
+_last: dict[str, tuple[float, tuple[Snapshot, ...]]] = {}
+
+
 def script_snapshots(script: str) -> tuple[Snapshot, ...]:
     """The script's and the environment's snapshots; () if the script cannot be read."""
+    now = time.monotonic()
+    seen = _last.get(script)
+    if seen is not None and now - seen[0] < RECHECK_S:
+        return seen[1]
     try:
         mtime = os.stat(script).st_mtime_ns
-        return _cached(script, mtime, signature(os.path.dirname(script)))
+        found = _cached(script, mtime, signature(os.path.dirname(script)))
     except OSError:
-        return ()
+        found = ()
+    _last[script] = (now, found)
+    return found
