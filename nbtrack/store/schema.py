@@ -52,7 +52,7 @@ CREATE TABLE runs (
     pid             INTEGER,
     source          TEXT,
     artifact_uri    TEXT
-) WITHOUT ROWID;
+);
 CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
 CREATE INDEX runs_by_status ON runs (status);
 CREATE TABLE params (
