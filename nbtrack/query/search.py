@@ -145,30 +145,40 @@ def search_runs(
 
 
 def runs_frame(client: Client, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """MLflow's search_runs DataFrame for these runs, built straight from the store's rows."""
+    """MLflow's search_runs DataFrame for these runs, built column by column straight from the
+    store's rows (no per-run objects)."""
     import numpy as np
     import pandas as pd
 
-    children = client.run_children([r["run_id"] for r in rows])
+    n = len(rows)
+    run_ids = [r["run_id"] for r in rows]
+    position = {run_id: i for i, run_id in enumerate(run_ids)}
     prefix = client._artifact_prefix
     columns: dict[str, Any] = {
-        "run_id": [r["run_id"] for r in rows],
+        "run_id": run_ids,
         "experiment_id": [str(r["experiment_id"]) for r in rows],
         "run_name": [r["run_name"] for r in rows],
         "status": [r["status"] for r in rows],
         "artifact_uri": [prefix + r["artifact_uri"] for r in rows],
     }
+    not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
     for col in ("start_time", "end_time"):
-        ms = np.array([r[col] if r[col] is not None else np.nan for r in rows], dtype="float64")
-        columns[col] = pd.to_datetime(ms, unit="ms", utc=True)
-    kids = [children[r["run_id"]] for r in rows]
+        ms = np.array([not_a_time if r[col] is None else r[col] for r in rows], dtype=np.int64)
+        columns[col] = pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
+    client.flush()
     for table, label in (("latest_metrics", "metrics"), ("params", "params"), ("tags", "tags")):
-        dicts = [k[table] for k in kids]
-        for key in sorted({key for d in dicts for key in d}):
-            values = [d.get(key) for d in dicts]
+        found: dict[str, list[Any]] = {}
+        for run_id, key, value in client.store.run_children(run_ids, table):
+            values = found.get(key)
+            if values is None:
+                values = found[key] = [None] * n
+            values[position[run_id]] = value
+        for key in sorted(found):
+            # metrics: float64 with NaN for missing values and for NaN (stored as NULL)
             columns[f"{label}.{key}"] = (
-                np.array([np.nan if v is None else v for v in values], dtype="float64")
-                if label == "metrics"
-                else values
+                np.array(found[key], dtype="float64") if label == "metrics" else found[key]
             )
-    return pd.DataFrame(columns, columns=list(columns) or list(BASE_COLUMNS))
+    if n == 0:  # keep the text columns text-typed when nothing matched
+        for col in ("run_id", "experiment_id", "run_name", "status", "artifact_uri"):
+            columns[col] = pd.Series([], dtype=object)
+    return pd.DataFrame(columns)
