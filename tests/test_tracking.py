@@ -418,3 +418,47 @@ def test_create_run_in_a_missing_or_deleted_experiment_writes_nothing(store_dir:
         client.create_run("999")
     assert client.store.query("SELECT count(*) FROM runs") == [(0,)]
     assert client.store.query("SELECT count(*) FROM tags") == [(0,)]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_does_not_write_the_parents_buffer_again(store_dir: Path) -> None:
+    import os
+    import time
+
+    with mlflow.start_run() as run:
+        for step in range(5):
+            mlflow.log_metric("m", step, step=step)  # buffered, not yet written
+        pid = os.fork()
+        if pid == 0:  # the child outlives a writer interval, then leaves without cleanup
+            time.sleep(1.2)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    assert [m.step for m in mlflow.get_metric_history(run.info.run_id, "m")] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"step": 2**63}, mlflow.exceptions.InvalidInputError),
+     ({"step": -(2**63) - 1}, mlflow.exceptions.InvalidInputError),
+     ({"timestamp": -1}, mlflow.exceptions.InvalidInputError),
+     ({"timestamp": 2**63}, mlflow.exceptions.InvalidInputError)],
+)
+def test_out_of_range_steps_and_timestamps_are_refused(
+    store_dir: Path, kwargs: dict[str, int], error: type[Exception]
+) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", 0.1)
+        with pytest.raises(error, match="out of range"):
+            mlflow.log_metric("loss", 0.4, **kwargs)
+        mlflow.log_metric("loss", 0.3)
+    got = mlflow.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.params == {"lr": "0.1"} and got.data.metrics == {"loss": 0.3}
+
+
+def test_a_key_with_a_trailing_newline_is_refused(store_dir: Path) -> None:
+    with mlflow.start_run():
+        with pytest.raises(mlflow.exceptions.InvalidKeyError):
+            mlflow.log_metric("loss\n", 1.0)
+        with pytest.raises(mlflow.exceptions.InvalidKeyError, match="string"):
+            mlflow.log_metric(["unhashable"], 1.0)  # type: ignore[arg-type]

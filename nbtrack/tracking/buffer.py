@@ -154,11 +154,11 @@ _writer = _Writer()
 
 def _reset_after_fork() -> None:
     """In a forked child the writer thread does not exist and its locks may be held by a thread
-    that is gone: start from fresh ones (the child's clients get fresh buffers too)."""
+    that is gone. The parent's buffers stay the parent's: the child must neither write them
+    again nor touch the parent's SQLite connection. Its clients get fresh buffers."""
     global _writer
     _writer = _Writer()
-    for buffer in list(_live_buffers):
-        buffer._flush_lock = threading.Lock()
+    _live_buffers.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -20,7 +20,7 @@ import numbers
 import re
 from typing import Any
 
-from ..exceptions import InvalidKeyError, ReservedTagError, ValueTooLongError
+from ..exceptions import InvalidInputError, InvalidKeyError, ReservedTagError, ValueTooLongError
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -41,13 +41,13 @@ RESERVED_PREFIX = "nbtrack."
 #: Reserved tags that users may set themselves.
 USER_SETTABLE_RESERVED = frozenset({"nbtrack.note.content", "nbtrack.runName"})
 
-_KEY_RE = re.compile(r"^[\w\-. /]+$")
+_KEY_RE = re.compile(r"[\w\-. /]+")
 _valid_keys: set[str] = set()  # keys already checked: log_metric in a loop pays a set lookup
 
 
 def check_key(key: Any, kind: str) -> str:
     """Return ``key`` if it is a valid param/metric/tag key, else raise InvalidKeyError."""
-    if key in _valid_keys:
+    if type(key) is str and key in _valid_keys:
         return key
     if not isinstance(key, str):
         raise InvalidKeyError(f"{kind} key must be a string, got {type(key).__name__}: {key!r}")
@@ -57,7 +57,7 @@ def check_key(key: Any, kind: str) -> str:
         raise InvalidKeyError(
             f"{kind} key {key[:40]!r}... is {len(key)} characters; at most {MAX_KEY_LENGTH} allowed"
         )
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):
         bad = sorted({c for c in key if not re.match(r"[\w\-. /]", c)})
         raise InvalidKeyError(
             f"{kind} key {key!r} has characters not allowed ({''.join(bad)!r}); keys may hold "
@@ -125,17 +125,29 @@ def metric_value(key: str, value: Any) -> float:
     )
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def step_value(step: Any) -> int:
     if step is None:
         return 0
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
-    return int(step)
+    value = int(step)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInputError(f"step {value} is out of range; steps are 64-bit integers")
+    return value
 
 
 def timestamp_value(timestamp: Any) -> int:
+    """Integer milliseconds since the epoch, checked."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
-    return int(timestamp)
+    value = int(timestamp)
+    if not 0 <= value <= INT64_MAX:
+        raise InvalidInputError(
+            f"timestamp {value} is out of range; use milliseconds since the epoch"
+        )
+    return value
