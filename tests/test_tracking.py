@@ -462,3 +462,41 @@ def test_a_key_with_a_trailing_newline_is_refused(store_dir: Path) -> None:
             mlflow.log_metric("loss\n", 1.0)
         with pytest.raises(mlflow.exceptions.InvalidKeyError, match="string"):
             mlflow.log_metric(["unhashable"], 1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"run_id": "0" * 32}, {"experiment_id": "999"}, {"run_name": "x" * 300},
+     {"tags": {"nbtrack.user": "me"}}, {"parent_run_id": "nope"}, {"description": "d" * 9000}],
+)
+def test_a_bad_start_run_leaves_the_active_run_alone(
+    store_dir: Path, kwargs: dict[str, object]
+) -> None:
+    active = mlflow.start_run(run_name="keep")
+    with pytest.raises(mlflow.NbtrackError):
+        mlflow.start_run(**kwargs)  # type: ignore[arg-type]
+    assert mlflow.active_run().info.run_id == active.info.run_id
+    assert mlflow.get_run(active.info.run_id).info.status == "RUNNING"
+    mlflow.end_run()
+    assert len(mlflow.search_runs()) == 1
+
+
+def test_resuming_with_a_bad_argument_changes_nothing(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        pass
+    with pytest.raises(mlflow.exceptions.InvalidInputError):
+        mlflow.start_run(run_id=run.info.run_id, tags={"team": "ml"}, run_name="x" * 300)
+    got = mlflow.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and "team" not in got.data.tags
+    assert mlflow.active_run() is None
+
+
+def test_times_given_to_the_client_are_checked(store_dir: Path) -> None:
+    client = Client()
+    with pytest.raises(TypeError, match="milliseconds"):
+        client.create_run("0", start_time="yesterday")  # type: ignore[arg-type]
+    run_id = client.create_run("0").info.run_id
+    with pytest.raises(TypeError, match="milliseconds"):
+        client.set_terminated(run_id, end_time=1.5)  # type: ignore[arg-type]
+    assert client.get_run(run_id).info.status == "RUNNING"
+    assert len(mlflow.search_runs()) == 1

@@ -46,6 +46,7 @@ from .uri import StoreLocation, resolve
 from .validation import (
     check_key,
     check_param_value,
+    check_run_name,
     check_tag,
     metric_value,
     step_value,
@@ -280,13 +281,7 @@ class Client:
         ``snapshots`` (``(kind, sha256, size, zlib content)``) are stored with it, atomically.
         """
         exp_id = _experiment_id(experiment_id)
-        if run_name is not None and (
-            not isinstance(run_name, str) or len(run_name) > MAX_RUN_NAME_LENGTH
-        ):
-            raise InvalidInputError(
-                f"run_name must be a string of at most {MAX_RUN_NAME_LENGTH} characters; "
-                f"got {run_name!r:.80}"
-            )
+        check_run_name(run_name)
         user_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
         if parent_run_id is not None:
             self._run_row(parent_run_id)
@@ -304,7 +299,7 @@ class Client:
             "experiment_id": exp_id,
             "run_name": name,
             "status": RunStatus.RUNNING,
-            "start_time": start_time if start_time is not None else _now_ms(),
+            "start_time": _now_ms() if start_time is None else timestamp_value(start_time),
             "parent_run_id": parent_run_id,
             "user": context.user(),
             "host": context.host(),
@@ -314,12 +309,8 @@ class Client:
         }
         if not self.store.create_run(row, all_tags, snapshots):
             # Checked in the insert itself (one statement less per run); say why it failed.
-            if self.store.experiment_stage(exp_id) is None:
-                raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
-            raise RunStateError(
-                f"experiment {self.get_experiment(exp_id).name!r} is deleted; "
-                "restore it before adding runs"
-            )
+            self.check_experiment_open(experiment_id)
+            raise RunStateError(f"experiment {experiment_id!r} is not open for new runs")
         self._b.writable_runs.add(run_id)
         self._b.params[run_id] = {}
         return self._make_run(
@@ -424,6 +415,18 @@ class Client:
             raise InvalidInputError(f"{prefix!r} matches several runs; give more characters")
         return str(rows[0][0])
 
+    def check_experiment_open(self, experiment_id: str | int) -> None:
+        """Raise unless runs can be added to this experiment (it exists and is not deleted)."""
+        exp_id = _experiment_id(experiment_id)
+        stage = self.store.experiment_stage(exp_id)
+        if stage is None:
+            raise ExperimentNotFoundError(f"no experiment with id {experiment_id!r}")
+        if stage == LifecycleStage.DELETED:
+            raise RunStateError(
+                f"experiment {self.get_experiment(exp_id).name!r} is deleted; "
+                "restore it before adding runs"
+            )
+
     def _writable(self, run_id: str) -> None:
         """Raise unless ``run_id`` names a run that may be logged to (cached once known)."""
         if run_id in self._b.writable_runs:
@@ -459,10 +462,9 @@ class Client:
     ) -> None:
         """End a run: flush what it logged, then set its status and end time."""
         _check_status(status)
+        end = _now_ms() if end_time is None else timestamp_value(end_time)
         self.flush()
-        found = self.store.update_run(
-            run_id, status=status, end_time=end_time if end_time is not None else _now_ms()
-        )
+        found = self.store.update_run(run_id, status=status, end_time=end)
         if not found:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
 

@@ -28,6 +28,7 @@ from . import context
 from .client import Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
 from .uri import _current_uri_text
+from .validation import check_run_name, check_tag
 
 __all__ = [
     "active_run",
@@ -198,6 +199,22 @@ def start_run(
         if _stack and run_id is not None and _stack[-1].run.info.run_id == run_id:
             return _stack[-1].run
         client = _client()
+        # Everything is checked before the active run is ended or anything is written.
+        check_run_name(run_name)
+        for key, value in (tags or {}).items():
+            check_tag(key, value)
+        if description is not None:
+            check_tag(context.NOTE, description)
+        if parent_run_id is not None:
+            client.get_run(parent_run_id)
+        exp = None
+        if run_id is not None:
+            existing = client.get_run(run_id)
+            if existing.info.lifecycle_stage == "deleted":
+                raise RunStateError(f"run {run_id} is deleted; restore_run it first")
+        else:
+            exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
+            client.check_experiment_open(exp)
         if _stack and not nested:
             names = ", ".join(repr(f.run.info.run_name) for f in _stack)
             warnings.warn(
@@ -211,9 +228,6 @@ def start_run(
         if nested and _stack and parent_run_id is None:
             parent_run_id = _stack[-1].run.info.run_id
         if run_id is not None:
-            run = client.get_run(run_id)
-            if run.info.lifecycle_stage == "deleted":
-                raise RunStateError(f"run {run_id} is deleted; restore_run it first")
             if tags:
                 client.set_tags(run_id, tags)
             if description is not None:
@@ -223,7 +237,7 @@ def start_run(
                 client.update_run(run_id, name=run_name)
             run = client.get_run(run_id)
         else:
-            exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
+            assert exp is not None
             name, kind = context.source()
             run = client.create_run(
                 exp,
@@ -265,7 +279,10 @@ def _interactive_snapshots(client: Client, run_id: str) -> None:
         return
     from ..snapshot import capture_snapshots
 
-    capture_snapshots(client, run_id, shell=shell)
+    try:
+        capture_snapshots(client, run_id, shell=shell)
+    except Exception as exc:  # a snapshot must never cost the user their run
+        client._set_internal_tag(run_id, "nbtrack.snapshot.note", f"snapshot failed: {exc}")
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:

@@ -100,6 +100,17 @@ def check_tag(key: Any, value: Any, *, internal: bool = False) -> tuple[str, str
     return key, text
 
 
+MAX_RUN_NAME_LENGTH = 250
+
+
+def check_run_name(name: Any) -> None:
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_RUN_NAME_LENGTH):
+        raise InvalidInputError(
+            f"run_name must be a string of at most {MAX_RUN_NAME_LENGTH} characters; "
+            f"got {name!r:.80}"
+        )
+
+
 def metric_value(key: str, value: Any) -> float:
     """Coerce a metric value to float, or raise TypeError naming the key."""
     cls = type(value)
