@@ -325,11 +325,12 @@ def _size(db_path: Path) -> int:
 @click.pass_context
 def export(ctx: click.Context, run_id: str, output: str, kind: str) -> None:
     """Export a run's code snapshot as a notebook that reproduces it."""
-    from .snapshot.export import export_snapshot
+    from .snapshot.export import export_snapshot, requirements_path
 
     client = _client(ctx)
+    requirements = requirements_path(Path(output))
     path = export_snapshot(client, _find_run(client, run_id), output, kind)
-    click.echo(f"wrote {path} and {path.parent / 'requirements.txt'}")
+    click.echo(f"wrote {path} and {requirements}")
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -175,7 +176,7 @@ class TrackMagics(Magics):
         )
 
     def _cmd_export(self, line: str) -> None:
-        from .snapshot.export import export_snapshot
+        from .snapshot.export import export_snapshot, requirements_path
         from .tracking import fluent
 
         rest = _words(line)
@@ -183,8 +184,9 @@ class TrackMagics(Magics):
             raise UsageError("usage: %nbtrack export RUN_ID PATH.ipynb [history|notebook]")
         client = fluent._client()
         kind = rest[2] if len(rest) == 3 else "history"
+        requirements = requirements_path(Path(rest[1]))
         path = export_snapshot(client, client.find_run_id(rest[0]), rest[1], kind)
-        print(f"wrote {path} and {path.parent / 'requirements.txt'}")
+        print(f"wrote {path} and {requirements}")
 
     def _cmd_diff(self, line: str) -> Any:
         from .snapshot.diff import diff_runs
@@ -223,10 +225,12 @@ class TrackMagics(Magics):
 
 
 def _active_experiment_name(client: Any) -> str:
-    """Where a new run goes, picked as ``fluent._active_experiment_id`` does (the environment
-    variables first), without creating the experiment."""
+    """Where a new run goes, picked as ``fluent._active_experiment_id`` does (set_experiment,
+    then the environment variables), without creating the experiment."""
     from .tracking import fluent
 
+    if fluent._experiment:
+        return fluent._experiment[1]
     env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
     if env_id:
         try:
@@ -236,7 +240,7 @@ def _active_experiment_name(client: Any) -> str:
     env_name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
     if env_name:
         return f"{env_name} (NBTRACK_EXPERIMENT_NAME)"
-    return fluent._experiment[1] if fluent._experiment else "Default"
+    return "Default"
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -80,8 +80,9 @@ def test_export_is_valid_and_reproduces_the_run(
     assert sources[1] == "data = list(range(3))"
     assert sources[2].startswith("%%track --experiment exp --name base")
     requirements = (out.parent / "requirements.txt").read_text().splitlines()
+    assert requirements[0] == f"# pinned by nbtrack from the environment of run {base_run}"
     assert any(line.startswith("nbtrack==") for line in requirements)
-    assert all("==" in line for line in requirements)
+    assert all("==" in line for line in requirements[1:])
 
     _run_notebook(nb, out.parent)
     runs = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'base'")
@@ -167,3 +168,16 @@ def test_export_runs_past_cells_that_raised(
     assert tags == [[], ["raises-exception"], []]
     _run_notebook(exported, out.parent)  # goes past the failing cell
     assert len(nbtrack.search_runs(experiment_names=["exp"])) == 2
+
+
+def test_export_never_overwrites_a_projects_own_requirements(base_run: str, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    own = folder / "requirements.txt"
+    own.write_text("numpy>=1.26\n")
+    out = nbtrack.export_snapshot(base_run, folder / "baseline.ipynb")
+    assert own.read_text() == "numpy>=1.26\n"
+    pinned = folder / "baseline.requirements.txt"
+    assert pinned.read_text().startswith("# pinned by nbtrack")
+    nbtrack.export_snapshot(base_run, folder / "baseline.ipynb")  # again: same files
+    assert own.read_text() == "numpy>=1.26\n" and out.exists()

@@ -21,6 +21,7 @@ from nbtrack import tracked_cell
 from nbtrack.snapshot import load_snapshot
 from nbtrack.snapshot.notebook import set_notebook_path
 from nbtrack.summary import RunSummary
+from nbtrack.tracking import fluent
 
 
 @pytest.fixture(scope="module")
@@ -854,12 +855,18 @@ def test_nbtrack_status(ip: InteractiveShell) -> None:
 def test_nbtrack_status_tells_where_runs_really_go(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(ip, "%nbtrack experiment churn")
-    monkeypatch.setenv("NBTRACK_EXPERIMENT_NAME", "from-env")  # wins over set_experiment
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_NAME", "from-env")
     _, captured = ok(ip, "%nbtrack status")
     assert "experiment: from-env (NBTRACK_EXPERIMENT_NAME)" in captured.stdout
     ok(ip, "%%track -q\nx = 1")
     assert len(runs("from-env")) == 1
+    ok(ip, "%nbtrack experiment churn")  # set_experiment wins over the environment, as in MLflow
+    _, captured = ok(ip, "%nbtrack status")
+    assert "experiment: churn\n" in captured.stdout
+    ok(ip, "%%track -q\nx = 2")
+    assert len(runs("churn")) == 1
+    fluent._experiment = None
+    monkeypatch.delenv("NBTRACK_EXPERIMENT_NAME")
     monkeypatch.setenv("NBTRACK_EXPERIMENT_ID", "999")
     _, captured = ok(ip, "%nbtrack status")
     assert "NBTRACK_EXPERIMENT_ID=999 names no experiment" in captured.stdout

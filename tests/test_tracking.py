@@ -500,3 +500,50 @@ def test_times_given_to_the_client_are_checked(store_dir: Path) -> None:
         client.set_terminated(run_id, end_time=1.5)  # type: ignore[arg-type]
     assert client.get_run(run_id).info.status == "RUNNING"
     assert len(mlflow.search_runs()) == 1
+
+
+def test_set_experiment_wins_over_the_environment(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_NAME", "from-env")
+    with mlflow.start_run():
+        pass
+    mlflow.set_experiment("mine")
+    with mlflow.start_run():
+        pass
+    assert len(mlflow.search_runs(experiment_names=["from-env"])) == 1
+    assert len(mlflow.search_runs(experiment_names=["mine"])) == 1
+
+
+def test_the_default_store_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbtrack.tracking import uri
+
+    monkeypatch.delenv(uri.ENV_VAR, raising=False)
+    uri.reset_tracking_uri()
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        with mlflow.start_run():
+            pass
+        assert (tmp_path / name / ".nbtrack" / "nbtrack.db").exists()
+        assert len(mlflow.search_runs()) == 1
+    fluent._clients.clear()
+
+
+def test_a_sqlite_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "mlflow.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE alembic_version (v TEXT); CREATE TABLE experiments (id INTEGER);"
+        "CREATE TABLE runs (id TEXT);"
+    )
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(mlflow.exceptions.StoreError, match="looks like an MLflow store"):
+        Client(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "mlflow.db-wal").exists()

@@ -145,10 +145,28 @@ def export_snapshot(
     _write_atomic(out, nbformat.writes(nb))
     packages = (env or {}).get("packages", {})
     _write_atomic(
-        out.parent / "requirements.txt",
-        "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
+        requirements_path(out),
+        f"{REQUIREMENTS_HEADER} {run.info.run_id}\n"
+        + "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
     )
     return out
+
+
+REQUIREMENTS_HEADER = "# pinned by nbtrack from the environment of run"
+
+
+def requirements_path(notebook: Path) -> Path:
+    """``requirements.txt`` beside the notebook, unless a file of that name exists that nbtrack
+    did not write (a project's own): then ``<notebook stem>.requirements.txt``."""
+    plain = notebook.parent / "requirements.txt"
+    try:
+        with plain.open(encoding="utf-8") as fh:
+            ours = fh.readline().startswith(REQUIREMENTS_HEADER)
+    except FileNotFoundError:
+        return plain
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    return plain if ours else notebook.with_name(f"{notebook.stem}.requirements.txt")
 
 
 def _write_atomic(path: Path, text: str) -> None:

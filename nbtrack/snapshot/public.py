@@ -15,7 +15,8 @@ __all__ = ["diff_runs", "export_snapshot"]
 def export_snapshot(
     run_id: str, path: str | os.PathLike[str], kind: str = "history"
 ) -> Path:
-    """Write a run's snapshot as a notebook that reproduces it (and requirements.txt beside it).
+    """Write a run's snapshot as a notebook that reproduces it, and ``requirements.txt`` beside
+    it (``<name>.requirements.txt`` if the folder has a requirements.txt of its own).
 
     Parameters
     ----------

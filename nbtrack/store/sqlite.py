@@ -86,9 +86,6 @@ class SQLiteStore:
             raise StoreError(f"cannot open the nbtrack store at {self.db_path}: {exc}") from exc
         self.conn = conn
         self._db: Any = None
-        # Snapshot hashes this process stored (or found stored): create_run links them without
-        # sending their content again. Cleared when this process purges snapshots.
-        self._known_snapshots: set[str] = set()
         try:
             self._refuse_newer_schema()
             self._enable_wal()
@@ -135,10 +132,23 @@ class SQLiteStore:
 
     def _refuse_newer_schema(self) -> None:
         # Checked before anything is written (even the switch to WAL changes the file header).
-        has_table = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if has_table:
+        tables = {
+            row[0]
+            for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "schema_version" not in tables:
+            hint = (
+                " (it looks like an MLflow store: nbtrack keeps its own file; point it at"
+                " another path)"
+                if {"alembic_version", "experiments", "runs"} <= tables
+                else "; point nbtrack at another file"
+            )
+            raise StoreError(
+                f"{self.db_path} is a SQLite database but not an nbtrack store (it holds tables"
+                f" {', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''}){hint}."
+                " Nothing was changed."
+            )
+        if "schema_version" in tables:
             version = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             self._check_version(version or 0)
 
@@ -309,12 +319,10 @@ class SQLiteStore:
             run = {**run, "snapshots": json.dumps({kind: d for kind, d, _, _ in snapshots})}
         cols = [c for c in RUN_COLUMNS if c in run]
         now = _now_ms()
-        known = self._known_snapshots
         try:
             self._insert_run(run, cols, tags, snapshots, now)
         except _NoSuchExperiment:
             return False
-        known.update(digest for _, digest, _, _ in snapshots)
         return True
 
     def _insert_run(
@@ -325,7 +333,6 @@ class SQLiteStore:
         snapshots: Sequence[tuple[str, str, int, bytes]],
         now: int,
     ) -> None:
-        known = self._known_snapshots
         with self.write() as conn:
             cur = conn.execute(
                 f"INSERT INTO runs ({', '.join(cols)}) SELECT {', '.join('?' for _ in cols)}"
@@ -335,12 +342,23 @@ class SQLiteStore:
             )
             if cur.rowcount != 1:
                 raise _NoSuchExperiment  # rolls the transaction back
-            for kind, digest, size, compressed in snapshots:
-                if digest not in known:  # stored by an earlier run of this process: skip the blob
-                    conn.execute(
-                        "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
-                        (digest, kind, size, compressed, now),
+            if snapshots:
+                # Send only the content the store lacks (another process's gc may have purged
+                # what this one stored before).
+                stored = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT sha256 FROM snapshots WHERE sha256 IN"
+                        " (SELECT value FROM json_each(?))",
+                        (json.dumps([s[1] for s in snapshots]),),
                     )
+                }
+                for kind, digest, size, compressed in snapshots:
+                    if digest not in stored:
+                        conn.execute(
+                            "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                            (digest, kind, size, compressed, now),
+                        )
             conn.executemany(
                 "INSERT INTO tags VALUES (?, ?, ?)"
                 " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
@@ -600,7 +618,6 @@ class SQLiteStore:
             conn.execute(
                 "DELETE FROM snapshots WHERE sha256 NOT IN (SELECT sha256 FROM run_snapshots)"
             )
-            self._known_snapshots.clear()
         return ids
 
     def all_run_ids(self) -> set[str]:

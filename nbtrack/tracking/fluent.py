@@ -76,12 +76,21 @@ _experiment: tuple[str, str, str] | None = None
 _clients: dict[str, Client] = {}
 
 
-def _client() -> Client:
-    """A client for the tracking URI in force (cached per URI text)."""
+def _store_key() -> str:
+    """The tracking URI in force, made absolute when it is a relative path (the default
+    ``.nbtrack`` means another store after ``os.chdir``)."""
     text = _current_uri_text()
-    client = _clients.get(text)
+    if "://" in text or os.path.isabs(text):
+        return text
+    return os.path.join(os.getcwd(), text)
+
+
+def _client() -> Client:
+    """A client for the tracking URI in force (cached per store)."""
+    key = _store_key()
+    client = _clients.get(key)
     if client is None:
-        client = _clients[text] = Client(text)
+        client = _clients[key] = Client(key)
     return client
 
 
@@ -107,18 +116,22 @@ def set_experiment(
             f"experiment {experiment.name!r} is deleted; "
             f"restore it with nbtrack.Client().restore_experiment({experiment.experiment_id!r})"
         )
-    _experiment = (_current_uri_text(), experiment.name, experiment.experiment_id)
+    _experiment = (_store_key(), experiment.name, experiment.experiment_id)
     return experiment
 
 
 def _active_experiment_id(client: Client) -> str:
-    env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
-    if env_id:
-        return env_id
-    env_name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
-    if not env_name and _experiment and _experiment[0] == _current_uri_text():
-        return _experiment[2]  # create_run checks that it still exists and is not deleted
-    name = env_name or (_experiment[1] if _experiment else None)
+    """set_experiment's experiment, else NBTRACK_EXPERIMENT_ID, else NBTRACK_EXPERIMENT_NAME,
+    else "0" (Default): MLflow's order."""
+    if _experiment:
+        if _experiment[0] == _store_key():
+            return _experiment[2]  # create_run checks that it still exists and is not deleted
+        name: str | None = _experiment[1]  # the same experiment name in the store now in force
+    else:
+        env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
+        if env_id:
+            return env_id
+        name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
