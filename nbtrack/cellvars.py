@@ -1,8 +1,9 @@
 """What a ``%%track`` cell's variables give as params and metrics.
 
-Params: top-level assignments of literal constants in the cell source, except to names that
-look like metrics (``acc = 0.5`` is a metric) and to names the cell also binds in another way
-(``w = 0.0`` then ``w += lr`` is state, not a setting): numbers (negative too),
+Params: top-level assignments of literal constants in the cell source, except numbers assigned
+to names that look like metrics (``acc = 0.5`` is a metric; ``use_focal_loss = True`` is a
+param) and names the cell also binds in another way (``w = 0.0`` then ``w += lr``, a walrus,
+``del``, an import: state, not a setting): numbers (negative too),
 strings, bools, None, and lists, tuples and dicts of those (``n_estimators = 200``,
 ``layers = [64, 32]``, ``opt: str = "adam"``). They are found by parsing the cell with
 :mod:`ast`; nothing is ever evaluated or run twice. When a name is assigned several literals,
@@ -65,7 +66,8 @@ def literal_params(source: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if tree is None:
         return params
-    rebound: set[str] = set()  # names the cell also binds some other way: state, not settings
+    # names the cell also binds some other way: state, not settings
+    rebound: set[str] = _other_bindings(tree)
     for node in tree.body:
         literal = _literal_assignment(node)
         if literal is None:
@@ -75,6 +77,29 @@ def literal_params(source: str) -> dict[str, Any]:
         for name in names:
             params[name] = value
     return {k: v for k, v in params.items() if k not in rebound}
+
+
+def _other_bindings(tree: ast.Module) -> set[str]:
+    """Module-scope names bound by walrus, ``del``, ``import``, ``def`` or ``class`` anywhere in
+    the cell outside function and class bodies."""
+    names: set[str] = set()
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.NamedExpr):
+            names.update(_targets(node.target))
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                names.update(_targets(target))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue  # their bodies are another scope
+        if isinstance(node, ast.Lambda):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return names
 
 
 def _literal_assignment(node: ast.stmt) -> tuple[list[str], Any] | None:

@@ -139,8 +139,9 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
         transformed = shell.transform_cell(cell)
         if options.capture:
             for name, value in cellvars.literal_params(transformed).items():
-                if name in options.metrics or cellvars.looks_like_metric(
-                    name, options.metric_patterns
+                if name in options.metrics or (
+                    cellvars.looks_like_metric(name, options.metric_patterns)
+                    and cellvars.scalar(value) is not None
                 ):
                     continue  # `acc = 0.5` is a metric, taken after the cell
                 try:

@@ -169,9 +169,48 @@ def test_literal_params_never_raises(source: str) -> None:
 
 
 _TOKENS = [
-    "x", "acc", " = ", "=", "1", "-", "+", "2.5", "1j", "'a'", "b'x'", "f'{x}'", "...", "None",
-    "True", "(", ")", "[", "]", "{", "}", ",", ":", "*", "**", "lambda", "for", "in", "if",
-    "\n", "    ", ";", "not", "%time ", "!", "#", "\\", '"""', "1e999", "0x1f", "_", ".",
+    "x",
+    "acc",
+    " = ",
+    "=",
+    "1",
+    "-",
+    "+",
+    "2.5",
+    "1j",
+    "'a'",
+    "b'x'",
+    "f'{x}'",
+    "...",
+    "None",
+    "True",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "*",
+    "**",
+    "lambda",
+    "for",
+    "in",
+    "if",
+    "\n",
+    "    ",
+    ";",
+    "not",
+    "%time ",
+    "!",
+    "#",
+    "\\",
+    '"""',
+    "1e999",
+    "0x1f",
+    "_",
+    ".",
 ]
 
 
@@ -188,7 +227,10 @@ _ident = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: not keyword.iskeyword(s) and not keyword.issoftkeyword(s)
 )
 _leaf = st.one_of(
-    st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(), st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+    st.booleans(),
     st.none(),
 )
 _literal = st.recursive(
@@ -238,7 +280,17 @@ def test_assigned_names_loops_and_with() -> None:
         "        val_loss = t\n"
     )
     assert assigned_names(src) == [
-        "epoch", "x", "y", "loss", "best", "c", "p", "q", "acc", "t", "val_loss",
+        "epoch",
+        "x",
+        "y",
+        "loss",
+        "best",
+        "c",
+        "p",
+        "q",
+        "acc",
+        "t",
+        "val_loss",
     ]
 
 
@@ -277,9 +329,29 @@ def test_assigned_names_syntax_error() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "acc", "val_acc", "accuracy", "train_accuracy", "train_loss", "loss", "val_loss",
-        "f1", "f1_macro", "val_f1", "auc", "roc_auc", "rmse", "mae", "mse", "r2", "test_score",
-        "precision", "recall", "error_rate", "train_err", "logloss", "perplexity",
+        "acc",
+        "val_acc",
+        "accuracy",
+        "train_accuracy",
+        "train_loss",
+        "loss",
+        "val_loss",
+        "f1",
+        "f1_macro",
+        "val_f1",
+        "auc",
+        "roc_auc",
+        "rmse",
+        "mae",
+        "mse",
+        "r2",
+        "test_score",
+        "precision",
+        "recall",
+        "error_rate",
+        "train_err",
+        "logloss",
+        "perplexity",
     ],
 )
 def test_metric_like_names(name: str) -> None:
@@ -291,8 +363,21 @@ def test_metric_like_names(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "model", "n_estimators", "max_depth", "lr", "learning_rate", "data", "X_train",
-        "y_test", "epochs", "batch_size", "seed", "optimizer", "df", "clf", "i",
+        "model",
+        "n_estimators",
+        "max_depth",
+        "lr",
+        "learning_rate",
+        "data",
+        "X_train",
+        "y_test",
+        "epochs",
+        "batch_size",
+        "seed",
+        "optimizer",
+        "df",
+        "clf",
+        "i",
     ],
 )
 def test_non_metric_names(name: str) -> None:
@@ -359,3 +444,11 @@ def test_scalar_nan_is_a_float() -> None:
 )
 def test_scalar_rejects(value: object) -> None:
     assert scalar(value) is None
+
+
+def test_literal_params_skip_names_rebound_by_walrus_del_import_or_def() -> None:
+    assert literal_params("lr = 0.1\nprint(lr := lr * 2)\n") == {}
+    assert literal_params("x = 1\ndel x\n") == {}
+    assert literal_params("np = 1\nimport numpy as np\n") == {}
+    assert literal_params("f = 1\ndef f():\n    lr = 3\n") == {}
+    assert literal_params("lr = 0.1\ndef g():\n    lr = 3\n") == {"lr": 0.1}

@@ -240,7 +240,7 @@ def test_not_captured(ip: InteractiveShell) -> None:
         "name = 'x' * 2\n"
         "val_loss = 1\n"  # a metric-like literal: a metric, not a param
         "train_acc = 0.75\n"
-        "loss_curve = [0.5, 0.4]\n"  # metric-like but not a single number
+        "loss_curve = [0.5, 0.4]\n"  # metric-like name, not a number: a param
         "score_vec = np.array([0.1, 0.2])\n"
         "error_flag = True\n"
         "f1_text = 'high'\n"
@@ -248,7 +248,13 @@ def test_not_captured(ip: InteractiveShell) -> None:
         "seed = 3\n",  # a literal: a param
     )
     run = last_run()
-    assert run.data.params == {"seed": "3"}
+    # literals that are not single numbers are params even under metric-like names
+    assert run.data.params == {
+        "seed": "3",
+        "loss_curve": "[0.5, 0.4]",
+        "error_flag": "True",
+        "f1_text": "high",
+    }
     assert run.data.metrics == {"val_loss": 1.0, "train_acc": 0.75}
     assert "acc" not in run.data.metrics and "precision" not in run.data.metrics
 
@@ -969,3 +975,10 @@ def test_diff_of_two_cells_of_one_kernel_compares_the_run_cells(ip: InteractiveS
     # b's history also holds a's cell, which ran before it
     assert d.cells_added == ["%%track --name a\nlr = 0.1\nacc = 0.5"]
     assert not d.cells_removed
+
+
+def test_non_numeric_literals_with_metric_like_names_are_params(ip: InteractiveShell) -> None:
+    ok(ip, "%%track\nuse_focal_loss = True\nprecision = 'bf16'\nacc = 0.5")
+    run = last_run()
+    assert run.data.params == {"use_focal_loss": "True", "precision": "bf16"}
+    assert run.data.metrics == {"acc": 0.5}
