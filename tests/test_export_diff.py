@@ -78,7 +78,13 @@ def test_export_is_valid_and_reproduces_the_run(
     sources = [c.source for c in nb.cells[2:]]
     assert sources[0] == "%load_ext nbtrack"
     assert sources[1] == "data = list(range(3))"
-    assert sources[2].startswith("%%track --experiment exp --name base")
+    assert sources[2].splitlines()[:5] == [
+        "%%track --experiment exp --name base --params lr,epochs,layers",
+        "# lr = 0.1  # set in the parameters cell",
+        "# epochs = 5  # set in the parameters cell",
+        "# layers = [8, 4]  # set in the parameters cell",
+        "w = 0.0",
+    ]
     requirements = (out.parent / "requirements.txt").read_text().splitlines()
     assert requirements[0] == f"# pinned by nbtrack from the environment of run {base_run}"
     assert any(line.startswith("nbtrack==") for line in requirements)
@@ -181,3 +187,37 @@ def test_export_never_overwrites_a_projects_own_requirements(base_run: str, tmp_
     assert pinned.read_text().startswith("# pinned by nbtrack")
     nbtrack.export_snapshot(base_run, folder / "baseline.ipynb")  # again: same files
     assert own.read_text() == "numpy>=1.26\n" and out.exists()
+
+
+def test_overriding_the_parameters_cell_changes_the_rerun(
+    base_run: str, store_dir: Path, tmp_path: Path
+) -> None:
+    out = nbtrack.export_snapshot(base_run, tmp_path / "p" / "run.ipynb")
+    nb = nbformat.read(out, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("lr = 0.1", "lr = 0.3")  # as papermill does
+    _run_notebook(nb, out.parent)
+    runs = nbtrack.search_runs(experiment_names=["exp"], filter_string="params.lr = '0.3'")
+    assert len(runs) == 1 and runs["metrics.acc"][0] == 1.5
+
+
+def test_parameters_cell_with_keys_that_are_not_identifiers() -> None:
+    from nbtrack.snapshot.export import parameters_cell
+
+    cell = parameters_cell({"lr": "0.1", "model/depth": "3", "batch size": "32", "class": "a"})
+    namespace: dict[str, object] = {}
+    exec(cell, namespace)
+    assert namespace["lr"] == 0.1
+    assert namespace["params"] == {"batch size": 32, "class": "a", "model/depth": 3}
+
+
+def test_defer_to_parameters_merges_an_existing_params_option() -> None:
+    from nbtrack.snapshot.export import defer_to_parameters
+
+    cell = "%%track --params extra -q\nlr = 0.1\nextra = lr * 2"
+    out = defer_to_parameters(cell, {"lr": "0.1", "extra": "0.2"})
+    assert out.splitlines() == [
+        "%%track --params extra,lr -q",
+        "# lr = 0.1  # set in the parameters cell",
+        "extra = lr * 2",
+    ]
+    assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == "%%track\n!ls\nlr = 1"

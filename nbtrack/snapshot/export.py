@@ -4,14 +4,18 @@ The notebook holds, in order: a markdown cell with the run's metadata (experimen
 params, final metrics, environment, how to reproduce); a parameters cell tagged ``parameters``
 (as papermill expects) assigning the run's params; then the code cells that ran, from the
 executed history (``kind="history"``, the default) or from the notebook file
-(``kind="notebook"``). Beside it, ``requirements.txt`` pins the packages of the run's
-environment. The notebook is validated against nbformat v4 before it is written.
+(``kind="notebook"``). In the run's own cell, the literal assignments that the parameters cell
+now provides are commented out, so papermill's overrides take effect. Beside it,
+``requirements.txt`` pins the packages of the run's environment. The notebook is validated
+against nbformat v4 before it is written.
 """
 
 from __future__ import annotations
 
 import ast
+import keyword
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +27,58 @@ from .capture import load_snapshot
 __all__ = ["export_snapshot", "param_source"]
 
 KINDS = ("history", "notebook")
+
+
+def parameters_cell(params: dict[str, str]) -> str:
+    """The ``parameters`` cell: one assignment per param whose key is a Python identifier; the
+    others (``model/lr``, ``batch size``) in a ``params`` dict."""
+    lines = [param_source(k, v) for k, v in sorted(params.items()) if _identifier(k)]
+    others = {k: v for k, v in sorted(params.items()) if not _identifier(k)}
+    if others:
+        lines.append("params = {")
+        lines += [f"    {k!r}: {param_source('_', v)[4:]}," for k, v in others.items()]
+        lines.append("}")
+    return "\n".join(lines) or "# (this run has no params)"
+
+
+def _identifier(key: str) -> bool:
+    return key.isidentifier() and not keyword.iskeyword(key)
+
+
+def defer_to_parameters(source: str, params: dict[str, str]) -> str:
+    """The run's own cell with its literal assignments of params commented out, so that the
+    values come from the ``parameters`` cell (and papermill's overrides take effect)."""
+    from ..cellvars import _literal_assignment
+
+    lines = source.split("\n")
+    head = 1 if lines and lines[0].startswith("%%") else 0  # the %%track line
+    try:
+        tree = ast.parse("\n".join(lines[head:]))
+    except SyntaxError:  # IPython syntax in the body: leave the cell as it ran
+        return source
+    deferred: list[str] = []
+    for node in tree.body:
+        found = _literal_assignment(node)
+        if found is None or node.end_lineno is None:
+            continue
+        names, value = found
+        if all(params.get(n) == str(value) for n in names):
+            deferred += [n for n in names if n not in deferred]
+            for i in range(node.lineno - 1 + head, node.end_lineno + head):
+                lines[i] = (
+                    "# "
+                    + lines[i]
+                    + ("  # set in the parameters cell" if i == node.lineno - 1 + head else "")
+                )
+    if head and deferred and lines[0].startswith("%%track"):
+        # %%track no longer sees them assigned: have it log them from the variables instead.
+        given = re.search(r"--params[ =](\S+)", lines[0])
+        if given:
+            merged = given.group(1).split(",") + [n for n in deferred if n not in given.group(1)]
+            lines[0] = lines[0][: given.start(1)] + ",".join(merged) + lines[0][given.end(1) :]
+        else:
+            lines[0] += " --params " + ",".join(deferred)
+    return "\n".join(lines)
 
 
 def param_source(name: str, value: str) -> str:
@@ -121,13 +177,9 @@ def export_snapshot(
         metadata = dict(original.metadata)
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
     params = run.data.params
-    cells.append(
-        new_code_cell(
-            "\n".join(param_source(k, v) for k, v in sorted(params.items()))
-            or "# (this run has no params)",
-            metadata={"tags": ["parameters"]},
-        )
-    )
+    cells.append(new_code_cell(parameters_cell(params), metadata={"tags": ["parameters"]}))
+    if kind == "history" and sources:
+        sources[-1] = defer_to_parameters(sources[-1], params)
     # A cell that raised when the run was made is tagged so that running the export goes on
     # past it (nbclient and papermill honour the `raises-exception` tag).
     cells += [
