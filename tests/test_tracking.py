@@ -438,10 +438,12 @@ def test_a_forked_child_does_not_write_the_parents_buffer_again(store_dir: Path)
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"step": 2**63}, mlflow.exceptions.InvalidInputError),
-     ({"step": -(2**63) - 1}, mlflow.exceptions.InvalidInputError),
-     ({"timestamp": -1}, mlflow.exceptions.InvalidInputError),
-     ({"timestamp": 2**63}, mlflow.exceptions.InvalidInputError)],
+    [
+        ({"step": 2**63}, mlflow.exceptions.InvalidInputError),
+        ({"step": -(2**63) - 1}, mlflow.exceptions.InvalidInputError),
+        ({"timestamp": -1}, mlflow.exceptions.InvalidInputError),
+        ({"timestamp": 2**63}, mlflow.exceptions.InvalidInputError),
+    ],
 )
 def test_out_of_range_steps_and_timestamps_are_refused(
     store_dir: Path, kwargs: dict[str, int], error: type[Exception]
@@ -466,8 +468,14 @@ def test_a_key_with_a_trailing_newline_is_refused(store_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"run_id": "0" * 32}, {"experiment_id": "999"}, {"run_name": "x" * 300},
-     {"tags": {"nbtrack.user": "me"}}, {"parent_run_id": "nope"}, {"description": "d" * 9000}],
+    [
+        {"run_id": "0" * 32},
+        {"experiment_id": "999"},
+        {"run_name": "x" * 300},
+        {"tags": {"nbtrack.user": "me"}},
+        {"parent_run_id": "nope"},
+        {"description": "d" * 9000},
+    ],
 )
 def test_a_bad_start_run_leaves_the_active_run_alone(
     store_dir: Path, kwargs: dict[str, object]
@@ -547,3 +555,44 @@ def test_a_sqlite_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path) 
         Client(path)
     assert path.read_bytes() == before
     assert not (tmp_path / "mlflow.db-wal").exists()
+
+
+def test_mlflow_keyword_arguments(store_dir: Path) -> None:
+    other = Client().create_run("0").info.run_id
+    with mlflow.start_run() as run:
+        mlflow.log_metric("m", 1.0, step=3, synchronous=True, timestamp=1234, run_id=other)
+        mlflow.log_metrics({"a": 1, "b": 2}, step=1, synchronous=False, run_id=other)
+        mlflow.log_params({"p": 1}, run_id=other)
+        mlflow.log_param("q", 2, synchronous=True)
+        mlflow.set_tag("t", "v", synchronous=True)
+        mlflow.set_tags({"u": "w"}, synchronous=False)
+    got = mlflow.get_run(other)
+    assert got.data.metrics == {"m": 1.0, "a": 1.0, "b": 2.0} and got.data.params == {"p": "1"}
+    assert mlflow.get_metric_history(other, "m")[0].timestamp == 1234
+    mine = mlflow.get_run(run.info.run_id)
+    assert mine.data.params == {"q": "2"} and mine.data.metrics == {}
+    assert mlflow.RunStatus.from_string("FINISHED") == "FINISHED"
+    with pytest.raises(ValueError, match="RUNNING"):
+        mlflow.RunStatus.to_string("DONE")
+
+
+def test_log_batch_refuses_a_param_given_twice(store_dir: Path) -> None:
+    client = Client()
+    run_id = client.create_run("0").info.run_id
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="'p'"):
+        client.log_batch(
+            run_id,
+            params=[mlflow.Param("p", "1"), mlflow.Param("p", "2")],
+            metrics=[mlflow.Metric("m", 1.0, 1, 0)],
+        )
+    assert client.get_run(run_id).data.params == {}
+    assert client.get_run(run_id).data.metrics == {}
+
+
+def test_search_experiments_like_is_sql_like(store_dir: Path) -> None:
+    for name in ("ab", "a[b]c", "A_x"):
+        mlflow.create_experiment(name)
+    assert [e.name for e in mlflow.search_experiments(filter_string="name LIKE 'a[b]%'")] == [
+        "a[b]c"
+    ]
+    assert [e.name for e in mlflow.search_experiments(filter_string="name ILIKE 'a_x'")] == ["A_x"]

@@ -405,9 +405,10 @@ class Client:
         ``nbtrack runs``); RunNotFoundError if none, InvalidInputError if several."""
         if not isinstance(prefix, str) or not prefix:
             raise RunNotFoundError(f"a run id (or a prefix of one) is needed; got {prefix!r}")
-        rows = self.store.query(
-            "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2",
-            (len(prefix), prefix),
+        if not all(c in "0123456789abcdef" for c in prefix):
+            raise RunNotFoundError(f"no run id starts with {prefix!r} (run ids are hex)")
+        rows = self.store.query(  # a GLOB prefix uses the primary key's index
+            "SELECT run_id FROM runs WHERE run_id GLOB ? LIMIT 2", (prefix + "*",)
         )
         if not rows:
             raise RunNotFoundError(f"no run id starts with {prefix!r}")
@@ -597,6 +598,12 @@ class Client:
             )
             for m in metrics
         ]
+        keys = [p.key for p in params]
+        duplicated = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicated:
+            raise InvalidInputError(
+                f"log_batch got the param(s) {duplicated} more than once; each key once per batch"
+            )
         items = {check_key(p.key, "param"): check_param_value(p.key, p.value) for p in params}
         tag_rows = [(run_id, *check_tag(t.key, t.value)) for t in tags]
         with self._b.lock:
@@ -712,6 +719,9 @@ def _filter_experiments(experiments: list[Experiment], text: str) -> list[Experi
         return [e for e in experiments if e.name == value]
     if op == "!=":
         return [e for e in experiments if e.name != value]
-    pattern = fnmatch.translate(value.replace("%", "*").replace("_", "?"))
-    flags = re.IGNORECASE if op == "ILIKE" else 0
-    return [e for e in experiments if re.match(pattern, e.name, flags)]
+    from ..query.sql import like_to_glob
+
+    pattern = like_to_glob(value)  # the same LIKE semantics as search_runs filters
+    if op == "ILIKE":
+        return [e for e in experiments if fnmatch.fnmatchcase(e.name.lower(), pattern.lower())]
+    return [e for e in experiments if fnmatch.fnmatchcase(e.name, pattern)]

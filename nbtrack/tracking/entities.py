@@ -40,6 +40,17 @@ class RunStatus:
     def is_terminated(cls, status: str) -> bool:
         return status in cls.TERMINATED
 
+    @classmethod
+    def to_string(cls, status: str) -> str:
+        """MLflow's spelling; statuses are strings here already."""
+        return cls.from_string(status)
+
+    @classmethod
+    def from_string(cls, status: str) -> str:
+        if status not in cls.ALL:
+            raise ValueError(f"status must be one of {', '.join(cls.ALL)}; got {status!r}")
+        return status
+
 
 class LifecycleStage:
     ACTIVE = "active"

@@ -354,42 +354,85 @@ def _frame() -> _Frame:
     return _stack[-1]
 
 
-def log_param(key: str, value: Any) -> Any:
+def _target(run_id: str | None) -> tuple[Client, str]:
+    """The client and run a logging call goes to: ``run_id`` if given, else the active run."""
+    if run_id is not None:
+        return _client_for(run_id), run_id
+    f = _frame()
+    return f.client, f.run.info.run_id
+
+
+def _maybe_flush(client: Client, synchronous: bool | None) -> None:
+    # Writes are buffered; synchronous=True (MLflow's flag) waits until they are stored.
+    if synchronous:
+        client.flush()
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run. Re-logging the same value is fine; another value raises."""
-    f = _frame()
-    return f.client.log_param(f.run.info.run_id, key, value)
+    client, run_id = _target(None)
+    client.log_param(run_id, key, value)
+    _maybe_flush(client, synchronous)
+    return value
 
 
-def log_params(params: dict[str, Any]) -> None:
-    """Log several params of the active run; all are checked before any is written."""
-    f = _frame()
-    f.client.log_params(f.run.info.run_id, params)
+def log_params(
+    params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> None:
+    """Log several params (of the active run, or of ``run_id``); all are checked first."""
+    client, target = _target(run_id)
+    client.log_params(target, params)
+    _maybe_flush(client, synchronous)
 
 
-def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
-    """Log a metric value of the active run (buffered: microseconds per call)."""
-    f = _stack[-1] if _stack else _frame()
-    f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
+def log_metric(
+    key: str,
+    value: Any,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Log a metric value of the active run, or of ``run_id`` (buffered: microseconds a call).
+
+    The signature is MLflow's: ``step``, ``synchronous`` (True waits until it is stored),
+    ``timestamp`` (ms since the epoch), ``run_id``.
+    """
+    if run_id is None and _stack and not synchronous:  # the training-loop path: no detours
+        f = _stack[-1]
+        f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
+        return
+    client, target = _target(run_id)
+    client.log_metric(target, key, value, timestamp, step)
+    _maybe_flush(client, synchronous)
 
 
 def log_metrics(
-    metrics: dict[str, Any], step: int | None = None, timestamp: int | None = None
+    metrics: dict[str, Any],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
 ) -> None:
-    """Log several metrics of the active run at one step; all are checked first."""
-    f = _frame()
-    f.client.log_metrics(f.run.info.run_id, metrics, step, timestamp)
+    """Log several metrics (of the active run, or of ``run_id``) at one step; all are checked
+    before any is written."""
+    client, target = _target(run_id)
+    client.log_metrics(target, metrics, step, timestamp)
+    _maybe_flush(client, synchronous)
 
 
-def set_tag(key: str, value: Any) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
-    f = _frame()
-    f.client.set_tag(f.run.info.run_id, key, value)
+    client, run_id = _target(None)
+    client.set_tag(run_id, key, value)
+    _maybe_flush(client, synchronous)
 
 
-def set_tags(tags: dict[str, Any]) -> None:
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
     """Set several tags of the active run; all are checked before any is written."""
-    f = _frame()
-    f.client.set_tags(f.run.info.run_id, tags)
+    client, run_id = _target(None)
+    client.set_tags(run_id, tags)
+    _maybe_flush(client, synchronous)
 
 
 def delete_tag(key: str) -> None:
