@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,12 @@ NOTEBOOK_PATH_TAG = "nbtrack.notebook.path"
 SNAPSHOT_NOTE_TAG = "nbtrack.snapshot.note"
 
 _environment_cache: dict[tuple[Any, ...], bytes] = {}
+
+
+@functools.lru_cache(maxsize=8)
+def _read_notebook_cached(path: str, mtime_ns: int, size: int, keep_outputs: bool) -> str:
+    """Parsing and validating a notebook costs milliseconds: do it once per saved version."""
+    return read_notebook(Path(path), keep_outputs)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -51,7 +58,10 @@ def capture_snapshots(
             )
         else:
             try:
-                text = read_notebook(path, keep_outputs)
+                info = path.stat()
+                text = _read_notebook_cached(
+                    str(path), info.st_mtime_ns, info.st_size, keep_outputs
+                )
                 stored["notebook"] = store.put_snapshot(run_id, "notebook", text.encode())
                 client._set_internal_tag(run_id, NOTEBOOK_PATH_TAG, str(path))
                 where = path.parent
