@@ -596,3 +596,19 @@ def test_search_experiments_like_is_sql_like(store_dir: Path) -> None:
         "a[b]c"
     ]
     assert [e.name for e in mlflow.search_experiments(filter_string="name ILIKE 'a_x'")] == ["A_x"]
+
+
+def test_an_experiment_artifact_location_is_where_its_runs_keep_files(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    exp = mlflow.create_experiment("elsewhere", artifact_location=str(tmp_path / "shared"))
+    assert mlflow.get_experiment(exp).artifact_location == str(tmp_path / "shared")
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_text("hi", "note.txt")
+    assert (tmp_path / "shared" / run.info.run_id / "note.txt").read_text() == "hi"
+    assert mlflow.get_run(run.info.run_id).info.artifact_uri == str(
+        tmp_path / "shared" / run.info.run_id
+    )
+    assert mlflow.search_runs(experiment_ids=[exp]).artifact_uri[0] == str(
+        tmp_path / "shared" / run.info.run_id
+    )

@@ -153,13 +153,12 @@ def runs_frame(client: Client, rows: list[dict[str, Any]]) -> pd.DataFrame:
     n = len(rows)
     run_ids = [r["run_id"] for r in rows]
     position = {run_id: i for i, run_id in enumerate(run_ids)}
-    prefix = client._artifact_prefix
     columns: dict[str, Any] = {
         "run_id": run_ids,
         "experiment_id": [str(r["experiment_id"]) for r in rows],
         "run_name": [r["run_name"] for r in rows],
         "status": [r["status"] for r in rows],
-        "artifact_uri": [prefix + r["artifact_uri"] for r in rows],
+        "artifact_uri": [client.artifact_uri(r["artifact_uri"]) for r in rows],
     }
     not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
     for col in ("start_time", "end_time"):

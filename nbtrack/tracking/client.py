@@ -74,6 +74,7 @@ class _Backend:
         self.buffer = WriteBuffer(self.store)
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
+        self.artifact_locations: dict[int, str] = {}  # experiment -> its own folder, or ""
         self.lock = threading.RLock()
 
 
@@ -183,6 +184,10 @@ class Client:
             )
             raise InvalidInputError(
                 f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
+            )
+        if artifact_location is not None:
+            artifact_location = os.path.abspath(
+                os.path.expanduser(str(artifact_location).removeprefix("file://"))
             )
         clean_tags = dict(check_tag(k, v, internal=True) for k, v in (tags or {}).items())
         try:
@@ -305,7 +310,7 @@ class Client:
             "host": context.host(),
             "pid": os.getpid(),
             "source": all_tags.get(context.SOURCE_NAME),
-            "artifact_uri": f"{exp_id}/{run_id}",
+            "artifact_uri": self._new_artifact_uri(exp_id, run_id),
         }
         if not self.store.create_run(row, all_tags, snapshots):
             # Checked in the insert itself (one statement less per run); say why it failed.
@@ -328,8 +333,24 @@ class Client:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
         return row
 
+    def _new_artifact_uri(self, exp_id: int, run_id: str) -> str:
+        """Where a new run's artifacts go: under the experiment's own ``artifact_location``
+        when it has one (an absolute folder), else ``<exp>/<run>`` under the store's
+        ``artifacts/`` (relative, so the store can be moved with its folder)."""
+        location = self._b.artifact_locations.get(exp_id)
+        if location is None:
+            row = self.store.get_experiment(exp_id)
+            location = (row or {}).get("artifact_location") or ""
+            location = location.removeprefix("file://")
+            self._b.artifact_locations[exp_id] = location
+        return os.path.join(location, run_id) if location else f"{exp_id}/{run_id}"
+
+    def artifact_uri(self, stored: str) -> str:
+        """The absolute artifact folder of a run from the ``artifact_uri`` its row holds."""
+        return stored if os.path.isabs(stored) else self._artifact_prefix + stored
+
     def _artifact_dir(self, row: dict[str, Any]) -> Path:
-        return self._location.artifact_root / str(row["artifact_uri"])
+        return Path(self.artifact_uri(str(row["artifact_uri"])))
 
     def _make_run(
         self,
@@ -346,7 +367,7 @@ class Client:
             status=row["status"],
             start_time=row["start_time"],
             end_time=row["end_time"],
-            artifact_uri=self._artifact_prefix + row["artifact_uri"],
+            artifact_uri=self.artifact_uri(row["artifact_uri"]),
             lifecycle_stage=row["lifecycle_stage"],
         )
         return Run(info, RunData(metrics=metrics, params=params, tags=tags))
