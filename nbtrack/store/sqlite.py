@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_ms as _now_ms
 from ..exceptions import SchemaVersionError, StoreError
 from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
@@ -35,10 +36,6 @@ _RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 
 MetricRow = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, step
 KeyValueRow = tuple[str, str, str]  # run_id, key, value
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,13 +11,13 @@ import math
 import os
 import sqlite3
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_ms as _now_ms
 from ..exceptions import (
     ExperimentNotFoundError,
     InvalidInputError,
@@ -57,10 +57,6 @@ __all__ = ["Client"]
 
 DEFAULT_EXPERIMENT_ID = "0"
 MAX_RUN_NAME_LENGTH = 250
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Backend:
@@ -376,16 +372,8 @@ class Client:
         """The run with its params, latest metrics and tags (everything logged so far)."""
         self.flush()
         row = self._run_row(run_id)
-        store = self.store
-        params = dict(store.query("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
-        metrics = {
-            k: (math.nan if v is None else v)
-            for k, v in store.query(
-                "SELECT key, value FROM latest_metrics WHERE run_id = ?", (run_id,)
-            )
-        }
-        tags = dict(store.query("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
-        return self._make_run(row, params, metrics, tags)
+        kids = self.run_children([run_id])[run_id]
+        return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
 
     def run_rows_and_children(
         self, run_ids: Sequence[str]
