@@ -245,3 +245,30 @@ def test_package_list_is_read_again_after_an_install(
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-pkg\nVersion: 1.2.3\n")
     assert dict(packages())["fake-pkg"] == "1.2.3"
+
+
+def test_histories_share_their_cells_and_gc_keeps_the_shared_ones(store_dir: Path) -> None:
+    from nbtrack.snapshot.capture import _cells_by_hash, _dumps
+
+    client = nbtrack.Client()
+    store = client.store
+    keep = client.create_run("0").info.run_id
+    gone = client.create_run("0").info.run_id
+    common = {"execution_count": 1, "source": "import numpy as np"}
+    store.put_snapshot(keep, "history", _dumps({"cells": _cells_by_hash(store, [common])}))
+    store.put_snapshot(
+        gone,
+        "history",
+        _dumps(
+            {"cells": _cells_by_hash(store, [common, {"execution_count": 2, "source": "x = 1"}])}
+        ),
+    )
+    assert _rows(store_dir, "SELECT count(*) FROM snapshots WHERE kind = 'cell'") == [(2,)]
+    assert load_snapshot(client, gone, "history")["cells"][1] == {
+        "execution_count": 2,
+        "source": "x = 1",
+    }
+    client.delete_run(gone)
+    store.purge_deleted_runs()
+    assert _rows(store_dir, "SELECT count(*) FROM snapshots WHERE kind = 'cell'") == [(1,)]
+    assert load_snapshot(client, keep, "history") == {"cells": [common]}

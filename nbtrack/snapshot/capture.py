@@ -48,7 +48,7 @@ def capture_snapshots(
     where = Path.cwd()
     if shell is not None:
         stored["history"] = store.put_snapshot(
-            run_id, "history", _dumps({"cells": executed_cells(shell)})
+            run_id, "history", _dumps({"cells": _cells_by_hash(store, executed_cells(shell))})
         )
         path = find_notebook_path()
         if path is None:
@@ -69,9 +69,7 @@ def capture_snapshots(
                 notes.append(f"could not read notebook {path}: {exc}")
     elif script:
         try:
-            stored["script"] = store.put_snapshot(
-                run_id, "script", Path(script).read_bytes()
-            )
+            stored["script"] = store.put_snapshot(run_id, "script", Path(script).read_bytes())
             where = Path(script).parent
         except OSError as exc:
             notes.append(f"could not read script {script}: {exc}")
@@ -87,14 +85,38 @@ def capture_snapshots(
     return stored
 
 
+def _cells_by_hash(store: Any, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history with each cell's source stored once (kind ``cell``) and named by its hash:
+    a long session's runs share their cells instead of each storing the whole history."""
+    digests = store.put_blobs("cell", [c["source"].encode() for c in cells])
+    out = []
+    for cell, digest in zip(cells, digests, strict=True):
+        entry = {k: v for k, v in cell.items() if k != "source"}
+        entry["sha256"] = digest
+        out.append(entry)
+    return out
+
+
 def load_snapshot(client: Any, run_id: str, kind: str) -> Any:
-    """A run's snapshot of ``kind``: parsed JSON for history/environment, text otherwise."""
+    """A run's snapshot of ``kind``: parsed JSON for history/environment, text otherwise.
+
+    A history comes back as ``{"cells": [{"execution_count", "source", ["error"]}]}``.
+    """
     digest = client.store.run_snapshots(run_id).get(kind)
     if digest is None:
         return None
     data = client.store.get_snapshot(digest)
     if data is None:
         return None
-    if kind in ("history", "environment"):
+    if kind == "history":
+        history = json.loads(data)
+        cells = history.get("cells", [])
+        sources = client.store.get_blobs([c["sha256"] for c in cells if "sha256" in c])
+        for cell in cells:
+            if "sha256" in cell:
+                content = sources.get(cell.pop("sha256"))
+                cell["source"] = "" if content is None else content.decode("utf-8", "replace")
+        return history
+    if kind == "environment":
         return json.loads(data)
     return data.decode("utf-8", errors="replace")

@@ -529,6 +529,36 @@ class SQLiteStore:
             )
         return digest
 
+    def put_blobs(self, kind: str, items: Sequence[bytes]) -> list[str]:
+        """Store each item once under its sha256 (no run link); returns the hashes in order."""
+        digests = [hashlib.sha256(data).hexdigest() for data in items]
+        if not digests:
+            return digests
+        with self.write() as conn:
+            stored = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT sha256 FROM snapshots WHERE sha256 IN (SELECT value FROM json_each(?))",
+                    (json.dumps(digests),),
+                )
+            }
+            now = _now_ms()
+            new = {}
+            for digest, data in zip(digests, items, strict=True):
+                if digest not in stored and digest not in new:
+                    new[digest] = (digest, kind, len(data), zlib.compress(data, 6), now)
+            conn.executemany("INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)", list(new.values()))
+        return digests
+
+    def get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """``sha256 -> content`` of those of ``digests`` that are stored."""
+        rows = self.query(
+            "SELECT sha256, content FROM snapshots"
+            " WHERE sha256 IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(digests)),),
+        )
+        return {digest: zlib.decompress(content) for digest, content in rows}
+
     def get_snapshot(self, digest: str) -> bytes | None:
         rows = self.query("SELECT content FROM snapshots WHERE sha256 = ?", (digest,))
         return zlib.decompress(rows[0][0]) if rows else None
@@ -613,7 +643,23 @@ class SQLiteStore:
                     (_json_list(ids),),
                 )
             conn.execute(
-                "DELETE FROM snapshots WHERE sha256 NOT IN (SELECT sha256 FROM run_snapshots)"
+                "DELETE FROM snapshots WHERE kind != 'cell'"
+                " AND sha256 NOT IN (SELECT sha256 FROM run_snapshots)"
+            )
+            # Cells are referenced from inside the history snapshots that remain.
+            used: set[str] = set()
+            for (content,) in conn.execute(
+                "SELECT content FROM snapshots WHERE kind = 'history'"
+            ).fetchall():
+                try:
+                    cells = json.loads(zlib.decompress(content)).get("cells", [])
+                except (ValueError, AttributeError):
+                    continue  # not a history document of ours: it references no cells
+                used.update(c["sha256"] for c in cells if isinstance(c, dict) and "sha256" in c)
+            conn.execute(
+                "DELETE FROM snapshots WHERE kind = 'cell'"
+                " AND sha256 NOT IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(used)),),
             )
         return ids
 
