@@ -340,22 +340,12 @@ class SQLiteStore:
             if cur.rowcount != 1:
                 raise _NoSuchExperiment  # rolls the transaction back
             if snapshots:
-                # Send only the content the store lacks (another process's gc may have purged
-                # what this one stored before).
-                stored = {
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT sha256 FROM snapshots WHERE sha256 IN"
-                        " (SELECT value FROM json_each(?))",
-                        (json.dumps([s[1] for s in snapshots]),),
-                    )
-                }
-                for kind, digest, size, compressed in snapshots:
-                    if digest not in stored:
-                        conn.execute(
-                            "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
-                            (digest, kind, size, compressed, now),
-                        )
+                # Content already stored is left alone (the primary key says so); content
+                # missing, even if another process's gc purged it, is stored again.
+                conn.executemany(
+                    "INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                    [(digest, kind, size, data, now) for kind, digest, size, data in snapshots],
+                )
             conn.executemany(
                 "INSERT INTO tags VALUES (?, ?, ?)"
                 " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",

@@ -227,7 +227,8 @@ def start_run(
                 raise RunStateError(f"run {run_id} is deleted; restore_run it first")
         else:
             exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
-            client.check_experiment_open(exp)
+            if _stack and not nested:  # the active run is about to end: check first
+                client.check_experiment_open(exp)  # (otherwise the insert itself checks)
         if _stack and not nested:
             names = ", ".join(repr(f.run.info.run_name) for f in _stack)
             warnings.warn(
