@@ -96,24 +96,28 @@ def _silenced(transformed: str) -> bool:
 def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary:
     """Run ``cell`` as a tracked run; returns the summary (already displayed unless quiet)."""
     __tracebackhide__ = True
+    from IPython.core.error import UsageError
+
     from .tracking import fluent
     from .tracking.entities import ActiveRun
 
     client = fluent._client()
-    experiment_id = None
-    if options.experiment:
-        experiment_id = client.get_or_create_experiment(options.experiment).experiment_id
     key = _cell_key(shell, cell)
     # the snapshots are taken below, with this cell's options (--no-snapshot, --keep-outputs);
     # start_run must not take its own (it does for a run started by the API in IPython)
     suppressed = fluent._suppress_snapshots.set(True)
     try:
+        experiment_id = None
+        if options.experiment:
+            experiment_id = client.get_or_create_experiment(options.experiment).experiment_id
         run = fluent.start_run(
             run_name=options.name,
             experiment_id=experiment_id,
             nested=options.nested,
             tags=options.tags or None,
         )
+    except NbtrackError as exc:  # a bad option or a deleted experiment: the cell did not run
+        raise UsageError(f"%%track: {exc} (the cell was not run)") from None
     finally:
         fluent._suppress_snapshots.reset(suppressed)
     run_id = run.info.run_id
@@ -216,4 +220,11 @@ def _show(shell: Any, summary: RunSummary, options: TrackOptions) -> RunSummary:
         from IPython.display import display
 
         display(summary)
+    elif summary.notes:  # quiet hides the summary, never what went wrong
+        import warnings
+
+        from .exceptions import NbtrackWarning
+
+        for note in summary.notes:
+            warnings.warn(f"%%track: {note}", NbtrackWarning, stacklevel=2)
     return summary

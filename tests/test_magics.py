@@ -982,3 +982,27 @@ def test_non_numeric_literals_with_metric_like_names_are_params(ip: InteractiveS
     run = last_run()
     assert run.data.params == {"use_focal_loss": "True", "precision": "bf16"}
     assert run.data.metrics == {"acc": 0.5}
+
+
+def test_a_bad_start_is_a_usage_error_and_the_cell_does_not_run(ip: InteractiveShell) -> None:
+    result, _ = run(ip, "%%track --name " + "x" * 300 + "\nran_anyway = 1")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "the cell was not run" in str(result.error_in_exec)
+    assert "ran_anyway" not in ip.user_ns
+    nbtrack.delete_experiment(nbtrack.create_experiment("old"))
+    result, _ = run(ip, "%%track --experiment old\nran_anyway = 1")
+    assert isinstance(result.error_in_exec, UsageError) and "deleted" in str(result.error_in_exec)
+    assert "ran_anyway" not in ip.user_ns
+
+
+def test_quiet_still_warns_about_notes(ip: InteractiveShell) -> None:
+    with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="no such variable"):
+        ok(ip, "%%track --quiet --metrics missing_metric\nx = 1")
+
+
+@pytest.mark.filterwarnings("ignore:To exit:UserWarning")  # IPython's own hint on sys.exit
+def test_sys_exit_zero_ends_the_run_finished(ip: InteractiveShell) -> None:
+    run(ip, "%%track\nimport sys\nsys.exit(0)")
+    assert last_run().info.status == "FINISHED"
+    run(ip, "%%track\nimport sys\nsys.exit(3)")
+    assert last_run().info.status == "FAILED"

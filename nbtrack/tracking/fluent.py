@@ -313,8 +313,11 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
     """End ``run_id`` (and any run nested under it) as an exception, or its absence, says."""
-    if exc_type is None:
-        status = RunStatus.FINISHED
+    if exc_type is None or (
+        issubclass(exc_type, SystemExit) and getattr(exc, "code", None) in (None, 0)
+    ):
+        status = RunStatus.FINISHED  # sys.exit() and sys.exit(0) are a normal end
+        exc_type = None
     elif issubclass(exc_type, KeyboardInterrupt):
         status = RunStatus.KILLED
     else:
