@@ -87,11 +87,7 @@ def experiments(ctx: click.Context, show_all: bool) -> None:
     from .tracking.entities import ViewType
 
     client = _client(ctx)
-    rows = client.store.query(
-        "SELECT experiment_id, count(*), max(start_time) FROM runs"
-        " WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
-    )
-    counts = {str(r[0]): (r[1], r[2]) for r in rows}
+    counts = {str(k): v for k, v in client.store.experiment_run_counts().items()}
     view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
     table = []
     for e in client.search_experiments(view):
@@ -270,9 +266,7 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
             if exp_dir.is_dir():
                 folders += [d for d in exp_dir.iterdir() if d.is_dir()]
     if dry_run:
-        deleted = [
-            r[0] for r in store.query("SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")
-        ]
+        deleted = store.deleted_run_ids()
         keep = store.all_run_ids() - set(deleted)
         orphans = [d for d in folders if d.name not in keep]
         click.echo(
@@ -289,10 +283,7 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     orphans = [d for d in folders if d.name not in keep]
     for d in orphans:
         shutil.rmtree(d, ignore_errors=True)
-    store.db.vacuum()
-    # In WAL mode VACUUM writes the compacted database into the -wal file: checkpoint it back
-    # and truncate the log, or the file does not shrink and the disk use doubles.
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.compact()
     after = _size(store.db_path)
     click.echo(
         f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "

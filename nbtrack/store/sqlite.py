@@ -268,16 +268,19 @@ class SQLiteStore:
 
     def list_experiments(self, lifecycle_stages: Sequence[str]) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in lifecycle_stages)
-        rows = self.query(
-            f"SELECT experiment_id FROM experiments WHERE lifecycle_stage IN ({marks})"
-            " ORDER BY experiment_id",
-            list(lifecycle_stages),
-        )
-        out = []
-        for (eid,) in rows:
-            exp = self.get_experiment(eid)
-            if exp is not None:
-                out.append(exp)
+        with self.read() as conn:
+            cur = conn.execute(
+                f"SELECT * FROM experiments WHERE lifecycle_stage IN ({marks})"
+                " ORDER BY experiment_id",
+                list(lifecycle_stages),
+            )
+            cols = [d[0] for d in cur.description]
+            out = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            tags: dict[int, dict[str, str]] = {}
+            for eid, key, value in conn.execute("SELECT * FROM experiment_tags").fetchall():
+                tags.setdefault(eid, {})[key] = value
+        for exp in out:
+            exp["tags"] = tags.get(exp["experiment_id"], {})
         return out
 
     def update_experiment(self, experiment_id: int, **fields: Any) -> None:
@@ -652,6 +655,35 @@ class SQLiteStore:
                 (json.dumps(sorted(used)),),
             )
         return ids
+
+    def experiment_run_counts(self) -> dict[int, tuple[int, int | None]]:
+        """``experiment_id -> (active runs, latest start time)``."""
+        rows = self.query(
+            "SELECT experiment_id, count(*), max(start_time) FROM runs"
+            " WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+        )
+        return {int(eid): (int(n), last) for eid, n, last in rows}
+
+    def deleted_run_ids(self) -> list[str]:
+        return [
+            r[0] for r in self.query("SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")
+        ]
+
+    def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Run ids starting with ``prefix`` (hex), through the primary key's index."""
+        return [
+            r[0]
+            for r in self.query(
+                "SELECT run_id FROM runs WHERE run_id GLOB ? LIMIT ?", (prefix + "*", limit)
+            )
+        ]
+
+    def compact(self) -> None:
+        """VACUUM, then checkpoint: in WAL mode VACUUM writes the compacted database into the
+        -wal file, which must be moved back and truncated for the file to shrink."""
+        with self._lock:
+            self.db.vacuum()
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT run_id FROM runs")}

@@ -416,14 +416,12 @@ class Client:
             raise RunNotFoundError(f"a run id (or a prefix of one) is needed; got {prefix!r}")
         if not all(c in "0123456789abcdef" for c in prefix):
             raise RunNotFoundError(f"no run id starts with {prefix!r} (run ids are hex)")
-        rows = self.store.query(  # a GLOB prefix uses the primary key's index
-            "SELECT run_id FROM runs WHERE run_id GLOB ? LIMIT 2", (prefix + "*",)
-        )
+        rows = self.store.run_ids_with_prefix(prefix)
         if not rows:
             raise RunNotFoundError(f"no run id starts with {prefix!r}")
         if len(rows) > 1:
             raise InvalidInputError(f"{prefix!r} matches several runs; give more characters")
-        return str(rows[0][0])
+        return rows[0]
 
     def check_experiment_open(self, experiment_id: str | int) -> None:
         """Raise unless runs can be added to this experiment (it exists and is not deleted)."""
