@@ -68,6 +68,7 @@ FIGURES = (
     "start_run",
     "start_run_raw",
     "track_cell",
+    "curves",
     "import",
 )
 
@@ -874,6 +875,42 @@ def fig_track_cell(ctx: Context) -> list[Figure]:
     ]
 
 
+# -- figure 8 (info): building metric curves for the browser ------------------------------------
+
+
+def fig_curves(ctx: Context) -> list[Figure]:
+    """nbtrack_widgets.curves for 20 runs x 10 k steps: the time to build the widget in
+    Python, and the size of the figure state sent to the browser (against the raw points)."""
+    import json
+
+    import nbtrack
+    from nbtrack_widgets import MetricCurves
+
+    runs, steps = 20, ctx.sizes.history_steps  # 10 k steps (--quick: fewer)
+    with nbtrack_store(ctx.dirs, "curves"):
+        client = nbtrack.Client()
+        ids = []
+        for r in range(runs):
+            run_id = client.create_run("0", run_name=f"run-{r}").info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[nbtrack.Metric("loss", 1.0 / (1 + s + r), 1_000_000 + s, s)
+                         for s in range(steps)],
+            )
+            ids.append(run_id)
+        times, widget = series(lambda: MetricCurves(ids, client=client), 3)
+    state = len(json.dumps(widget.figure.to_plotly_json(), default=str))
+    raw = runs * steps * 2 * 8  # x and y as 8-byte numbers, before any downsampling
+    return [
+        Figure(
+            "curves", f"curves {runs}x{steps // 1000}k, state {state / 1e6:.2f} MB",
+            statistics.median(times), None, "-", "s", None,
+            f"figure state {state:,} bytes vs {raw:,} bytes of raw points", None,
+            details={"build_s": times, "state_bytes": state, "raw_bytes": raw},
+        )
+    ]
+
+
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "log_metric": fig_log_metric,
     "log_batch": fig_log_batch,
@@ -882,6 +919,7 @@ RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "start_run": fig_start_run,
     "start_run_raw": fig_start_run_raw,
     "track_cell": fig_track_cell,
+    "curves": fig_curves,
     "import": fig_import,
 }
 TARGETED = {"log_metric", "search_runs", "get_metric_history", "start_run", "import"}
