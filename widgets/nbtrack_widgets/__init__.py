@@ -5,6 +5,8 @@ as static HTML elsewhere.
 """
 
 from ._version import __version__
+from .compare import Comparison, compare
 from .curves import MetricCurves, curves
+from .table import RunTable
 
-__all__ = ["MetricCurves", "__version__", "curves"]
+__all__ = ["Comparison", "MetricCurves", "RunTable", "__version__", "compare", "curves"]
