@@ -30,6 +30,7 @@ _SUBCOMMANDS = {
     "export": "export RUN PATH [history|notebook]  the run as a notebook that reproduces it",
     "diff": "diff RUN_A RUN_B   what changed: params, metrics, code cells, packages",
     "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
+    "compare": "compare [EXPERIMENT] [FILTER]  a table of runs to sort, filter and plot",
     "status": "status             where runs go, the active experiment and run",
 }
 
@@ -209,6 +210,25 @@ class TrackMagics(Magics):
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from exc
         print(f"snapshots will include {rest[0]}")
+
+    def _cmd_compare(self, line: str) -> Any:
+        from .tracking import fluent
+
+        try:
+            import nbtrack_widgets
+        except ImportError:
+            raise UsageError(
+                "%nbtrack compare needs the widgets: pip install nbtrack-widgets "
+                "(from a checkout: pip install -e ./widgets), then restart the kernel"
+            ) from None
+        words = line.split(maxsplit=1)
+        client = fluent._client()
+        if words and client.get_experiment_by_name(words[0]) is not None:
+            experiment, filter_string = words[0], (words[1] if len(words) > 1 else "")
+        else:
+            experiment = client.get_experiment(fluent._active_experiment_id(client)).name
+            filter_string = line.strip()
+        return nbtrack_widgets.compare(experiment=experiment, filter_string=filter_string)
 
     def _cmd_status(self, line: str) -> None:
         import nbtrack

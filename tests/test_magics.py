@@ -1006,3 +1006,28 @@ def test_sys_exit_zero_ends_the_run_finished(ip: InteractiveShell) -> None:
     assert last_run().info.status == "FINISHED"
     run(ip, "%%track\nimport sys\nsys.exit(3)")
     assert last_run().info.status == "FAILED"
+
+
+def test_nbtrack_compare(ip: InteractiveShell) -> None:
+    from nbtrack_widgets import Comparison
+
+    ok(ip, "%nbtrack experiment cmp")
+    ok(ip, "%%track -q\nlr = 0.1\nacc = 0.5")
+    ok(ip, "%%track -q\nlr = 0.2\nacc = 0.7")
+    result, _ = ok(ip, "%nbtrack compare")
+    assert isinstance(result.result, Comparison) and len(result.result.table.rows) == 2
+    result, _ = ok(ip, "%nbtrack compare cmp metrics.acc > 0.6")
+    assert [r["params.lr"] for r in result.result.table.rows] == ["0.2"]
+    result, _ = ok(ip, "%nbtrack compare metrics.acc < 0.6")
+    assert [r["params.lr"] for r in result.result.table.rows] == ["0.1"]
+
+
+def test_nbtrack_compare_says_how_to_install_the_widgets(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nbtrack_widgets", None)  # as if not installed
+    result, _ = run(ip, "%nbtrack compare")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "pip install nbtrack-widgets" in str(result.error_in_exec)
