@@ -69,6 +69,7 @@ FIGURES = (
     "start_run_raw",
     "track_cell",
     "curves",
+    "compare",
     "import",
 )
 
@@ -911,6 +912,43 @@ def fig_curves(ctx: Context) -> list[Figure]:
     ]
 
 
+# -- figure 9 (info): building the comparison table ------------------------------------------------
+
+
+def fig_compare(ctx: Context) -> list[Figure]:
+    """nbtrack_widgets.RunTable over 1000 runs x 20 columns (5 params, 15 metrics): the time to
+    build it in Python, and the size of the widget state sent to the browser (one page)."""
+    import json
+
+    import nbtrack
+    from nbtrack_widgets import RunTable
+
+    runs = 1000 if ctx.sizes.search_runs >= 1000 else 200
+    rng = random.Random(9)
+    with nbtrack_store(ctx.dirs, "compare") as (_, experiment_id):
+        client = nbtrack.Client()
+        for r in range(runs):
+            run_id = client.create_run(experiment_id, run_name=f"run-{r}").info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[nbtrack.Metric(f"m{k}", rng.random(), 1, 0) for k in range(15)],
+                params=[nbtrack.Param(f"p{k}", str(rng.randint(0, 3))) for k in range(5)],
+                synchronous=False,
+            )
+        client.flush()
+        name = client.get_experiment(experiment_id).name
+        times, table = series(lambda: RunTable(experiment=name, max_runs=runs), 3)
+    state = sum(len(json.dumps(w.get_state(), default=str)) for w in table.grid.children)
+    return [
+        Figure(
+            "compare", f"compare {runs} runs x 20 cols, page state {state / 1e3:.0f} kB",
+            statistics.median(times), None, "-", "s", None,
+            f"{len(table.grid.children)} widgets on the first page, {state:,} bytes of state",
+            None, details={"build_s": times, "page_state_bytes": state, "runs": runs},
+        )
+    ]
+
+
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "log_metric": fig_log_metric,
     "log_batch": fig_log_batch,
@@ -920,6 +958,7 @@ RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "start_run_raw": fig_start_run_raw,
     "track_cell": fig_track_cell,
     "curves": fig_curves,
+    "compare": fig_compare,
     "import": fig_import,
 }
 TARGETED = {"log_metric", "search_runs", "get_metric_history", "start_run", "import"}
