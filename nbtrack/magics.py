@@ -88,8 +88,9 @@ class TrackMagics(Magics):
     @argument("--metrics", metavar="A,B", help="log these variables' final values as metrics")
     @argument("--no-capture", action="store_true", help="no automatic params or metrics")
     @argument("--no-snapshot", action="store_true", help="store no code snapshot")
+    @argument("--no-live", action="store_true", help="no live metric curves under the cell")
     @argument("--keep-outputs", action="store_true", help="keep outputs in the notebook snapshot")
-    @argument("-q", "--quiet", action="store_true", help="show no summary under the cell")
+    @argument("-q", "--quiet", action="store_true", help="show nothing under the cell")
     @cell_magic
     def track(self, line: str, cell: str) -> None:
         """Run the cell as a tracked run: params from its literal assignments, metrics from
@@ -107,6 +108,7 @@ class TrackMagics(Magics):
             metrics=_split(args.metrics),
             capture=not args.no_capture,
             snapshot=not args.no_snapshot,
+            live=not args.no_live,
             keep_outputs=args.keep_outputs,
             quiet=args.quiet,
             metric_patterns=tuple(self.metric_patterns),

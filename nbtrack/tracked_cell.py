@@ -8,7 +8,9 @@ transformed as usual, exceptions raised to the user with their traceback. Around
    same cell made last (by the front end's cell id, else by a hash of the source);
 2. the snapshots are stored (executed history, notebook file, environment), unless told not to;
 3. literal assignments in the cell are logged as params before it runs (see :mod:`.cellvars`);
-4. the cell runs; metrics are then taken from its scalar variables with metric-like names;
+4. the cell runs, watched by the installed observers (``nbtrack-widgets`` draws live metric
+   curves under it; ``--no-live`` turns them off); metrics are then taken from its scalar
+   variables with metric-like names;
 5. the run ends FINISHED, FAILED (traceback kept, exception re-raised) or KILLED (interrupt),
    and a short summary is shown under the cell.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cellvars
+from .cell_observers import start_observers, stop_observers
 from .exceptions import NbtrackError
 from .summary import RunSummary
 
@@ -48,6 +51,7 @@ class TrackOptions:
     snapshot: bool = True
     keep_outputs: bool = False
     quiet: bool = False
+    live: bool = True
     metric_patterns: tuple[str, ...] = cellvars.METRIC_PATTERNS
 
 
@@ -153,7 +157,12 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
                     summary.captured_params.append(name)
                 except NbtrackError as exc:
                     summary.notes.append(f"param {name} not logged: {exc}")
-        value = _execute(shell, cell, transformed)
+        watch = options.live and not options.quiet  # --quiet: nothing shown under the cell
+        observers = start_observers(frame_client, run_id) if watch else []
+        try:
+            value = _execute(shell, cell, transformed)
+        finally:
+            stop_observers(observers)
     except BaseException:
         exc_type, error, tb = sys.exc_info()
         fluent._end_run_with_exception(run_id, exc_type, error, tb)
