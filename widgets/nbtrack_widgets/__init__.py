@@ -7,6 +7,16 @@ as static HTML elsewhere.
 from ._version import __version__
 from .compare import Comparison, compare
 from .curves import MetricCurves, curves
+from .detail import RunDetail, show
 from .table import RunTable
 
-__all__ = ["Comparison", "MetricCurves", "RunTable", "__version__", "compare", "curves"]
+__all__ = [
+    "Comparison",
+    "MetricCurves",
+    "RunDetail",
+    "RunTable",
+    "__version__",
+    "compare",
+    "curves",
+    "show",
+]
