@@ -1,0 +1,135 @@
+"""The widgets in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by
+Playwright, notebooks/compare.ipynb run from the Run menu's command. What only a browser shows:
+the widgets' front ends (ipywidgets, Plotly's FigureWidget) render the table and the curves.
+
+A screenshot is kept in test-artifacts/compare.png.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "compare.ipynb"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(tmp_path / "store")}
+    log = (tmp_path / "jupyterlab.log").open("w")  # a pipe nobody reads would fill and stall it
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.port_retries=0",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(
+                    f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}"
+                )
+            time.sleep(0.5)
+    try:
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_compare_notebook_renders_table_and_curves(lab: tuple[str, str], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp"
+                " && window.jupyterapp.commands.hasCommand('runmenu:run-all')",
+                timeout=60_000,
+            )
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+            )
+            page.evaluate("window.jupyterapp.commands.execute('runmenu:run-all')")
+            # the table's checkboxes (one per run) and the Plotly traces of the curves
+            page.wait_for_function(
+                "() => document.querySelectorAll('.widget-checkbox input').length >= 3",
+                timeout=120_000,
+            )
+            page.wait_for_function(
+                "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace')"
+                ".length >= 3",
+                timeout=120_000,
+            )
+            rows = page.locator(".widget-checkbox input").count()
+            traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+        finally:
+            context.close()
+    assert rows >= 3  # three runs in the table (the filtered table adds more)
+    assert traces >= 3  # curves drawn by Plotly in the browser
