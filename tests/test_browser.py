@@ -111,10 +111,19 @@ def test_compare_notebook_renders_table_and_curves(lab: tuple[str, str], tmp_pat
                 " && window.jupyterapp.commands.hasCommand('runmenu:run-all')",
                 timeout=60_000,
             )
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+            # the notebook's kernel must be up and idle before Run All, or the cells go nowhere
+            page.evaluate(
+                "async () => { const w = window.jupyterapp.shell.currentWidget;"
+                " await w.context.ready; await w.context.sessionContext.ready; }"
+            )
+            page.wait_for_function(
+                "() => { const s = window.jupyterapp.shell.currentWidget.context"
+                ".sessionContext.session; return !!s && !!s.kernel"
+                " && s.kernel.connectionStatus === 'connected' && s.kernel.status === 'idle'; }",
+                timeout=90_000,
             )
             page.evaluate("window.jupyterapp.commands.execute('runmenu:run-all')")
+            page.screenshot(path=str(tmp_path / "after-run-all.png"))
             # the table's checkboxes (one per run) and the Plotly traces of the curves
             page.wait_for_function(
                 "() => document.querySelectorAll('.widget-checkbox input').length >= 3",
