@@ -8,15 +8,18 @@ from ._version import __version__
 from .compare import Comparison, compare
 from .curves import MetricCurves, curves
 from .detail import RunDetail, show
+from .params import ParamsView, params_view
 from .table import RunTable
 
 __all__ = [
     "Comparison",
     "MetricCurves",
+    "ParamsView",
     "RunDetail",
     "RunTable",
     "__version__",
     "compare",
     "curves",
+    "params_view",
     "show",
 ]
