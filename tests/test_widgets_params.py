@@ -34,7 +34,7 @@ def test_scatter_follows_the_dropdowns(sweep: None) -> None:
     view = params_view("grid")
     view.param.value = "lr"
     (points,) = view.scatter.data
-    got = sorted(zip(points.x, points.y))
+    got = sorted(zip(points.x, points.y, strict=True))
     want = sorted([(0.01, 0.86), (0.1, 0.95), (0.01, 0.81), (0.1, 0.9)])
     assert [x for x, _ in got] == [x for x, _ in want]
     assert [y for _, y in got] == pytest.approx([y for _, y in want])
