@@ -21,6 +21,8 @@ from __future__ import annotations
 from . import exceptions
 from ._version import __version__
 from .exceptions import NbtrackError
+from .models.load import load_model
+from .models.public import log_model, register_model
 from .query.search import search_runs
 from .snapshot.public import diff_runs, export_snapshot
 from .tracking.client import Client
@@ -69,6 +71,19 @@ from .tracking.fluent import (
 from .tracking.uri import get_tracking_uri, set_tracking_uri
 
 
+#: Submodules imported on first attribute access, so ``nbtrack.pyfunc.load_model(...)`` works
+#: after a bare ``import nbtrack`` without every import paying for them.
+_LAZY_SUBMODULES = frozenset({"lightgbm", "models", "pyfunc", "pytorch", "sklearn", "xgboost"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext nbtrack``: registers ``%%track`` and ``%nbtrack`` (IPython is imported
     only now, never by ``import nbtrack``)."""
@@ -109,15 +124,18 @@ __all__ = [
     "get_tracking_uri",
     "last_active_run",
     "load_ipython_extension",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "restore_run",
     "search_experiments",
     "search_runs",

@@ -8,14 +8,21 @@ The tree::
     │   └── SchemaVersionError      the store was written by a newer nbtrack
     ├── NotFoundError               no run / experiment / artifact with that id or name
     │   ├── RunNotFoundError
-    │   └── ExperimentNotFoundError
+    │   ├── ExperimentNotFoundError
+    │   ├── ModelNotFoundError      no saved model at that URI or path
+    │   ├── RegisteredModelNotFoundError
+    │   └── ModelVersionNotFoundError   no such version, stage or alias of a registered model
     ├── InvalidInputError           bad input: also a ValueError, so ``except ValueError`` works
     │   ├── InvalidKeyError         a key that is too long or has characters not allowed
     │   ├── ValueTooLongError       a param or tag value over its limit
     │   ├── ParamConflictError      a param re-logged with a different value
-    │   └── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
+    │   ├── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
+    │   ├── InvalidModelURIError    a model URI nbtrack cannot parse (lists the accepted forms)
+    │   ├── ModelSchemaError        prediction input that does not match the model's signature
+    │   └── AlreadyExistsError      a registered model with that name exists already
     ├── FilterSyntaxError           a malformed filter (also a ValueError); points at the token
-    └── RunStateError               the run's state forbids it (e.g. logging to a deleted run)
+    ├── RunStateError               the run's state forbids it (e.g. logging to a deleted run)
+    └── ForceRequiredError          a destructive registry operation asked without ``force=True``
 
 ``TypeError`` (not an ``NbtrackError``) is raised for a metric value that is not a real number,
 as Python itself does for wrong types.
@@ -26,14 +33,21 @@ Warnings are ``NbtrackWarning``.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyExistsError",
     "ExperimentNotFoundError",
     "FilterSyntaxError",
+    "ForceRequiredError",
     "InvalidInputError",
     "InvalidKeyError",
+    "InvalidModelURIError",
+    "ModelNotFoundError",
+    "ModelSchemaError",
+    "ModelVersionNotFoundError",
     "NbtrackError",
     "NbtrackWarning",
     "NotFoundError",
     "ParamConflictError",
+    "RegisteredModelNotFoundError",
     "ReservedTagError",
     "RunNotFoundError",
     "RunStateError",
@@ -72,6 +86,18 @@ class ExperimentNotFoundError(NotFoundError):
     """No experiment with that id or name."""
 
 
+class ModelNotFoundError(NotFoundError):
+    """No saved model (no ``MLmodel.json``) at that URI or path."""
+
+
+class RegisteredModelNotFoundError(NotFoundError):
+    """No registered model with that name."""
+
+
+class ModelVersionNotFoundError(NotFoundError):
+    """No version, stage or alias of a registered model matching the request."""
+
+
 class InvalidInputError(NbtrackError, ValueError):
     """An argument has a value that is not allowed."""
 
@@ -92,6 +118,18 @@ class ReservedTagError(InvalidInputError):
     """A tag key uses the prefix that nbtrack keeps for its own tags."""
 
 
+class InvalidModelURIError(InvalidInputError):
+    """A model URI that is not one of the accepted forms (the message lists them)."""
+
+
+class ModelSchemaError(InvalidInputError):
+    """Prediction input that does not match the model's signature (missing columns, bad types)."""
+
+
+class AlreadyExistsError(InvalidInputError):
+    """An object with that name exists already (a registered model, say)."""
+
+
 class FilterSyntaxError(NbtrackError, ValueError):
     """A ``filter_string`` or ``order_by`` clause could not be parsed.
 
@@ -109,6 +147,11 @@ class FilterSyntaxError(NbtrackError, ValueError):
 
 class RunStateError(NbtrackError):
     """The run's state does not allow this operation."""
+
+
+class ForceRequiredError(NbtrackError):
+    """A destructive operation (deleting a registered model, or a version in Production) was
+    asked for without ``force=True``; nothing was changed."""
 
 
 class NbtrackWarning(UserWarning):

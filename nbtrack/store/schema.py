@@ -116,6 +116,72 @@ CREATE VIEW run_snapshots AS
 """
 
 
+# Version 3: models and the model registry. ``logged_models`` lists the models saved under each
+# run's artifacts; ``model_versions.version`` counts from 1 per registered model (the next number
+# is ``max + 1``, taken inside the write transaction). Every stage or alias change, and every
+# version created or deleted, appends a row to ``registry_events``: the audit trail.
+_V3 = """
+CREATE TABLE logged_models (
+    run_id        TEXT NOT NULL,
+    artifact_path TEXT NOT NULL,
+    flavors       TEXT NOT NULL,
+    created_time  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, artifact_path)
+) WITHOUT ROWID;
+CREATE TABLE registered_models (
+    name              TEXT PRIMARY KEY,
+    description       TEXT,
+    creation_time     INTEGER NOT NULL,
+    last_updated_time INTEGER NOT NULL
+);
+CREATE TABLE registered_model_tags (
+    name  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (name, key)
+) WITHOUT ROWID;
+CREATE TABLE model_versions (
+    name              TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    source            TEXT NOT NULL,
+    run_id            TEXT,
+    current_stage     TEXT NOT NULL DEFAULT 'None',
+    status            TEXT NOT NULL DEFAULT 'READY',
+    description       TEXT,
+    user              TEXT,
+    creation_time     INTEGER NOT NULL,
+    last_updated_time INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+CREATE INDEX model_versions_by_run ON model_versions (run_id);
+CREATE TABLE model_version_tags (
+    name    TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT,
+    PRIMARY KEY (name, version, key)
+) WITHOUT ROWID;
+CREATE TABLE model_aliases (
+    name    TEXT NOT NULL,
+    alias   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (name, alias)
+) WITHOUT ROWID;
+CREATE TABLE registry_events (
+    event_id   INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    version    INTEGER,
+    kind       TEXT NOT NULL,
+    from_value TEXT,
+    to_value   TEXT,
+    time       INTEGER NOT NULL,
+    user       TEXT,
+    comment    TEXT
+);
+CREATE INDEX registry_events_by_model ON registry_events (name, version, time);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -126,7 +192,11 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 #: ``MIGRATIONS[i]`` upgrades a store at version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+]
 CURRENT_VERSION = len(MIGRATIONS)
 
 #: Columns of ``runs`` in the order :class:`~nbtrack.store.sqlite.SQLiteStore` returns them.

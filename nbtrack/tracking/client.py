@@ -25,6 +25,7 @@ from ..exceptions import (
     RunNotFoundError,
     RunStateError,
 )
+from ..registry.client import RegistryMethods
 from ..store.sqlite import SQLiteStore
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path
@@ -115,7 +116,7 @@ def _experiment_id(experiment_id: Any) -> int:
         ) from None
 
 
-class Client:
+class Client(RegistryMethods):
     """Explicit access to a tracking store.
 
     Parameters

@@ -1,0 +1,69 @@
+"""Model flavors: how each library's models are saved, loaded and asked to predict.
+
+A flavor module has:
+
+- ``FLAVOR``: its name in ``MLmodel.json``;
+- ``DISTRIBUTIONS``: the packages a saved model needs, pinned in ``requirements.txt``;
+- ``save(model, folder, **options) -> dict``: write the model's files into ``folder`` and return
+  the flavor's settings (file names, format, library version);
+- ``load(folder, settings, **options)``: the native model back;
+- ``predictor(model, settings)``: a function ``(data, params) -> predictions`` for pyfunc, where
+  ``data`` is a DataFrame or an array already checked against the signature.
+
+:func:`flavor_for` picks the flavor of a model object from its type.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from ...exceptions import InvalidInputError
+
+__all__ = ["FLAVOR_MODULES", "flavor_for", "flavor_module"]
+
+#: Flavor name -> the module that implements it.
+FLAVOR_MODULES = {
+    "sklearn": "nbtrack.models.flavors.sklearn",
+    "xgboost": "nbtrack.models.flavors.xgboost",
+    "lightgbm": "nbtrack.models.flavors.lightgbm",
+    "pytorch": "nbtrack.models.flavors.pytorch",
+    "python_function": "nbtrack.models.pyfunc",
+}
+
+
+def flavor_module(name: str) -> ModuleType:
+    if name not in FLAVOR_MODULES:
+        raise InvalidInputError(
+            f"unknown model flavor {name!r}; nbtrack knows {', '.join(FLAVOR_MODULES)}"
+        )
+    return importlib.import_module(FLAVOR_MODULES[name])
+
+
+def _mro_modules(model: Any) -> list[str]:
+    return [f"{c.__module__}.{c.__qualname__}" for c in type(model).__mro__]
+
+
+def flavor_for(model: Any) -> ModuleType:
+    """The flavor module for ``model``: XGBoost and LightGBM models (their scikit-learn
+    wrappers too) before scikit-learn, PyTorch modules, any scikit-learn estimator, and
+    :class:`~nbtrack.models.pyfunc.PythonModel` subclasses."""
+    names = _mro_modules(model)
+    if any(n.startswith("xgboost.") for n in names):
+        return flavor_module("xgboost")
+    if any(n.startswith("lightgbm.") for n in names):
+        return flavor_module("lightgbm")
+    if "torch.nn.modules.module.Module" in names:
+        return flavor_module("pytorch")
+    if "nbtrack.models.pyfunc.PythonModel" in names:
+        return flavor_module("python_function")
+    if any(n.startswith("sklearn.") for n in names) or (
+        hasattr(model, "fit") and hasattr(model, "predict") and hasattr(model, "get_params")
+    ):
+        return flavor_module("sklearn")
+    raise InvalidInputError(
+        f"nbtrack cannot tell how to save a {type(model).__module__}.{type(model).__qualname__}: "
+        "log scikit-learn, XGBoost, LightGBM or PyTorch models, or wrap custom code in "
+        "nbtrack.pyfunc.PythonModel and use nbtrack.pyfunc.log_model"
+    )

@@ -1,0 +1,154 @@
+"""The scikit-learn flavor: any estimator or pipeline.
+
+Serialization formats:
+
+- ``cloudpickle`` (the default when cloudpickle is installed) or ``pickle``: any estimator,
+  functions defined in the notebook included. **Loading a pickle runs code**: load only models
+  you or your team saved;
+- ``skops``: the safer format; loading inspects the file and refuses types you have not
+  trusted (``load_model(uri, trusted=[...])`` names them), so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+from ...exceptions import InvalidInputError
+from ..load import load_with_flavor
+from ..save import ModelInfo
+from ..save import log_model as _log_model
+from ..save import save_model as _save_model
+from ..signature import ModelSignature
+
+__all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "load", "load_model", "log_model", "predictor",
+           "save", "save_model"]
+
+FLAVOR = "sklearn"
+DISTRIBUTIONS = ["scikit-learn", "numpy", "scipy"]
+FORMATS = ("cloudpickle", "pickle", "skops")
+
+
+def _default_format() -> str:
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        return "pickle"
+    return "cloudpickle"
+
+
+def save(
+    model: Any, folder: Path, serialization_format: str | None = None,
+    pyfunc_predict_fn: str = "predict",
+) -> dict[str, Any]:
+    fmt = serialization_format or _default_format()
+    if fmt not in FORMATS:
+        raise InvalidInputError(
+            f"serialization_format must be one of {', '.join(FORMATS)}; got {fmt!r}"
+        )
+    if not callable(getattr(model, pyfunc_predict_fn, None)):
+        raise InvalidInputError(
+            f"the model has no method {pyfunc_predict_fn!r} for pyfunc_predict_fn "
+            "(use 'predict', 'predict_proba', 'transform', ...)"
+        )
+    import sklearn
+
+    if fmt == "skops":
+        import skops.io
+
+        data = "model.skops"
+        skops.io.dump(model, folder / data)
+    else:
+        data = "model.pkl"
+        with open(folder / data, "wb") as fh:
+            if fmt == "cloudpickle":
+                import cloudpickle
+
+                cloudpickle.dump(model, fh)
+            else:
+                pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return {
+        "data": data,
+        "serialization_format": fmt,
+        "sklearn_version": sklearn.__version__,
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "predict_fn": pyfunc_predict_fn,
+        "extra_distributions": ["cloudpickle"] if fmt == "cloudpickle" else (
+            ["skops"] if fmt == "skops" else []
+        ),
+    }
+
+
+def load(folder: Path, settings: dict[str, Any], trusted: list[str] | None = None) -> Any:
+    path = folder / settings["data"]
+    if settings.get("serialization_format") == "skops":
+        import skops.io
+
+        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in (trusted or [])]
+        if untrusted:
+            raise InvalidInputError(
+                f"the skops file holds types that are not trusted by default: "
+                f"{', '.join(untrusted)}. If you trust where this model came from, load it "
+                f"with trusted={untrusted!r}"
+            )
+        return skops.io.load(path, trusted=list(trusted or []) or None)
+    with open(path, "rb") as fh:
+        return pickle.load(fh)  # cloudpickle files load with pickle
+
+
+def predictor(model: Any, settings: dict[str, Any]) -> Any:
+    method = getattr(model, settings.get("predict_fn", "predict"))
+
+    def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+        return method(data, **(params or {}))
+
+    return predict
+
+
+# -- public functions (nbtrack.sklearn) ---------------------------------------------------------
+
+
+def log_model(
+    sk_model: Any,
+    artifact_path: str,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    serialization_format: str | None = None,
+    pyfunc_predict_fn: str = "predict",
+    extra_pip_requirements: list[str] | None = None,
+) -> ModelInfo:
+    """Log a scikit-learn estimator under the active run; register it when
+    ``registered_model_name`` is given. The signature is inferred from ``input_example``."""
+    return _log_model(
+        sk_model, artifact_path, sys.modules[__name__],
+        registered_model_name=registered_model_name, signature=signature,
+        input_example=input_example, extra_pip_requirements=extra_pip_requirements,
+        serialization_format=serialization_format, pyfunc_predict_fn=pyfunc_predict_fn,
+    )
+
+
+def save_model(
+    sk_model: Any,
+    path: str | os.PathLike[str],
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    serialization_format: str | None = None,
+    pyfunc_predict_fn: str = "predict",
+    extra_pip_requirements: list[str] | None = None,
+) -> None:
+    """Save a scikit-learn estimator as a model folder at ``path``."""
+    _save_model(
+        sk_model, path, sys.modules[__name__], signature=signature,
+        input_example=input_example, extra_pip_requirements=extra_pip_requirements,
+        serialization_format=serialization_format, pyfunc_predict_fn=pyfunc_predict_fn,
+    )
+
+
+def load_model(model_uri: str | os.PathLike[str], trusted: list[str] | None = None) -> Any:
+    """The estimator saved at ``model_uri``. Pickled models run code as they load; for skops
+    files, ``trusted`` lists the extra types you accept (the error names them)."""
+    return load_with_flavor(model_uri, FLAVOR, trusted=trusted)

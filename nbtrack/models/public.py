@@ -1,0 +1,64 @@
+"""The library-agnostic face of models: ``nbtrack.log_model`` and ``register_model``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .flavors import flavor_for
+from .save import ModelInfo
+from .save import log_model as _log_model
+from .signature import ModelSignature
+
+__all__ = ["log_model", "register_model"]
+
+
+def log_model(
+    model: Any,
+    artifact_path: str,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    extra_pip_requirements: list[str] | None = None,
+    **options: Any,
+) -> ModelInfo:
+    """Log a trained model under the active run, its flavor picked from its type
+    (scikit-learn, XGBoost, LightGBM, PyTorch, or a :class:`nbtrack.pyfunc.PythonModel`).
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    artifact_path
+        The folder under the run's artifacts, e.g. ``"model"``.
+    registered_model_name
+        Register the model as a new version of this registered model (created if needed).
+    signature
+        The input/output signature; inferred from ``input_example`` when not given.
+    input_example
+        A few rows of input (DataFrame or array): saved with the model, and used to infer
+        the signature and check that the model predicts.
+    options
+        Passed to the flavor (``serialization_format="skops"`` for scikit-learn, say).
+
+    Returns
+    -------
+    ModelInfo
+        ``model_uri`` (``runs:/<run_id>/<artifact_path>``), the flavors, the signature and the
+        registered version number.
+    """
+    flavor = flavor_for(model)
+    return _log_model(
+        model, artifact_path, flavor, registered_model_name=registered_model_name,
+        signature=signature, input_example=input_example,
+        extra_pip_requirements=extra_pip_requirements, **options,
+    )
+
+
+def register_model(model_uri: str | os.PathLike[str], name: str,
+                   tags: dict[str, Any] | None = None) -> Any:
+    """Register the model at ``model_uri`` as a new version of ``name`` in the current
+    tracking store (MLflow's ``mlflow.register_model``)."""
+    from ..tracking.client import Client
+
+    return Client().register_model(os.fspath(model_uri), name, tags=tags)

@@ -1,0 +1,167 @@
+"""Save a model to a folder, or log it under the active run (and register it when asked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import InvalidInputError
+from ..tracking.artifacts import check_artifact_path
+from .metadata import INPUT_EXAMPLE_FILE, ModelMetadata, pinned_requirements
+from .signature import ModelSignature, enforce_signature, infer_schema
+
+if TYPE_CHECKING:
+    from ..registry.entities import ModelVersion
+
+__all__ = ["ModelInfo", "log_model", "save_model"]
+
+#: Rows of an input example kept in ``input_example.json``.
+MAX_EXAMPLE_ROWS = 100
+
+
+class ModelInfo:
+    """What :func:`log_model` returns (as MLflow's): where the model went and its metadata."""
+
+    def __init__(self, model_uri: str, metadata: ModelMetadata,
+                 registered_model_version: ModelVersion | None):
+        self.model_uri = model_uri
+        self.run_id = metadata.run_id
+        self.artifact_path = metadata.artifact_path
+        self.flavors = metadata.flavors
+        self.signature = metadata.signature
+        self.model_uuid = metadata.model_uuid
+        self.utc_time_created = metadata.utc_time_created
+        self.registered_model_version = (
+            None if registered_model_version is None else int(registered_model_version.version)
+        )
+
+    def __repr__(self) -> str:
+        extra = (f", registered_model_version={self.registered_model_version}"
+                 if self.registered_model_version else "")
+        return f"ModelInfo(model_uri={self.model_uri!r}{extra})"
+
+
+def _example_json(example: Any) -> str:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(example, pd.Series):
+        example = example.to_frame()
+    if isinstance(example, pd.DataFrame):
+        part = example.head(MAX_EXAMPLE_ROWS)
+        return json.dumps({"dataframe_split": json.loads(part.to_json(orient="split",
+                                                                      date_format="iso"))})
+    if hasattr(example, "detach") and hasattr(example, "numpy"):
+        example = example.detach().cpu().numpy()
+    array = np.asarray(example)
+    return json.dumps({"inputs": array[:MAX_EXAMPLE_ROWS].tolist()})
+
+
+def save_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    flavor: ModuleType,
+    *,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    extra_pip_requirements: list[str] | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    **options: Any,
+) -> ModelMetadata:
+    """Write ``model`` with ``flavor`` into the new folder ``path``: the flavor's files, the
+    metadata file, requirements and the input example. The folder appears complete or not at
+    all (it is built beside and renamed into place)."""
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidInputError(f"cannot save a model to {target}: it exists and is not empty")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        settings = flavor.save(model, tmp, **options)
+        extra = settings.pop("extra_distributions", [])
+        metadata = ModelMetadata(
+            flavors={
+                flavor.FLAVOR: settings,
+                **({} if flavor.FLAVOR == "python_function" else {
+                    "python_function": {"loader_module": flavor.__name__}
+                }),
+            },
+            run_id=run_id,
+            artifact_path=artifact_path,
+            requirements=[
+                *pinned_requirements([*flavor.DISTRIBUTIONS, *extra, "pandas", "numpy"]),
+                *(extra_pip_requirements or []),
+            ],
+        )
+        if input_example is not None:
+            (tmp / INPUT_EXAMPLE_FILE).write_text(_example_json(input_example))
+            metadata.input_example = INPUT_EXAMPLE_FILE
+            if signature is None:
+                signature = _infer(model, flavor, settings, input_example)
+        metadata.signature = signature
+        metadata.save(tmp)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return metadata
+
+
+def _infer(model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any) -> Any:
+    """Input schema from the example; output schema from the model's prediction on it."""
+    signature = ModelSignature(infer_schema(example))
+    try:
+        output = flavor.predictor(model, settings)(enforce_signature(signature, example), None)
+    except Exception:  # a model that cannot predict on its example still gets saved
+        return signature
+    return ModelSignature(signature.inputs, infer_schema(output))
+
+
+def log_model(
+    model: Any,
+    artifact_path: str,
+    flavor: ModuleType,
+    *,
+    registered_model_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: Any = None,
+    extra_pip_requirements: list[str] | None = None,
+    **options: Any,
+) -> ModelInfo:
+    """Save ``model`` under the active run's artifacts at ``artifact_path`` (a run is started
+    if none is active, as MLflow does), and register it as a new version of
+    ``registered_model_name`` when given."""
+    from ..clock import now_ms
+    from ..store.registry import RegistryTables
+    from ..tracking import fluent
+
+    sub = check_artifact_path(artifact_path)
+    if not sub:
+        raise InvalidInputError("artifact_path must name a folder for the model, like 'model'")
+    if registered_model_name is not None:
+        from ..registry.validation import check_model_name
+
+        check_model_name(registered_model_name)
+    client, run_id = fluent._target(None)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        metadata = save_model(
+            model, folder, flavor, signature=signature, input_example=input_example,
+            extra_pip_requirements=extra_pip_requirements, run_id=run_id,
+            artifact_path=sub, **options,
+        )
+        client.log_artifacts(run_id, folder, sub)
+    RegistryTables(client.store).add_logged_model(
+        run_id, sub, json.dumps(sorted(metadata.flavors)), now_ms()
+    )
+    uri = f"runs:/{run_id}/{sub}"
+    version = client.register_model(uri, registered_model_name) if registered_model_name else None
+    return ModelInfo(uri, metadata, version)

@@ -1,0 +1,186 @@
+"""Model signatures: the shape of a model's input and output, inferred from an example, and
+checked (with a clear error) when the model is asked to predict.
+
+Two kinds, as MLflow's:
+
+- ``columns``: named, typed columns (from a DataFrame): ``{"name": "age", "type": "double"}``,
+  types ``boolean``, ``long``, ``double``, ``string``, ``datetime``, ``binary``;
+- ``tensor``: one array with a dtype and a shape, ``-1`` for the batch axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ModelSchemaError
+
+__all__ = ["ModelSignature", "enforce_signature", "infer_schema", "infer_signature"]
+
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """``inputs`` and ``outputs`` are schema dicts (see the module docstring) or None."""
+
+    inputs: Schema | None = None
+    outputs: Schema | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "outputs": self.outputs}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ModelSignature | None:
+        if not data:
+            return None
+        return cls(inputs=data.get("inputs"), outputs=data.get("outputs"))
+
+    def describe(self) -> str:
+        """One line per side, e.g. ``inputs: age (double), city (string)``."""
+        return "\n".join(f"{side}: {_describe(schema)}" for side, schema in
+                         (("inputs", self.inputs), ("outputs", self.outputs)) if schema)
+
+
+def _describe(schema: Schema) -> str:
+    if schema["type"] == "tensor":
+        return f"tensor {schema['dtype']} shape {tuple(schema['shape'])}"
+    return ", ".join(f"{c['name']} ({c['type']})" for c in schema["columns"])
+
+
+def _column_type(dtype: Any) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "long"
+    if pd.api.types.is_float_dtype(dtype):
+        return "double"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "string"
+
+
+def infer_schema(data: Any) -> Schema | None:
+    """The schema of an example input or output; None for what has no fixed shape."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return {
+            "type": "columns",
+            "columns": [{"name": str(c), "type": _column_type(t)} for c, t in data.dtypes.items()],
+        }
+    if isinstance(data, pd.Series):
+        return {"type": "columns",
+                "columns": [{"name": str(data.name or 0), "type": _column_type(data.dtype)}]}
+    if hasattr(data, "detach") and hasattr(data, "numpy"):  # a torch tensor
+        data = data.detach().cpu().numpy()
+    if isinstance(data, (list, tuple)):
+        try:
+            data = np.asarray(data)
+        except ValueError:
+            return None
+    if isinstance(data, np.ndarray) and data.dtype != object:
+        return {"type": "tensor", "dtype": str(data.dtype), "shape": [-1, *data.shape[1:]]}
+    return None
+
+
+def infer_signature(model_input: Any, model_output: Any = None) -> ModelSignature:
+    """A signature from an example input and, optionally, the model's output for it."""
+    return ModelSignature(infer_schema(model_input),
+                          None if model_output is None else infer_schema(model_output))
+
+
+def _as_frame(data: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, pd.Series):
+        return data.to_frame()
+    if isinstance(data, dict):
+        return pd.DataFrame({k: np.atleast_1d(v) for k, v in data.items()})
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return pd.DataFrame.from_records(data)
+    return None
+
+
+def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
+    """``data`` shaped for the model: columns picked and ordered, types converted; or a
+    :class:`~nbtrack.exceptions.ModelSchemaError` saying what does not match."""
+    import numpy as np
+    import pandas as pd
+
+    schema = signature.inputs if signature else None
+    if schema is None:
+        frame = _as_frame(data)
+        return frame if frame is not None else data
+    if schema["type"] == "tensor":
+        if isinstance(data, pd.DataFrame):
+            data = data.to_numpy()
+        try:
+            array = np.asarray(data, dtype=schema["dtype"])
+        except (TypeError, ValueError) as exc:
+            raise ModelSchemaError(
+                f"the model takes a {schema['dtype']} array; the input could not be converted "
+                f"({exc})"
+            ) from None
+        expected = schema["shape"]
+        if array.ndim != len(expected) or any(
+            e not in (-1, a) for e, a in zip(expected, array.shape, strict=True)
+        ):
+            raise ModelSchemaError(
+                f"the model takes arrays of shape {tuple(expected)} (-1: any); got "
+                f"{tuple(array.shape)}"
+            )
+        return array
+    columns = [c["name"] for c in schema["columns"]]
+    frame = _as_frame(data)
+    if frame is None:
+        array = np.asarray(data)
+        if array.ndim == 1:
+            array = array.reshape(1, -1)
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise ModelSchemaError(
+                f"the model takes {len(columns)} columns ({', '.join(columns)}); got an array "
+                f"of shape {tuple(array.shape)}"
+            )
+        frame = pd.DataFrame(array, columns=columns)
+    frame.columns = [str(c) for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ModelSchemaError(
+            f"the input lacks column(s) {', '.join(missing)}; the model takes "
+            f"{_describe(schema)}"
+        )
+    frame = frame[columns].copy()
+    for spec in schema["columns"]:
+        frame[spec["name"]] = _convert(frame[spec["name"]], spec)
+    return frame
+
+
+def _convert(column: Any, spec: dict[str, str]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    kind, name = spec["type"], spec["name"]
+    try:
+        if kind == "double":
+            return pd.to_numeric(column).astype("float64")
+        if kind == "long":
+            values = pd.to_numeric(column)
+            if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+                raise ValueError("it holds non-integer values")
+            return values.astype("int64")
+        if kind == "boolean":
+            if column.dtype == bool:
+                return column
+            raise ValueError(f"it holds {column.dtype} values")
+        if kind == "datetime":
+            return pd.to_datetime(column)
+    except (TypeError, ValueError) as exc:
+        raise ModelSchemaError(f"column {name!r} must be {kind}: {exc}") from None
+    return column
