@@ -9,6 +9,7 @@
     nbtrack gc
     nbtrack export 3f2a... -o run.ipynb
     nbtrack diff 3f2a... 8c1d...
+    nbtrack models list | versions | stage | alias | history | delete | serve | predict
 
 ``--store`` (or ``NBTRACK_TRACKING_URI``) points at the store; default ``.nbtrack/`` here.
 """
@@ -342,6 +343,15 @@ def _print_table(header: list[str], rows: list[list[Any]]) -> None:
     for n, row in enumerate(cells):
         line = "  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True))
         click.echo(click.style(line, bold=True) if n == 0 else line.rstrip())
+
+
+def _add_models_group() -> None:
+    from .registry.commands import models
+
+    cli.add_command(models)
+
+
+_add_models_group()
 
 
 def main() -> None:

@@ -140,9 +140,6 @@ def save(
     python_model.__dict__.pop("_nbtrack_context", None)
     with open(folder / _PICKLE, "wb") as fh:
         cloudpickle.dump(python_model, fh)
-    python_model._nbtrack_context = PythonModelContext(  # type: ignore[attr-defined]
-        {n: str(Path(p).expanduser()) for n, p in (artifacts or {}).items()}, model_config
-    )
     return {"loader_module": __name__, "python_model": _PICKLE, "artifacts": copied,
             "model_config": model_config}
 

@@ -103,7 +103,7 @@ def save_model(
             (tmp / INPUT_EXAMPLE_FILE).write_text(_example_json(input_example))
             metadata.input_example = INPUT_EXAMPLE_FILE
             if signature is None:
-                signature = _infer(model, flavor, settings, input_example)
+                signature = _infer(model, flavor, settings, input_example, tmp)
         metadata.signature = signature
         metadata.save(tmp)
         if target.exists():
@@ -115,10 +115,15 @@ def save_model(
     return metadata
 
 
-def _infer(model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any) -> Any:
-    """Input schema from the example; output schema from the model's prediction on it."""
+def _infer(
+    model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any, folder: Path
+) -> Any:
+    """Input schema from the example; output schema from the model's prediction on it (custom
+    Python models are loaded back from ``folder`` first, so their ``load_context`` runs)."""
     signature = ModelSignature(infer_schema(example))
     try:
+        if flavor.FLAVOR == "python_function":
+            model = flavor.load(folder, settings)
         output = flavor.predictor(model, settings)(enforce_signature(signature, example), None)
     except Exception:  # a model that cannot predict on its example still gets saved
         return signature

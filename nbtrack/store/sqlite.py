@@ -612,23 +612,21 @@ class SQLiteStore:
         return [run_id for run_id, _ in dead]
 
     def purge_deleted_runs(self, run_ids: Sequence[str] | None = None) -> list[str]:
-        """Remove deleted runs (all, or those given) and their rows for good."""
+        """Remove deleted runs (all, or those given) and their rows for good. A run that a
+        registered model version comes from is kept: its artifacts hold the model."""
         with self.write() as conn:
             if run_ids is None:
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'"
-                    ).fetchall()
-                ]
+                ids = [r[0] for r in conn.execute(self._PURGEABLE).fetchall()]
             else:
-                ids = list(run_ids)
+                wanted = set(run_ids)
+                ids = [r[0] for r in conn.execute(self._PURGEABLE).fetchall() if r[0] in wanted]
             for table in (
                 "metric_blocks",
                 "latest_metrics",
                 "params",
                 "tags",
                 "artifacts",
+                "logged_models",
                 "runs",
             ):
                 conn.execute(
@@ -664,10 +662,14 @@ class SQLiteStore:
         )
         return {int(eid): (int(n), last) for eid, n, last in rows}
 
+    _PURGEABLE = (
+        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted' AND run_id NOT IN"
+        " (SELECT run_id FROM model_versions WHERE run_id IS NOT NULL)"
+    )
+
     def deleted_run_ids(self) -> list[str]:
-        return [
-            r[0] for r in self.query("SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted'")
-        ]
+        """Deleted runs that ``gc`` may purge (not those registered model versions use)."""
+        return [r[0] for r in self.query(self._PURGEABLE)]
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
         """Run ids starting with ``prefix`` (hex), through the primary key's index."""

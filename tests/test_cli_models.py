@@ -1,0 +1,92 @@
+"""``nbtrack models``: the registry from a terminal, and gc keeping what registered models use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import nbtrack
+from nbtrack.cli import cli
+
+
+@pytest.fixture
+def registered(store_dir: Path) -> list[str]:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    run_ids = []
+    for c in (1.0, 0.1):
+        with nbtrack.start_run() as run:
+            nbtrack.log_model(LogisticRegression(C=c, max_iter=500).fit(X, y), "model",
+                              registered_model_name="iris")
+        run_ids.append(run.info.run_id)
+    return run_ids
+
+
+def _run(store: Path, *args: str) -> tuple[int, str]:
+    # env= makes the runner restore the variable afterwards (the models group sets it).
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "models", *args], env={"NBTRACK_TRACKING_URI": str(store)}
+    )
+    return result.exit_code, result.output
+
+
+def test_stage_alias_versions_list_and_history(store_dir: Path, registered: list[str]) -> None:
+    assert _run(store_dir, "stage", "iris", "1", "production", "-m", "launch") == (
+        0, "iris version 1 is now in Production\n"
+    )
+    code, out = _run(store_dir, "stage", "iris", "2", "Production", "--archive-existing")
+    assert code == 0
+    assert _run(store_dir, "alias", "iris", "champion", "2")[0] == 0
+    code, out = _run(store_dir, "versions", "iris")
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["2", "Production", "champion"]
+    assert lines[2].split()[:2] == ["1", "Archived"]
+    code, out = _run(store_dir, "list")
+    assert "Production: v2" in out and "@champion: v2" in out
+    code, out = _run(store_dir, "history", "iris")
+    assert "None -> Production" in out and "launch" in out and "Production -> Archived" in out
+    code, out = _run(store_dir, "history", "iris", "-v", "1")
+    assert "alias:champion" not in out
+    assert _run(store_dir, "alias", "iris", "champion", "--delete")[0] == 0
+    assert nbtrack.Client().get_registered_model("iris").aliases == {}
+
+
+def test_bad_input_exits_1_with_the_reason(store_dir: Path, registered: list[str]) -> None:
+    code, out = _run(store_dir, "stage", "iris", "1", "Live")
+    assert code == 1 and "None, Staging, Production, Archived" in out
+    code, out = _run(store_dir, "versions", "nope")
+    assert code == 1 and "no registered model named 'nope'" in out
+    code, out = _run(store_dir, "alias", "iris", "latest", "1")
+    assert code == 1 and "reserved" in out
+    code, out = _run(store_dir, "alias", "iris", "champion")
+    assert code == 2 and "VERSION" in out
+    assert "Traceback" not in out
+
+
+def test_delete_asks_for_force(store_dir: Path, registered: list[str]) -> None:
+    _run(store_dir, "stage", "iris", "1", "Production")
+    code, out = _run(store_dir, "delete", "iris", "--version", "1")
+    assert code == 1 and "--force" in out
+    assert _run(store_dir, "delete", "iris", "--version", "1", "--force")[0] == 0
+    code, out = _run(store_dir, "delete", "iris")
+    assert code == 1 and "1 version(s)" in out
+    assert _run(store_dir, "delete", "iris", "--force")[0] == 0
+    assert _run(store_dir, "list")[1] == "(none)\n"
+
+
+def test_gc_keeps_deleted_runs_that_registered_versions_use(
+    store_dir: Path, registered: list[str]
+) -> None:
+    client = nbtrack.Client()
+    with nbtrack.start_run() as spare:
+        nbtrack.log_param("x", 1)
+    for run_id in [*registered, spare.info.run_id]:
+        client.delete_run(run_id)
+    client.delete_model_version("iris", 2)  # run 2's model is no longer registered
+    result = CliRunner().invoke(cli, ["--store", str(store_dir), "gc"])
+    assert result.exit_code == 0, result.output
+    assert "purged 2 deleted run(s)" in result.output
+    assert nbtrack.load_model("models:/iris/1").C == 1.0

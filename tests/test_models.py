@@ -1,0 +1,183 @@
+"""Saved models: the folder format, signatures and their checks, pyfunc, custom Python models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+
+import nbtrack
+import nbtrack.pyfunc
+import nbtrack.sklearn
+from nbtrack.exceptions import InvalidInputError, ModelNotFoundError, ModelSchemaError
+from nbtrack.models import infer_signature
+
+
+@pytest.fixture
+def diabetes() -> tuple[pd.DataFrame, pd.Series, LinearRegression]:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    return X, y, LinearRegression().fit(X, y)
+
+
+def test_log_model_writes_a_complete_model_folder(store_dir: Path, diabetes: tuple) -> None:
+    X, _, model = diabetes
+    with nbtrack.start_run() as run:
+        info = nbtrack.log_model(model, "model", input_example=X[:5])
+    assert info.model_uri == f"runs:/{run.info.run_id}/model"
+    folder = Path(nbtrack.get_run(run.info.run_id).info.artifact_uri) / "model"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "MLmodel.json", "input_example.json", "model.pkl", "requirements.txt"
+    ]
+    meta = json.loads((folder / "MLmodel.json").read_text())
+    assert set(meta["flavors"]) == {"sklearn", "python_function"}
+    assert meta["flavors"]["sklearn"]["sklearn_version"]
+    assert meta["run_id"] == run.info.run_id and meta["python_version"]
+    assert [c["name"] for c in meta["signature"]["inputs"]["columns"]] == list(X.columns)
+    assert meta["signature"]["outputs"] == {"type": "tensor", "dtype": "float64", "shape": [-1]}
+    requirements = (folder / "requirements.txt").read_text().split()
+    assert any(r.startswith("scikit-learn==") for r in requirements)
+    assert any(r.startswith("pandas==") for r in requirements)
+    example = json.loads((folder / "input_example.json").read_text())
+    assert example["dataframe_split"]["columns"] == list(X.columns)
+    # The run's artifact index lists the model's files.
+    client = nbtrack.Client()
+    assert {p for p, _ in client.list_artifacts(run.info.run_id)} >= {"model/MLmodel.json"}
+
+
+def test_log_model_starts_a_run_when_none_is_active(store_dir: Path, diabetes: tuple) -> None:
+    model = diabetes[2]
+    info = nbtrack.sklearn.log_model(model, "model")
+    assert nbtrack.active_run().info.run_id == info.run_id
+    nbtrack.end_run()
+    assert isinstance(nbtrack.sklearn.load_model(info.model_uri), LinearRegression)
+
+
+def test_pyfunc_checks_input_against_the_signature(store_dir: Path, diabetes: tuple) -> None:
+    X, _, model = diabetes
+    with nbtrack.start_run():
+        info = nbtrack.log_model(model, "model", input_example=X[:5])
+    pyfunc = nbtrack.pyfunc.load_model(info.model_uri)
+    expected = model.predict(X[:4])
+    # Columns in another order, extra columns, records, an ndarray: all work.
+    np.testing.assert_allclose(pyfunc.predict(X[:4][list(reversed(X.columns))]), expected)
+    np.testing.assert_allclose(pyfunc.predict(X[:4].assign(extra=1)), expected)
+    np.testing.assert_allclose(pyfunc.predict(X[:4].to_dict(orient="records")), expected)
+    np.testing.assert_allclose(pyfunc.predict(X[:4].to_numpy()), expected)
+    with pytest.raises(ModelSchemaError, match=r"lacks column.*bmi"):
+        pyfunc.predict(X[:4].drop(columns=["bmi"]))
+    with pytest.raises(ModelSchemaError, match="column 'age' must be double"):
+        pyfunc.predict(X[:4].assign(age="old"))
+    with pytest.raises(ModelSchemaError, match="takes 10 columns"):
+        pyfunc.predict(np.zeros((2, 3)))
+    with pytest.raises(InvalidInputError, match="params must be a dict"):
+        pyfunc.predict(X[:2], params=[1])  # type: ignore[arg-type]
+
+
+def test_tensor_signatures_check_shape(tmp_path: Path) -> None:
+    from nbtrack.models.signature import enforce_signature
+
+    signature = infer_signature(np.zeros((3, 4), dtype="float32"))
+    assert signature.inputs == {"type": "tensor", "dtype": "float32", "shape": [-1, 4]}
+    assert enforce_signature(signature, [[1, 2, 3, 4]]).dtype == np.float32
+    with pytest.raises(ModelSchemaError, match=r"shape \(-1, 4\)"):
+        enforce_signature(signature, np.zeros((2, 5)))
+    with pytest.raises(ModelSchemaError, match="float32 array"):
+        enforce_signature(signature, [["a", "b", "c", "d"]])
+
+
+def test_save_model_is_all_or_nothing(tmp_path: Path, diabetes: tuple) -> None:
+    _, _, model = diabetes
+    target = tmp_path / "m"
+    with pytest.raises(InvalidInputError, match="serialization_format must be one of"):
+        nbtrack.sklearn.save_model(model, target, serialization_format="joblib")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    nbtrack.sklearn.save_model(model, target)
+    with pytest.raises(InvalidInputError, match="exists and is not empty"):
+        nbtrack.sklearn.save_model(model, target)
+    assert isinstance(nbtrack.load_model(target), LinearRegression)
+    assert isinstance(nbtrack.load_model(f"file://{target}"), LinearRegression)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        nbtrack.load_model(tmp_path / "missing")
+
+
+def test_bad_log_model_calls_leave_the_run_untouched(store_dir: Path, diabetes: tuple) -> None:
+    _, _, model = diabetes
+    with nbtrack.start_run() as run:
+        with pytest.raises(InvalidInputError, match="cannot tell how to save"):
+            nbtrack.log_model(object(), "model")
+        with pytest.raises(InvalidInputError, match="relative path"):
+            nbtrack.log_model(model, "../escape")
+        with pytest.raises(InvalidInputError, match="must name a folder"):
+            nbtrack.log_model(model, "")
+        with pytest.raises(InvalidInputError, match="not allowed"):
+            nbtrack.log_model(model, "model", registered_model_name="a/b")
+        with pytest.raises(InvalidInputError, match="no method 'predict_log'"):
+            nbtrack.sklearn.log_model(model, "model", pyfunc_predict_fn="predict_log")
+    assert nbtrack.Client().list_artifacts(run.info.run_id) == []
+    assert nbtrack.Client().search_registered_models() == []
+
+
+class AddN(nbtrack.pyfunc.PythonModel):
+    def load_context(self, context: nbtrack.pyfunc.PythonModelContext) -> None:
+        self.n = float(Path(context.artifacts["n"]).read_text())
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        scale = (params or {}).get("scale", 1)
+        return (model_input["x"] + self.n) * scale
+
+
+def test_custom_python_model_with_artifacts_and_params(store_dir: Path, tmp_path: Path) -> None:
+    n_file = tmp_path / "n.txt"
+    n_file.write_text("10")
+    example = pd.DataFrame({"x": [1.0, 2.0]})
+    with nbtrack.start_run():
+        info = nbtrack.pyfunc.log_model(
+            "adder", python_model=AddN(), artifacts={"n": str(n_file)}, input_example=example,
+            registered_model_name="adder",
+        )
+    n_file.unlink()  # the model carries its own copy
+    loaded = nbtrack.pyfunc.load_model("models:/adder/1")
+    assert loaded.predict(example).tolist() == [11.0, 12.0]
+    assert loaded.predict(example, params={"scale": 2}).tolist() == [22.0, 24.0]
+    assert isinstance(loaded.unwrap_python_model(), AddN)
+    assert info.signature is not None and info.signature.outputs is not None
+    assert isinstance(nbtrack.load_model(info.model_uri), AddN)
+
+
+def test_a_class_defined_in_a_notebook_loads_in_another_process(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    # The class lives in __main__ (as in a notebook); cloudpickle saves it by value.
+    script = textwrap.dedent(
+        f"""
+        import nbtrack, nbtrack.pyfunc
+        nbtrack.set_tracking_uri({str(store_dir)!r})
+
+        class Doubler(nbtrack.pyfunc.PythonModel):
+            def predict(self, context, model_input, params=None):
+                return [2 * v for v in model_input["x"]]
+
+        with nbtrack.start_run():
+            info = nbtrack.pyfunc.log_model("m", python_model=Doubler())
+        print(info.model_uri)
+        """
+    )
+    uri = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.strip()
+    assert nbtrack.pyfunc.load_model(uri).predict({"x": [1, 4]}) == [2, 8]
+
+
+def test_the_flavor_modules_have_mlflow_names() -> None:
+    for module in (nbtrack.sklearn, nbtrack.pyfunc):
+        for name in ("log_model", "save_model", "load_model"):
+            assert callable(getattr(module, name)), (module.__name__, name)
+    assert nbtrack.pyfunc.PythonModel and nbtrack.models.ModelSignature
