@@ -1,0 +1,5 @@
+"""``python -m nbtrack``: the same as the ``nbtrack`` command."""
+
+from .cli import main
+
+main()
