@@ -9,17 +9,20 @@ from .compare import Comparison, compare
 from .curves import MetricCurves, curves
 from .detail import RunDetail, show
 from .params import ParamsView, params_view
+from .registry import RegistryControls, registry
 from .table import RunTable
 
 __all__ = [
     "Comparison",
     "MetricCurves",
     "ParamsView",
+    "RegistryControls",
     "RunDetail",
     "RunTable",
     "__version__",
     "compare",
     "curves",
     "params_view",
+    "registry",
     "show",
 ]
