@@ -1,10 +1,12 @@
-"""Plugins that watch a ``%%track`` cell while it runs (live curves, progress, ...).
+"""Plugins that watch a run while it trains in the notebook (live curves, progress, ...).
 
-nbtrack never imports its front-end packages: a package that wants to watch tracked cells
-declares an entry point in the group ``nbtrack.cell_observers``, naming a callable
+nbtrack never imports its front-end packages: a package that wants to watch runs declares an
+entry point in the group ``nbtrack.cell_observers``, naming a callable
 ``observer(client, run_id)`` that starts watching and returns an object with a ``stop()``
-method, called when the cell ends. ``nbtrack-widgets`` declares the live metric curves this
-way. An observer that fails is reported as a warning; it never breaks the cell.
+method. Observers start with a ``%%track`` cell and stop when it ends, and likewise for a
+top-level run that ``nbtrack.start_run`` starts in a Jupyter kernel (stopped by ``end_run``).
+``nbtrack-widgets`` declares the live metric curves this way. An observer that fails is
+reported as a warning; it never breaks the cell or the run.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _observers() -> tuple[tuple[str, Callable[[Any, str], Handle]], ...]:
             found.append((entry.name, entry.load()))
         except Exception as exc:
             warnings.warn(
-                f"%%track: the observer {entry.name!r} could not be loaded: {exc}",
+                f"nbtrack: the observer {entry.name!r} could not be loaded: {exc}",
                 NbtrackWarning,
                 stacklevel=2,
             )
@@ -49,7 +51,7 @@ def start_observers(client: Any, run_id: str) -> list[Handle]:
             handles.append(observer(client, run_id))
         except Exception as exc:
             warnings.warn(
-                f"%%track: the observer {name!r} failed to start: {exc}",
+                f"nbtrack: the observer {name!r} failed to start: {exc}",
                 NbtrackWarning,
                 stacklevel=2,
             )
@@ -62,5 +64,5 @@ def stop_observers(handles: list[Handle]) -> None:
             handle.stop()
         except Exception as exc:
             warnings.warn(
-                f"%%track: an observer failed to stop: {exc}", NbtrackWarning, stacklevel=2
+                f"nbtrack: an observer failed to stop: {exc}", NbtrackWarning, stacklevel=2
             )

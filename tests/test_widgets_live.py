@@ -75,3 +75,53 @@ def test_a_failing_observer_never_breaks_the_cell(
         result = ip.run_cell("%%track\nacc = 0.9", store_history=True)
     assert result.error_in_exec is None
     assert nbtrack.last_active_run().data.metrics == {"acc": 0.9}
+
+
+def _run_in_kernel(cells: list[str], store: Path) -> list[list[dict]]:
+    """Execute ``cells`` in a real kernel (as a notebook would) and return their outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    setup = f"import nbtrack, time\nnbtrack.set_tracking_uri({str(store)!r})\n"
+    nb.cells.insert(0, nbformat.v4.new_code_cell(setup))
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    return [list(c.outputs) for c in nb.cells[1:]]
+
+
+def test_a_start_run_block_in_a_kernel_gets_live_curves(store_dir: Path) -> None:
+    outputs = _run_in_kernel(
+        [
+            "from nbtrack_widgets import live\nlive.INTERVAL_S = 0.05",
+            "with nbtrack.start_run():\n"
+            "    for step in range(20):\n"
+            "        nbtrack.log_metric('loss', 1 / (step + 1), step=step)\n"
+            "        time.sleep(0.02)",
+            "curves = live.latest()\n"
+            "print(curves.redraws >= 1, [t.name for t in curves.figure.data],"
+            " len(curves.figure.data[0].x), curves._thread.is_alive())",
+            "live._latest = None\n"
+            "with nbtrack.start_run(live=False):\n"
+            "    nbtrack.log_metric('loss', 1, step=1)\n"
+            "with nbtrack.start_run():\n"
+            "    with nbtrack.start_run(nested=True):\n"
+            "        nbtrack.log_metric('loss', 1, step=1)\n"
+            "        nbtrack.log_metric('loss', 0.5, step=2)\n"
+            "print(live.latest() is not None and live.latest().figure is None)",
+        ],
+        store_dir,
+    )
+    def views(cell: list[dict]) -> int:
+        return sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell)
+
+    def printed(cell: list[dict]) -> str:
+        return "".join(o.get("text", "") for o in cell if o["output_type"] == "stream").strip()
+
+    assert views(outputs[1]) == 1  # the curves, displayed under the cell that trains
+    # every step drawn, and the redraw thread stopped when the block ended
+    assert printed(outputs[2]) == "True ['loss'] 20 False"
+    # live=False shows nothing; the nested run gets no curves of its own (its parent's stay
+    # empty, since the parent logs nothing)
+    assert views(outputs[3]) == 1
+    assert printed(outputs[3]) == "True"

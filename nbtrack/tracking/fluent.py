@@ -20,7 +20,7 @@ import sys
 import threading
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import InvalidInputError, NbtrackWarning, RunStateError
@@ -66,6 +66,7 @@ __all__ = [
 class _Frame:
     run: ActiveRun
     client: Client
+    observers: list[Any] = field(default_factory=list)  # live curves watching this run
 
 
 _stack: list[_Frame] = []
@@ -184,6 +185,7 @@ def start_run(
     tags: dict[str, Any] | None = None,
     description: str | None = None,
     log_system_metrics: bool | None = None,
+    live: bool | None = None,
 ) -> ActiveRun:
     """Start a new run (or resume ``run_id``) and make it the active run.
 
@@ -200,6 +202,10 @@ def start_run(
         Start the run as a child of the active run. Without it an active run is ended first.
     tags, description
         Tags to set at creation; ``description`` becomes the ``nbtrack.note.content`` tag.
+    live
+        Draw the run's stepped metrics under the cell while it trains (with nbtrack-widgets
+        installed). Default: on for a top-level run started in a Jupyter kernel, off for nested
+        runs, scripts and terminals; ``%%track`` cells have their own ``--no-live``.
 
     Returns
     -------
@@ -264,9 +270,27 @@ def start_run(
             if kind != "SCRIPT" and not _suppress_snapshots.get():
                 _interactive_snapshots(client, run.info.run_id)
         active = ActiveRun(run)
-        _stack.append(_Frame(active, client))
+        frame = _Frame(active, client)
+        _stack.append(frame)
         _install_exit_hooks()
+        if _wants_live(live, parent_run_id):
+            from ..cell_observers import start_observers
+
+            frame.observers = start_observers(client, run.info.run_id)
         return active
+
+
+def _wants_live(live: bool | None, parent_run_id: str | None) -> bool:
+    """Live curves for a run started by the API: asked for, or a top-level run in a kernel."""
+    if live is False or _suppress_snapshots.get():  # %%track watches its own runs
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None:
+        return False
+    if live:
+        return True
+    return parent_run_id is None and getattr(shell, "kernel", None) is not None
 
 
 #: Set by ``%%track``, which takes the snapshots itself (with its own options).
@@ -306,6 +330,11 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         if not _stack:
             return
         frame = _stack[-1]
+        if frame.observers:
+            from ..cell_observers import stop_observers
+
+            stop_observers(frame.observers)
+            frame.observers = []
         frame.client.set_terminated(frame.run.info.run_id, status)
         _stack.pop()
         _last_run = (frame.run.info.run_id, frame.client)

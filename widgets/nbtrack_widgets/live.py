@@ -1,7 +1,9 @@
-"""Live metric curves under a ``%%track`` cell, redrawn while it trains.
+"""Live metric curves under the cell that trains, redrawn while it runs.
 
 Registered with nbtrack as a cell observer (entry point ``nbtrack.cell_observers``), so every
-``%%track`` cell gets them when nbtrack-widgets is installed (``--no-live`` turns them off).
+``%%track`` cell gets them when nbtrack-widgets is installed (``--no-live`` turns them off), and
+so does a top-level ``with nbtrack.start_run():`` block in a Jupyter kernel
+(``start_run(live=False)`` turns them off).
 Nothing shows until the run has a metric with more than one step. A daemon thread redraws at
 most every ``INTERVAL_S`` seconds, and only when points were added, reading the history through
 the public API; the training loop itself only pays for its ``log_metric`` calls.
