@@ -114,6 +114,11 @@ def test_stage_transitions_archive_existing_and_audit(store_dir: Path, iris: tup
     assert [e.kind for e in client.get_model_history("churn", 1)] == [
         "create_version", "stage", "stage"
     ]
+    # A move to the stage a version is in already records nothing.
+    before = len(client.get_model_history("churn"))
+    client.transition_model_version_stage("churn", 2, "Production", True)
+    client.transition_model_version_stage("churn", 1, "archived")
+    assert len(client.get_model_history("churn")) == before
 
 
 def test_bad_stage_and_version_change_nothing(store_dir: Path, iris: tuple) -> None:

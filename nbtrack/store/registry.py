@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import ModelVersionNotFoundError
 from .sqlite import SQLiteStore
 
 __all__ = ["Event", "RegistryTables"]
@@ -288,11 +289,15 @@ class RegistryTables:
         """Move ``version`` to ``stage``; with ``archive_existing``, the other versions in that
         stage (Staging or Production) move to Archived. One audit record per version moved."""
         with self.store.write() as conn:
-            (current,) = conn.execute(
+            row = conn.execute(
                 "SELECT current_stage FROM model_versions WHERE name = ? AND version = ?",
                 (name, version),
             ).fetchone()
-            moves = [(version, current, stage)]
+            if row is None:  # deleted by someone else since the caller looked
+                raise ModelVersionNotFoundError(
+                    f"registered model {name!r} has no version {version}"
+                )
+            moves = [] if row[0] == stage else [(version, row[0], stage)]
             if archive_existing:
                 moves += [
                     (v, stage, "Archived")
@@ -302,6 +307,8 @@ class RegistryTables:
                         (name, stage, version),
                     ).fetchall()
                 ]
+            if not moves:
+                return
             conn.executemany(
                 "UPDATE model_versions SET current_stage = ?, last_updated_time = ?"
                 " WHERE name = ? AND version = ?",
@@ -377,6 +384,9 @@ class RegistryTables:
             if row is None:
                 return False
             conn.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
+            conn.execute(
+                "UPDATE registered_models SET last_updated_time = ? WHERE name = ?", (now, name)
+            )
             self._log(conn, [Event(name, row[0], f"alias:{alias}", str(row[0]), None)], now,
                       user, comment)
         return True
