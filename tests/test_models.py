@@ -181,3 +181,12 @@ def test_the_flavor_modules_have_mlflow_names() -> None:
         for name in ("log_model", "save_model", "load_model"):
             assert callable(getattr(module, name)), (module.__name__, name)
     assert nbtrack.pyfunc.PythonModel and nbtrack.models.ModelSignature
+
+
+def test_a_loader_option_the_flavor_does_not_take_is_a_clear_error(
+    tmp_path: Path, diabetes: tuple
+) -> None:
+    nbtrack.sklearn.save_model(diabetes[2], tmp_path / "m")
+    for load in (nbtrack.load_model, nbtrack.pyfunc.load_model):
+        with pytest.raises(InvalidInputError, match="takes no option map_location; it takes"):
+            load(tmp_path / "m", map_location="cpu")

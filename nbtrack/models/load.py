@@ -10,7 +10,29 @@ from .flavors import FLAVOR_MODULES, flavor_module
 from .metadata import ModelMetadata
 from .uri import resolve_model_dir
 
-__all__ = ["load_model", "load_with_flavor"]
+__all__ = ["call_loader", "load_model", "load_with_flavor"]
+
+
+def call_loader(
+    module: Any, folder: Path, settings: dict[str, Any], options: dict[str, Any]
+) -> Any:
+    """``module.load(folder, settings, **options)``, with a clear error for options this
+    flavor does not take (``trusted=`` is for scikit-learn's skops files, say)."""
+    import inspect
+
+    from ..exceptions import InvalidInputError
+
+    accepted = [
+        p.name for p in list(inspect.signature(module.load).parameters.values())[2:]
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidInputError(
+            f"the {module.FLAVOR} flavor's loader takes no option {', '.join(unknown)}; it "
+            f"takes {', '.join(accepted) or 'none'}"
+        )
+    return module.load(folder, settings, **options)
 
 
 def load_with_flavor(model_uri: str | os.PathLike[str], flavor: str, **options: Any) -> Any:
@@ -24,7 +46,7 @@ def load_with_flavor(model_uri: str | os.PathLike[str], flavor: str, **options: 
             f"the model at {model_uri!s} was not saved with the {flavor} flavor; it has "
             f"{', '.join(metadata.flavors)} (load it with nbtrack.load_model)"
         )
-    return flavor_module(flavor).load(folder, metadata.flavors[flavor], **options)
+    return call_loader(flavor_module(flavor), folder, metadata.flavors[flavor], options)
 
 
 def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:
@@ -41,4 +63,4 @@ def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:
         from ..exceptions import InvalidInputError
 
         raise InvalidInputError(f"the model at {model_uri!s} has an unknown flavor {name!r}")
-    return flavor_module(name).load(folder, metadata.flavors[name], **options)
+    return call_loader(flavor_module(name), folder, metadata.flavors[name], options)

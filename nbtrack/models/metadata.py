@@ -36,11 +36,13 @@ INPUT_EXAMPLE_FILE = "input_example.json"
 
 
 def pinned_requirements(distributions: list[str]) -> list[str]:
-    """``name==version`` for each installed distribution (missing ones are left out)."""
+    """``name==version`` for each installed distribution (missing ones are left out; local
+    version labels such as ``+cpu`` are dropped)."""
     out = []
     for name in dict.fromkeys(distributions):
         try:
-            out.append(f"{name}=={importlib_metadata.version(name)}")
+            # a local label (torch's "+cpu") names no release an index has: drop it
+            out.append(f"{name}=={importlib_metadata.version(name).split('+')[0]}")
         except importlib_metadata.PackageNotFoundError:
             continue
     return out

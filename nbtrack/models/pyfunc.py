@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InvalidInputError
+from .load import call_loader
 from .metadata import ModelMetadata
 from .save import ModelInfo
 from .save import log_model as _log_model
@@ -181,7 +182,7 @@ def load_model(model_uri: str | os.PathLike[str], **options: Any) -> PyFuncModel
         raise InvalidInputError(f"the model at {model_uri!s} has no python_function flavor")
     module = importlib.import_module(loader)
     settings = metadata.flavors.get(module.FLAVOR, {})
-    raw = module.load(folder, settings, **options)
+    raw = call_loader(module, folder, settings, options)
     return PyFuncModel(metadata, module.predictor(raw, settings), raw)
 
 

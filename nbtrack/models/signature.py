@@ -114,6 +114,8 @@ def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
     import numpy as np
     import pandas as pd
 
+    if hasattr(data, "detach") and hasattr(data, "numpy"):  # a torch tensor
+        data = data.detach().cpu().numpy()
     schema = signature.inputs if signature else None
     if schema is None:
         frame = _as_frame(data)
