@@ -83,6 +83,23 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
 
 
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    max_tuning_runs: int = 5,
+) -> list[str]:
+    """Record every training fit with no log calls, for each installed library (scikit-learn,
+    XGBoost, LightGBM, PyTorch Lightning, Keras, Optuna); ``disable=True`` turns it off. See
+    :func:`nbtrack.autologging.autolog`; each library also has its own switch
+    (``nbtrack.sklearn.autolog()``)."""
+    from .autologging import autolog as _autolog
+
+    return _autolog(log_models=log_models, disable=disable, exclusive=exclusive, silent=silent,
+                    max_tuning_runs=max_tuning_runs)
+
+
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext nbtrack``: registers ``%%track`` and ``%nbtrack`` (IPython is imported
     only now, never by ``import nbtrack``)."""
@@ -106,6 +123,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",

@@ -4,6 +4,6 @@ See :mod:`nbtrack.models.flavors.sklearn` for the serialization formats (pickle,
 and the safer skops).
 """
 
-from .models.flavors.sklearn import FORMATS, load_model, log_model, save_model
+from .models.flavors.sklearn import FORMATS, autolog, load_model, log_model, save_model
 
-__all__ = ["FORMATS", "load_model", "log_model", "save_model"]
+__all__ = ["FORMATS", "autolog", "load_model", "log_model", "save_model"]

@@ -24,8 +24,8 @@ from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 
-__all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "load", "load_model", "log_model", "predictor",
-           "save", "save_model"]
+__all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "autolog", "load", "load_model", "log_model",
+           "predictor", "save", "save_model"]
 
 FLAVOR = "sklearn"
 DISTRIBUTIONS = ["scikit-learn", "numpy", "scipy"]
@@ -152,3 +152,18 @@ def load_model(model_uri: str | os.PathLike[str], trusted: list[str] | None = No
     """The estimator saved at ``model_uri``. Pickled models run code as they load; for skops
     files, ``trusted`` lists the extra types you accept (the error names them)."""
     return load_with_flavor(model_uri, FLAVOR, trusted=trusted)
+
+
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    max_tuning_runs: int = 5,
+) -> None:
+    """Record every scikit-learn ``fit`` (see :mod:`nbtrack.autologging.sklearn`);
+    ``disable=True`` puts the original methods back."""
+    from ...autologging import library_autolog
+
+    library_autolog("sklearn", disable, exclusive, silent, log_models=log_models,
+                    max_tuning_runs=max_tuning_runs)

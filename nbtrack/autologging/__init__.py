@@ -1,0 +1,114 @@
+"""Autolog: training as usual, recorded with no log calls.
+
+``nbtrack.autolog()`` (or ``%nbtrack autolog on``) turns on every integration whose library is
+installed; each library also has its own switch, as in MLflow (``nbtrack.sklearn.autolog()``,
+``nbtrack.sklearn.autolog(disable=True)``). One module per library:
+
+=================  ==========================================================================
+sklearn            every ``fit`` of estimators, pipelines and searches (child runs for the best
+                   candidates), training metrics, a data fingerprint, the model
+=================  ==========================================================================
+
+Where it logs: inside an active run (a ``%%track`` cell, a ``with start_run():`` block) into
+that run; outside, one run per fit named after the estimator. Autolog never breaks training: an
+error in its own work becomes a warning (``silent=True`` hides those) and the fit goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from ..exceptions import InvalidInputError
+from . import patching, scope
+
+__all__ = ["INTEGRATIONS", "autolog", "enabled_integrations"]
+
+#: Integration name -> (the library it needs, its module here).
+INTEGRATIONS: dict[str, tuple[str, str]] = {
+    "sklearn": ("sklearn", "nbtrack.autologging.sklearn"),
+    "xgboost": ("xgboost", "nbtrack.autologging.xgboost"),
+    "lightgbm": ("lightgbm", "nbtrack.autologging.lightgbm"),
+    "pytorch_lightning": ("lightning", "nbtrack.autologging.lightning"),
+    "keras": ("keras", "nbtrack.autologging.keras"),
+    "optuna": ("optuna", "nbtrack.autologging.optuna"),
+}
+
+
+def _configure(name: str, disable: bool, exclusive: bool, silent: bool, **options: object) -> bool:
+    """Turn one integration on or off; False (with a warning) if its library cannot load."""
+    try:
+        module = importlib.import_module(INTEGRATIONS[name][1])
+        if not disable:
+            importlib.import_module(INTEGRATIONS[name][0])
+    except Exception as exc:  # installed but broken (keras without a backend, say)
+        if not silent:
+            import warnings
+
+            from ..exceptions import NbtrackWarning
+
+            warnings.warn(f"autolog ({name}) is off: {type(exc).__name__}: {exc}",
+                          NbtrackWarning, stacklevel=3)
+        return False
+    if disable:
+        module.disable()
+        return True
+    patching.set_silent(name, silent)
+    if exclusive:
+        scope.exclusive.add(name)
+    else:
+        scope.exclusive.discard(name)
+    module.enable(**options)
+    return True
+
+
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    max_tuning_runs: int = 5,
+) -> list[str]:
+    """Turn on (or with ``disable=True`` off) autolog for every installed library.
+
+    Parameters
+    ----------
+    log_models
+        Save each fitted model as the run's ``model`` artifact.
+    disable
+        Turn autolog off and put every patched method back.
+    exclusive
+        Log nothing into runs you started yourself (only into runs autolog starts).
+    silent
+        No warnings from autolog's own failures (they never stop training either way).
+    max_tuning_runs
+        Child runs per hyperparameter search: the best ``max_tuning_runs`` candidates.
+
+    Returns
+    -------
+    list of str
+        The integrations now on (or, with ``disable``, now off).
+    """
+    names = []
+    for name, (library, _) in INTEGRATIONS.items():
+        if importlib.util.find_spec(library) is None:
+            continue
+        options: dict[str, object] = {"log_models": log_models}
+        if name == "sklearn":
+            options["max_tuning_runs"] = max_tuning_runs
+        if _configure(name, disable, exclusive, silent, **options):
+            names.append(name)
+    return names
+
+
+def enabled_integrations() -> list[str]:
+    """The integrations whose patches are in place."""
+    return [n for n in INTEGRATIONS if patching.is_patched(n)]
+
+
+def library_autolog(name: str, disable: bool, exclusive: bool, silent: bool,
+                    **options: object) -> None:
+    """One library's switch (``nbtrack.sklearn.autolog(...)`` and the like)."""
+    if name not in INTEGRATIONS:
+        raise InvalidInputError(f"no autolog for {name!r}; there is {', '.join(INTEGRATIONS)}")
+    _configure(name, disable, exclusive, silent, **options)

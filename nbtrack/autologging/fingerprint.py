@@ -1,0 +1,48 @@
+"""A fingerprint of training data, so that runs on different data are told apart.
+
+Shape and dtypes, and a sha256 over the content: all of it for data up to ``MAX_ROWS`` rows,
+else an evenly spaced sample of ``MAX_ROWS`` rows plus the row count (fast on big data; two
+data sets that differ only outside the sample get the same digest, which the tag says).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+__all__ = ["MAX_ROWS", "fingerprint"]
+
+MAX_ROWS = 10_000
+
+
+def fingerprint(data: Any) -> dict[str, str]:
+    """``{"shape": ..., "dtypes": ..., "digest": ...}`` for a DataFrame, Series, array or list."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        frame = data if isinstance(data, pd.DataFrame) else data.to_frame()
+        rows = len(frame)
+        sample = frame.iloc[np.linspace(0, rows - 1, MAX_ROWS).astype(int)] if rows > MAX_ROWS \
+            else frame
+        hashed = pd.util.hash_pandas_object(sample, index=False).to_numpy().tobytes()
+        header = ",".join(f"{c}:{t}" for c, t in frame.dtypes.items())
+        dtypes = header
+        shape = frame.shape if isinstance(data, pd.DataFrame) else (rows,)
+    else:
+        if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse
+            data = data.toarray() if data.shape[0] <= MAX_ROWS else data[:MAX_ROWS].toarray()
+        array = np.asarray(data)
+        rows = array.shape[0] if array.ndim else 1
+        sample = array[np.linspace(0, rows - 1, MAX_ROWS).astype(int)] if rows > MAX_ROWS \
+            else array
+        hashed = np.ascontiguousarray(sample).tobytes() if sample.dtype != object \
+            else repr(sample.tolist()).encode()
+        header = dtypes = str(array.dtype)
+        shape = array.shape
+    digest = hashlib.sha256(f"{shape}|{header}|".encode() + hashed).hexdigest()[:16]
+    return {
+        "shape": "x".join(str(n) for n in shape),
+        "dtypes": dtypes[:500],
+        "digest": digest + ("" if rows <= MAX_ROWS else f" (sampled {MAX_ROWS} rows)"),
+    }

@@ -1,0 +1,221 @@
+"""scikit-learn autolog: every ``fit`` of an estimator, a pipeline or a search is recorded.
+
+Logged for the outermost ``fit`` (a pipeline's steps and a search's candidates are fitted
+inside it, unlogged):
+
+- params: ``get_params(deep=True)`` (a pipeline's nested params as ``clf__C``), objects shown
+  by their repr;
+- metrics on the training data: ``training_score``, and for classifiers accuracy, precision,
+  recall, f1 (weighted), log loss and ROC AUC where the estimator has ``predict_proba``; for
+  regressors mse, rmse, mae and r2;
+- tags ``training_data.shape``, ``training_data.dtypes``, ``training_data.digest``: the data's
+  fingerprint (see :mod:`nbtrack.autologging.fingerprint`);
+- searches (GridSearchCV, RandomizedSearchCV): ``best_*`` params and ``best_cv_score`` on the
+  run, and one child run per candidate for the ``max_tuning_runs`` best (default 5);
+- the fitted model as the artifact ``model`` (``log_models=False`` to skip).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .patching import call_safely, patch, unpatch, warn
+from .scope import child_run, fit_run
+
+__all__ = ["disable", "enable"]
+
+INTEGRATION = "sklearn"
+_config: dict[str, Any] = {"log_models": True, "max_tuning_runs": 5}
+
+
+def _fit_owners() -> list[tuple[type, str]]:
+    """(class, method) pairs to patch: where each estimator's fit/fit_transform/fit_predict is
+    defined (once per defining class)."""
+    from sklearn.utils import all_estimators
+
+    found: dict[tuple[type, str], None] = {}
+    for _, cls in all_estimators():
+        for method in ("fit", "fit_transform", "fit_predict"):
+            for klass in cls.__mro__:
+                if method in klass.__dict__:
+                    if klass.__module__.startswith("sklearn."):
+                        found[(klass, method)] = None
+                    break
+    return list(found)
+
+
+def enable(log_models: bool = True, max_tuning_runs: int = 5) -> None:
+    if not isinstance(max_tuning_runs, int) or max_tuning_runs < 0:
+        from ..exceptions import InvalidInputError
+
+        raise InvalidInputError(
+            f"max_tuning_runs must be a whole number >= 0; got {max_tuning_runs!r}"
+        )
+    _config.update(log_models=log_models, max_tuning_runs=max_tuning_runs)
+    for owner, method in _fit_owners():
+        patch(INTEGRATION, owner, method, _hook)
+
+
+def disable() -> None:
+    unpatch(INTEGRATION)
+
+
+def _split_args(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    X = args[0] if args else kwargs.get("X", kwargs.get("raw_documents"))
+    y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
+    return X, y
+
+
+def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        scope = fit_run(integration, type(estimator).__name__)
+        target = scope.__enter__()
+    except Exception as exc:  # no run could be had: train without logging
+        warn(integration, f"no run to log to ({exc}); training goes on unlogged")
+        return original(estimator, *args, **kwargs)
+    if target is None:
+        scope.__exit__(None, None, None)
+        return original(estimator, *args, **kwargs)
+    client, run_id, _ = target
+    try:
+        result = original(estimator, *args, **kwargs)
+    except BaseException as exc:
+        scope.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    try:
+        X, y = _split_args(original, args, kwargs)
+        call_safely(integration, "logging params", _log_params, client, run_id, estimator)
+        call_safely(integration, "logging the data fingerprint", _log_data, client, run_id, X)
+        call_safely(integration, "computing training metrics", _log_metrics, client, run_id,
+                    estimator, X, y)
+        if hasattr(estimator, "cv_results_"):
+            call_safely(integration, "logging the search", _log_search, client, run_id,
+                        estimator)
+        if _config["log_models"]:
+            call_safely(integration, "logging the model", _log_model, estimator, X)
+    finally:
+        scope.__exit__(None, None, None)
+    return result
+
+
+def _param_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    text = repr(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _log_params(client: Any, run_id: str, estimator: Any) -> None:
+    from ..exceptions import ParamConflictError
+
+    params = {k: _param_value(v) for k, v in estimator.get_params(deep=True).items()}
+    try:
+        client.log_params(run_id, params)
+    except ParamConflictError as exc:  # a second fit with other params in the same run
+        warn(INTEGRATION, f"params not logged: {exc}")
+
+
+def _log_data(client: Any, run_id: str, X: Any) -> None:
+    from .fingerprint import fingerprint
+
+    if X is None:
+        return
+    for key, value in fingerprint(X).items():
+        client.set_tag(run_id, f"training_data.{key}", value)
+
+
+def _classifier_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn import metrics
+
+    predicted = estimator.predict(X)
+    out = {
+        "training_accuracy_score": metrics.accuracy_score(y, predicted),
+        "training_precision_score": metrics.precision_score(
+            y, predicted, average="weighted", zero_division=0),
+        "training_recall_score": metrics.recall_score(
+            y, predicted, average="weighted", zero_division=0),
+        "training_f1_score": metrics.f1_score(y, predicted, average="weighted", zero_division=0),
+    }
+    if hasattr(estimator, "predict_proba"):
+        try:
+            proba = estimator.predict_proba(X)
+        except Exception:  # e.g. SVC(probability=False) exposes the method but refuses
+            return out
+        labels = getattr(estimator, "classes_", None)
+        out["training_log_loss"] = metrics.log_loss(y, proba, labels=labels)
+        if proba.shape[1] == 2:
+            out["training_roc_auc"] = metrics.roc_auc_score(y, proba[:, 1])
+        else:
+            out["training_roc_auc"] = metrics.roc_auc_score(
+                y, proba, multi_class="ovr", labels=labels)
+    return out
+
+
+def _regressor_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn import metrics
+
+    predicted = estimator.predict(X)
+    mse = metrics.mean_squared_error(y, predicted)
+    return {
+        "training_mean_squared_error": mse,
+        "training_root_mean_squared_error": math.sqrt(mse),
+        "training_mean_absolute_error": metrics.mean_absolute_error(y, predicted),
+        "training_r2_score": metrics.r2_score(y, predicted),
+    }
+
+
+def _log_metrics(client: Any, run_id: str, estimator: Any, X: Any, y: Any) -> None:
+    from sklearn.base import is_classifier, is_regressor
+
+    if X is None or y is None or not hasattr(estimator, "predict"):
+        return
+    values: dict[str, float] = {}
+    if hasattr(estimator, "score"):
+        values["training_score"] = float(estimator.score(X, y))
+    if is_classifier(estimator):
+        values.update(_classifier_metrics(estimator, X, y))
+    elif is_regressor(estimator):
+        values.update(_regressor_metrics(estimator, X, y))
+    client.log_metrics(run_id, {k: float(v) for k, v in values.items()})
+
+
+def _log_search(client: Any, run_id: str, search: Any) -> None:
+    """Best params on the run; the best ``max_tuning_runs`` candidates as child runs."""
+    import numpy as np
+
+    from ..exceptions import ParamConflictError
+
+    try:
+        client.log_params(run_id, {f"best_{k}": _param_value(v)
+                                   for k, v in search.best_params_.items()})
+    except (ParamConflictError, AttributeError) as exc:
+        warn(INTEGRATION, f"best params not logged: {exc}")
+    if hasattr(search, "best_score_"):
+        client.log_metric(run_id, "best_cv_score", float(search.best_score_))
+    results = search.cv_results_
+    ranks = np.asarray(results.get("rank_test_score", np.arange(1, len(results["params"]) + 1)))
+    order = np.argsort(ranks, kind="stable")[: _config["max_tuning_runs"]]
+    name = type(search.estimator).__name__
+    for i in order:
+        child = child_run(client, run_id, f"{name}-candidate-{int(i)}", INTEGRATION)
+        client.log_params(child, {k: _param_value(v) for k, v in results["params"][i].items()})
+        metrics = {
+            key: float(results[key][i])
+            for key in results
+            if key.startswith(("mean_", "std_", "rank_")) and np.isscalar(results[key][i])
+        }
+        client.log_metrics(child, metrics)
+        client.set_terminated(child)
+
+
+def _log_model(estimator: Any, X: Any) -> None:
+    from ..models.flavors.sklearn import log_model
+
+    example = None
+    if X is not None:
+        try:
+            example = X[:5] if not hasattr(X, "iloc") else X.iloc[:5]
+        except Exception:
+            example = None
+    log_model(estimator, "model", input_example=example)
