@@ -32,6 +32,7 @@ _SUBCOMMANDS = {
     "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
     "compare": "compare [EXPERIMENT] [FILTER]  a table of runs to sort, filter and plot",
     "status": "status             where runs go, the active experiment and run",
+    "autolog": "autolog on|off|status [LIBRARY ...]  record every fit with no log calls",
 }
 
 
@@ -231,6 +232,32 @@ class TrackMagics(Magics):
             experiment = client.get_experiment(fluent._active_experiment_id(client)).name
             filter_string = line.strip()
         return nbtrack_widgets.compare(experiment=experiment, filter_string=filter_string)
+
+    def _cmd_autolog(self, line: str) -> None:
+        from .autologging import INTEGRATIONS, autolog, enabled_integrations, library_autolog
+
+        words = _words(line)
+        usage = (
+            "usage: %nbtrack autolog on|off|status [LIBRARY ...] (libraries: "
+            + ", ".join(INTEGRATIONS) + ")"
+        )
+        if not words or words[0] not in ("on", "off", "status"):
+            raise UsageError(usage)
+        action, libraries = words[0], words[1:]
+        unknown = [name for name in libraries if name not in INTEGRATIONS]
+        if unknown:
+            raise UsageError(f"unknown library {', '.join(unknown)}; " + usage.split("(")[1][:-1])
+        if action == "status":
+            on = enabled_integrations()
+            print(f"autolog is on for: {', '.join(on)}" if on else "autolog is off")
+            return
+        if libraries:
+            for name in libraries:
+                library_autolog(name, disable=action == "off", exclusive=False, silent=False)
+            names = libraries
+        else:
+            names = autolog(disable=action == "off")
+        print(f"autolog {action} for: {', '.join(names) or 'no installed library'}")
 
     def _cmd_status(self, line: str) -> None:
         import nbtrack

@@ -37,6 +37,9 @@ INTEGRATIONS: dict[str, tuple[str, str]] = {
 
 def _configure(name: str, disable: bool, exclusive: bool, silent: bool, **options: object) -> bool:
     """Turn one integration on or off; False (with a warning) if its library cannot load."""
+    if disable and not patching.is_patched(name):
+        scope.exclusive.discard(name)
+        return True  # nothing to put back (and no reason to import the library)
     try:
         module = importlib.import_module(INTEGRATIONS[name][1])
         if not disable:

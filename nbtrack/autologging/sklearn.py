@@ -218,4 +218,7 @@ def _log_model(estimator: Any, X: Any) -> None:
             example = X[:5] if not hasattr(X, "iloc") else X.iloc[:5]
         except Exception:
             example = None
-    log_model(estimator, "model", input_example=example)
+    method = next((m for m in ("predict", "transform") if hasattr(estimator, m)), None)
+    if method is None:  # nothing a pyfunc could call (a clustering without predict, say)
+        return
+    log_model(estimator, "model", input_example=example, pyfunc_predict_fn=method)

@@ -1,0 +1,180 @@
+"""scikit-learn autolog: what a fit records, where it goes, and that it never breaks training."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import nbtrack
+from nbtrack.autologging import sklearn as sk_autolog
+from nbtrack.exceptions import InvalidInputError, NbtrackWarning
+
+
+@pytest.fixture
+def autolog(store_dir: Path) -> Iterator[None]:
+    nbtrack.sklearn.autolog()
+    yield
+    nbtrack.autolog(disable=True)
+
+
+@pytest.fixture
+def iris() -> tuple:
+    return load_iris(return_X_y=True, as_frame=True)
+
+
+def _runs() -> list:
+    return nbtrack.Client().search_runs(["0"], max_results=100)  # type: ignore[no-any-return]
+
+
+def test_a_fit_outside_a_run_gets_its_own_run(autolog: None, iris: tuple) -> None:
+    X, y = iris
+    model = LogisticRegression(C=0.5, max_iter=500).fit(X, y)
+    (run,) = _runs()
+    assert run.info.run_name == "LogisticRegression" and run.info.status == "FINISHED"
+    assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "500"
+    assert run.data.tags["nbtrack.autolog"] == "sklearn"
+    assert set(run.data.metrics) == {
+        "training_score", "training_accuracy_score", "training_precision_score",
+        "training_recall_score", "training_f1_score", "training_log_loss", "training_roc_auc",
+    }
+    assert run.data.metrics["training_accuracy_score"] == pytest.approx(model.score(X, y))
+    assert run.data.tags["training_data.shape"] == "150x4"
+    loaded = nbtrack.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_regressor_metrics_and_the_pipeline_is_one_run(autolog: None) -> None:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
+    (run,) = _runs()  # the steps' own fits are not separate runs
+    assert run.info.run_name == "Pipeline"
+    assert "linearregression__fit_intercept" in run.data.params
+    assert {"training_mean_squared_error", "training_root_mean_squared_error",
+            "training_mean_absolute_error", "training_r2_score"} <= set(run.data.metrics)
+    m = run.data.metrics
+    assert m["training_root_mean_squared_error"] == pytest.approx(
+        m["training_mean_squared_error"] ** 0.5)
+
+
+def test_a_search_logs_best_params_and_bounded_child_runs(store_dir: Path, iris: tuple) -> None:
+    X, y = iris
+    nbtrack.sklearn.autolog(max_tuning_runs=2)
+    try:
+        search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.001, 0.1, 1, 10]}, cv=3)
+        search.fit(X, y)
+    finally:
+        nbtrack.autolog(disable=True)
+    runs = _runs()
+    parent = next(r for r in runs if r.info.run_name == "GridSearchCV")
+    children = [r for r in runs if r.data.tags.get("nbtrack.parentRunId") == parent.info.run_id]
+    assert len(runs) == 3 and len(children) == 2
+    assert parent.data.params["best_C"] == str(search.best_params_["C"])
+    assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
+    best_two = sorted(search.cv_results_["rank_test_score"])[:2]
+    assert sorted(c.data.metrics["rank_test_score"] for c in children) == best_two
+    with pytest.raises(InvalidInputError, match="max_tuning_runs"):
+        nbtrack.sklearn.autolog(max_tuning_runs=-1)
+
+
+def test_inside_an_active_run_everything_goes_into_it(autolog: None, iris: tuple) -> None:
+    X, y = iris
+    with nbtrack.start_run(run_name="mine") as run:
+        StandardScaler().fit(X)  # no y: params and fingerprint only
+        LogisticRegression(max_iter=500).fit(X, y)
+    (only,) = _runs()
+    assert only.info.run_id == run.info.run_id
+    assert "training_accuracy_score" in only.data.metrics
+
+
+def test_a_tracked_cell_gets_the_fit(autolog: None, iris: tuple) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell("%load_ext nbtrack", store_history=True)
+    shell.user_ns.update(X=iris[0], y=iris[1], LogisticRegression=LogisticRegression)
+    result = shell.run_cell("%%track -q\nmodel = LogisticRegression(max_iter=500).fit(X, y)",
+                            store_history=True)
+    assert result.error_in_exec is None
+    (run,) = _runs()
+    assert "training_accuracy_score" in run.data.metrics and run.data.params["max_iter"] == "500"
+
+
+def test_the_fingerprint_tells_data_apart(autolog: None, iris: tuple) -> None:
+    X, y = iris
+    LogisticRegression(max_iter=500).fit(X, y)
+    LogisticRegression(max_iter=500).fit(X, y)
+    LogisticRegression(max_iter=500).fit(X.assign(**{X.columns[0]: X.iloc[:, 0] + 1}), y)
+    digests = [r.data.tags["training_data.digest"] for r in _runs()]
+    assert len(set(digests)) == 2
+
+
+def test_a_failing_hook_warns_and_training_goes_on(
+    autolog: None, iris: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("metrics backend gone")
+
+    monkeypatch.setattr(sk_autolog, "_log_metrics", broken)
+    X, y = iris
+    with pytest.warns(NbtrackWarning, match="metrics backend gone"):
+        model = LogisticRegression(max_iter=500).fit(X, y)
+    assert model.score(X, y) > 0.9
+    nbtrack.sklearn.autolog(silent=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogisticRegression(max_iter=500).fit(X, y)
+
+
+def test_a_failing_fit_fails_its_run_and_raises(autolog: None) -> None:
+    with pytest.raises(ValueError):
+        LogisticRegression().fit([[1.0], [2.0]], [0, 0])  # one class only
+    (run,) = _runs()
+    assert run.info.status == "FAILED" and "one class" in run.data.tags["nbtrack.error"]
+
+
+def test_exclusive_stays_out_of_user_runs(store_dir: Path, iris: tuple) -> None:
+    X, y = iris
+    nbtrack.sklearn.autolog(exclusive=True)
+    try:
+        with nbtrack.start_run() as run:
+            LogisticRegression(max_iter=500).fit(X, y)
+        LogisticRegression(max_iter=500).fit(X, y)
+    finally:
+        nbtrack.autolog(disable=True)
+    assert nbtrack.get_run(run.info.run_id).data.metrics == {}
+    assert len(_runs()) == 2  # the user's, and the autolog run of the second fit
+
+
+def test_disable_puts_the_originals_back(store_dir: Path, iris: tuple) -> None:
+    original = LogisticRegression.__dict__["fit"]
+    nbtrack.autolog()
+    assert LogisticRegression.__dict__["fit"] is not original
+    nbtrack.autolog(disable=True)
+    assert LogisticRegression.__dict__["fit"] is original
+    LogisticRegression(max_iter=500).fit(*iris)
+    assert _runs() == []
+
+
+def test_the_autolog_magic(store_dir: Path) -> None:
+    shell = InteractiveShell.instance()
+    shell.run_cell("%load_ext nbtrack", store_history=True)
+    try:
+        out = shell.run_line_magic("nbtrack", "autolog on sklearn")
+        assert out is None
+        assert "sklearn" in nbtrack.autologging.enabled_integrations()
+        with pytest.raises(UsageError, match="unknown library tensorflow"):
+            shell.run_line_magic("nbtrack", "autolog on tensorflow")
+        with pytest.raises(UsageError, match="on|off|status"):
+            shell.run_line_magic("nbtrack", "autolog maybe")
+    finally:
+        shell.run_line_magic("nbtrack", "autolog off")
+    assert nbtrack.autologging.enabled_integrations() == []
