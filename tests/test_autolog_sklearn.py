@@ -173,7 +173,7 @@ def test_the_autolog_magic(store_dir: Path) -> None:
         assert "sklearn" in nbtrack.autologging.enabled_integrations()
         with pytest.raises(UsageError, match="unknown library tensorflow"):
             shell.run_line_magic("nbtrack", "autolog on tensorflow")
-        with pytest.raises(UsageError, match="on|off|status"):
+        with pytest.raises(UsageError, match=r"on\|off\|status"):
             shell.run_line_magic("nbtrack", "autolog maybe")
     finally:
         shell.run_line_magic("nbtrack", "autolog off")
