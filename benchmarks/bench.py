@@ -71,6 +71,7 @@ FIGURES = (
     "curves",
     "compare",
     "import",
+    "autolog",
 )
 
 SEARCH_FILTER = "metrics.m0 > 0.5 AND params.p1 = 'b'"
@@ -949,6 +950,20 @@ def fig_compare(ctx: Context) -> list[Figure]:
     ]
 
 
+def fig_autolog(ctx: Context) -> list[Figure]:
+    """Figure 11 (info): fits with autolog against the same fits without (autolog_bench.py)."""
+    import autolog_bench
+
+    figures = autolog_bench.sklearn_figures(ctx, Figure, nbtrack_store)
+    try:
+        figures.append(autolog_bench.lightning_figure(ctx, Figure, nbtrack_store))
+    except Exception as exc:  # Lightning needs torch, which installs on Python 3.11 here
+        figures.append(Figure("autolog_lightning", "Lightning 100 steps, autolog", None, None,
+                              "no autolog", "s", None, "", None,
+                              error=f"{type(exc).__name__}: {exc}"))
+    return figures
+
+
 RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "log_metric": fig_log_metric,
     "log_batch": fig_log_batch,
@@ -960,6 +975,7 @@ RUNNERS: dict[str, Callable[[Context], list[Figure]]] = {
     "curves": fig_curves,
     "compare": fig_compare,
     "import": fig_import,
+    "autolog": fig_autolog,
 }
 TARGETED = {"log_metric", "search_runs", "get_metric_history", "start_run", "import"}
 

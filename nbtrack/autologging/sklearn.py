@@ -129,13 +129,14 @@ def _classifier_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
     from sklearn import metrics
 
     predicted = estimator.predict(X)
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        y, predicted, average="weighted", zero_division=0
+    )
     out = {
         "training_accuracy_score": metrics.accuracy_score(y, predicted),
-        "training_precision_score": metrics.precision_score(
-            y, predicted, average="weighted", zero_division=0),
-        "training_recall_score": metrics.recall_score(
-            y, predicted, average="weighted", zero_division=0),
-        "training_f1_score": metrics.f1_score(y, predicted, average="weighted", zero_division=0),
+        "training_precision_score": precision,
+        "training_recall_score": recall,
+        "training_f1_score": f1,
     }
     if hasattr(estimator, "predict_proba"):
         try:
@@ -166,17 +167,22 @@ def _regressor_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
 
 
 def _log_metrics(client: Any, run_id: str, estimator: Any, X: Any, y: Any) -> None:
-    from sklearn.base import is_classifier, is_regressor
+    from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
     if X is None or y is None or not hasattr(estimator, "predict"):
         return
     values: dict[str, float] = {}
-    if hasattr(estimator, "score"):
-        values["training_score"] = float(estimator.score(X, y))
+    score = getattr(type(estimator), "score", None)
     if is_classifier(estimator):
         values.update(_classifier_metrics(estimator, X, y))
+        if score is ClassifierMixin.score:  # accuracy: computed already
+            values["training_score"] = values["training_accuracy_score"]
     elif is_regressor(estimator):
         values.update(_regressor_metrics(estimator, X, y))
+        if score is RegressorMixin.score:  # r2: computed already
+            values["training_score"] = values["training_r2_score"]
+    if "training_score" not in values and score is not None:
+        values["training_score"] = float(estimator.score(X, y))
     client.log_metrics(run_id, {k: float(v) for k, v in values.items()})
 
 
