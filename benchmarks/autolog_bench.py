@@ -17,10 +17,11 @@ from typing import Any
 def sklearn_figures(ctx: Any, figure: Callable[..., Any], store: Callable[..., Any]) -> list[Any]:
     import warnings
 
-    import nbtrack
-    import nbtrack.sklearn
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
+
+    import nbtrack
+    import nbtrack.sklearn
 
     X, y = load_iris(return_X_y=True, as_frame=True)
     repeats = ctx.sizes.start_run_repeats
@@ -80,10 +81,11 @@ def lightning_figure(ctx: Any, figure: Callable[..., Any], store: Callable[..., 
     import logging
     import warnings
 
-    import nbtrack
-    import nbtrack.pytorch
     import torch
     from lightning.pytorch import LightningModule, Trainer
+
+    import nbtrack
+    import nbtrack.pytorch
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
