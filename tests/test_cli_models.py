@@ -90,3 +90,20 @@ def test_gc_keeps_deleted_runs_that_registered_versions_use(
     assert result.exit_code == 0, result.output
     assert "purged 2 deleted run(s)" in result.output
     assert nbtrack.load_model("models:/iris/1").C == 1.0
+
+
+def test_predict_scores_a_csv_with_a_registered_model(
+    store_dir: Path, registered: list[str], tmp_path: Path
+) -> None:
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    X[:4].to_csv(tmp_path / "batch.csv", index=False)
+    _run(store_dir, "alias", "iris", "champion", "1")
+    code, out = _run(store_dir, "predict", "models:/iris@champion", "-i",
+                      str(tmp_path / "batch.csv"), "-o", str(tmp_path / "scored.csv"))
+    assert code == 0, out
+    scored = (tmp_path / "scored.csv").read_text().split()
+    expected = nbtrack.load_model("models:/iris/1").predict(X[:4])
+    assert scored == ["prediction", *map(str, expected)]
+    code, out = _run(store_dir, "predict", "models:/iris/Production", "-i",
+                     str(tmp_path / "batch.csv"))
+    assert code == 1 and "no version in stage 'Production'" in out
