@@ -4,6 +4,6 @@ See :mod:`nbtrack.models.flavors.lightgbm` for what is saved (a Booster as Light
 format; the scikit-learn wrappers pickled with cloudpickle, which runs code as it loads).
 """
 
-from .models.flavors.lightgbm import load_model, log_model, save_model
+from .models.flavors.lightgbm import autolog, load_model, log_model, save_model
 
-__all__ = ["load_model", "log_model", "save_model"]
+__all__ = ["autolog", "load_model", "log_model", "save_model"]

@@ -23,8 +23,8 @@ from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 
-__all__ = ["DISTRIBUTIONS", "FLAVOR", "load", "load_model", "log_model", "predictor", "save",
-           "save_model"]
+__all__ = ["DISTRIBUTIONS", "FLAVOR", "autolog", "load", "load_model", "log_model", "predictor",
+           "save", "save_model"]
 
 FLAVOR = "lightgbm"
 DISTRIBUTIONS = ["lightgbm"]
@@ -148,3 +148,33 @@ def load_model(model_uri: str | os.PathLike[str]) -> Any:
         folder.
     """
     return load_with_flavor(model_uri, FLAVOR)
+
+
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+) -> None:
+    """Record every LightGBM training: ``lightgbm.train`` and every ``fit`` of the
+    scikit-learn wrappers (``LGBMClassifier``, ``LGBMRegressor``, ``LGBMRanker``).
+
+    Logged: params, each eval metric per iteration (``<eval name>-<metric>``, step =
+    iteration), the best iteration after early stopping, feature importance (JSON tables and a
+    bar chart), a fingerprint of the training data, and the model. See
+    :mod:`nbtrack.autologging.lightgbm`.
+
+    Parameters
+    ----------
+    log_models
+        Save each trained model as the run's ``model`` artifact.
+    disable
+        Turn LightGBM autolog off and put the original functions back.
+    exclusive
+        Log nothing into runs you started yourself (only into runs autolog starts).
+    silent
+        No warnings from autolog's own failures (they never stop training either way).
+    """
+    from ...autologging import library_autolog
+
+    library_autolog("lightgbm", disable, exclusive, silent, log_models=log_models)

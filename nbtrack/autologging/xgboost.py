@@ -1,0 +1,467 @@
+"""XGBoost autolog: ``xgboost.train`` and the scikit-learn wrappers' ``fit``.
+
+Logged for each training (a wrapper's ``fit`` is logged once, as the wrapper: it reaches the
+booster through ``xgboost.sklearn.train``, which is not logged on its own):
+
+- params: the ``params`` dict given to ``xgboost.train`` with ``num_boost_round`` (and
+  ``early_stopping_rounds``, ``maximize`` when given); for a wrapper its ``get_params()``,
+  objects shown by their repr;
+- metrics, each iteration as a step (0, 1, ...): ``<eval name>-<metric>`` for every eval set
+  and metric, as MLflow names them (``validation_0-logloss``, ``eval-rmse``); characters a
+  metric key cannot hold are replaced (``ndcg@5`` becomes ``ndcg_at_5``). The callback that
+  logs them is added after yours; none of yours is dropped;
+- after early stopping: the metrics ``best_iteration`` (0-based, as XGBoost counts) and
+  ``best_score``;
+- feature importance: ``feature_importance_<type>.json`` for each of ``weight``, ``gain`` and
+  ``cover`` that the booster has (a gblinear booster has only ``weight``), ``{feature:
+  importance}`` from the most important down, unused features at 0; and one bar chart of the
+  top 20 features per type, ``feature_importance.png`` (only when matplotlib is installed);
+- tags ``training_data.shape``, ``training_data.dtypes``, ``training_data.digest``: the training
+  data's fingerprint (see :mod:`nbtrack.autologging.fingerprint`);
+- the trained Booster or wrapper as the artifact ``model`` (``log_models=False`` to skip).
+
+The helpers below :func:`disable` are generic: :mod:`nbtrack.autologging.lightgbm` uses them
+too.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .patching import Hook, call_safely, inside, patch, unpatch, warn
+from .scope import fit_run
+
+__all__ = ["disable", "enable"]
+
+INTEGRATION = "xgboost"
+#: The key the wrappers' own ``train`` (``xgboost.sklearn.train``) is patched under: its hook
+#: only hands the wrapper's metric callback to the booster, and must run inside the wrapper's
+#: patched ``fit`` (a call nested in the same integration would run plain).
+_WRAPPED_TRAIN = "xgboost.sklearn.train"
+IMPORTANCE_TYPES = ("weight", "gain", "cover")
+#: Features drawn per importance type in ``feature_importance.png``.
+PLOT_TOP = 20
+
+_config: dict[str, Any] = {"log_models": True}
+_pending = threading.local()  # .logger: the metric callback a wrapper's fit hands to its train
+
+
+def enable(log_models: bool = True) -> None:
+    import xgboost
+    import xgboost.sklearn
+    import xgboost.training
+
+    _config["log_models"] = log_models
+    for module in (xgboost, xgboost.training):
+        patch_train(INTEGRATION, module, _train_hook)
+    patch_train(_WRAPPED_TRAIN, xgboost.sklearn, _wrapped_train_hook)
+    for cls in _wrapper_classes():
+        patch(INTEGRATION, cls, "fit", _fit_hook)
+
+
+def disable() -> None:
+    unpatch(INTEGRATION)
+    unpatch(_WRAPPED_TRAIN)
+
+
+def _wrapper_classes() -> list[type]:
+    """XGBModel and its subclasses in ``xgboost.sklearn`` that define their own ``fit``."""
+    import xgboost.sklearn
+
+    found: list[type] = []
+    todo: list[type] = [xgboost.sklearn.XGBModel]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__ == "xgboost.sklearn" and cls not in found:
+            if "fit" in cls.__dict__:
+                found.append(cls)
+            todo.extend(cls.__subclasses__())
+    return found
+
+
+# -- the hooks --------------------------------------------------------------------------------
+
+
+def _train_hook(integration: str, original: Any, params: Any, args: tuple, kwargs: dict) -> Any:
+    """``xgboost.train(params, dtrain, ...)``, logged as the run ``xgboost.train``."""
+    call = bind(original, (params, *args), kwargs)
+    if call is None or other_integration_running(INTEGRATION):
+        return original(params, *args, **kwargs)
+
+    def start(client: Any, run_id: str) -> Any:
+        call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
+                    _train_params(call))
+        call_safely(INTEGRATION, "logging the data fingerprint", _log_dmatrix_fingerprint,
+                    client, run_id, call.arguments.get("dtrain"))
+        return call_safely(INTEGRATION, "setting up metric logging", _metric_logger,
+                           client, run_id)
+
+    def train(logger: Any) -> Any:
+        return call_with_callback(original, call, logger)
+
+    def finish(client: Any, run_id: str, booster: Any) -> None:
+        _log_results(client, run_id, booster, booster, None)
+
+    return run_logged(INTEGRATION, "xgboost.train", start, train, finish)
+
+
+def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: dict) -> Any:
+    """A wrapper's ``fit(X, y, ...)``, logged as a run named after its class."""
+    if other_integration_running(INTEGRATION):
+        return original(model, *args, **kwargs)
+    X = args[0] if args else kwargs.get("X")
+
+    def start(client: Any, run_id: str) -> Any:
+        call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
+                    model.get_params())
+        call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
+                    client, run_id, X)
+        return call_safely(INTEGRATION, "setting up metric logging", _metric_logger,
+                           client, run_id)
+
+    def train(logger: Any) -> Any:
+        _pending.logger = logger
+        try:
+            return original(model, *args, **kwargs)
+        finally:
+            _pending.logger = None
+
+    def finish(client: Any, run_id: str, _: Any) -> None:
+        _log_results(client, run_id, model, model.get_booster(), input_example(X))
+
+    return run_logged(INTEGRATION, type(model).__name__, start, train, finish)
+
+
+def _wrapped_train_hook(integration: str, original: Any, params: Any, args: tuple,
+                        kwargs: dict) -> Any:
+    """``xgboost.sklearn.train`` inside a logged wrapper fit: add the fit's metric callback."""
+    logger = getattr(_pending, "logger", None)
+    if logger is None:
+        return original(params, *args, **kwargs)
+    _pending.logger = None  # for this one training only
+    kwargs = {**kwargs, "callbacks": [*(kwargs.get("callbacks") or ()), logger]}
+    return original(params, *args, **kwargs)
+
+
+def _train_params(call: inspect.BoundArguments) -> dict[str, Any]:
+    """The booster params (a dict, or XGBoost's list of pairs) and the training settings."""
+    raw = argument(call, "params") or {}
+    params: dict[str, Any] = {}
+    for key, value in (raw.items() if isinstance(raw, dict) else raw):
+        if key in params:  # [("eval_metric", "auc"), ("eval_metric", "logloss")]
+            earlier = params[key]
+            params[key] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
+        else:
+            params[key] = value
+    params["num_boost_round"] = argument(call, "num_boost_round")
+    for name in ("early_stopping_rounds", "maximize"):
+        if argument(call, name) is not None:
+            params[name] = argument(call, name)
+    return params
+
+
+def _log_results(client: Any, run_id: str, model: Any, booster: Any, example: Any) -> None:
+    call_safely(INTEGRATION, "logging the best iteration", _log_best, client, run_id, booster)
+    call_safely(INTEGRATION, "logging feature importance", log_importance, client, run_id,
+                _importance_tables(booster), "XGBoost")
+    if _config["log_models"]:
+        call_safely(INTEGRATION, "logging the model", _log_model, model, example)
+
+
+def _metric_logger(client: Any, run_id: str) -> Any:
+    return _logger_class()(client, run_id)
+
+
+@functools.cache
+def _logger_class() -> type:
+    import xgboost
+
+    class MetricLogger(xgboost.callback.TrainingCallback):
+        """Each iteration's eval results as metrics ``<eval>-<metric>``, step = iteration."""
+
+        def __init__(self, client: Any, run_id: str) -> None:
+            super().__init__()
+            self.client = client
+            self.run_id = run_id
+            self.keys: dict[tuple[str, str], str] = {}
+            self.failed = False
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if self.failed:
+                return False
+            try:
+                for data, metrics in evals_log.items():
+                    for metric, history in metrics.items():
+                        key = self.keys.get((data, metric))
+                        if key is None:
+                            key = self.keys[data, metric] = metric_key(data, metric)
+                        log_iteration(self.client, self.run_id, key, history[-1], epoch)
+            except Exception as exc:  # never stop the training: warn once, log no more
+                self.failed = True
+                warn(INTEGRATION, f"per-iteration metrics stopped at iteration {epoch}: "
+                                  f"{type(exc).__name__}: {exc}")
+            return False
+
+    return MetricLogger
+
+
+def _log_best(client: Any, run_id: str, booster: Any) -> None:
+    best = booster.attr("best_iteration")
+    if best is None:  # no early stopping
+        return
+    metrics: dict[str, float] = {"best_iteration": int(best)}
+    score = booster.attr("best_score")
+    if score is not None:
+        metrics["best_score"] = float(score)
+    client.log_metrics(run_id, metrics)
+
+
+def _importance_tables(booster: Any) -> dict[str, dict[str, Any]]:
+    import xgboost
+
+    names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
+    tables: dict[str, dict[str, Any]] = {}
+    for kind in IMPORTANCE_TYPES:
+        try:
+            scores = booster.get_score(importance_type=kind)
+        except xgboost.core.XGBoostError:  # gblinear: weight only
+            continue
+        table = {name: scores.get(name, 0.0) for name in names}
+        tables[kind] = dict(sorted(table.items(), key=_importance_order))
+    return tables
+
+
+def _importance_order(item: tuple[str, Any]) -> float:
+    value = item[1]
+    return -float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
+    """A DMatrix's fingerprint: of all its rows, or of an evenly spaced sample of them."""
+    import hashlib
+
+    import numpy as np
+    import xgboost
+
+    from .fingerprint import MAX_ROWS, fingerprint
+
+    if not isinstance(dmatrix, xgboost.DMatrix):
+        return
+    rows = dmatrix.num_row()
+    if rows <= MAX_ROWS:
+        log_fingerprint(client, run_id, dmatrix.get_data())
+        return
+    picked = np.linspace(0, rows - 1, MAX_ROWS).astype(int)
+    try:
+        sample = dmatrix.slice(picked).get_data()
+    except xgboost.core.XGBoostError:  # a QuantileDMatrix cannot be sliced
+        sample = dmatrix.get_data()[picked]
+    found = fingerprint(sample)
+    digest = hashlib.sha256(f"{rows}|{found['digest']}".encode()).hexdigest()[:16]
+    client.set_tags(run_id, {
+        "training_data.shape": f"{rows}x{dmatrix.num_col()}",
+        "training_data.dtypes": found["dtypes"],
+        "training_data.digest": f"{digest} (sampled {MAX_ROWS} rows)",
+    })
+
+
+def _log_model(model: Any, example: Any) -> None:
+    from ..models.flavors.xgboost import log_model
+
+    log_model(model, "model", input_example=example)
+
+
+# -- helpers shared with the LightGBM integration ---------------------------------------------
+
+
+def patch_train(key: str, module: ModuleType, hook: Hook) -> None:
+    """:func:`~nbtrack.autologging.patching.patch` for a module's ``train(params, ...)``.
+
+    The patched wrapper takes its first argument as ``self``; a function called with every
+    argument by keyword (``train(params=..., dtrain=...)``) would fail there, so ``params`` is
+    passed on by position.
+    """
+    patch(key, module, "train", hook)
+    wrapper = module.__dict__["train"]
+    if getattr(wrapper, "__nbtrack_keywords__", False):
+        return  # patched already
+
+    @functools.wraps(wrapper)
+    def train(*args: Any, **kwargs: Any) -> Any:
+        if not args and "params" in kwargs:
+            kwargs = dict(kwargs)
+            args = (kwargs.pop("params"),)
+        if not args:  # no params at all: the library's own error
+            return wrapper.__wrapped__(**kwargs)
+        return wrapper(*args, **kwargs)
+
+    train.__nbtrack_keywords__ = True  # type: ignore[attr-defined]
+    setattr(module, "train", train)  # noqa: B010 (unpatch puts the original back)
+
+
+def other_integration_running(integration: str) -> bool:
+    """True inside another integration's logged fit (a scikit-learn search or pipeline that
+    fits a booster): that one logs the training, this one stays out."""
+    from . import INTEGRATIONS
+
+    return any(inside(name) for name in INTEGRATIONS if name != integration)
+
+
+def bind(function: Any, args: tuple, kwargs: dict) -> inspect.BoundArguments | None:
+    """The call's arguments by name, or None when they do not fit the signature (the library
+    then raises its own error)."""
+    try:
+        return inspect.signature(function).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+
+
+def argument(call: inspect.BoundArguments, name: str) -> Any:
+    """An argument of ``call``, or its default."""
+    if name in call.arguments:
+        return call.arguments[name]
+    default = call.signature.parameters[name].default
+    return None if default is inspect.Parameter.empty else default
+
+
+def call_with_callback(function: Any, call: inspect.BoundArguments, callback: Any) -> Any:
+    """``function`` with ``callback`` added after the caller's own ``callbacks``."""
+    if callback is not None:
+        call.arguments["callbacks"] = [*(call.arguments.get("callbacks") or ()), callback]
+    return function(*call.args, **call.kwargs)
+
+
+def run_logged(
+    integration: str,
+    run_name: str,
+    start: Callable[[Any, str], Any],
+    train: Callable[[Any], Any],
+    finish: Callable[[Any, str, Any], None],
+) -> Any:
+    """Train in the run :func:`~nbtrack.autologging.scope.fit_run` gives.
+
+    ``start(client, run_id)`` logs what is known before training and returns the metric
+    callback (or None); ``train(callback)`` trains (``train(None)``: unlogged);
+    ``finish(client, run_id, result)`` logs the results. An error in ``start`` or ``finish``
+    becomes a warning; an error in the training propagates, and a run autolog started for it
+    ends FAILED.
+    """
+    try:
+        scope = fit_run(integration, run_name)
+        target = scope.__enter__()
+    except Exception as exc:  # no run could be had: train without logging
+        warn(integration, f"no run to log to ({exc}); training goes on unlogged")
+        return train(None)
+    if target is None:  # exclusive, inside the user's run
+        _leave(integration, scope, None)
+        return train(None)
+    client, run_id, _ = target
+    callback = call_safely(integration, "preparing the run", start, client, run_id)
+    try:
+        result = train(callback)
+    except BaseException as exc:
+        _leave(integration, scope, exc)
+        raise
+    try:
+        call_safely(integration, "logging the results", finish, client, run_id, result)
+    finally:
+        _leave(integration, scope, None)
+    return result
+
+
+def _leave(integration: str, scope: Any, exc: BaseException | None) -> None:
+    try:
+        if exc is None:
+            scope.__exit__(None, None, None)
+        else:
+            scope.__exit__(type(exc), exc, exc.__traceback__)
+    except Exception as error:
+        warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
+
+
+_KEY_BAD = re.compile(r"[^\w\-. /]")
+
+
+def metric_key(data: str, metric: str) -> str:
+    """``<data>-<metric>`` with characters a key cannot hold replaced (``@`` by ``_at_``)."""
+    return _KEY_BAD.sub("_", f"{data}-{metric}".replace("@", "_at_"))
+
+
+def log_iteration(client: Any, run_id: str, key: str, value: Any, step: int) -> None:
+    """One iteration's value of one metric (buffered: microseconds)."""
+    client.log_metric(run_id, key, float(value), step=step)
+
+
+def log_params(integration: str, client: Any, run_id: str, params: dict[str, Any]) -> None:
+    from ..exceptions import ParamConflictError
+    from .sklearn import _param_value
+
+    try:
+        client.log_params(run_id, {str(k): _param_value(v) for k, v in params.items()})
+    except ParamConflictError as exc:  # a second training with other params in the same run
+        warn(integration, f"params not logged: {exc}")
+
+
+def log_fingerprint(client: Any, run_id: str, data: Any) -> None:
+    """Tags ``training_data.*`` for raw training data (array, DataFrame, sparse matrix)."""
+    from pathlib import Path
+
+    from .fingerprint import fingerprint
+
+    if data is None or isinstance(data, (str, bytes, Path)):  # nothing, or a file's name
+        return
+    client.set_tags(run_id, {f"training_data.{k}": v for k, v in fingerprint(data).items()})
+
+
+def input_example(data: Any) -> Any:
+    """The first 5 rows of an array or DataFrame, saved with the model (None otherwise)."""
+    import numpy as np
+
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return data[:5]
+    if type(data).__name__ == "DataFrame" and hasattr(data, "iloc"):
+        return data.iloc[:5]
+    return None
+
+
+def log_importance(client: Any, run_id: str, tables: dict[str, dict[str, Any]],
+                   library: str) -> None:
+    """``feature_importance_<type>.json`` per table, and ``feature_importance.png``."""
+    for kind, table in tables.items():
+        client.log_dict(run_id, table, f"feature_importance_{kind}.json")
+    figure = importance_figure(tables, f"{library} feature importance")
+    if figure is not None:
+        client.log_figure(run_id, figure, "feature_importance.png")
+
+
+def importance_figure(tables: dict[str, dict[str, Any]], title: str) -> Any:
+    """A matplotlib figure with one bar chart per importance type (the top ``PLOT_TOP``
+    features), drawn with Agg, never touching pyplot; None without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    drawable = {
+        kind: list(table.items())[:PLOT_TOP]
+        for kind, table in tables.items()
+        if table and all(isinstance(v, (int, float)) for v in table.values())
+    }
+    if not drawable:
+        return None
+    tallest = max(len(items) for items in drawable.values())
+    figure = Figure(figsize=(4.5 * len(drawable), 1.5 + 0.3 * tallest), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(drawable), squeeze=False)[0]
+    for ax, (kind, items) in zip(axes, drawable.items(), strict=True):
+        ax.barh([str(name) for name, _ in reversed(items)], [v for _, v in reversed(items)])
+        ax.set_title(kind)
+        ax.set_xlabel("importance")
+    figure.suptitle(title)
+    return figure
