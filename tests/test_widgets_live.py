@@ -83,7 +83,8 @@ def _run_in_kernel(cells: list[str], store: Path) -> list[list[dict]]:
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     setup = f"import nbtrack, time\nnbtrack.set_tracking_uri({str(store)!r})\n"
     nb.cells.insert(0, nbformat.v4.new_code_cell(setup))
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()

@@ -15,32 +15,39 @@ __all__ = ["MAX_ROWS", "fingerprint"]
 MAX_ROWS = 10_000
 
 
+def _sample_rows(rows: int) -> Any:
+    import numpy as np
+
+    return np.linspace(0, rows - 1, MAX_ROWS).astype(int) if rows > MAX_ROWS else slice(None)
+
+
 def fingerprint(data: Any) -> dict[str, str]:
-    """``{"shape": ..., "dtypes": ..., "digest": ...}`` for a DataFrame, Series, array or list."""
+    """``{"shape": ..., "dtypes": ..., "digest": ...}`` for a DataFrame, Series, array, sparse
+    matrix or list."""
     import numpy as np
     import pandas as pd
 
     if isinstance(data, (pd.DataFrame, pd.Series)):
         frame = data if isinstance(data, pd.DataFrame) else data.to_frame()
         rows = len(frame)
-        sample = frame.iloc[np.linspace(0, rows - 1, MAX_ROWS).astype(int)] if rows > MAX_ROWS \
-            else frame
+        sample = frame.iloc[_sample_rows(rows)]
         hashed = pd.util.hash_pandas_object(sample, index=False).to_numpy().tobytes()
-        header = ",".join(f"{c}:{t}" for c, t in frame.dtypes.items())
-        dtypes = header
-        shape = frame.shape if isinstance(data, pd.DataFrame) else (rows,)
+        dtypes = ",".join(f"{c}:{t}" for c, t in frame.dtypes.items())
+        shape: tuple[int, ...] = frame.shape if isinstance(data, pd.DataFrame) else (rows,)
+    elif hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse: sample, densify
+        rows = data.shape[0]
+        hashed = np.asarray(data[_sample_rows(rows)].toarray()).tobytes()
+        dtypes = f"sparse {data.dtype}"
+        shape = tuple(data.shape)
     else:
-        if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse
-            data = data.toarray() if data.shape[0] <= MAX_ROWS else data[:MAX_ROWS].toarray()
         array = np.asarray(data)
         rows = array.shape[0] if array.ndim else 1
-        sample = array[np.linspace(0, rows - 1, MAX_ROWS).astype(int)] if rows > MAX_ROWS \
-            else array
+        sample = array[_sample_rows(rows)] if array.ndim else array
         hashed = np.ascontiguousarray(sample).tobytes() if sample.dtype != object \
             else repr(sample.tolist()).encode()
-        header = dtypes = str(array.dtype)
+        dtypes = str(array.dtype)
         shape = array.shape
-    digest = hashlib.sha256(f"{shape}|{header}|".encode() + hashed).hexdigest()[:16]
+    digest = hashlib.sha256(f"{shape}|{dtypes}|".encode() + hashed).hexdigest()[:16]
     return {
         "shape": "x".join(str(n) for n in shape),
         "dtypes": dtypes[:500],

@@ -81,7 +81,9 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
     try:
         result = original(estimator, *args, **kwargs)
     except BaseException as exc:
-        scope.__exit__(type(exc), exc, exc.__traceback__)
+        # the run ends FAILED; a failure to end it must not hide the training's own error
+        call_safely(integration, "ending the run", scope.__exit__, type(exc), exc,
+                    exc.__traceback__)
         raise
     try:
         X, y = _split_args(original, args, kwargs)
@@ -95,7 +97,7 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
         if _config["log_models"]:
             call_safely(integration, "logging the model", _log_model, estimator, X)
     finally:
-        scope.__exit__(None, None, None)
+        call_safely(integration, "ending the run", scope.__exit__, None, None, None)
     return result
 
 
