@@ -37,7 +37,7 @@ def fingerprint(data: Any) -> dict[str, str]:
     elif hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy sparse: sample, densify
         rows = data.shape[0]
         hashed = np.asarray(data[_sample_rows(rows)].toarray()).tobytes()
-        dtypes = f"sparse {data.dtype}"
+        dtypes = str(data.dtype)
         shape = tuple(data.shape)
     else:
         array = np.asarray(data)
