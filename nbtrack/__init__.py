@@ -72,7 +72,9 @@ from .tracking.uri import get_tracking_uri, set_tracking_uri
 
 #: Submodules imported on first attribute access, so ``nbtrack.pyfunc.load_model(...)`` works
 #: after a bare ``import nbtrack`` without every import paying for them.
-_LAZY_SUBMODULES = frozenset({"lightgbm", "models", "pyfunc", "pytorch", "sklearn", "xgboost"})
+_LAZY_SUBMODULES = frozenset(
+    {"keras", "lightgbm", "models", "optuna", "pyfunc", "pytorch", "sklearn", "xgboost"}
+)
 
 
 def __getattr__(name: str) -> object:

@@ -35,7 +35,7 @@ from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 
-__all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "load", "load_model", "log_model",
+__all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "autolog", "load", "load_model", "log_model",
            "predictor", "save", "save_model"]
 
 FLAVOR = "pytorch"
@@ -356,3 +356,32 @@ def load_model(model_uri: str | os.PathLike[str], map_location: Any = None) -> A
         Where to put the tensors (``"cpu"``, ``"cuda:0"``, ...), as for ``torch.load``.
     """
     return load_with_flavor(model_uri, FLAVOR, map_location=map_location)
+
+
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    log_checkpoints: bool = False,
+) -> None:
+    """Record every PyTorch Lightning ``Trainer.fit`` (as ``mlflow.pytorch.autolog``; see
+    :mod:`nbtrack.autologging.lightning`); ``disable=True`` puts the original back.
+
+    Parameters
+    ----------
+    log_models
+        Save each fitted module with this flavor as the run's ``model`` artifact.
+    disable
+        Turn Lightning autolog off and put ``Trainer.fit`` back.
+    exclusive
+        Log nothing into runs you started yourself (only into runs autolog starts).
+    silent
+        No warnings from autolog's own failures (they never stop training either way).
+    log_checkpoints
+        Also log the trainer's best and last checkpoint files under ``checkpoints/``.
+    """
+    from ...autologging import library_autolog
+
+    library_autolog("pytorch_lightning", disable, exclusive, silent, log_models=log_models,
+                    log_checkpoints=log_checkpoints)

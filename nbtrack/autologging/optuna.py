@@ -1,0 +1,365 @@
+"""Optuna: a callback recording each trial as a child run, and autolog of ``Study.optimize``.
+
+:class:`NbtrackCallback` (``nbtrack.optuna.NbtrackCallback``) goes in ``study.optimize``::
+
+    study.optimize(objective, n_trials=50, callbacks=[nbtrack.optuna.NbtrackCallback()])
+
+The study's run (the parent) is the run ``run_id`` if given, else the run active at the first
+trial (a ``%%track`` cell, a ``with nbtrack.start_run():`` block), else a run the callback starts
+named ``optuna-study`` (Optuna tells a callback nothing when a study ends, so that run is marked
+FINISHED after each trial, with the last trial's end as its end time).
+
+Each finished trial becomes a child run ``trial-<number>`` of the parent, with its start and end
+times, and:
+
+- params: the trial's params;
+- metrics: ``value`` (``value_0``, ``value_1``, ... for several objectives; ``metric_name``
+  renames them), and ``intermediate_value`` at each step the trial reported;
+- tags ``optuna.trial_number`` and ``optuna.trial_state``; status FINISHED (COMPLETE or PRUNED)
+  or FAILED.
+
+After each trial the parent gets the best so far: the metric ``best_value`` (at step = the trial
+number, so its history is the best-so-far curve) and the tags ``best_trial`` and
+``best_params.<name>`` (params cannot change once logged; for several objectives the tag
+``best_trials`` lists the Pareto front). The parent also gets the tags ``optuna.study_name``,
+``optuna.directions``, ``optuna.sampler`` and ``optuna.pruner``.
+
+Autolog (``nbtrack.optuna.autolog()``, or ``nbtrack.autolog()``) wraps ``Study.optimize``:
+inside an active run the study goes into it, outside one each ``optimize`` gets its own run
+``optuna-study``; the callback is added unless one is given. With ``n_jobs=1`` (the default)
+each trial's child run is also the active run while the objective runs, so what the objective
+logs (``nbtrack.log_metric``, a scikit-learn or Lightning fit under autolog) lands in its trial's
+run (trial runs take no code snapshot of their own: the study's run holds it). When
+``optimize`` returns, the best trial's params go on the parent as params ``best_<name>``.
+Parallel trials (``n_jobs != 1``) get their child runs after they finish.
+
+A recording error becomes a warning; the study goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..tracking import fluent
+from .patching import call_safely, patch, unpatch, warn
+from .scope import AUTOLOG_TAG, fit_run
+
+__all__ = ["NbtrackCallback", "autolog", "disable", "enable"]
+
+INTEGRATION = "optuna"
+STUDY_RUN_NAME = "optuna-study"
+_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
+_MAX_VALUE_CHARS = 500
+
+
+def autolog(
+    log_models: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+) -> None:
+    """Record every ``Study.optimize`` (see :mod:`nbtrack.autologging.optuna`).
+
+    Parameters
+    ----------
+    log_models
+        Accepted for the same signature as the other integrations; a study has no model.
+    disable
+        Turn Optuna autolog off and put ``Study.optimize`` back.
+    exclusive
+        Log nothing into runs you started yourself (only into runs autolog starts).
+    silent
+        No warnings from autolog's own failures (they never stop the study either way).
+    """
+    from . import library_autolog
+
+    library_autolog(INTEGRATION, disable, exclusive, silent, log_models=log_models)
+
+
+def enable(log_models: bool = True) -> None:
+    """Patch ``optuna.study.Study.optimize``."""
+    del log_models  # a study has no model
+    from optuna.study import Study
+
+    patch(INTEGRATION, Study, "optimize", _hook)
+
+
+def disable() -> None:
+    """Put ``Study.optimize`` back."""
+    unpatch(INTEGRATION)
+
+
+def _key(name: Any) -> str:
+    return _BAD_KEY_CHARS.sub("_", str(name)) or "_"
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
+
+
+def _ms(moment: Any) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _own_run(run_name: str) -> tuple[Any, Any]:
+    """A new run (not made active) with the code snapshots ``start_run`` would take; returns
+    ``(client, run)``."""
+    from ..tracking import context
+
+    client = fluent._client()
+    source, kind = context.source()
+    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
+    run = client.create_run(fluent._active_experiment_id(client), run_name=run_name,
+                            snapshots=snapshots)
+    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, INTEGRATION)
+    if kind != "SCRIPT":
+        fluent._interactive_snapshots(client, run.info.run_id)
+    return client, run
+
+
+def _log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log ``params``; one that conflicts with a value logged before is skipped with a
+    warning, the others are logged."""
+    from ..exceptions import ParamConflictError
+
+    texts = {_key(k): _text(v) for k, v in params.items()}
+    try:
+        client.log_params(run_id, texts)
+    except ParamConflictError:
+        for key, text in texts.items():
+            try:
+                client.log_param(run_id, key, text)
+            except ParamConflictError as exc:
+                warn(INTEGRATION, f"param not logged: {exc}")
+
+
+class NbtrackCallback:
+    """An Optuna callback recording each finished trial as a child run of the study's run.
+
+    Parameters
+    ----------
+    run_id
+        The study's run. Default: the run active at the first trial, else a run the callback
+        starts (named ``run_name``).
+    metric_name
+        The name of the trial's value metric; a sequence of names for several objectives.
+        Default ``"value"`` (``value_0``, ``value_1``, ... for several objectives).
+    run_name
+        The name of a study run the callback starts. Default ``"optuna-study"``.
+
+    Notes
+    -----
+    What is logged, and where, is listed in :mod:`nbtrack.autologging.optuna`. Safe with
+    ``n_jobs > 1`` (trials are recorded one at a time). A recording error becomes an
+    :class:`~nbtrack.exceptions.NbtrackWarning`: the study goes on.
+    """
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        metric_name: str | Sequence[str] = "value",
+        run_name: str = STUDY_RUN_NAME,
+    ) -> None:
+        if not isinstance(metric_name, str) and not (
+            isinstance(metric_name, Sequence) and all(isinstance(n, str) for n in metric_name)
+        ):
+            from ..exceptions import InvalidInputError
+
+            raise InvalidInputError(
+                f"metric_name must be a string, or a sequence of strings (one per objective); "
+                f"got {metric_name!r}"
+            )
+        self.run_id = run_id
+        self.metric_name = metric_name
+        self.run_name = run_name
+        self._client: Any = None
+        self._experiment_id = ""
+        self._owned = False
+        self._lock = threading.Lock()
+        #: (study name, trial number) -> a child run opened while the objective ran (autolog)
+        self._trial_runs: dict[tuple[str, int], str] = {}
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        """Record ``trial`` (a ``FrozenTrial``) and the best trial so far."""
+        with self._lock:
+            call_safely(INTEGRATION, f"recording trial {trial.number}", self._record, study,
+                        trial)
+
+    def study_run(self, study: Any) -> tuple[Any, str]:
+        """``(client, run_id)`` of the study's run, chosen at the first call."""
+        if self._client is None:
+            if self.run_id is not None:
+                client = fluent._client_for(self.run_id)
+                run = client.get_run(self.run_id)  # a clear error if there is none
+            elif fluent.active_run() is not None:
+                client, run = fluent._stack[-1].client, fluent._stack[-1].run
+            else:
+                client, run = _own_run(self.run_name)
+                self._owned = True
+            self.run_id = str(run.info.run_id)
+            self._experiment_id = str(run.info.experiment_id)
+            self._client = client
+            client.set_tags(self.run_id, {
+                "optuna.study_name": _text(study.study_name),
+                "optuna.directions": ",".join(d.name for d in study.directions),
+                "optuna.sampler": type(study.sampler).__name__,
+                "optuna.pruner": type(study.pruner).__name__,
+            })
+        assert self.run_id is not None
+        return self._client, self.run_id
+
+    def _metric_names(self, count: int) -> list[str]:
+        if isinstance(self.metric_name, str):
+            return [self.metric_name] if count == 1 else [
+                f"{self.metric_name}_{i}" for i in range(count)]
+        if len(self.metric_name) != count:
+            from ..exceptions import InvalidInputError
+
+            raise InvalidInputError(f"metric_name names {len(self.metric_name)} objectives; the "
+                             f"study has {count}")
+        return list(self.metric_name)
+
+    def _record(self, study: Any, trial: Any) -> None:
+        from optuna.trial import TrialState
+
+        client, parent = self.study_run(study)
+        child = self._trial_runs.pop((study.study_name, trial.number), None)
+        if child is None:
+            run = client.create_run(self._experiment_id, start_time=_ms(trial.datetime_start),
+                                    run_name=f"trial-{trial.number}", parent_run_id=parent)
+            child = str(run.info.run_id)
+            client._set_internal_tag(child, AUTOLOG_TAG, INTEGRATION)
+        _log_params(client, child, trial.params)
+        if trial.values is not None:
+            names = self._metric_names(len(trial.values))
+            client.log_metrics(child, dict(zip(names, trial.values, strict=True)))
+        for step, value in sorted(trial.intermediate_values.items()):
+            client.log_metric(child, "intermediate_value", value, None, step)
+        client.set_tags(child, {"optuna.trial_number": trial.number,
+                                "optuna.trial_state": trial.state.name})
+        status = "FAILED" if trial.state == TrialState.FAIL else "FINISHED"
+        client.set_terminated(child, status, _ms(trial.datetime_complete))
+        self._log_best(client, parent, study, trial.number)
+        if self._owned:
+            client.set_terminated(parent, "FINISHED", _ms(trial.datetime_complete))
+
+    def _log_best(self, client: Any, parent: str, study: Any, step: int) -> None:
+        from optuna.trial import TrialState
+
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            return
+        if len(study.directions) > 1:
+            front = ",".join(str(t.number) for t in study.best_trials)
+            client.set_tag(parent, "best_trials", front)
+            return
+        best = study.best_trial
+        client.log_metric(parent, "best_value", best.value, None, step)
+        client.set_tags(parent, {"best_trial": best.number, **{
+            f"best_params.{_key(k)}": _text(v) for k, v in best.params.items()}})
+
+
+# -- autolog ------------------------------------------------------------------------------------
+
+
+def _traced(func: Callable[[Any], Any], callback: NbtrackCallback) -> Callable[[Any], Any]:
+    """``func`` running each trial inside its own child run (the active run meanwhile)."""
+    from optuna import TrialPruned
+
+    @functools.wraps(func)
+    def objective(trial: Any) -> Any:
+        started = call_safely(INTEGRATION, "starting the trial's run", _start_trial_run,
+                              trial, callback)
+        if started is None:
+            return func(trial)
+        run, client = started
+        try:
+            result = func(trial)
+        except BaseException as exc:  # the callback will not see this trial: log its params
+            call_safely(INTEGRATION, "logging the trial's params", _log_params, client,
+                        run.info.run_id, trial.params)
+            if isinstance(exc, TrialPruned):
+                run.__exit__(None, None, None)
+            else:
+                run.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        run.__exit__(None, None, None)
+        return result
+
+    return objective
+
+
+def _start_trial_run(trial: Any, callback: NbtrackCallback) -> tuple[Any, Any]:
+    # no code snapshots of its own: a trial runs the code its parent, the study's run, holds
+    suppressed = fluent._suppress_snapshots.set(True)
+    try:
+        run = fluent.start_run(run_name=f"trial-{trial.number}", nested=True, live=False)
+    finally:
+        fluent._suppress_snapshots.reset(suppressed)
+    client = fluent._stack[-1].client
+    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, INTEGRATION)
+    callback._trial_runs[(trial.study.study_name, trial.number)] = run.info.run_id
+    return run, client
+
+
+def _with_callback(original: Any, study: Any, args: tuple, kwargs: dict,
+                   run_id: str) -> tuple[tuple, dict]:
+    """optimize's arguments with an NbtrackCallback added (unless one is there), and with
+    ``n_jobs=1`` the objective run inside each trial's child run."""
+    bound = inspect.signature(original).bind(study, *args, **kwargs)
+    given = bound.arguments.get("callbacks")
+    callbacks = [] if given is None else list(given)
+    ours = next((c for c in callbacks if isinstance(c, NbtrackCallback)), None)
+    if ours is None:
+        ours = NbtrackCallback(run_id=run_id)
+        callbacks.append(ours)
+    bound.arguments["callbacks"] = callbacks
+    if bound.arguments.get("n_jobs", 1) == 1:
+        bound.arguments["func"] = _traced(bound.arguments["func"], ours)
+    return bound.args[1:], bound.kwargs
+
+
+def _log_best_params(client: Any, run_id: str, study: Any) -> None:
+    from optuna.trial import TrialState
+
+    if len(study.directions) > 1:
+        return
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    _log_params(client, run_id, {f"best_{k}": v for k, v in study.best_params.items()})
+
+
+def _hook(integration: str, original: Any, study: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        scope = fit_run(integration, STUDY_RUN_NAME)
+        target = scope.__enter__()
+    except Exception as exc:  # no run could be had: optimize without logging
+        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); "
+                          "the study goes on unlogged")
+        return original(study, *args, **kwargs)
+    if target is None:
+        scope.__exit__(None, None, None)
+        return original(study, *args, **kwargs)
+    client, run_id, _ = target
+    changed = call_safely(integration, "adding the callback", _with_callback, original, study,
+                          args, kwargs, run_id)
+    if changed is not None:
+        args, kwargs = changed
+    try:
+        result = original(study, *args, **kwargs)
+    except BaseException as exc:
+        call_safely(integration, "logging the best params", _log_best_params, client, run_id,
+                    study)
+        scope.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    try:
+        call_safely(integration, "logging the best params", _log_best_params, client, run_id,
+                    study)
+    finally:
+        scope.__exit__(None, None, None)
+    return result
