@@ -7,7 +7,17 @@ installed; each library also has its own switch, as in MLflow (``nbtrack.sklearn
 =================  ==========================================================================
 sklearn            every ``fit`` of estimators, pipelines and searches (child runs for the best
                    candidates), training metrics, a data fingerprint, the model
+xgboost, lightgbm  ``train`` and the scikit-learn wrappers: params, eval metrics per iteration
+                   as steps, best iteration, feature importance (tables and a chart), the model
+pytorch_lightning  ``Trainer.fit``: hyperparameters, every ``self.log`` value at its step, the
+                   model, checkpoints optional (``nbtrack.pytorch.NbtrackLogger`` alone works)
+keras              ``Model.fit``: params, per-epoch metrics, ``model.keras``
+                   (``nbtrack.keras.NbtrackCallback`` alone works)
+optuna             ``Study.optimize``: a child run per trial, the best trial on the study's run
+                   (``nbtrack.optuna.NbtrackCallback`` alone works)
 =================  ==========================================================================
+
+Plain PyTorch loops: ``nbtrack.pytorch.log_step(loss)`` logs the loss at steps 0, 1, 2, ...
 
 Where it logs: inside an active run (a ``%%track`` cell, a ``with start_run():`` block) into
 that run; outside, one run per fit named after the estimator. Autolog never breaks training: an
