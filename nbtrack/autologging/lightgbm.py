@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .patching import call_safely, patch, unpatch, warn
-from .xgboost import (
+from .boosting import (
     argument,
     bind,
     call_with_callback,
@@ -38,6 +37,7 @@ from .xgboost import (
     patch_train,
     run_logged,
 )
+from .patching import call_safely, patch, unpatch, warn
 
 __all__ = ["disable", "enable"]
 

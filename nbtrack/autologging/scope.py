@@ -13,7 +13,7 @@ from typing import Any
 
 from ..tracking import fluent
 
-__all__ = ["AUTOLOG_TAG", "child_run", "exclusive", "fit_run"]
+__all__ = ["AUTOLOG_TAG", "child_run", "exclusive", "fit_run", "param_value"]
 
 AUTOLOG_TAG = "nbtrack.autolog"
 
@@ -47,3 +47,12 @@ def child_run(client: Any, parent_run_id: str, run_name: str, integration: str) 
                               parent_run_id=parent_run_id)
     client._set_internal_tag(child.info.run_id, AUTOLOG_TAG, integration)
     return str(child.info.run_id)
+
+
+def param_value(value: Any) -> Any:
+    """A param as autolog logs it: plain values as they are, objects by their repr (cut at 500
+    characters)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    text = repr(value)
+    return text if len(text) <= 500 else text[:497] + "..."

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from .patching import call_safely, patch, unpatch, warn
-from .scope import child_run, fit_run
+from .scope import child_run, fit_run, param_value
 
 __all__ = ["disable", "enable"]
 
@@ -101,17 +101,10 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
     return result
 
 
-def _param_value(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    text = repr(value)
-    return text if len(text) <= 500 else text[:497] + "..."
-
-
 def _log_params(client: Any, run_id: str, estimator: Any) -> None:
     from ..exceptions import ParamConflictError
 
-    params = {k: _param_value(v) for k, v in estimator.get_params(deep=True).items()}
+    params = {k: param_value(v) for k, v in estimator.get_params(deep=True).items()}
     try:
         client.log_params(run_id, params)
     except ParamConflictError as exc:  # a second fit with other params in the same run
@@ -195,7 +188,7 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
     from ..exceptions import ParamConflictError
 
     try:
-        client.log_params(run_id, {f"best_{k}": _param_value(v)
+        client.log_params(run_id, {f"best_{k}": param_value(v)
                                    for k, v in search.best_params_.items()})
     except (ParamConflictError, AttributeError) as exc:
         warn(INTEGRATION, f"best params not logged: {exc}")
@@ -207,7 +200,7 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
     name = type(search.estimator).__name__
     for i in order:
         child = child_run(client, run_id, f"{name}-candidate-{int(i)}", INTEGRATION)
-        client.log_params(child, {k: _param_value(v) for k, v in results["params"][i].items()})
+        client.log_params(child, {k: param_value(v) for k, v in results["params"][i].items()})
         metrics = {
             key: float(results[key][i])
             for key in results
