@@ -1,8 +1,9 @@
-"""The widgets in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by
-Playwright, notebooks/compare.ipynb run from the Run menu's command. What only a browser shows:
-the widgets' front ends (ipywidgets, Plotly's FigureWidget) render the table and the curves.
+"""The widgets in a real browser: JupyterLab 4 and Notebook 7 on 127.0.0.1, Debian's Chromium
+driven by Playwright, notebooks/compare.ipynb run from the Run menu's command. What only a
+browser shows: the widgets' front ends (ipywidgets, Plotly's FigureWidget) render the table and
+the curves.
 
-A screenshot is kept in test-artifacts/compare.png.
+Screenshots are kept in test-artifacts/compare-lab.png and test-artifacts/compare-notebook.png.
 """
 
 from __future__ import annotations
@@ -40,8 +41,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+#: Front end -> (module to run, its app's config class, the notebook's URL path).
+FRONT_ENDS = {
+    "lab": ("jupyterlab", "LabApp", "lab/tree"),
+    "notebook": ("notebook", "JupyterNotebookApp", "notebooks"),
+}
+
+
+@pytest.fixture(params=sorted(FRONT_ENDS))
+def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A Jupyter server with the front end ``request.param`` (JupyterLab 4 or Notebook 7)."""
+    module, app, _ = FRONT_ENDS[request.param]
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
@@ -52,14 +62,14 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
         [
             sys.executable,
             "-m",
-            "jupyterlab",
+            module,
             "--no-browser",
             "--allow-root",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
+            f"--{app}.expose_app_in_browser=True",
             "--ServerApp.port_retries=0",
         ],
         env=env,
@@ -76,11 +86,11 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
                 pytest.fail(
-                    f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}"
+                    f"{module} did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}"
                 )
             time.sleep(0.5)
     try:
-        yield base, token
+        yield base, token, request.param
     finally:
         server.terminate()
         try:
@@ -90,10 +100,12 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
-def test_compare_notebook_renders_table_and_curves(lab: tuple[str, str], tmp_path: Path) -> None:
+def test_compare_notebook_renders_table_and_curves(
+    lab: tuple[str, str, str], tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
-    base, token = lab
+    base, token, front_end = lab
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -104,7 +116,7 @@ def test_compare_notebook_renders_table_and_curves(lab: tuple[str, str], tmp_pat
         )
         try:
             page = context.new_page()
-            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.goto(f"{base}/{FRONT_ENDS[front_end][2]}/{NOTEBOOK.name}?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             page.wait_for_function(
                 "() => window.jupyterapp"
@@ -137,7 +149,7 @@ def test_compare_notebook_renders_table_and_curves(lab: tuple[str, str], tmp_pat
             rows = page.locator(".widget-checkbox input").count()
             traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / f"compare-{front_end}.png"), full_page=True)
         finally:
             context.close()
     assert rows >= 3  # three runs in the table (the filtered table adds more)
