@@ -14,6 +14,7 @@ loader can use), written as JSON so that reading it needs nothing beyond the sta
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import uuid
@@ -35,16 +36,24 @@ REQUIREMENTS_FILE = "requirements.txt"
 INPUT_EXAMPLE_FILE = "input_example.json"
 
 
+@functools.lru_cache(maxsize=256)
+def _installed_version(name: str) -> str | None:
+    """A distribution's version (read once per process: metadata lookups cost milliseconds)."""
+    try:
+        return importlib_metadata.version(name)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
 def pinned_requirements(distributions: list[str]) -> list[str]:
     """``name==version`` for each installed distribution (missing ones are left out; local
     version labels such as ``+cpu`` are dropped)."""
     out = []
     for name in dict.fromkeys(distributions):
-        try:
+        version = _installed_version(name)
+        if version is not None:
             # a local label (torch's "+cpu") names no release an index has: drop it
-            out.append(f"{name}=={importlib_metadata.version(name).split('+')[0]}")
-        except importlib_metadata.PackageNotFoundError:
-            continue
+            out.append(f"{name}=={version.split('+')[0]}")
     return out
 
 
