@@ -338,7 +338,7 @@ def test_inside_a_user_run_everything_goes_into_it(store_dir: Path, data: Any) -
                   evals=[(xgb.DMatrix(Xv, yv), "eval")], verbose_eval=False)
         train_set = lgb.Dataset(X, y)
         # a second training in the same run cannot change params already logged: a warning
-        with pytest.warns(NbtrackWarning, match="params not logged: param 'objective'"):
+        with pytest.warns(NbtrackWarning, match="param not logged: param 'objective'"):
             lgb.train(LGB_BINARY, train_set, 3,
                       valid_sets=[lgb.Dataset(Xv, yv, reference=train_set)])
     runs = _runs()

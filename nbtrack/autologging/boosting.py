@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from .patching import Hook, call_safely, inside, patch, warn
-from .scope import fit_run, param_value
+from .scope import fit_run, param_key
 
 __all__ = [
     "argument",
@@ -23,7 +22,6 @@ __all__ = [
     "log_fingerprint",
     "log_importance",
     "log_iteration",
-    "log_params",
     "metric_key",
     "other_integration_running",
     "patch_train",
@@ -138,26 +136,16 @@ def _leave(integration: str, scope: Any, exc: BaseException | None) -> None:
         warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
 
 
-_KEY_BAD = re.compile(r"[^\w\-. /]")
 
 
 def metric_key(data: str, metric: str) -> str:
     """``<data>-<metric>`` with characters a key cannot hold replaced (``@`` by ``_at_``)."""
-    return _KEY_BAD.sub("_", f"{data}-{metric}".replace("@", "_at_"))
+    return param_key(f"{data}-{metric}".replace("@", "_at_"))
 
 
 def log_iteration(client: Any, run_id: str, key: str, value: Any, step: int) -> None:
     """One iteration's value of one metric (buffered: microseconds)."""
     client.log_metric(run_id, key, float(value), step=step)
-
-
-def log_params(integration: str, client: Any, run_id: str, params: dict[str, Any]) -> None:
-    from ..exceptions import ParamConflictError
-
-    try:
-        client.log_params(run_id, {str(k): param_value(v) for k, v in params.items()})
-    except ParamConflictError as exc:  # a second training with other params in the same run
-        warn(integration, f"params not logged: {exc}")
 
 
 def log_fingerprint(client: Any, run_id: str, data: Any) -> None:

@@ -43,7 +43,7 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import AUTOLOG_TAG, fit_run
+from .scope import fit_run, log_params, own_run
 
 __all__ = ["autolog", "callback_class", "disable", "enable"]
 
@@ -126,22 +126,6 @@ def disable() -> None:
 # -- the callback -------------------------------------------------------------------------------
 
 
-def _own_run(run_name: str | None) -> tuple[Any, str]:
-    """A new run (not made active) with the code snapshots ``start_run`` would take."""
-    from ..tracking import context
-
-    client = fluent._client()
-    source, kind = context.source()
-    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
-    run = client.create_run(fluent._active_experiment_id(client), run_name=run_name,
-                            snapshots=snapshots)
-    run_id = str(run.info.run_id)
-    client._set_internal_tag(run_id, AUTOLOG_TAG, INTEGRATION)
-    if kind != "SCRIPT":
-        fluent._interactive_snapshots(client, run_id)
-    return client, run_id
-
-
 def _end_open_run(run_id: str, status: str = "FAILED") -> None:
     client = _open_runs.pop(run_id, None)
     if client is None:
@@ -156,21 +140,6 @@ def _end_open_run(run_id: str, status: str = "FAILED") -> None:
 def _end_open_runs() -> None:
     for run_id in list(_open_runs):
         _end_open_run(run_id)
-
-
-def _log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
-    """Log ``params``; one that conflicts with a value logged before is skipped with a
-    warning (a second fit with other settings in the same run), the others are logged."""
-    from ..exceptions import ParamConflictError
-
-    try:
-        client.log_params(run_id, params)
-    except ParamConflictError:
-        for key, value in params.items():
-            try:
-                client.log_param(run_id, key, value)
-            except ParamConflictError as exc:
-                warn(INTEGRATION, f"param not logged: {exc}")
 
 
 def _name(obj: Any) -> str:
@@ -258,12 +227,13 @@ def callback_class() -> type:
                 self._target = (frame.client, frame.run.info.run_id)
             else:
                 name = self.run_name or type(self.model).__name__
-                self._target = _own_run(name)
+                client, run = own_run(INTEGRATION, name)
+                self._target = (client, str(run.info.run_id))
                 self._owned = self._target[1]
                 _open_runs[self._owned] = self._target[0]
             client, run_id = self._target
-            _log_params(client, run_id,
-                        _training_params(self.model, self.params or {}, self.batch_size))
+            log_params(INTEGRATION, client, run_id,
+                       _training_params(self.model, self.params or {}, self.batch_size))
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
             """Log the epoch's metrics at step = ``epoch``."""

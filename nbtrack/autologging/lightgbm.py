@@ -31,13 +31,13 @@ from .boosting import (
     input_example,
     log_fingerprint,
     log_importance,
-    log_params,
     metric_key,
     other_integration_running,
     patch_train,
     run_logged,
 )
 from .patching import call_safely, patch, unpatch, warn
+from .scope import log_params
 
 __all__ = ["disable", "enable"]
 

@@ -35,21 +35,18 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import AUTOLOG_TAG, exclusive, fit_run
+from .scope import exclusive, fit_run, log_params, own_run, param_key
 
 __all__ = ["disable", "enable", "logger_class"]
 
 INTEGRATION = "pytorch_lightning"
 _config: dict[str, Any] = {"log_models": True, "log_checkpoints": False}
-_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
-_MAX_PARAM_CHARS = 500
 #: Optimizer settings that choose an implementation, not a hyperparameter: not logged.
 _IMPLEMENTATION_SWITCHES = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
@@ -77,27 +74,6 @@ def disable() -> None:
 # -- shared by the logger and the hook ---------------------------------------------------------
 
 
-def _param_text(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 3] + "..."
-
-
-def _log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
-    """Log ``params``; one that conflicts with a value logged before is skipped with a warning
-    (a second fit with other settings in the same run), the others are logged."""
-    from ..exceptions import ParamConflictError
-
-    texts = {_BAD_KEY_CHARS.sub("_", str(k)): _param_text(v) for k, v in params.items()}
-    try:
-        client.log_params(run_id, texts)
-    except ParamConflictError:
-        for key, text in texts.items():
-            try:
-                client.log_param(run_id, key, text)
-            except ParamConflictError as exc:
-                warn(INTEGRATION, f"param not logged: {exc}")
-
-
 def _flatten(params: Any, prefix: str = "") -> dict[str, Any]:
     """Hyperparameters (a dict or an argparse Namespace, nested) as one flat dict, nested keys
     joined with ``/``."""
@@ -113,23 +89,6 @@ def _flatten(params: Any, prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def _own_run(run_name: str | None, experiment_name: str | None) -> tuple[Any, Any]:
-    """A new run (not made active) with the code snapshots ``start_run`` would take; returns
-    ``(client, run)``."""
-    from ..tracking import context
-
-    client = fluent._client()
-    experiment_id = (client.get_or_create_experiment(experiment_name).experiment_id
-                     if experiment_name else fluent._active_experiment_id(client))
-    source, kind = context.source()
-    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
-    run = client.create_run(experiment_id, run_name=run_name, snapshots=snapshots)
-    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, INTEGRATION)
-    if kind != "SCRIPT":
-        fluent._interactive_snapshots(client, run.info.run_id)
-    return client, run
 
 
 # -- the logger ---------------------------------------------------------------------------------
@@ -194,7 +153,7 @@ def logger_class() -> type:
                 elif fluent.active_run() is not None:
                     client, run = fluent._stack[-1].client, fluent._stack[-1].run
                 else:
-                    client, run = _own_run(self._run_name, self._experiment_name)
+                    client, run = own_run(INTEGRATION, self._run_name, self._experiment_name)
                     self._owned = True
                 self._client, self._run_id = client, str(run.info.run_id)
                 self._experiment_id = str(run.info.experiment_id)
@@ -230,7 +189,7 @@ def logger_class() -> type:
         def _log_hyperparams(self, params: Any) -> None:
             flat = _flatten(params)
             if flat:
-                _log_params(*self._bind(), flat)
+                log_params(INTEGRATION, *self._bind(), flat)
 
         @rank_zero_only
         def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -242,7 +201,7 @@ def logger_class() -> type:
             for key, value in metrics.items():
                 if isinstance(value, str):
                     continue
-                client.log_metric(run_id, _BAD_KEY_CHARS.sub("_", key), value, None, step)
+                client.log_metric(run_id, param_key(key), value, None, step)
 
         def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
             """Remember the checkpoint callback; its files are logged when training ends."""
@@ -333,7 +292,7 @@ def _log_settings(client: Any, run_id: str, trainer: Any) -> None:
             if value is not None and key not in _IMPLEMENTATION_SWITCHES and _scalar(value):
                 params[f"optimizer_{key}"] = value
     if params:
-        _log_params(client, run_id, params)
+        log_params(INTEGRATION, client, run_id, params)
 
 
 def _log_model(model: Any) -> None:

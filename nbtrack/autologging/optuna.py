@@ -40,21 +40,18 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import AUTOLOG_TAG, fit_run
+from .scope import AUTOLOG_TAG, fit_run, log_params, own_run, param_key, param_text
 
 __all__ = ["NbtrackCallback", "autolog", "disable", "enable"]
 
 INTEGRATION = "optuna"
 STUDY_RUN_NAME = "optuna-study"
-_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
-_MAX_VALUE_CHARS = 500
 
 
 def autolog(
@@ -94,49 +91,8 @@ def disable() -> None:
     unpatch(INTEGRATION)
 
 
-def _key(name: Any) -> str:
-    return _BAD_KEY_CHARS.sub("_", str(name)) or "_"
-
-
-def _text(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
-
-
 def _ms(moment: Any) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
-
-
-def _own_run(run_name: str) -> tuple[Any, Any]:
-    """A new run (not made active) with the code snapshots ``start_run`` would take; returns
-    ``(client, run)``."""
-    from ..tracking import context
-
-    client = fluent._client()
-    source, kind = context.source()
-    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
-    run = client.create_run(fluent._active_experiment_id(client), run_name=run_name,
-                            snapshots=snapshots)
-    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, INTEGRATION)
-    if kind != "SCRIPT":
-        fluent._interactive_snapshots(client, run.info.run_id)
-    return client, run
-
-
-def _log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
-    """Log ``params``; one that conflicts with a value logged before is skipped with a
-    warning, the others are logged."""
-    from ..exceptions import ParamConflictError
-
-    texts = {_key(k): _text(v) for k, v in params.items()}
-    try:
-        client.log_params(run_id, texts)
-    except ParamConflictError:
-        for key, text in texts.items():
-            try:
-                client.log_param(run_id, key, text)
-            except ParamConflictError as exc:
-                warn(INTEGRATION, f"param not logged: {exc}")
 
 
 class NbtrackCallback:
@@ -200,13 +156,13 @@ class NbtrackCallback:
             elif fluent.active_run() is not None:
                 client, run = fluent._stack[-1].client, fluent._stack[-1].run
             else:
-                client, run = _own_run(self.run_name)
+                client, run = own_run(INTEGRATION, self.run_name)
                 self._owned = True
             self.run_id = str(run.info.run_id)
             self._experiment_id = str(run.info.experiment_id)
             self._client = client
             client.set_tags(self.run_id, {
-                "optuna.study_name": _text(study.study_name),
+                "optuna.study_name": param_text(study.study_name),
                 "optuna.directions": ",".join(d.name for d in study.directions),
                 "optuna.sampler": type(study.sampler).__name__,
                 "optuna.pruner": type(study.pruner).__name__,
@@ -235,7 +191,7 @@ class NbtrackCallback:
                                     run_name=f"trial-{trial.number}", parent_run_id=parent)
             child = str(run.info.run_id)
             client._set_internal_tag(child, AUTOLOG_TAG, INTEGRATION)
-        _log_params(client, child, trial.params)
+        log_params(INTEGRATION, client, child, trial.params)
         if trial.values is not None:
             names = self._metric_names(len(trial.values))
             client.log_metrics(child, dict(zip(names, trial.values, strict=True)))
@@ -261,7 +217,7 @@ class NbtrackCallback:
         best = study.best_trial
         client.log_metric(parent, "best_value", best.value, None, step)
         client.set_tags(parent, {"best_trial": best.number, **{
-            f"best_params.{_key(k)}": _text(v) for k, v in best.params.items()}})
+            f"best_params.{param_key(k)}": param_text(v) for k, v in best.params.items()}})
 
 
 # -- autolog ------------------------------------------------------------------------------------
@@ -281,7 +237,8 @@ def _traced(func: Callable[[Any], Any], callback: NbtrackCallback) -> Callable[[
         try:
             result = func(trial)
         except BaseException as exc:  # the callback will not see this trial: log its params
-            call_safely(INTEGRATION, "logging the trial's params", _log_params, client,
+            call_safely(INTEGRATION, "logging the trial's params", log_params, INTEGRATION,
+                        client,
                         run.info.run_id, trial.params)
             if isinstance(exc, TrialPruned):
                 run.__exit__(None, None, None)
@@ -331,7 +288,8 @@ def _log_best_params(client: Any, run_id: str, study: Any) -> None:
         return
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
-    _log_params(client, run_id, {f"best_{k}": v for k, v in study.best_params.items()})
+    log_params(INTEGRATION, client, run_id,
+               {f"best_{k}": v for k, v in study.best_params.items()})
 
 
 def _hook(integration: str, original: Any, study: Any, args: tuple, kwargs: dict) -> Any:

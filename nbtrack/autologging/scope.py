@@ -7,13 +7,25 @@ named after the estimator, ended when the fit returns (FAILED if it raised).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..tracking import fluent
+from .patching import warn
 
-__all__ = ["AUTOLOG_TAG", "child_run", "exclusive", "fit_run", "param_value"]
+__all__ = [
+    "AUTOLOG_TAG",
+    "child_run",
+    "exclusive",
+    "fit_run",
+    "log_params",
+    "own_run",
+    "param_key",
+    "param_text",
+    "param_value",
+]
 
 AUTOLOG_TAG = "nbtrack.autolog"
 
@@ -56,3 +68,53 @@ def param_value(value: Any) -> Any:
         return value
     text = repr(value)
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+#: Characters a key cannot hold (see nbtrack.tracking.validation); autolog replaces them.
+_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
+
+
+def param_key(name: Any) -> str:
+    """A library's param or metric name as a valid key (``error@0.7`` -> ``error_0.7``)."""
+    return _BAD_KEY_CHARS.sub("_", str(name)) or "_"
+
+
+def param_text(value: Any) -> str:
+    """A value as a tag's text, cut at 500 characters."""
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def log_params(integration: str, client: Any, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log ``params`` (keys made valid, values as :func:`param_value` gives them). One that
+    conflicts with a value logged before (a second fit with other settings in the same run) is
+    skipped with a warning; the others are logged."""
+    from ..exceptions import ParamConflictError
+
+    values = {param_key(k): param_value(v) for k, v in params.items()}
+    try:
+        client.log_params(run_id, values)
+    except ParamConflictError:
+        for key, value in values.items():
+            try:
+                client.log_param(run_id, key, value)
+            except ParamConflictError as exc:
+                warn(integration, f"param not logged: {exc}")
+
+
+def own_run(integration: str, run_name: str | None,
+            experiment_name: str | None = None) -> tuple[Any, Any]:
+    """A new run that is not made active (a logger's or a callback's own), with the code
+    snapshots ``start_run`` would take; returns ``(client, run)``."""
+    from ..tracking import context
+
+    client = fluent._client()
+    experiment_id = (client.get_or_create_experiment(experiment_name).experiment_id
+                     if experiment_name else fluent._active_experiment_id(client))
+    source, kind = context.source()
+    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
+    run = client.create_run(experiment_id, run_name=run_name, snapshots=snapshots)
+    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, integration)
+    if kind != "SCRIPT":
+        fluent._interactive_snapshots(client, run.info.run_id)
+    return client, run
