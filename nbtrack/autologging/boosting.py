@@ -10,8 +10,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .patching import Hook, call_safely, inside, patch, warn
+from .patching import Hook, inside, patch
 from .scope import fit_run, param_key
+from .scope import run_logged as _run_logged
 
 __all__ = [
     "argument",
@@ -95,47 +96,10 @@ def run_logged(
     train: Callable[[Any], Any],
     finish: Callable[[Any, str, Any], None],
 ) -> Any:
-    """Train in the run :func:`~nbtrack.autologging.scope.fit_run` gives.
-
-    ``start(client, run_id)`` logs what is known before training and returns the metric
-    callback (or None); ``train(callback)`` trains (``train(None)``: unlogged);
-    ``finish(client, run_id, result)`` logs the results. An error in ``start`` or ``finish``
-    becomes a warning; an error in the training propagates, and a run autolog started for it
-    ends FAILED.
-    """
-    try:
-        scope = fit_run(integration, run_name)
-        target = scope.__enter__()
-    except Exception as exc:  # no run could be had: train without logging
-        warn(integration, f"no run to log to ({exc}); training goes on unlogged")
-        return train(None)
-    if target is None:  # exclusive, inside the user's run
-        _leave(integration, scope, None)
-        return train(None)
-    client, run_id, _ = target
-    callback = call_safely(integration, "preparing the run", start, client, run_id)
-    try:
-        result = train(callback)
-    except BaseException as exc:
-        _leave(integration, scope, exc)
-        raise
-    try:
-        call_safely(integration, "logging the results", finish, client, run_id, result)
-    finally:
-        _leave(integration, scope, None)
-    return result
-
-
-def _leave(integration: str, scope: Any, exc: BaseException | None) -> None:
-    try:
-        if exc is None:
-            scope.__exit__(None, None, None)
-        else:
-            scope.__exit__(type(exc), exc, exc.__traceback__)
-    except Exception as error:
-        warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
-
-
+    """Train in the run :func:`~nbtrack.autologging.scope.fit_run` gives (see
+    :func:`~nbtrack.autologging.scope.run_logged`): ``start`` returns the metric callback
+    that ``train(callback)`` passes on."""
+    return _run_logged(integration, fit_run(integration, run_name), train, start, finish)
 
 
 def metric_key(data: str, metric: str) -> str:

@@ -43,7 +43,7 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import fit_run, log_params, own_run
+from .scope import fit_run, log_params, own_run, run_logged
 
 __all__ = ["autolog", "callback_class", "disable", "enable"]
 
@@ -284,29 +284,16 @@ def _log_model(client: Any, run_id: str, model: Any) -> None:
 
 
 def _hook(integration: str, original: Any, model: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        scope = fit_run(integration, type(model).__name__)
-        target = scope.__enter__()
-    except Exception as exc:  # no run could be had: train without logging
-        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); "
-                          "training goes on unlogged")
-        return original(model, *args, **kwargs)
-    if target is None:
-        scope.__exit__(None, None, None)
-        return original(model, *args, **kwargs)
-    client, run_id, _ = target
-    changed = call_safely(integration, "adding the callback", _with_callback, original, model,
-                          args, kwargs, run_id)
-    if changed is not None:
-        args, kwargs = changed
-    try:
-        result = original(model, *args, **kwargs)
-    except BaseException as exc:
-        scope.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    try:
+    def start(client: Any, run_id: str) -> Any:
+        return _with_callback(original, model, args, kwargs, run_id)
+
+    def train(changed: Any) -> Any:
+        call_args, call_kwargs = changed if changed is not None else (args, kwargs)
+        return original(model, *call_args, **call_kwargs)
+
+    def finish(client: Any, run_id: str, result: Any) -> None:
         if _config["log_models"]:
             call_safely(integration, "logging the model", _log_model, client, run_id, model)
-    finally:
-        scope.__exit__(None, None, None)
-    return result
+
+    return run_logged(integration, fit_run(integration, type(model).__name__), train, start,
+                      finish)

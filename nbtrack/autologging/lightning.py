@@ -41,7 +41,7 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import exclusive, fit_run, log_params, own_run, param_key
+from .scope import exclusive, fit_run, log_params, own_run, param_key, run_logged
 
 __all__ = ["disable", "enable", "logger_class"]
 
@@ -309,35 +309,26 @@ def _hook(integration: str, original: Any, trainer: Any, args: tuple, kwargs: di
     try:
         cls = logger_class()
         ours = [lg for lg in trainer.loggers if isinstance(lg, cls)]
-        scope = _scope(integration, model, ours)
-        target = scope.__enter__()
-    except Exception as exc:  # no run could be had: train without logging
-        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); "
-                          "training goes on unlogged")
+        run_scope = _scope(integration, model, ours)
+    except Exception as exc:  # the logger class cannot be built: train without logging
+        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); it runs unlogged")
         return original(trainer, *args, **kwargs)
-    if target is None:
-        scope.__exit__(None, None, None)
-        return original(trainer, *args, **kwargs)
-    client, run_id = target
-    previous = None
-    if not ours:
-        previous = call_safely(integration, "adding the logger", _add_logger, trainer, run_id)
-    try:
-        result = original(trainer, *args, **kwargs)
-    except BaseException as exc:
+    previous: list[Any] = []  # the trainer's own loggers, put back after the fit
+
+    def start(client: Any, run_id: str) -> None:
+        if not ours:
+            previous.append(_add_logger(trainer, run_id))
+
+    def done(client: Any, run_id: str, result: Any = None, trained: bool = False) -> None:
         call_safely(integration, "logging the training settings", _log_settings, client,
                     run_id, trainer)
-        if previous is not None:
-            call_safely(integration, "removing the logger", _restore_loggers, trainer, previous)
-        scope.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    try:
-        call_safely(integration, "logging the training settings", _log_settings, client, run_id,
-                    trainer)
-        if _config["log_models"] and model is not None:
+        if trained and _config["log_models"] and model is not None:
             call_safely(integration, "logging the model", _log_model, model)
-    finally:
-        if previous is not None:
-            call_safely(integration, "removing the logger", _restore_loggers, trainer, previous)
-        scope.__exit__(None, None, None)
-    return result
+        if previous:
+            call_safely(integration, "removing the logger", _restore_loggers, trainer,
+                        previous[0])
+
+    return run_logged(
+        integration, run_scope, lambda _: original(trainer, *args, **kwargs), start,
+        lambda client, run_id, result: done(client, run_id, result, trained=True), done,
+    )

@@ -45,8 +45,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..tracking import fluent
-from .patching import call_safely, patch, unpatch, warn
-from .scope import AUTOLOG_TAG, fit_run, log_params, own_run, param_key, param_text
+from .patching import call_safely, patch, unpatch
+from .scope import AUTOLOG_TAG, fit_run, log_params, own_run, param_key, param_text, run_logged
 
 __all__ = ["NbtrackCallback", "autolog", "disable", "enable"]
 
@@ -293,31 +293,15 @@ def _log_best_params(client: Any, run_id: str, study: Any) -> None:
 
 
 def _hook(integration: str, original: Any, study: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        scope = fit_run(integration, STUDY_RUN_NAME)
-        target = scope.__enter__()
-    except Exception as exc:  # no run could be had: optimize without logging
-        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); "
-                          "the study goes on unlogged")
-        return original(study, *args, **kwargs)
-    if target is None:
-        scope.__exit__(None, None, None)
-        return original(study, *args, **kwargs)
-    client, run_id, _ = target
-    changed = call_safely(integration, "adding the callback", _with_callback, original, study,
-                          args, kwargs, run_id)
-    if changed is not None:
-        args, kwargs = changed
-    try:
-        result = original(study, *args, **kwargs)
-    except BaseException as exc:
-        call_safely(integration, "logging the best params", _log_best_params, client, run_id,
-                    study)
-        scope.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    try:
-        call_safely(integration, "logging the best params", _log_best_params, client, run_id,
-                    study)
-    finally:
-        scope.__exit__(None, None, None)
-    return result
+    def start(client: Any, run_id: str) -> Any:
+        return _with_callback(original, study, args, kwargs, run_id)
+
+    def train(changed: Any) -> Any:
+        call_args, call_kwargs = changed if changed is not None else (args, kwargs)
+        return original(study, *call_args, **call_kwargs)
+
+    def best(client: Any, run_id: str, result: Any = None) -> None:
+        _log_best_params(client, run_id, study)
+
+    return run_logged(integration, fit_run(integration, STUDY_RUN_NAME), train, start, best,
+                      best)

@@ -8,12 +8,12 @@ named after the estimator, ended when the fit returns (FAILED if it raised).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ..tracking import fluent
-from .patching import warn
+from .patching import call_safely, warn
 
 __all__ = [
     "AUTOLOG_TAG",
@@ -25,6 +25,7 @@ __all__ = [
     "param_key",
     "param_text",
     "param_value",
+    "run_logged",
 ]
 
 AUTOLOG_TAG = "nbtrack.autolog"
@@ -118,3 +119,58 @@ def own_run(integration: str, run_name: str | None,
     if kind != "SCRIPT":
         fluent._interactive_snapshots(client, run.info.run_id)
     return client, run
+
+
+def run_logged(
+    integration: str,
+    run_scope: AbstractContextManager[Any],
+    train: Callable[[Any], Any],
+    start: Callable[[Any, str], Any] | None = None,
+    finish: Callable[[Any, str, Any], None] | None = None,
+    failed: Callable[[Any, str], None] | None = None,
+) -> Any:
+    """Train inside ``run_scope`` (:func:`fit_run`, or an integration's own), logging around it.
+
+    ``run_scope`` yields ``(client, run_id, ...)``, or None for "log nothing". ``start(client,
+    run_id)`` logs what is known before training and returns what ``train`` needs (a callback,
+    say); ``train(prepared)`` trains (``train(None)``: unlogged); ``finish(client, run_id,
+    result)`` logs the results; ``failed(client, run_id)`` logs what it can when the training
+    raised. Errors in those become warnings; an error in the training itself propagates, and
+    a run autolog started for it ends FAILED.
+    """
+    try:
+        target = run_scope.__enter__()
+    except Exception as exc:  # no run could be had: train without logging
+        warn(integration, f"no run to log to ({type(exc).__name__}: {exc}); it runs unlogged")
+        return train(None)
+    if target is None:  # exclusive, inside the user's run
+        _leave(integration, run_scope, None)
+        return train(None)
+    client, run_id = target[0], target[1]
+    prepared = call_safely(integration, "preparing the run", start, client, run_id) \
+        if start is not None else None
+    try:
+        result = train(prepared)
+    except BaseException as exc:
+        if failed is not None:
+            call_safely(integration, "logging after the failure", failed, client, run_id)
+        _leave(integration, run_scope, exc)
+        raise
+    try:
+        if finish is not None:
+            call_safely(integration, "logging the results", finish, client, run_id, result)
+    finally:
+        _leave(integration, run_scope, None)
+    return result
+
+
+def _leave(integration: str, run_scope: AbstractContextManager[Any],
+           exc: BaseException | None) -> None:
+    """End the scope; a failure to end it is a warning, never hiding the training's error."""
+    try:
+        if exc is None:
+            run_scope.__exit__(None, None, None)
+        else:
+            run_scope.__exit__(type(exc), exc, exc.__traceback__)
+    except Exception as error:
+        warn(integration, f"ending the run failed: {type(error).__name__}: {error}")

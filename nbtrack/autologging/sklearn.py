@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from .patching import call_safely, patch, unpatch, warn
-from .scope import child_run, fit_run, param_value
+from .scope import child_run, fit_run, param_value, run_logged
 
 __all__ = ["disable", "enable"]
 
@@ -68,24 +68,7 @@ def _split_args(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
 
 
 def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        scope = fit_run(integration, type(estimator).__name__)
-        target = scope.__enter__()
-    except Exception as exc:  # no run could be had: train without logging
-        warn(integration, f"no run to log to ({exc}); training goes on unlogged")
-        return original(estimator, *args, **kwargs)
-    if target is None:
-        scope.__exit__(None, None, None)
-        return original(estimator, *args, **kwargs)
-    client, run_id, _ = target
-    try:
-        result = original(estimator, *args, **kwargs)
-    except BaseException as exc:
-        # the run ends FAILED; a failure to end it must not hide the training's own error
-        call_safely(integration, "ending the run", scope.__exit__, type(exc), exc,
-                    exc.__traceback__)
-        raise
-    try:
+    def finish(client: Any, run_id: str, result: Any) -> None:
         X, y = _split_args(original, args, kwargs)
         call_safely(integration, "logging params", _log_params, client, run_id, estimator)
         call_safely(integration, "logging the data fingerprint", _log_data, client, run_id, X)
@@ -96,9 +79,11 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
                         estimator)
         if _config["log_models"]:
             call_safely(integration, "logging the model", _log_model, estimator, X)
-    finally:
-        call_safely(integration, "ending the run", scope.__exit__, None, None, None)
-    return result
+
+    return run_logged(
+        integration, fit_run(integration, type(estimator).__name__),
+        lambda _: original(estimator, *args, **kwargs), finish=finish,
+    )
 
 
 def _log_params(client: Any, run_id: str, estimator: Any) -> None:
