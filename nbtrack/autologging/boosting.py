@@ -5,6 +5,7 @@ data fingerprint and feature importance (tables and a bar chart)."""
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
 from types import ModuleType
@@ -15,6 +16,7 @@ from .scope import fit_run, param_key
 from .scope import run_logged as _run_logged
 
 __all__ = [
+    "wrapper_classes",
     "argument",
     "bind",
     "call_with_callback",
@@ -169,3 +171,18 @@ def importance_figure(tables: dict[str, dict[str, Any]], title: str) -> Any:
         ax.set_xlabel("importance")
     figure.suptitle(title)
     return figure
+
+
+def wrapper_classes(module_name: str, base_name: str) -> list[type]:
+    """``base_name`` and its subclasses in ``module_name`` (a library's scikit-learn wrappers)
+    that define their own ``fit``: the methods to patch, each once."""
+    base = getattr(importlib.import_module(module_name), base_name)
+    found: list[type] = []
+    todo: list[type] = [base]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__ == module_name and cls not in found:
+            if "fit" in cls.__dict__:
+                found.append(cls)
+            todo.extend(cls.__subclasses__())
+    return found

@@ -35,6 +35,7 @@ from .boosting import (
     other_integration_running,
     patch_train,
     run_logged,
+    wrapper_classes,
 )
 from .patching import call_safely, patch, unpatch, warn
 from .scope import log_params
@@ -54,27 +55,12 @@ def enable(log_models: bool = True) -> None:
     _config["log_models"] = log_models
     for module in (lightgbm, lightgbm.engine):
         patch_train(INTEGRATION, module, _train_hook)
-    for cls in _wrapper_classes():
+    for cls in wrapper_classes("lightgbm.sklearn", "LGBMModel"):
         patch(INTEGRATION, cls, "fit", _fit_hook)
 
 
 def disable() -> None:
     unpatch(INTEGRATION)
-
-
-def _wrapper_classes() -> list[type]:
-    """LGBMModel and its subclasses in ``lightgbm.sklearn`` that define their own ``fit``."""
-    import lightgbm.sklearn
-
-    found: list[type] = []
-    todo: list[type] = [lightgbm.sklearn.LGBMModel]
-    while todo:
-        cls = todo.pop()
-        if cls.__module__ == "lightgbm.sklearn" and cls not in found:
-            if "fit" in cls.__dict__:
-                found.append(cls)
-            todo.extend(cls.__subclasses__())
-    return found
 
 
 # -- the hooks --------------------------------------------------------------------------------

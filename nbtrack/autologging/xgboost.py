@@ -43,6 +43,7 @@ from .boosting import (
     other_integration_running,
     patch_train,
     run_logged,
+    wrapper_classes,
 )
 from .patching import call_safely, patch, unpatch, warn
 from .scope import log_params
@@ -70,28 +71,13 @@ def enable(log_models: bool = True) -> None:
     for module in (xgboost, xgboost.training):
         patch_train(INTEGRATION, module, _train_hook)
     patch_train(_WRAPPED_TRAIN, xgboost.sklearn, _wrapped_train_hook)
-    for cls in _wrapper_classes():
+    for cls in wrapper_classes("xgboost.sklearn", "XGBModel"):
         patch(INTEGRATION, cls, "fit", _fit_hook)
 
 
 def disable() -> None:
     unpatch(INTEGRATION)
     unpatch(_WRAPPED_TRAIN)
-
-
-def _wrapper_classes() -> list[type]:
-    """XGBModel and its subclasses in ``xgboost.sklearn`` that define their own ``fit``."""
-    import xgboost.sklearn
-
-    found: list[type] = []
-    todo: list[type] = [xgboost.sklearn.XGBModel]
-    while todo:
-        cls = todo.pop()
-        if cls.__module__ == "xgboost.sklearn" and cls not in found:
-            if "fit" in cls.__dict__:
-                found.append(cls)
-            todo.extend(cls.__subclasses__())
-    return found
 
 
 # -- the hooks --------------------------------------------------------------------------------
