@@ -21,8 +21,7 @@ from __future__ import annotations
 from . import exceptions
 from ._version import __version__
 from .exceptions import NbtrackError
-from .models.load import load_model
-from .models.public import log_model, register_model
+from .models.public import load_model, log_model, register_model
 from .query.search import search_runs
 from .snapshot.public import diff_runs, export_snapshot
 from .tracking.client import Client

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .flavors import FLAVOR_MODULES, flavor_module
+from .flavors import flavor_module
 from .metadata import ModelMetadata
 from .uri import resolve_model_dir
 
-__all__ = ["call_loader", "load_model", "load_with_flavor"]
+__all__ = ["call_loader", "load_with_flavor"]
 
 
 def call_loader(
@@ -47,20 +47,3 @@ def load_with_flavor(model_uri: str | os.PathLike[str], flavor: str, **options: 
             f"{', '.join(metadata.flavors)} (load it with nbtrack.load_model)"
         )
     return call_loader(flavor_module(flavor), folder, metadata.flavors[flavor], options)
-
-
-def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:
-    """The native model (a scikit-learn estimator, an XGBoost booster, a torch module, ...)
-    that ``model_uri`` names: ``runs:/<run_id>/model``, ``models:/<name>/<version>``,
-    ``models:/<name>/<stage>``, ``models:/<name>@<alias>`` or a folder.
-
-    Pickle-based formats run code when they load: load only models from people you trust.
-    """
-    folder: Path = resolve_model_dir(model_uri)
-    metadata = ModelMetadata.load(folder)
-    name = metadata.primary_flavor
-    if name not in FLAVOR_MODULES:
-        from ..exceptions import InvalidInputError
-
-        raise InvalidInputError(f"the model at {model_uri!s} has an unknown flavor {name!r}")
-    return call_loader(flavor_module(name), folder, metadata.flavors[name], options)

@@ -1,16 +1,17 @@
-"""The library-agnostic face of models: ``nbtrack.log_model`` and ``register_model``."""
+"""The library-agnostic face of models: ``nbtrack.log_model``, ``load_model`` and
+``register_model``. The machinery is imported when one is called, so ``import nbtrack`` does not
+pay for it."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .flavors import flavor_for
-from .save import ModelInfo
-from .save import log_model as _log_model
-from .signature import ModelSignature
+if TYPE_CHECKING:
+    from .save import ModelInfo
+    from .signature import ModelSignature
 
-__all__ = ["log_model", "register_model"]
+__all__ = ["load_model", "log_model", "register_model"]
 
 
 def log_model(
@@ -47,6 +48,9 @@ def log_model(
         ``model_uri`` (``runs:/<run_id>/<artifact_path>``), the flavors, the signature and the
         registered version number.
     """
+    from .flavors import flavor_for
+    from .save import log_model as _log_model
+
     flavor = flavor_for(model)
     return _log_model(
         model, artifact_path, flavor, registered_model_name=registered_model_name,
@@ -62,3 +66,25 @@ def register_model(model_uri: str | os.PathLike[str], name: str,
     from ..tracking.client import Client
 
     return Client().register_model(os.fspath(model_uri), name, tags=tags)
+
+
+def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:
+    """The native model (a scikit-learn estimator, an XGBoost booster, a torch module, ...)
+    that ``model_uri`` names: ``runs:/<run_id>/model``, ``models:/<name>/<version>``,
+    ``models:/<name>/<stage>``, ``models:/<name>@<alias>`` or a folder.
+
+    Pickle-based formats run code when they load: load only models from people you trust.
+    """
+    from .flavors import FLAVOR_MODULES, flavor_module
+    from .load import call_loader
+    from .metadata import ModelMetadata
+    from .uri import resolve_model_dir
+
+    folder = resolve_model_dir(model_uri)
+    metadata = ModelMetadata.load(folder)
+    name = metadata.primary_flavor
+    if name not in FLAVOR_MODULES:
+        from ..exceptions import InvalidInputError
+
+        raise InvalidInputError(f"the model at {model_uri!s} has an unknown flavor {name!r}")
+    return call_loader(flavor_module(name), folder, metadata.flavors[name], options)
