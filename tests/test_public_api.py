@@ -70,7 +70,8 @@ def test_import_does_not_load_heavy_modules() -> None:
     code = (
         "import sys, nbtrack; "
         "print(','.join(m for m in ('pandas', 'numpy', 'nbformat', 'sqlite_utils', 'IPython',"
-        " 'ipywidgets', 'plotly') if m in sys.modules))"
+        " 'ipywidgets', 'plotly', 'sklearn', 'xgboost', 'lightgbm', 'torch', 'lightning',"
+        " 'keras', 'optuna', 'starlette', 'uvicorn', 'cloudpickle') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
