@@ -3,11 +3,13 @@ driven by Playwright, notebooks/compare.ipynb run from the Run menu's command. W
 browser shows: the widgets' front ends (ipywidgets, Plotly's FigureWidget) render the table and
 the curves.
 
-Screenshots are kept in test-artifacts/compare-lab.png and test-artifacts/compare-notebook.png.
+notebooks/registry.ipynb is run the same way: its stage controls render, showing the version
+the notebook promoted in Production. Screenshots are kept in test-artifacts/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -18,12 +20,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "compare.ipynb"
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+NOTEBOOK = NOTEBOOKS / "compare.ipynb"
+REGISTRY_NOTEBOOK = NOTEBOOKS / "registry.ipynb"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -54,7 +59,8 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, s
     module, app, _ = FRONT_ENDS[request.param]
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for notebook in (NOTEBOOK, REGISTRY_NOTEBOOK):
+        shutil.copy(notebook, root / notebook.name)
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "NBTRACK_TRACKING_URI": str(tmp_path / "store")}
     log = (tmp_path / "jupyterlab.log").open("w")  # a pipe nobody reads would fill and stall it
@@ -70,6 +76,8 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, s
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
             f"--{app}.expose_app_in_browser=True",
+            # a workspace of its own: never reopen the tabs of an earlier session
+            f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
             "--ServerApp.port_retries=0",
         ],
         env=env,
@@ -100,12 +108,33 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, s
         log.close()
 
 
-def test_compare_notebook_renders_table_and_curves(
-    lab: tuple[str, str, str], tmp_path: Path
-) -> None:
+def _run_all(page: Any, base: str, token: str, front_end: str, name: str) -> None:
+    """Open notebook ``name``, wait for its kernel to be connected and idle, and Run All."""
+    page.goto(f"{base}/{FRONT_ENDS[front_end][2]}/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_function(
+        "() => window.jupyterapp"
+        " && window.jupyterapp.commands.hasCommand('runmenu:run-all')",
+        timeout=60_000,
+    )
+    # the notebook's kernel must be up and idle before Run All, or the cells go nowhere
+    page.evaluate(
+        "async () => { const w = window.jupyterapp.shell.currentWidget;"
+        " await w.context.ready; await w.context.sessionContext.ready; }"
+    )
+    page.wait_for_function(
+        "() => { const s = window.jupyterapp.shell.currentWidget.context"
+        ".sessionContext.session; return !!s && !!s.kernel"
+        " && s.kernel.connectionStatus === 'connected' && s.kernel.status === 'idle'; }",
+        timeout=90_000,
+    )
+    page.evaluate("window.jupyterapp.commands.execute('runmenu:run-all')")
+
+
+@contextlib.contextmanager
+def _browser(tmp_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    base, token, front_end = lab
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -115,42 +144,53 @@ def test_compare_notebook_renders_table_and_curves(
             viewport={"width": 1400, "height": 1000},
         )
         try:
-            page = context.new_page()
-            page.goto(f"{base}/{FRONT_ENDS[front_end][2]}/{NOTEBOOK.name}?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_function(
-                "() => window.jupyterapp"
-                " && window.jupyterapp.commands.hasCommand('runmenu:run-all')",
-                timeout=60_000,
-            )
-            # the notebook's kernel must be up and idle before Run All, or the cells go nowhere
-            page.evaluate(
-                "async () => { const w = window.jupyterapp.shell.currentWidget;"
-                " await w.context.ready; await w.context.sessionContext.ready; }"
-            )
-            page.wait_for_function(
-                "() => { const s = window.jupyterapp.shell.currentWidget.context"
-                ".sessionContext.session; return !!s && !!s.kernel"
-                " && s.kernel.connectionStatus === 'connected' && s.kernel.status === 'idle'; }",
-                timeout=90_000,
-            )
-            page.evaluate("window.jupyterapp.commands.execute('runmenu:run-all')")
-            page.screenshot(path=str(tmp_path / "after-run-all.png"))
-            # the table's checkboxes (one per run) and the Plotly traces of the curves
-            page.wait_for_function(
-                "() => document.querySelectorAll('.widget-checkbox input').length >= 3",
-                timeout=120_000,
-            )
-            page.wait_for_function(
-                "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace')"
-                ".length >= 3",
-                timeout=120_000,
-            )
-            rows = page.locator(".widget-checkbox input").count()
-            traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"compare-{front_end}.png"), full_page=True)
+            yield context.new_page()
         finally:
             context.close()
+
+
+def test_compare_notebook_renders_table_and_curves(
+    lab: tuple[str, str, str], tmp_path: Path
+) -> None:
+    base, token, front_end = lab
+    with _browser(tmp_path) as page:
+        _run_all(page, base, token, front_end, NOTEBOOK.name)
+        # the table's checkboxes (one per run) and the Plotly traces of the curves
+        page.wait_for_function(
+            "() => document.querySelectorAll('.widget-checkbox input').length >= 3",
+            timeout=120_000,
+        )
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace')"
+            ".length >= 3",
+            timeout=120_000,
+        )
+        rows = page.locator(".widget-checkbox input").count()
+        traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"compare-{front_end}.png"), full_page=True)
     assert rows >= 3  # three runs in the table (the filtered table adds more)
     assert traces >= 3  # curves drawn by Plotly in the browser
+
+
+def test_registry_notebook_renders_the_stage_controls(
+    lab: tuple[str, str, str], tmp_path: Path
+) -> None:
+    base, token, front_end = lab
+    with _browser(tmp_path) as page:
+        _run_all(page, base, token, front_end, REGISTRY_NOTEBOOK.name)
+        # a stage dropdown per version, and the audit trail once the promotion went through
+        page.wait_for_function(
+            "() => document.querySelectorAll('.widget-dropdown select').length >= 2",
+            timeout=120_000,
+        )
+        page.wait_for_function(
+            "() => document.body.innerText.includes('server stopped')", timeout=180_000
+        )
+        stages = page.locator(".widget-dropdown select").evaluate_all(
+            "els => els.map(e => e.options[e.selectedIndex].text)"
+        )
+        page.locator(".widget-dropdown").first.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"registry-{front_end}.png"))
+    assert "Production" in stages  # the promotion made in the notebook shows in the browser
