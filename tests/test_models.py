@@ -190,3 +190,30 @@ def test_a_loader_option_the_flavor_does_not_take_is_a_clear_error(
     for load in (nbtrack.load_model, nbtrack.pyfunc.load_model):
         with pytest.raises(InvalidInputError, match="takes no option map_location; it takes"):
             load(tmp_path / "m", map_location="cpu")
+
+
+def test_a_logged_model_is_never_replaced(store_dir: Path, diabetes: tuple) -> None:
+    X, y, model = diabetes
+    with nbtrack.start_run() as run:
+        first = nbtrack.log_model(model, "model", registered_model_name="m")
+        with pytest.raises(InvalidInputError, match="log this one as 'model-2'"):
+            nbtrack.log_model(LinearRegression(fit_intercept=False).fit(X, y), "model")
+        second = nbtrack.sklearn.log_model(LinearRegression(fit_intercept=False).fit(X, y),
+                                           name="model-2")  # MLflow 3's spelling
+        with pytest.raises(InvalidInputError, match="give the model's folder once"):
+            nbtrack.log_model(model, "a", name="b")
+    assert second.model_uri == f"runs:/{run.info.run_id}/model-2"
+    assert nbtrack.load_model("models:/m/1").fit_intercept is True  # still the first model
+    assert first.registered_model_version == 1
+
+
+def test_signature_conversions_never_lose_information(tmp_path: Path) -> None:
+    from nbtrack.models.signature import enforce_signature
+
+    ints = infer_signature(np.arange(6).reshape(3, 2))
+    assert enforce_signature(ints, [[1.0, 2.0]]).dtype == np.int64  # whole numbers convert
+    with pytest.raises(ModelSchemaError, match="does not convert without loss"):
+        enforce_signature(ints, [[0.2, 1.0]])
+    text = infer_signature(pd.DataFrame({"city": ["Oslo", "Rome"], "x": [1.0, 2.0]}))
+    with pytest.raises(ModelSchemaError, match="column 'city' must be string"):
+        enforce_signature(text, {"city": [3], "x": [1.0]})

@@ -38,7 +38,7 @@ from .boosting import (
     wrapper_classes,
 )
 from .patching import call_safely, patch, unpatch, warn
-from .scope import log_params
+from .scope import log_params, model_artifact_path
 
 __all__ = ["disable", "enable"]
 
@@ -180,4 +180,4 @@ def _importance_tables(booster: Any) -> dict[str, dict[str, float]]:
 def _log_model(model: Any, example: Any) -> None:
     from ..models.flavors.lightgbm import log_model
 
-    log_model(model, "model", input_example=example)
+    log_model(model, model_artifact_path(), input_example=example)

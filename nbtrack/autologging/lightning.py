@@ -41,7 +41,15 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import exclusive, fit_run, log_params, own_run, param_key, run_logged
+from .scope import (
+    exclusive,
+    fit_run,
+    log_params,
+    model_artifact_path,
+    own_run,
+    param_key,
+    run_logged,
+)
 
 __all__ = ["disable", "enable", "logger_class"]
 
@@ -301,7 +309,7 @@ def _log_model(model: Any) -> None:
     example = getattr(model, "example_input_array", None)
     if not (hasattr(example, "detach") and hasattr(example, "shape")):
         example = None  # a dict or tuple of inputs: no single example to save
-    log_model(model, "model", input_example=example)
+    log_model(model, model_artifact_path(), input_example=example)
 
 
 def _hook(integration: str, original: Any, trainer: Any, args: tuple, kwargs: dict) -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "exclusive",
     "fit_run",
     "log_params",
+    "model_artifact_path",
     "own_run",
     "param_key",
     "param_text",
@@ -174,3 +175,12 @@ def _leave(integration: str, run_scope: AbstractContextManager[Any],
             run_scope.__exit__(type(exc), exc, exc.__traceback__)
     except Exception as error:
         warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
+
+
+def model_artifact_path() -> str:
+    """Where autolog saves the active run's model: ``model``, or ``model-2``, ... when the run
+    has one already (a second fit in the same run; a logged model is never replaced)."""
+    from ..models.save import free_model_path
+
+    frame = fluent._stack[-1]
+    return free_model_path(frame.client, frame.run.info.run_id, "model")

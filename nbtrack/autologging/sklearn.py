@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from .patching import call_safely, patch, unpatch, warn
-from .scope import child_run, fit_run, param_value, run_logged
+from .scope import child_run, fit_run, model_artifact_path, param_value, run_logged
 
 __all__ = ["disable", "enable"]
 
@@ -207,4 +207,5 @@ def _log_model(estimator: Any, X: Any) -> None:
     method = next((m for m in ("predict", "transform") if hasattr(estimator, m)), None)
     if method is None:  # nothing a pyfunc could call (a clustering without predict, say)
         return
-    log_model(estimator, "model", input_example=example, pyfunc_predict_fn=method)
+    log_model(estimator, model_artifact_path(), input_example=example,
+              pyfunc_predict_fn=method)

@@ -46,7 +46,7 @@ from .boosting import (
     wrapper_classes,
 )
 from .patching import call_safely, patch, unpatch, warn
-from .scope import log_params
+from .scope import log_params, model_artifact_path
 
 __all__ = ["disable", "enable"]
 
@@ -269,4 +269,4 @@ def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
 def _log_model(model: Any, example: Any) -> None:
     from ..models.flavors.xgboost import log_model
 
-    log_model(model, "model", input_example=example)
+    log_model(model, model_artifact_path(), input_example=example)

@@ -16,11 +16,12 @@ __all__ = ["load_model", "log_model", "register_model"]
 
 def log_model(
     model: Any,
-    artifact_path: str,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
+    name: str | None = None,
     **options: Any,
 ) -> ModelInfo:
     """Log a trained model under the active run, its flavor picked from its type
@@ -31,7 +32,9 @@ def log_model(
     model
         The trained model.
     artifact_path
-        The folder under the run's artifacts, e.g. ``"model"``.
+        The folder under the run's artifacts, e.g. ``"model"`` (``name=`` is MLflow 3's
+        spelling of it). A run's model is never replaced: a second model at the same path of
+        the same run is an error that names a free path.
     registered_model_name
         Register the model as a new version of this registered model (created if needed).
     signature
@@ -53,7 +56,7 @@ def log_model(
 
     flavor = flavor_for(model)
     return _log_model(
-        model, artifact_path, flavor, registered_model_name=registered_model_name,
+        model, artifact_path, flavor, name=name, registered_model_name=registered_model_name,
         signature=signature, input_example=input_example,
         extra_pip_requirements=extra_pip_requirements, **options,
     )

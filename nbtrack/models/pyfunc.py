@@ -206,20 +206,26 @@ def save_model(
 
 
 def log_model(
-    artifact_path: str,
-    python_model: PythonModel,
+    artifact_path: str | None = None,
+    python_model: PythonModel | None = None,
     artifacts: dict[str, str] | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     model_config: dict[str, Any] | None = None,
     extra_pip_requirements: list[str] | None = None,
+    name: str | None = None,
 ) -> ModelInfo:
     """Log custom prediction code under the active run (and register it when asked)."""
+    if python_model is None:
+        raise InvalidInputError(
+            "pyfunc.log_model needs python_model=, an instance of a nbtrack.pyfunc.PythonModel "
+            "subclass (other models: nbtrack.log_model picks their flavor)"
+        )
     import sys
 
     return _log_model(
-        python_model, artifact_path, sys.modules[__name__],
+        python_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         artifacts=artifacts, model_config=model_config,

@@ -18,7 +18,7 @@ from .signature import ModelSignature, enforce_signature, infer_schema
 if TYPE_CHECKING:
     from ..registry.entities import ModelVersion
 
-__all__ = ["ModelInfo", "log_model", "save_model"]
+__all__ = ["ModelInfo", "free_model_path", "log_model", "model_path_taken", "save_model"]
 
 #: Rows of an input example kept in ``input_example.json``.
 MAX_EXAMPLE_ROWS = 100
@@ -132,23 +132,32 @@ def _infer(
 
 def log_model(
     model: Any,
-    artifact_path: str,
+    artifact_path: str | None,
     flavor: ModuleType,
     *,
+    name: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
     **options: Any,
 ) -> ModelInfo:
-    """Save ``model`` under the active run's artifacts at ``artifact_path`` (a run is started
-    if none is active, as MLflow does), and register it as a new version of
-    ``registered_model_name`` when given."""
+    """Save ``model`` under the active run's artifacts at ``artifact_path`` (or ``name``, MLflow
+    3's spelling; a run is started if none is active, as MLflow does), and register it as a new
+    version of ``registered_model_name`` when given.
+
+    A model once logged is never overwritten: registered versions point at it. Logging another
+    model at the same path of the same run is an error naming a free path."""
     from ..clock import now_ms
     from ..store.registry import RegistryTables
     from ..tracking import fluent
 
-    sub = check_artifact_path(artifact_path)
+    if name is not None and artifact_path is not None and name != artifact_path:
+        raise InvalidInputError(
+            f"give the model's folder once: artifact_path={artifact_path!r} and name={name!r} "
+            "differ (name is MLflow 3's spelling of artifact_path)"
+        )
+    sub = check_artifact_path(name if name is not None else artifact_path)
     if not sub:
         raise InvalidInputError("artifact_path must name a folder for the model, like 'model'")
     if registered_model_name is not None:
@@ -156,6 +165,12 @@ def log_model(
 
         check_model_name(registered_model_name)
     client, run_id = fluent._target(None)
+    if model_path_taken(client, run_id, sub):
+        free = free_model_path(client, run_id, sub)
+        raise InvalidInputError(
+            f"run {run_id} already has a model at {sub!r}, and a logged model is never replaced "
+            f"(registered versions point at it); log this one as {free!r}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         metadata = save_model(
@@ -170,3 +185,21 @@ def log_model(
     uri = f"runs:/{run_id}/{sub}"
     version = client.register_model(uri, registered_model_name) if registered_model_name else None
     return ModelInfo(uri, metadata, version)
+
+
+def model_path_taken(client: Any, run_id: str, artifact_path: str) -> bool:
+    """True if the run has a model, or any file, at ``artifact_path`` already."""
+    from ..store.registry import RegistryTables
+
+    if any(p == artifact_path for p, _ in RegistryTables(client.store).logged_models(run_id)):
+        return True
+    return (Path(client.get_run(run_id).info.artifact_uri) / artifact_path).exists()
+
+
+def free_model_path(client: Any, run_id: str, base: str = "model") -> str:
+    """``base`` if the run has nothing there yet, else ``base-2``, ``base-3``, ..."""
+    candidate, n = base, 1
+    while model_path_taken(client, run_id, candidate):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate

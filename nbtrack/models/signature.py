@@ -123,13 +123,7 @@ def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
     if schema["type"] == "tensor":
         if isinstance(data, pd.DataFrame):
             data = data.to_numpy()
-        try:
-            array = np.asarray(data, dtype=schema["dtype"])
-        except (TypeError, ValueError) as exc:
-            raise ModelSchemaError(
-                f"the model takes a {schema['dtype']} array; the input could not be converted "
-                f"({exc})"
-            ) from None
+        array = _as_tensor(data, np.dtype(schema["dtype"]))
         expected = schema["shape"]
         if array.ndim != len(expected) or any(
             e not in (-1, a) for e, a in zip(expected, array.shape, strict=True)
@@ -164,6 +158,32 @@ def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
     return frame
 
 
+def _as_tensor(data: Any, target: Any) -> Any:
+    """``data`` as an array of ``target`` dtype, converted only without loss: ints to floats,
+    float64 to float32, floats to ints when they are whole numbers; else a ModelSchemaError."""
+    import numpy as np
+
+    try:
+        array = np.asarray(data)
+        if array.dtype == target:
+            return array
+        if array.dtype == object or array.dtype.kind in "US":
+            return array.astype(target)
+    except (TypeError, ValueError) as exc:
+        raise ModelSchemaError(
+            f"the model takes a {target} array; the input could not be converted ({exc})"
+        ) from None
+    if np.can_cast(array.dtype, target, casting="same_kind"):
+        return array.astype(target)
+    if target.kind in "iu" and array.dtype.kind == "f" and np.all(np.isfinite(array)) \
+            and np.all(array == np.round(array)):
+        return array.astype(target)
+    raise ModelSchemaError(
+        f"the model takes a {target} array; the input is {array.dtype}, which does not convert "
+        "without loss (its signature was inferred from the input example given at log time)"
+    )
+
+
 def _convert(column: Any, spec: dict[str, str]) -> Any:
     import numpy as np
     import pandas as pd
@@ -183,6 +203,11 @@ def _convert(column: Any, spec: dict[str, str]) -> Any:
             raise ValueError(f"it holds {column.dtype} values")
         if kind == "datetime":
             return pd.to_datetime(column)
+        if kind == "string" and not (pd.api.types.is_string_dtype(column) and all(
+            v is None or isinstance(v, str) or (isinstance(v, float) and np.isnan(v))
+            for v in column
+        )):
+            raise ValueError("it holds values that are not text")
     except (TypeError, ValueError) as exc:
         raise ModelSchemaError(f"column {name!r} must be {kind}: {exc}") from None
     return column

@@ -84,11 +84,12 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
 
 def log_model(
     lgb_model: Any,
-    artifact_path: str,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
+    name: str | None = None,
 ) -> ModelInfo:
     """Log a LightGBM model under the active run; register it when ``registered_model_name``
     is given.
@@ -115,7 +116,7 @@ def log_model(
         Where the model went (``model_uri``) and its metadata.
     """
     return _log_model(
-        lgb_model, artifact_path, sys.modules[__name__],
+        lgb_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
     )

@@ -278,13 +278,14 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
 
 def log_model(
     pytorch_model: Any,
-    artifact_path: str,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     serialization_format: str = "pickle",
     init_kwargs: dict[str, Any] | None = None,
     extra_pip_requirements: list[str] | None = None,
+    name: str | None = None,
 ) -> ModelInfo:
     """Log a PyTorch module under the active run; register it when ``registered_model_name``
     is given.
@@ -316,7 +317,7 @@ def log_model(
         Where the model went (``model_uri``) and its metadata.
     """
     return _log_model(
-        pytorch_model, artifact_path, sys.modules[__name__],
+        pytorch_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, init_kwargs=init_kwargs,

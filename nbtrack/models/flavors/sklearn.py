@@ -113,18 +113,19 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
 
 def log_model(
     sk_model: Any,
-    artifact_path: str,
+    artifact_path: str | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     serialization_format: str | None = None,
     pyfunc_predict_fn: str = "predict",
     extra_pip_requirements: list[str] | None = None,
+    name: str | None = None,
 ) -> ModelInfo:
     """Log a scikit-learn estimator under the active run; register it when
     ``registered_model_name`` is given. The signature is inferred from ``input_example``."""
     return _log_model(
-        sk_model, artifact_path, sys.modules[__name__],
+        sk_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, pyfunc_predict_fn=pyfunc_predict_fn,
