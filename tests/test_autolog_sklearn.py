@@ -95,6 +95,9 @@ def test_inside_an_active_run_everything_goes_into_it(autolog: None, iris: tuple
     (only,) = _runs()
     assert only.info.run_id == run.info.run_id
     assert "training_accuracy_score" in only.data.metrics
+    # each fit's model kept: a logged model is never replaced
+    folders = {p.split("/")[0] for p, _ in nbtrack.Client().list_artifacts(run.info.run_id)}
+    assert folders == {"model", "model-2"}
 
 
 def test_a_tracked_cell_gets_the_fit(autolog: None, iris: tuple) -> None:
@@ -178,3 +181,19 @@ def test_the_autolog_magic(store_dir: Path) -> None:
     finally:
         shell.run_line_magic("nbtrack", "autolog off")
     assert nbtrack.autologging.enabled_integrations() == []
+
+
+def test_a_search_on_worker_threads_is_still_one_run(autolog: None, iris: tuple) -> None:
+    from joblib import parallel_backend
+
+    X, y = iris
+    search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1, 10]}, cv=3, n_jobs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NbtrackWarning)  # no param conflicts from candidates
+        with parallel_backend("threading"):
+            search.fit(X, y)
+    runs = _runs()
+    parent = next(r for r in runs if r.info.run_name == "GridSearchCV")
+    assert parent.data.params["n_jobs"] == "2" and parent.data.params["estimator__C"] == "1.0"
+    assert parent.data.params["best_C"] == str(search.best_params_["C"])
+    assert len(runs) == 4  # the search and its three candidates, nothing logged from threads

@@ -7,7 +7,9 @@ original. The rules every integration gets from here:
   integration is ``silent``) and the original's result is returned unchanged;
 - an error raised by the original (the training itself) propagates as it would have;
 - only the outermost patched call of an integration is logged: a Pipeline's ``fit`` calls its
-  steps' ``fit``, a search fits many candidates, and those inner calls run plain;
+  steps' ``fit``, a search fits many candidates, and those inner calls run plain, in worker
+  threads too (joblib's threading backend): while one thread's logged call is in flight, the
+  integration's calls from other threads run plain;
 - :func:`unpatch` puts every original back (``autolog(disable=True)``).
 """
 
@@ -38,6 +40,8 @@ class _Patch:
 
 _patches: dict[str, list[_Patch]] = {}
 _depth = threading.local()
+_owners: dict[str, int] = {}  # integration -> the thread whose logged call is in flight
+_owners_lock = threading.Lock()
 _silent: dict[str, bool] = {}
 
 
@@ -61,8 +65,23 @@ def _level(integration: str) -> Iterator[int]:
 
 
 def inside(integration: str) -> bool:
-    """True while a patched call of ``integration`` is running in this thread."""
-    return getattr(_depth, integration, 0) > 0
+    """True while a logged call of ``integration`` is running (in this thread or another)."""
+    return getattr(_depth, integration, 0) > 0 or integration in _owners
+
+
+def _claim(integration: str) -> bool:
+    """Make this thread the one whose call of ``integration`` is logged; False if another
+    thread's is in flight (this call is then part of that one's work)."""
+    me = threading.get_ident()
+    with _owners_lock:
+        owner = _owners.setdefault(integration, me)
+    return owner == me
+
+
+def _release(integration: str) -> None:
+    with _owners_lock:
+        if _owners.get(integration) == threading.get_ident():
+            del _owners[integration]
 
 
 def patch(integration: str, owner: Any, name: str, hook: Hook) -> None:
@@ -75,9 +94,12 @@ def patch(integration: str, owner: Any, name: str, hook: Hook) -> None:
     @functools.wraps(function)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _level(integration) as depth:
-            if depth > 0:
+            if depth > 0 or not _claim(integration):
                 return function(self, *args, **kwargs)
-            return hook(integration, function, self, args, kwargs)
+            try:
+                return hook(integration, function, self, args, kwargs)
+            finally:
+                _release(integration)
 
     wrapper.__nbtrack_autolog__ = integration  # type: ignore[attr-defined]
     setattr(owner, name, wrapper)
