@@ -265,3 +265,34 @@ def test_a_v2_store_is_migrated_to_hold_the_registry(tmp_path: Path) -> None:
     store = SQLiteStore(db, tmp_path / "artifacts")
     assert store.schema_version == 3
     assert store.query("SELECT count(*) FROM model_versions") == [(0,)]
+
+
+def test_deleting_a_model_records_each_version_and_alias_it_removes(
+    store_dir: Path, iris: tuple
+) -> None:
+    _log(iris)
+    client = nbtrack.Client()
+    client.set_registered_model_alias("churn", "champion", 1)
+    client.delete_registered_model("churn", force=True)
+    trail = [(e.kind, e.from_value, e.to_value) for e in client.get_model_history("churn", 1)]
+    assert trail[-2:] == [("alias:champion", "1", None), ("delete_version", "1", None)]
+    # the name's history is its own: no rename onto it, and numbers go on from it
+    client.create_registered_model("other")
+    with pytest.raises(AlreadyExistsError):
+        client.rename_registered_model("other", "churn")
+    assert client.rename_registered_model("other", "other").name == "other"  # a no-op
+    assert _log(iris).registered_model_version == 2
+
+
+def test_mlflow_call_shapes_that_ported_code_uses(store_dir: Path, iris: tuple) -> None:
+    info = _log(iris)
+    client = nbtrack.Client()
+    client.update_registered_model("churn", "kept")
+    assert client.update_registered_model("churn").description == "kept"  # None: unchanged
+    assert [m.name for m in client.search_registered_models(order_by="name DESC")] == ["churn"]
+    assert [v.version for v in client.get_latest_versions("churn", stages="None")] == ["1"]
+    with pytest.raises(InvalidInputError, match="max_results must be a whole number"):
+        client.search_model_versions(max_results="a")  # type: ignore[arg-type]
+    v = nbtrack.register_model(info.model_uri, "churn", await_registration_for=0)
+    assert v.version == "2"
+    assert nbtrack.pyfunc.load_model("models:/churn/2", suppress_warnings=True, dst_path=None)

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from .patching import call_safely, patch, unpatch, warn
-from .scope import child_run, fit_run, model_artifact_path, param_value, run_logged
+from .scope import child_run, fit_run, log_params, model_artifact_path, param_value, run_logged
 
 __all__ = ["disable", "enable"]
 
@@ -61,7 +61,7 @@ def disable() -> None:
     unpatch(INTEGRATION)
 
 
-def _split_args(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+def _split_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     X = args[0] if args else kwargs.get("X", kwargs.get("raw_documents"))
     y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
     return X, y
@@ -69,8 +69,9 @@ def _split_args(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
 
 def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:
     def finish(client: Any, run_id: str, result: Any) -> None:
-        X, y = _split_args(original, args, kwargs)
-        call_safely(integration, "logging params", _log_params, client, run_id, estimator)
+        X, y = _split_args(args, kwargs)
+        call_safely(integration, "logging params", log_params, integration, client, run_id,
+                    estimator.get_params(deep=True))
         call_safely(integration, "logging the data fingerprint", _log_data, client, run_id, X)
         call_safely(integration, "computing training metrics", _log_metrics, client, run_id,
                     estimator, X, y)
@@ -84,16 +85,6 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
         integration, fit_run(integration, type(estimator).__name__),
         lambda _: original(estimator, *args, **kwargs), finish=finish,
     )
-
-
-def _log_params(client: Any, run_id: str, estimator: Any) -> None:
-    from ..exceptions import ParamConflictError
-
-    params = {k: param_value(v) for k, v in estimator.get_params(deep=True).items()}
-    try:
-        client.log_params(run_id, params)
-    except ParamConflictError as exc:  # a second fit with other params in the same run
-        warn(INTEGRATION, f"params not logged: {exc}")
 
 
 def _log_data(client: Any, run_id: str, X: Any) -> None:

@@ -63,9 +63,11 @@ def log_model(
 
 
 def register_model(model_uri: str | os.PathLike[str], name: str,
-                   tags: dict[str, Any] | None = None) -> Any:
+                   tags: dict[str, Any] | None = None,
+                   await_registration_for: int | None = None) -> Any:
     """Register the model at ``model_uri`` as a new version of ``name`` in the current
-    tracking store (MLflow's ``mlflow.register_model``)."""
+    tracking store (MLflow's ``mlflow.register_model``; registration is immediate, so
+    ``await_registration_for`` is accepted and ignored)."""
     from ..tracking.client import Client
 
     return Client().register_model(os.fspath(model_uri), name, tags=tags)

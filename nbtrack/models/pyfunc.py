@@ -171,10 +171,17 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
 # -- public functions ---------------------------------------------------------------------------
 
 
-def load_model(model_uri: str | os.PathLike[str], **options: Any) -> PyFuncModel:
+def load_model(
+    model_uri: str | os.PathLike[str],
+    suppress_warnings: bool = False,
+    dst_path: str | None = None,
+    **options: Any,
+) -> PyFuncModel:
     """Any saved model behind ``predict(DataFrame | ndarray)``; ``model_uri`` as for
     :func:`nbtrack.load_model`. ``options`` go to the flavor's loader (``trusted=`` for
-    scikit-learn models saved with skops)."""
+    scikit-learn models saved with skops). ``suppress_warnings`` and ``dst_path`` are MLflow's
+    and accepted for ported code: models load from where they are stored, with no copy."""
+    del suppress_warnings, dst_path
     folder = resolve_model_dir(model_uri)
     metadata = ModelMetadata.load(folder)
     loader = (metadata.flavors.get(FLAVOR) or {}).get("loader_module")

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from ..clock import now_ms
 from ..exceptions import (
     AlreadyExistsError,
-    ForceRequiredError,
     InvalidInputError,
     ModelVersionNotFoundError,
     RegisteredModelNotFoundError,
@@ -59,9 +58,16 @@ def _tags(tags: dict[str, Any] | None) -> dict[str, str]:
     return dict(check_tag(key, value) for key, value in (tags or {}).items())
 
 
-def _sorted(rows: list[dict[str, Any]], order_by: Sequence[str] | None,
+def _limit(max_results: Any) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
+        raise InvalidInputError(f"max_results must be a whole number >= 0; got {max_results!r}")
+    return max_results
+
+
+def _sorted(rows: list[dict[str, Any]], order_by: Sequence[str] | str | None,
             columns: dict[str, str]) -> list[dict[str, Any]]:
-    for clause in reversed(list(order_by or [])):
+    clauses = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    for clause in reversed(clauses):
         field, _, direction = clause.strip().partition(" ")
         direction = direction.strip().upper() or "ASC"
         if field not in columns or direction not in ("ASC", "DESC"):
@@ -132,18 +138,22 @@ class RegistryMethods:
         self,
         filter_string: str | None = None,
         max_results: int = 100,
-        order_by: Sequence[str] | None = None,
+        order_by: Sequence[str] | str | None = None,
     ) -> list[RegisteredModel]:
         """Registered models matching ``filter_string`` (``name``, ``tags.<key>``; see
         :mod:`nbtrack.registry.search`), by name unless ``order_by`` says otherwise."""
         keep = compile_registry_filter(filter_string, MODEL_KEYS)
         rows = [r for r in self._registry.get_models() if keep(r)]
         rows = _sorted(rows, order_by, _MODEL_ORDER)
-        return [self._model(r) for r in rows[: max(0, int(max_results))]]
+        return [self._model(r) for r in rows[: _limit(max_results)]]
 
-    def update_registered_model(self, name: str, description: str) -> RegisteredModel:
+    def update_registered_model(
+        self, name: str, description: str | None = None
+    ) -> RegisteredModel:
+        """Set the model's description (None leaves it as it is)."""
         self._model_row(name)
-        self._registry.update_model(name, str(description), now_ms())
+        if description is not None:
+            self._registry.update_model(name, str(description), now_ms())
         return self.get_registered_model(name)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -156,17 +166,8 @@ class RegistryMethods:
     def delete_registered_model(self, name: str, force: bool = False) -> None:
         """Delete the model and all its versions (their run artifacts stay). A model with
         versions needs ``force=True``; the audit trail is kept."""
-        self._model_row(name)
-        versions = self._registry.get_versions(name)
-        if versions and not force:
-            serving = [str(v["version"]) for v in versions if v["current_stage"] == "Production"]
-            extra = f", version {', '.join(serving)} in Production" if serving else ""
-            raise ForceRequiredError(
-                f"registered model {name!r} has {len(versions)} version(s){extra}; deleting "
-                "it removes them all. Pass force=True (CLI: --force) to delete it. Nothing "
-                "was changed."
-            )
-        self._registry.delete_model(name, now_ms(), context.user())
+        check_model_name(name)
+        self._registry.delete_model(name, now_ms(), context.user(), force)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         self._model_row(name)
@@ -226,13 +227,18 @@ class RegistryMethods:
         return self.get_model_version(name, number)
 
     def register_model(
-        self, model_uri: str, name: str, tags: dict[str, Any] | None = None
+        self,
+        model_uri: str,
+        name: str,
+        tags: dict[str, Any] | None = None,
+        await_registration_for: int | None = None,
     ) -> ModelVersion:
         """Register the model at ``model_uri`` (``runs:/<run_id>/<path>``, a folder, or another
         ``models:/`` URI) as a new version of ``name``, creating the registered model if needed.
         The model must exist: nothing is registered for a URI that names no saved model."""
         from ..models.uri import parse_model_uri, registry_version, resolve_model_dir
 
+        del await_registration_for  # accepted for MLflow compatibility: registration is immediate
         check_model_name(name)
         parsed = parse_model_uri(model_uri)
         resolve_model_dir(model_uri, self)  # type: ignore[arg-type]
@@ -273,19 +279,13 @@ class RegistryMethods:
         """Delete one version (its run artifacts stay; its number is never given again). A
         version in Production needs ``force=True``."""
         row = self._version_row(name, version)
-        if row["current_stage"] == ModelVersionStage.PRODUCTION and not force:
-            raise ForceRequiredError(
-                f"version {row['version']} of {name!r} is in Production; pass force=True "
-                "(CLI: --force) to delete it anyway, or move it to Archived first. Nothing "
-                "was changed."
-            )
-        self._registry.delete_version(name, row["version"], now_ms(), context.user())
+        self._registry.delete_version(name, row["version"], now_ms(), context.user(), force)
 
     def search_model_versions(
         self,
         filter_string: str | None = None,
         max_results: int = 10_000,
-        order_by: Sequence[str] | None = None,
+        order_by: Sequence[str] | str | None = None,
     ) -> list[ModelVersion]:
         """Versions matching ``filter_string`` (``name``, ``version_number``, ``run_id``,
         ``source_path``, ``current_stage``, ``tags.<key>``), newest first per model unless
@@ -294,13 +294,15 @@ class RegistryMethods:
         rows = [r for r in self._registry.get_versions() if keep(r)]
         rows.sort(key=lambda r: (r["name"], -r["version"]))
         rows = _sorted(rows, order_by, _VERSION_ORDER)
-        return [_version(r) for r in rows[: max(0, int(max_results))]]
+        return [_version(r) for r in rows[: _limit(max_results)]]
 
     def get_latest_versions(
-        self, name: str, stages: Sequence[str] | None = None
+        self, name: str, stages: Sequence[str] | str | None = None
     ) -> list[ModelVersion]:
         """The newest version in each of ``stages`` (all stages when None), as MLflow had it."""
         self._model_row(name)
+        if isinstance(stages, str):
+            stages = [stages]
         wanted = [check_stage(s) for s in stages] if stages else list(ModelVersionStage.ALL)
         latest: dict[str, dict[str, Any]] = {}
         for row in self._registry.get_versions(name):

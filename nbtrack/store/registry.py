@@ -14,7 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import ModelVersionNotFoundError
+from ..exceptions import (
+    ForceRequiredError,
+    ModelVersionNotFoundError,
+    RegisteredModelNotFoundError,
+)
 from .sqlite import SQLiteStore
 
 __all__ = ["Event", "RegistryTables"]
@@ -147,10 +151,15 @@ class RegistryTables:
             )
 
     def rename_model(self, name: str, new_name: str, now: int, user: str | None) -> bool:
-        """False (nothing changed) when ``new_name`` is taken."""
+        """False (nothing changed) when ``new_name`` is taken, or was the name of a model whose
+        audit trail remains (the two histories would merge)."""
+        if new_name == name:
+            return True
         with self.store.write() as conn:
             if conn.execute(
-                "SELECT 1 FROM registered_models WHERE name = ?", (new_name,)
+                "SELECT 1 FROM registered_models WHERE name = ? UNION ALL"
+                " SELECT 1 FROM registry_events WHERE name = ? LIMIT 1",
+                (new_name, new_name),
             ).fetchone():
                 return False
             for table in ("registered_model_tags", "model_versions", "model_version_tags",
@@ -164,14 +173,39 @@ class RegistryTables:
                       None)
         return True
 
-    def delete_model(self, name: str, now: int, user: str | None) -> None:
-        """The model, its versions, tags and aliases; its audit trail stays, with a last
-        ``delete_model`` record."""
+    def delete_model(self, name: str, now: int, user: str | None, force: bool) -> None:
+        """The model, its versions, tags and aliases; its audit trail stays, with a record per
+        alias and version removed and a last ``delete_model`` record. A model with versions
+        needs ``force`` (checked in the same transaction)."""
         with self.store.write() as conn:
+            if not conn.execute("SELECT 1 FROM registered_models WHERE name = ?",
+                                (name,)).fetchone():
+                raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
+            versions = conn.execute(
+                "SELECT version, current_stage FROM model_versions WHERE name = ?"
+                " ORDER BY version", (name,)
+            ).fetchall()
+            if versions and not force:
+                serving = [str(v) for v, stage in versions if stage == "Production"]
+                extra = f", version {', '.join(serving)} in Production" if serving else ""
+                raise ForceRequiredError(
+                    f"registered model {name!r} has {len(versions)} version(s){extra}; deleting "
+                    "it removes them all. Pass force=True (CLI: --force) to delete it. Nothing "
+                    "was changed."
+                )
+            events = [
+                Event(name, version, f"alias:{alias}", str(version), None)
+                for alias, version in conn.execute(
+                    "SELECT alias, version FROM model_aliases WHERE name = ? ORDER BY alias",
+                    (name,),
+                )
+            ]
+            events += [Event(name, v, "delete_version", str(v), None) for v, _ in versions]
+            events.append(Event(name, None, "delete_model", name, None))
             for table in ("registered_model_tags", "model_versions", "model_version_tags",
                           "model_aliases", "registered_models"):
                 conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
-            self._log(conn, [Event(name, None, "delete_model", name, None)], now, user, None)
+            self._log(conn, events, now, user, None)
 
     def set_model_tag(self, name: str, key: str, value: str, now: int) -> None:
         with self.store.write() as conn:
@@ -204,9 +238,11 @@ class RegistryTables:
     ) -> int:
         """The new version number: one more than the highest ever given for this model."""
         with self.store.write() as conn:
-            if create_model and not conn.execute(
+            if not conn.execute(
                 "SELECT 1 FROM registered_models WHERE name = ?", (name,)
             ).fetchone():
+                if not create_model:
+                    raise RegisteredModelNotFoundError(f"no registered model named {name!r}")
                 conn.execute("INSERT INTO registered_models VALUES (?, NULL, ?, ?)",
                              (name, now, now))
                 self._log(conn, [Event(name, None, "create_model", None, name)], now, user, None)
@@ -320,8 +356,26 @@ class RegistryTables:
             self._log(conn, [Event(name, v, "stage", frm, to) for v, frm, to in moves], now,
                       user, comment)
 
-    def delete_version(self, name: str, version: int, now: int, user: str | None) -> None:
+    def delete_version(
+        self, name: str, version: int, now: int, user: str | None, force: bool
+    ) -> None:
+        """One version; a version in Production needs ``force`` (checked in the same
+        transaction, so a promotion by another process meanwhile is not deleted unasked)."""
         with self.store.write() as conn:
+            row = conn.execute(
+                "SELECT current_stage FROM model_versions WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
+            if row is None:
+                raise ModelVersionNotFoundError(
+                    f"registered model {name!r} has no version {version}"
+                )
+            if row[0] == "Production" and not force:
+                raise ForceRequiredError(
+                    f"version {version} of {name!r} is in Production; pass force=True "
+                    "(CLI: --force) to delete it anyway, or move it to Archived first. Nothing "
+                    "was changed."
+                )
             aliases = [a for (a,) in conn.execute(
                 "SELECT alias FROM model_aliases WHERE name = ? AND version = ?", (name, version)
             )]
@@ -359,6 +413,12 @@ class RegistryTables:
         """Point ``alias`` at ``version`` (moving it off another version if it was set). The
         audit record's from/to are the version numbers, its ``kind`` is ``alias:<name>``."""
         with self.store.write() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM model_versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone():
+                raise ModelVersionNotFoundError(
+                    f"registered model {name!r} has no version {version}"
+                )
             row = conn.execute(
                 "SELECT version FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
             ).fetchone()
