@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pytest
+import xgboost as xgb
 
 import nbtrack
 from nbtrack.autologging import scope
 from nbtrack.exceptions import NbtrackWarning
-
-xgb = pytest.importorskip("xgboost")
-lgb = pytest.importorskip("lightgbm")
 
 XGB_BINARY = {"objective": "binary:logistic", "max_depth": 3, "eval_metric": ["logloss", "error"]}
 LGB_BINARY = {"objective": "binary", "num_leaves": 7, "verbose": -1}

@@ -13,18 +13,16 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 from sklearn.datasets import load_diabetes, load_iris
 
 import nbtrack
 from nbtrack.exceptions import InvalidInputError
 from nbtrack.models.uri import resolve_model_dir
-
-xgb = pytest.importorskip("xgboost")
-lgb = pytest.importorskip("lightgbm")
-
 
 # -- helpers ------------------------------------------------------------------------------------
 

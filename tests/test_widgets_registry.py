@@ -10,8 +10,6 @@ import pytest
 import nbtrack
 from nbtrack_widgets import RegistryControls, registry
 
-pytest.importorskip("sklearn")
-
 MODEL = "churn-rf"
 BEST = "background:#dafbe1"
 
