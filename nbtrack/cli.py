@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .exceptions import NbtrackError
+from .terminal import duration as _duration
+from .terminal import print_table as _print_table
+from .terminal import when as _when
 
 __all__ = ["main"]
 
@@ -42,27 +44,6 @@ def _client(ctx: click.Context) -> Any:
     from .tracking.client import Client
 
     return Client(ctx.obj.get("store"))
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-        .astimezone()
-        .strftime("%Y-%m-%d %H:%M:%S")
-    )
-
-
-def _duration(start: int | None, end: int | None) -> str:
-    if start is None or end is None:
-        return "-"
-    seconds = (end - start) / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f}min"
-    return f"{seconds / 3600:.1f}h"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -335,14 +316,6 @@ def diff(ctx: click.Context, run_a: str, run_b: str) -> None:
 
     client = _client(ctx)
     click.echo(str(diff_runs(client, _find_run(client, run_a), _find_run(client, run_b))))
-
-
-def _print_table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in header]] + [[("" if c is None else str(c)) for c in r] for r in rows]
-    widths = [min(max(len(row[i]) for row in cells), 40) for i in range(len(header))]
-    for n, row in enumerate(cells):
-        line = "  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True))
-        click.echo(click.style(line, bold=True) if n == 0 else line.rstrip())
 
 
 def _add_models_group() -> None:

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from ..models.serving.commands import predict_command, serve_command
+from ..terminal import print_table
+from ..terminal import when as _when
 
 __all__ = ["models"]
 
@@ -31,20 +32,11 @@ def _client() -> Any:
     return Client()
 
 
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    stamp = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone()
-    return stamp.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _table(header: list[str], rows: list[list[Any]]) -> None:
-    from ..cli import _print_table
-
     if not rows:
         click.echo("(none)")
         return
-    _print_table(header, rows)
+    print_table(header, rows)
 
 
 @click.group()
