@@ -251,7 +251,7 @@ def test_create_rename_describe_tag_and_search(store_dir: Path, iris: tuple) -> 
 
 
 def test_a_v2_store_is_migrated_to_hold_the_registry(tmp_path: Path) -> None:
-    from nbtrack.store.schema import MIGRATIONS
+    from nbtrack.store.schema import CURRENT_VERSION, MIGRATIONS
     from nbtrack.store.sqlite import SQLiteStore
 
     db = tmp_path / "old.db"
@@ -263,8 +263,10 @@ def test_a_v2_store_is_migrated_to_hold_the_registry(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = SQLiteStore(db, tmp_path / "artifacts")
-    assert store.schema_version == 3
+    assert store.schema_version == CURRENT_VERSION == 4
     assert store.query("SELECT count(*) FROM model_versions") == [(0,)]
+    tables = {t for (t,) in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "logged_models" not in tables  # v3 had it; v4 reads the artifact index instead
 
 
 def test_deleting_a_model_records_each_version_and_alias_it_removes(

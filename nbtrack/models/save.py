@@ -148,8 +148,6 @@ def log_model(
 
     A model once logged is never overwritten: registered versions point at it. Logging another
     model at the same path of the same run is an error naming a free path."""
-    from ..clock import now_ms
-    from ..store.registry import RegistryTables
     from ..tracking import fluent
 
     if name is not None and artifact_path is not None and name != artifact_path:
@@ -179,21 +177,14 @@ def log_model(
             artifact_path=sub, **options,
         )
         client.log_artifacts(run_id, folder, sub)
-    RegistryTables(client.store).add_logged_model(
-        run_id, sub, json.dumps(sorted(metadata.flavors)), now_ms()
-    )
     uri = f"runs:/{run_id}/{sub}"
     version = client.register_model(uri, registered_model_name) if registered_model_name else None
     return ModelInfo(uri, metadata, version)
 
 
 def model_path_taken(client: Any, run_id: str, artifact_path: str) -> bool:
-    """True if the run has a model, or any file, at ``artifact_path`` already."""
-    from ..store.registry import RegistryTables
-
-    if any(p == artifact_path for p, _ in RegistryTables(client.store).logged_models(run_id)):
-        return True
-    return (Path(client.get_run(run_id).info.artifact_uri) / artifact_path).exists()
+    """True if the run has an artifact at ``artifact_path`` or under it already."""
+    return bool(client.list_artifacts(run_id, artifact_path))
 
 
 def free_model_path(client: Any, run_id: str, base: str = "model") -> str:

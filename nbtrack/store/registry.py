@@ -450,20 +450,3 @@ class RegistryTables:
             self._log(conn, [Event(name, row[0], f"alias:{alias}", str(row[0]), None)], now,
                       user, comment)
         return True
-
-    # -- models logged under runs -------------------------------------------------------------
-
-    def add_logged_model(self, run_id: str, artifact_path: str, flavors: str, now: int) -> None:
-        with self.store.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO logged_models VALUES (?, ?, ?, ?)",
-                (run_id, artifact_path, flavors, now),
-            )
-
-    def logged_models(self, run_id: str) -> list[tuple[str, str]]:
-        with self.store.read() as conn:
-            return conn.execute(
-                "SELECT artifact_path, flavors FROM logged_models WHERE run_id = ?"
-                " ORDER BY created_time",
-                (run_id,),
-            ).fetchall()

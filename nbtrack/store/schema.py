@@ -182,6 +182,13 @@ CREATE INDEX registry_events_by_model ON registry_events (name, version, time);
 """
 
 
+# Version 4: ``logged_models`` goes. Which runs hold a model, and where, is in the artifact
+# index already (``<path>/MLmodel.json``); a second copy of it could only disagree.
+_V4 = """
+DROP TABLE logged_models;
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -196,6 +203,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V1),
     _script(_V2),
     _script(_V3),
+    _script(_V4),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

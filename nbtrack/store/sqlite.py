@@ -626,7 +626,6 @@ class SQLiteStore:
                 "params",
                 "tags",
                 "artifacts",
-                "logged_models",
                 "runs",
             ):
                 conn.execute(
