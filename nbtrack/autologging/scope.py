@@ -107,18 +107,12 @@ def log_params(integration: str, client: Any, run_id: str, params: Mapping[str, 
 def own_run(integration: str, run_name: str | None,
             experiment_name: str | None = None) -> tuple[Any, Any]:
     """A new run that is not made active (a logger's or a callback's own), with the code
-    snapshots ``start_run`` would take; returns ``(client, run)``."""
-    from ..tracking import context
-
+    version ``start_run`` would record; returns ``(client, run)``."""
     client = fluent._client()
     experiment_id = (client.get_or_create_experiment(experiment_name).experiment_id
                      if experiment_name else fluent._active_experiment_id(client))
-    source, kind = context.source()
-    snapshots = fluent._script_snapshots(source) if kind == "SCRIPT" else ()
-    run = client.create_run(experiment_id, run_name=run_name, snapshots=snapshots)
+    run = fluent.create_run_with_code(client, experiment_id, run_name=run_name)
     client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, integration)
-    if kind != "SCRIPT":
-        fluent._interactive_snapshots(client, run.info.run_id)
     return client, run
 
 

@@ -258,17 +258,10 @@ def start_run(
             run = client.get_run(run_id)
         else:
             assert exp is not None
-            name, kind = context.source()
-            run = client.create_run(
-                exp,
-                tags=tags,
-                run_name=run_name,
-                parent_run_id=parent_run_id,
+            run = create_run_with_code(
+                client, exp, run_name=run_name, tags=tags, parent_run_id=parent_run_id,
                 description=description,
-                snapshots=_script_snapshots(name) if kind == "SCRIPT" else (),
             )
-            if kind != "SCRIPT" and not _suppress_snapshots.get():
-                _interactive_snapshots(client, run.info.run_id)
         active = ActiveRun(run)
         frame = _Frame(active, client)
         _stack.append(frame)
@@ -291,6 +284,31 @@ def _wants_live(live: bool | None, parent_run_id: str | None) -> bool:
     if live:
         return True
     return parent_run_id is None and getattr(shell, "kernel", None) is not None
+
+
+def create_run_with_code(
+    client: Client,
+    experiment_id: str,
+    run_name: str | None = None,
+    tags: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    description: str | None = None,
+) -> Run:
+    """A new run (not made active) with the code version ``start_run`` records: the script's
+    snapshot (stored with the run), or in IPython the executed cells, the notebook and the
+    environment. Autolog's loggers and callbacks start their own runs with it."""
+    name, kind = context.source()
+    run = client.create_run(
+        experiment_id,
+        tags=tags,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        description=description,
+        snapshots=_script_snapshots(name) if kind == "SCRIPT" else (),
+    )
+    if kind != "SCRIPT" and not _suppress_snapshots.get():
+        _interactive_snapshots(client, run.info.run_id)
+    return run
 
 
 #: Set by ``%%track``, which takes the snapshots itself (with its own options).
