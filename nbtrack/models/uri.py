@@ -142,7 +142,7 @@ def resolve_model_dir(uri: str | os.PathLike[str], client: Client | None = None)
         client = client or _Client()
         assert parsed.run_id is not None and parsed.artifact_path is not None
         run_id = client.find_run_id(parsed.run_id)
-        folder = Path(client.get_run(run_id).info.artifact_uri) / parsed.artifact_path
+        folder = Path(client.get_artifact_uri(run_id, parsed.artifact_path))
     else:
         assert parsed.path is not None
         folder = Path(parsed.path).expanduser()

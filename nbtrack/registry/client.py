@@ -100,8 +100,12 @@ class RegistryMethods:
             )
         return row
 
-    def _model(self, row: dict[str, Any]) -> RegisteredModel:
-        versions = self._registry.get_versions(row["name"])
+    def _model(
+        self, row: dict[str, Any], versions: list[dict[str, Any]] | None = None
+    ) -> RegisteredModel:
+        """The model of ``row``; ``versions``: its version rows when read already."""
+        if versions is None:
+            versions = self._registry.get_versions(row["name"])
         latest: dict[str, dict[str, Any]] = {}
         for v in versions:  # ordered by version: the last one of a stage wins
             latest[v["current_stage"]] = v
@@ -144,8 +148,12 @@ class RegistryMethods:
         :mod:`nbtrack.registry.search`), by name unless ``order_by`` says otherwise."""
         keep = compile_registry_filter(filter_string, MODEL_KEYS)
         rows = [r for r in self._registry.get_models() if keep(r)]
-        rows = _sorted(rows, order_by, _MODEL_ORDER)
-        return [self._model(r) for r in rows[: _limit(max_results)]]
+        rows = _sorted(rows, order_by, _MODEL_ORDER)[: _limit(max_results)]
+        by_model: dict[str, list[dict[str, Any]]] = {r["name"]: [] for r in rows}
+        for version in self._registry.get_versions():  # one read for all, not one per model
+            if version["name"] in by_model:
+                by_model[version["name"]].append(version)
+        return [self._model(r, by_model[r["name"]]) for r in rows]
 
     def update_registered_model(
         self, name: str, description: str | None = None
