@@ -7,6 +7,7 @@ named after the estimator, ended when the fit returns (FAILED if it raised).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -77,8 +78,14 @@ _BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
 
 
 def param_key(name: Any) -> str:
-    """A library's param or metric name as a valid key (``error@0.7`` -> ``error_0.7``)."""
-    return _BAD_KEY_CHARS.sub("_", str(name)) or "_"
+    """A library's param or metric name as a valid key (``error@0.7`` -> ``error_0.7``).
+    Loggers call it for every metric of every step: each name is cleaned once."""
+    return _clean_key(str(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_key(name: str) -> str:
+    return _BAD_KEY_CHARS.sub("_", name) or "_"
 
 
 def param_text(value: Any) -> str:
