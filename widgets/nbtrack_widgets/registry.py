@@ -23,13 +23,11 @@ import ipywidgets as widgets
 import nbtrack
 from nbtrack.registry.entities import ModelVersion, ModelVersionStage, RegistryEvent
 
-from .table import _fmt, guess_direction
+from .table import BEST_STYLE, ERROR_STYLE, _fmt, guess_direction
 
 __all__ = ["RegistryControls", "registry"]
 
 STAGES = ModelVersionStage.ALL
-_BEST = "background:#dafbe1;font-weight:600"
-_ERROR = "color:#cf222e"
 _STAGE_COLORS = {"Production": "#1a7f37", "Staging": "#9a6700", "Archived": "#57606a"}
 
 
@@ -255,7 +253,7 @@ class RegistryControls(widgets.VBox):
             for key in self.metric_keys:
                 text = html.escape(_fmt(row[f"metrics.{key}"]))
                 if version in best[key]:
-                    text = f"<span style='{_BEST}'>{text}</span>"
+                    text = f"<span style='{BEST_STYLE}'>{text}</span>"
                 cells.append(widgets.HTML(text))
         self.grid.children = cells
         self.grid.layout = widgets.Layout(
@@ -334,7 +332,7 @@ class RegistryControls(widgets.VBox):
 
     def _show_error(self, text: str) -> None:
         self.message.value = (
-            f"<pre style='{_ERROR};margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>"
+            f"<pre style='{ERROR_STYLE};margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>"
         )
 
     def _show_note(self, text: str) -> None:
@@ -443,7 +441,7 @@ class RegistryControls(widgets.VBox):
             tds = []
             for v in shown:
                 text = html.escape(_fmt(values[v].get(key)))
-                style = f" style='{_BEST}'" if v in best and len(shown) > 1 else ""
+                style = f" style='{BEST_STYLE}'" if v in best and len(shown) > 1 else ""
                 tds.append(f"<td{style}>{text}</td>")
             body.append(f"<tr><td><code>{html.escape(key)}</code></td>{''.join(tds)}</tr>")
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -537,7 +535,7 @@ class RegistryControls(widgets.VBox):
             cells = [f"<td>{t}</td>" for t in tds]
             for key in self.metric_keys:
                 text = html.escape(_fmt(row[f"metrics.{key}"]))
-                style = f" style='{_BEST}'" if version in best[key] else ""
+                style = f" style='{BEST_STYLE}'" if version in best[key] else ""
                 cells.append(f"<td{style}>{text}</td>")
             body.append(f"<tr>{''.join(cells)}</tr>")
         return (

@@ -20,6 +20,11 @@ import nbtrack
 
 __all__ = ["RunTable", "guess_direction"]
 
+#: How the best value of a metric is marked (the registry controls use it too).
+BEST_STYLE = "background:#dafbe1;font-weight:600"
+#: How an inline error reads.
+ERROR_STYLE = "color:#cf222e"
+
 _LOWER = ("loss", "error", "err", "rmse", "mae", "mse", "mape", "perplexity", "time", "latency")
 
 
@@ -126,7 +131,7 @@ class RunTable(widgets.VBox):
                 )
         except nbtrack.NbtrackError as exc:
             self.message.value = (
-                f"<pre style='color:#cf222e;margin:0'>{html.escape(str(exc))}</pre>"
+                f"<pre style='{ERROR_STYLE};margin:0'>{html.escape(str(exc))}</pre>"
             )
             return
         self.message.value = ""
@@ -218,7 +223,7 @@ class RunTable(widgets.VBox):
             for col in columns:
                 text = html.escape(self._cell_text(col, row.get(col)))
                 if best.get(col) == row["run_id"]:
-                    text = f"<span style='background:#dafbe1;font-weight:600'>{text}</span>"
+                    text = f"<span style='{BEST_STYLE}'>{text}</span>"
                 cells.append(widgets.HTML(text))
         self.grid.children = cells
         self.grid.layout = widgets.Layout(
@@ -268,7 +273,7 @@ class RunTable(widgets.VBox):
             for col in columns:
                 text = html.escape(self._cell_text(col, row.get(col)))
                 style = (
-                    " style='background:#dafbe1;font-weight:600'"
+                    f" style='{BEST_STYLE}'"
                     if best.get(col) == row["run_id"]
                     else ""
                 )
