@@ -21,7 +21,7 @@ from nbtrack.query.filter import (
     parse_filter,
     parse_order_by,
 )
-from nbtrack.query.sql import compile_filter, compile_order_by, like_to_glob
+from nbtrack.query.sql import MAX_JOINS, compile_search, like_to_glob
 from nbtrack.store.schema import MIGRATIONS
 
 NAN = math.nan
@@ -105,10 +105,17 @@ def run_query(
     filter_string: str,
     order_by: Sequence[str] | str | None = None,
 ) -> list[str]:
-    where, where_args = compile_filter(parse_filter(filter_string))
-    order, order_args = compile_order_by(parse_order_by(order_by))
-    sql = f"SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order}"
-    return [row[0] for row in conn.execute(sql, [*where_args, *order_args])]
+    sql, args = compiled(parse_filter(filter_string), parse_order_by(order_by))
+    return [row[0] for row in conn.execute(sql, args)]
+
+
+def compiled(
+    node: FilterNode | None, order_keys: Sequence[OrderKey] = ()
+) -> tuple[str, list[object]]:
+    """The whole query a filter and order keys compile to, and its args."""
+    q = compile_search(node, order_keys)
+    sql = f"SELECT r.run_id FROM runs r {q.joins} WHERE {q.where} ORDER BY {q.order}"
+    return sql, [*q.join_args, *q.where_args, *q.order_args]
 
 
 def assert_intact(conn: sqlite3.Connection) -> None:
@@ -324,7 +331,8 @@ def test_parse_nan_and_empty() -> None:
     assert isinstance(node.value, float) and math.isnan(node.value)
     assert parse_filter("") is None
     assert parse_filter("  \t ") is None
-    assert compile_filter(None) == ("1", [])
+    q = compile_search(None)
+    assert (q.joins, q.where, q.order) == ("", "1", "r.start_time DESC, r.run_id")
 
 
 def test_like_to_glob() -> None:
@@ -384,10 +392,10 @@ def test_parse_order_by_values() -> None:
         OrderKey("tag", "a b", True),
         OrderKey("attribute", "start_time", True),
     ]
-    sql, args = compile_order_by([OrderKey("metric", "acc", False)])
-    assert args == ["acc", "acc"]
-    assert sql.endswith("DESC, r.start_time DESC, r.run_id")
-    assert compile_order_by([]) == ("r.start_time DESC, r.run_id", [])
+    q = compile_search(None, [OrderKey("metric", "acc", False)])
+    assert q.join_args == ["acc"] and q.order_args == []
+    assert q.order == "k0.value IS NULL, k0.value DESC, r.start_time DESC, r.run_id"
+    assert compile_search(None, []).order == "r.start_time DESC, r.run_id"
 
 
 # --------------------------------------------------------------------------- errors
@@ -517,15 +525,15 @@ def test_order_by_non_string() -> None:
 
 def test_invalid_hand_built_ast() -> None:
     with pytest.raises(FilterSyntaxError):
-        compile_filter(Comparison("attribute", "lifecycle_stage", "=", "x"))
+        compile_search(Comparison("attribute", "lifecycle_stage", "=", "x"))
     with pytest.raises(FilterSyntaxError):
-        compile_filter(Comparison("param", "x", "; DROP TABLE runs", "x"))
+        compile_search(Comparison("param", "x", "; DROP TABLE runs", "x"))
     with pytest.raises(FilterSyntaxError):
-        compile_filter(Comparison("metric", "x", ">", "1"))
+        compile_search(Comparison("metric", "x", ">", "1"))
     with pytest.raises(FilterSyntaxError):
-        compile_filter(Comparison("banana", "x", "=", "1"))  # type: ignore[arg-type]
+        compile_search(Comparison("banana", "x", "=", "1"))  # type: ignore[arg-type]
     with pytest.raises(FilterSyntaxError):
-        compile_order_by([OrderKey("attribute", "user; DROP TABLE runs", True)])
+        compile_search(None, [OrderKey("attribute", "user; DROP TABLE runs", True)])
 
 
 # --------------------------------------------------------------------------- hostile input
@@ -580,7 +588,7 @@ def test_hostile_keys(db: sqlite3.Connection, payload: str, prefix: str) -> None
     node = parse_filter(f"{prefix}.`{escaped}` != {value}")
     assert isinstance(node, Comparison)
     assert node.key == payload
-    sql, args = compile_filter(node)
+    sql, args = compiled(node)
     assert payload not in sql
     assert payload in args
     assert run_query(db, f"{prefix}.`{escaped}` != {value}") == []
@@ -658,16 +666,14 @@ def test_token_soup(db: sqlite3.Connection, fragments: list[str], sep: str) -> N
     text = sep.join(fragments)
     node = _check_parse_outcome(text)
     if node is not None:
-        where, args = compile_filter(node)
-        db.execute(f"SELECT r.run_id FROM runs r WHERE {where}", args).fetchall()
+        db.execute(*compiled(node)).fetchall()
         assert parse_filter(format_filter(node)) is not None
     try:
         keys = parse_order_by(text)
     except FilterSyntaxError as exc:
         assert exc.__cause__ is None, "an internal error was wrapped"
     else:
-        order, order_args = compile_order_by(keys)
-        db.execute(f"SELECT r.run_id FROM runs r ORDER BY {order}", order_args).fetchall()
+        db.execute(*compiled(None, keys)).fetchall()
 
 
 _keys = st.text(min_size=1, max_size=12)
@@ -763,8 +769,8 @@ def test_format_round_trip(tree: FilterNode) -> None:
 @PROPERTY_SETTINGS
 @given(_trees)
 def test_compiled_sql_holds_no_user_text(db: sqlite3.Connection, tree: FilterNode) -> None:
-    sql, args = compile_filter(tree)
-    skeleton_sql, _ = compile_filter(_skeleton(tree))
+    sql, args = compiled(tree)
+    skeleton_sql, _ = compiled(_skeleton(tree))
     # the SQL text depends only on the shape of the tree, never on keys or values ...
     assert sql == skeleton_sql
     for text in _user_text(tree):
@@ -773,5 +779,120 @@ def test_compiled_sql_holds_no_user_text(db: sqlite3.Connection, tree: FilterNod
         # ... which all travel as bound parameters
         assert text in args or like_to_glob(text) in args
     assert sql.count("?") == len(args)
-    db.execute(f"SELECT r.run_id FROM runs r WHERE {sql}", args).fetchall()
+    db.execute(sql, args).fetchall()
     assert_intact(db)
+
+
+# ------------------------------------------------- semantics against a Python reference
+
+_RUN_FIELDS = {"run_id": 0, "run_name": 1, "status": 2, "start_time": 3, "end_time": 4,
+               "user_id": 5, "artifact_uri": 6}  # fmt: skip
+_KEYED_DATA: dict[str, dict[str, dict[str, object]]] = {
+    "metric": METRICS,  # type: ignore[dict-item]
+    "param": PARAMS,  # type: ignore[dict-item]
+    "tag": TAGS,  # type: ignore[dict-item]
+}
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+def _like(text: str, pattern: str) -> bool:
+    import re
+
+    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(body, text, re.DOTALL) is not None
+
+
+def _holds(node: FilterNode, run: str) -> bool:
+    """MLflow's semantics, as the module docstring of nbtrack.query.sql states them."""
+    if isinstance(node, BoolOp):
+        results = [_holds(item, run) for item in node.items]
+        return all(results) if node.op == "AND" else any(results)
+    if node.kind == "attribute":
+        row = next(r for r in RUNS if r[0] == run)
+        present, value = True, row[_RUN_FIELDS[node.key]]
+        if value is None:
+            present = False
+    else:
+        values = _KEYED_DATA[node.kind].get(node.key, {})
+        present, value = run in values, values.get(run)
+    if node.op in ("IS NULL", "IS NOT NULL"):
+        return present == (node.op == "IS NOT NULL")
+    if not present:
+        return False
+    if node.kind == "metric" or node.key in ("start_time", "end_time"):
+        target = float(node.value)  # type: ignore[arg-type]
+        number = math.nan if value is None else float(value)  # type: ignore[arg-type]
+        if math.isnan(target):
+            return {"=": math.isnan(number), "!=": not math.isnan(number)}.get(node.op, False)
+        if math.isnan(number):
+            return False
+        import operator
+
+        compare = {"=": operator.eq, "!=": operator.ne, "<": operator.lt,
+                   "<=": operator.le, ">": operator.gt, ">=": operator.ge}  # fmt: skip
+        return bool(compare[node.op](number, target))
+    text = str(value)
+    if node.op in ("IN", "NOT IN"):
+        return (text in node.value) == (node.op == "IN")  # type: ignore[operator]
+    target_text = str(node.value)
+    if node.op == "LIKE":
+        return _like(text, target_text)
+    if node.op == "ILIKE":
+        return _like(_ascii_lower(text), _ascii_lower(target_text))
+    return (text == target_text) == (node.op == "=")
+
+
+_fixture_texts = st.sampled_from(
+    sorted({v for table in (PARAMS, TAGS) for vs in table.values() for v in vs.values()}
+           | {r[i] for r in RUNS for i in (0, 1, 2, 5, 6) if r[i] is not None}
+           | {"%", "_", "r%", "%a%", "A%", "ml%", "x"})
+)
+_fixture_comparisons = st.one_of(
+    st.builds(Comparison, st.just("metric"), st.sampled_from(["acc", "loss", "absent"]),
+              _numeric_ops, st.sampled_from([0.1, 0.5, 0.9, NAN, NAN, INF, -INF])),
+    st.builds(Comparison, st.sampled_from(["metric", "param", "tag"]),
+              st.sampled_from([*METRICS, *PARAMS, *TAGS, "absent"]), _null_ops, st.none()),
+    st.builds(Comparison, _keyed_kinds, st.sampled_from([*PARAMS, *TAGS, "absent"]), _string_ops,
+              _fixture_texts),
+    st.builds(Comparison, _keyed_kinds, st.sampled_from([*PARAMS, *TAGS]), _list_ops,
+              st.lists(_fixture_texts, max_size=3).map(tuple)),
+    st.builds(Comparison, st.just("attribute"), _string_attributes, _string_ops, _fixture_texts),
+    st.builds(Comparison, st.just("attribute"), _time_attributes, _numeric_ops,
+              st.sampled_from([0, 1000, 2500, 3000, 6000, 2500.5])),
+    st.builds(Comparison, st.just("attribute"), _string_attributes | _time_attributes,
+              _null_ops, st.none()),
+)  # fmt: skip
+_fixture_trees: st.SearchStrategy[FilterNode] = st.recursive(
+    _fixture_comparisons,
+    lambda children: st.builds(
+        BoolOp,
+        st.sampled_from(["AND", "OR"]),
+        st.lists(children, min_size=2, max_size=3).map(tuple),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=500)
+@given(_fixture_trees, st.booleans())
+def test_filter_agrees_with_reference(
+    db: sqlite3.Connection, tree: FilterNode, joins_spent: bool
+) -> None:
+    """Both forms of a keyed comparison (a LEFT JOIN, or EXISTS once the joins are spent) select
+    exactly the runs the stated semantics select."""
+    from unittest import mock
+
+    with mock.patch("nbtrack.query.sql.MAX_JOINS", 0 if joins_spent else MAX_JOINS):
+        sql, args = compiled(tree)
+    assert set(r[0] for r in db.execute(sql, args)) == {r for r in ALL if _holds(tree, r)}
+
+
+def test_filter_beyond_the_join_budget(db: sqlite3.Connection) -> None:
+    """A filter with more keyed comparisons than SQLite can join still runs, and sorts."""
+    many = " OR ".join(f"params.lr = '{i}'" for i in range(MAX_JOINS + 20))
+    text = f"({many} OR params.lr = '0.01') AND metrics.loss >= 0.1"
+    assert run_query(db, text, ["metrics.loss DESC"]) == ["r3", "r1"]
+    assert run_query(db, text, ["metrics.loss ASC", "params.model"]) == ["r1", "r3"]

@@ -42,6 +42,18 @@ def test_params_round_trip_as_strings(store_dir: Path, params: dict[str, object]
     client.log_params(run.info.run_id, params)
     got = client.get_run(run.info.run_id).data.params
     assert got == {k: str(v) for k, v in params.items()}
+    # the search DataFrame carries them unchanged too (each column, run by run)
+    client.set_tag(run.info.run_id, "other", "x")
+    other = client.create_run("0").info.run_id
+    client.log_param(other, "only-here", "y")
+    frame = nbtrack.search_runs(["0"], order_by=["attributes.run_id"])
+    row = frame.index[frame["run_id"] == run.info.run_id][0]
+    for key, value in params.items():
+        assert frame.loc[row, f"params.{key}"] == str(value)
+    assert frame.loc[row, "tags.other"] == "x"
+    assert isinstance(frame.loc[row, "params.only-here"], float)  # missing: NaN, as in MLflow
+    client.delete_run(run.info.run_id)
+    client.delete_run(other)
 
 
 @SETTINGS

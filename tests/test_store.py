@@ -129,6 +129,30 @@ def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
     assert client.store.run_snapshots("r1") == {}
 
 
+def test_version_4_store_gains_the_covering_run_index(tmp_path: Path) -> None:
+    from nbtrack.store.schema import MIGRATIONS
+
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        migration(conn)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (4)")
+    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
+        " VALUES ('r1', 0, 'FINISHED', 5, '0/r1')"
+    )
+    conn.execute("INSERT INTO params VALUES ('r1', 'lr', '0.1')")
+    conn.close()
+    client = nbtrack.Client(path)
+    assert client.store.schema_version == CURRENT_VERSION >= 5
+    columns = [row[2] for row in client.store.query("PRAGMA index_info(runs_by_experiment)")]
+    assert columns == ["experiment_id", "lifecycle_stage", "start_time", "run_id"]
+    found = client.search_runs(["0"], "params.lr = '0.1'")
+    assert [r.info.run_id for r in found] == ["r1"]
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ExperimentNotFoundError, InvalidInputError
 from ..tracking.entities import Run, ViewType
 from .filter import parse_filter, parse_order_by
-from .sql import compile_filter, compile_order_by
+from .sql import compile_search
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,27 +55,34 @@ def search_run_ids(
     run_view_type: int = ViewType.ACTIVE_ONLY,
     max_results: int = DEFAULT_MAX_RESULTS,
     order_by: Sequence[str] | str | None = None,
-    full_rows: bool = False,
-) -> list[Any]:
-    """Ids (or full rows) of matching runs, ordered. FilterSyntaxError on a malformed filter."""
+) -> list[str]:
+    """Ids of matching runs, ordered. FilterSyntaxError on a malformed filter."""
+    rows = search_rows(
+        client, experiment_ids, filter_string, run_view_type, max_results, order_by, ("run_id",)
+    )
+    return [row[0] for row in rows]
+
+
+def search_rows(
+    client: Client,
+    experiment_ids: Sequence[str | int] | str | int,
+    filter_string: str | None,
+    run_view_type: int,
+    max_results: int,
+    order_by: Sequence[str] | str | None,
+    columns: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the matching runs' rows, ordered."""
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
     if filter_string is not None and not isinstance(filter_string, str):
         raise InvalidInputError(f"filter_string must be a string; got {filter_string!r}")
-    where_sql, where_args = compile_filter(parse_filter(filter_string or ""))
-    order_sql, order_args = compile_order_by(parse_order_by(order_by))
+    search = compile_search(parse_filter(filter_string or ""), parse_order_by(order_by))
     stages = ViewType.stages(run_view_type)
     client.flush()
     client.store.mark_dead_runs()
-    return client.store.search_run_ids(
-        _experiment_ids(client, experiment_ids),
-        stages,
-        where_sql,
-        where_args,
-        order_sql,
-        order_args,
-        max_results,
-        "*" if full_rows else "r.run_id",
+    return client.store.search_runs(
+        _experiment_ids(client, experiment_ids), stages, search, max_results, columns
     )
 
 
@@ -136,46 +143,44 @@ def search_runs(
             experiment_ids = [e.experiment_id for e in client.search_experiments()]
         else:
             experiment_ids = [_active_experiment_id(client)]
-    rows = search_run_ids(
-        client, experiment_ids, filter_string, run_view_type, max_results, order_by, True
-    )
     if output_format == "list":
-        return client.get_runs([r["run_id"] for r in rows])
+        found = search_run_ids(
+            client, experiment_ids, filter_string, run_view_type, max_results, order_by
+        )
+        return client.get_runs(found)
+    rows = search_rows(
+        client, experiment_ids, filter_string, run_view_type, max_results, order_by, BASE_COLUMNS
+    )
     return runs_frame(client, rows)
 
 
-def runs_frame(client: Client, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """MLflow's search_runs DataFrame for these runs, built column by column straight from the
-    store's rows (no per-run objects)."""
+def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """MLflow's search_runs DataFrame for these runs (rows of :data:`BASE_COLUMNS`), built
+    column by column straight from the store's rows (no per-run objects)."""
     import numpy as np
     import pandas as pd
 
     n = len(rows)
-    run_ids = [r["run_id"] for r in rows]
-    position = {run_id: i for i, run_id in enumerate(run_ids)}
+    by_column = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in BASE_COLUMNS]
+    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = by_column
     columns: dict[str, Any] = {
         "run_id": run_ids,
-        "experiment_id": [str(r["experiment_id"]) for r in rows],
-        "run_name": [r["run_name"] for r in rows],
-        "status": [r["status"] for r in rows],
-        "artifact_uri": [client.artifact_uri(r["artifact_uri"]) for r in rows],
+        "experiment_id": [str(e) for e in experiment_ids],
+        "run_name": run_names,
+        "status": statuses,
+        "artifact_uri": [client.artifact_uri(a) for a in artifact_uris],
     }
     not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
-    for col in ("start_time", "end_time"):
-        ms = np.array([not_a_time if r[col] is None else r[col] for r in rows], dtype=np.int64)
+    for col, values in (("start_time", starts), ("end_time", ends)):
+        ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
         columns[col] = pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
     client.flush()
     for table, label in (("latest_metrics", "metrics"), ("params", "params"), ("tags", "tags")):
-        found: dict[str, list[Any]] = {}
-        for run_id, key, value in client.store.run_children(run_ids, table):
-            values = found.get(key)
-            if values is None:
-                values = found[key] = [None] * n
-            values[position[run_id]] = value
-        for key in sorted(found):
+        by_key = client.store.run_columns(run_ids, table)
+        for key in sorted(by_key):
             # metrics: float64 with NaN for missing values and for NaN (stored as NULL)
             columns[f"{label}.{key}"] = (
-                np.array(found[key], dtype="float64") if label == "metrics" else found[key]
+                np.array(by_key[key], dtype="float64") if label == "metrics" else by_key[key]
             )
     if n == 0:  # keep the text columns text-typed when nothing matched
         for col in ("run_id", "experiment_id", "run_name", "status", "artifact_uri"):

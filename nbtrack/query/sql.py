@@ -1,11 +1,16 @@
 """Compile filter and order-by ASTs (see :mod:`nbtrack.query.filter`) to SQLite SQL.
 
-The SQL is an expression about the ``runs`` table aliased ``r``; use it as::
+The SQL is about the ``runs`` table aliased ``r``: each metric, param or tag a filter compares,
+or an order key names, becomes a ``LEFT JOIN`` of its table on ``(run_id, key)`` (the primary
+key, so at most one row), and the filter an expression on the joined columns. Use it as::
 
-    where, where_args = compile_filter(parse_filter(text))
-    order, order_args = compile_order_by(parse_order_by(order_by))
-    conn.execute(f"SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order}",
-                 [*where_args, *order_args])
+    q = compile_search(parse_filter(text), parse_order_by(order_by))
+    conn.execute(f"SELECT r.run_id FROM runs r {q.joins} WHERE {q.where} ORDER BY {q.order}",
+                 [*q.join_args, *q.where_args, *q.order_args])
+
+A join is one index probe per candidate run, cheaper than the correlated ``EXISTS`` subquery
+it replaces; past :data:`MAX_JOINS` (SQLite allows 64 tables in a join) further comparisons
+fall back to ``EXISTS``, so a filter of any size still compiles.
 
 Safety: no text that comes from the user (no key, no value) is ever put into the SQL string.
 Every key and value is bound as a ``?`` parameter; table, alias, column and operator text comes
@@ -29,11 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
 
-__all__ = ["compile_filter", "compile_order_by", "like_to_glob"]
+__all__ = ["MAX_JOINS", "CompiledSearch", "compile_search", "like_to_glob"]
 
 #: Attribute name (canonical or alias) -> column of ``runs r``. The only source of column text.
 _ATTRIBUTE_COLUMNS: dict[str, str] = {
@@ -49,12 +55,14 @@ _ATTRIBUTE_COLUMNS: dict[str, str] = {
 }
 _NUMERIC_COLUMNS = frozenset({"r.start_time", "r.end_time"})
 
-#: Kind -> (table, alias) of the per-run key/value tables.
-_KEYED_TABLES: dict[str, tuple[str, str]] = {
-    "metric": ("latest_metrics", "m"),
-    "param": ("params", "p"),
-    "tag": ("tags", "t"),
+#: Kind -> the per-run key/value table.
+_KEYED_TABLES: dict[str, str] = {
+    "metric": "latest_metrics",
+    "param": "params",
+    "tag": "tags",
 }
+#: Joins one search may add to ``runs`` (SQLite's limit is 64 tables in one join).
+MAX_JOINS = 48
 
 #: Filter operator -> SQL operator for plain binary comparisons.
 _COMPARE_SQL: dict[str, str] = {
@@ -172,34 +180,68 @@ def _numeric_condition(column: str, node: Comparison, args: list[object]) -> str
     return f"{column} {sql_op} ?"
 
 
-def _compile_keyed(node: Comparison, args: list[object]) -> str:
-    """A comparison on a metric, param or tag: an (NOT) EXISTS over its table."""
-    table, alias = _KEYED_TABLES[node.kind]
-    head = f"SELECT 1 FROM {table} {alias} WHERE {alias}.run_id = r.run_id AND {alias}.key = ?"
-    if node.op == "IS NULL":
-        args.append(node.key)
-        return f"NOT EXISTS ({head})"
-    if node.op == "IS NOT NULL":
-        args.append(node.key)
-        return f"EXISTS ({head})"
-    column = f"{alias}.value"
-    key_args: list[object] = [node.key]
+@dataclass
+class _Joins:
+    """The ``LEFT JOIN`` clauses of one search, numbered ``k0, k1, ...`` in order of need."""
+
+    clauses: list[str] = field(default_factory=list)
+    args: list[object] = field(default_factory=list)
+
+    def add(self, table: str, key: str) -> str | None:
+        """Join ``table`` on ``(r.run_id, key)``; its alias, or None when the budget is spent."""
+        if len(self.clauses) >= MAX_JOINS:
+            return None
+        alias = f"k{len(self.clauses)}"
+        self.clauses.append(
+            f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
+        )
+        self.args.append(key)
+        return alias
+
+
+def _keyed_condition(node: Comparison, column: str, args: list[object]) -> str:
+    """The condition on a joined ``value`` column for a comparison that needs the row to exist
+    (the caller ensures that); ``_TRUE`` or ``_FALSE`` for the constant cases."""
     if node.kind == "metric":
-        condition = _numeric_condition(column, node, key_args)
-    else:
-        if node.op not in _STRING_OPS:
-            raise _invalid(f"operator {node.op!r} is not allowed on {node.kind} {node.key!r}")
-        if node.op in ("IN", "NOT IN") and not _as_strings(node):
-            # An empty list: IN matches nothing; NOT IN matches every run that has the key.
-            condition = _FALSE if node.op == "IN" else _TRUE
-        else:
-            condition = _string_condition(column, node, key_args)
-    if condition == _FALSE:
+        return _numeric_condition(column, node, args)
+    if node.op not in _STRING_OPS:
+        raise _invalid(f"operator {node.op!r} is not allowed on {node.kind} {node.key!r}")
+    if node.op in ("IN", "NOT IN") and not _as_strings(node):
+        # An empty list: IN matches nothing; NOT IN matches every run that has the key.
+        return _FALSE if node.op == "IN" else _TRUE
+    return _string_condition(column, node, args)
+
+
+def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
+    """A comparison on a metric, param or tag: a condition on its joined row (a missing row
+    has NULL columns), or an (NOT) EXISTS over its table once the joins are spent."""
+    table = _KEYED_TABLES[node.kind]
+    # Checked (and the node validated) before joining, so a constant false costs no join.
+    if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
-    args.extend(key_args)
-    if condition == _TRUE:
-        return f"EXISTS ({head})"
-    return f"EXISTS ({head} AND {condition})"
+    alias = joins.add(table, node.key)
+    if alias is None:
+        head = f"SELECT 1 FROM {table} e WHERE e.run_id = r.run_id AND e.key = ?"
+        args.append(node.key)
+        if node.op == "IS NULL":
+            return f"NOT EXISTS ({head})"
+        if node.op == "IS NOT NULL":
+            return f"EXISTS ({head})"
+        condition = _keyed_condition(node, "e.value", args)
+        return f"EXISTS ({head})" if condition == _TRUE else f"EXISTS ({head} AND {condition})"
+    # A joined row exists iff its key column is not NULL (keys are NOT NULL in the tables).
+    if node.op == "IS NULL":
+        return f"{alias}.key IS NULL"
+    if node.op == "IS NOT NULL":
+        return f"{alias}.key IS NOT NULL"
+    condition = _keyed_condition(node, f"{alias}.value", args)
+    exists = f"{alias}.key IS NOT NULL"
+    if condition == _TRUE:  # NOT IN (): every run that has the key
+        return exists
+    if condition == f"{alias}.value IS NULL":  # = NaN; a missing row has a NULL value too
+        return f"({exists} AND {condition})"
+    # Any other condition is NULL, so false, on a missing row, as EXISTS would be.
+    return condition
 
 
 def _compile_attribute(node: Comparison, args: list[object]) -> str:
@@ -220,14 +262,14 @@ def _compile_attribute(node: Comparison, args: list[object]) -> str:
     return _string_condition(column, node, args)
 
 
-def _compile(node: FilterNode, args: list[object]) -> str:
+def _compile(node: FilterNode, joins: _Joins, args: list[object]) -> str:
     if isinstance(node, BoolOp):
         if node.op not in ("AND", "OR"):
             raise _invalid(f"unknown boolean operator {node.op!r}")
         if not node.items:
             return _TRUE if node.op == "AND" else _FALSE
         joiner = " AND " if node.op == "AND" else " OR "
-        return "(" + joiner.join(_compile(item, args) for item in node.items) + ")"
+        return "(" + joiner.join(_compile(item, joins, args) for item in node.items) + ")"
     if not isinstance(node, Comparison):
         raise _invalid(f"not a filter node: {node!r}")
     if node.op not in _COMPARE_SQL and node.op not in _STRING_OPS and node.op not in _NULL_OPS:
@@ -235,81 +277,79 @@ def _compile(node: FilterNode, args: list[object]) -> str:
     if node.kind == "attribute":
         return _compile_attribute(node, args)
     if node.kind in _KEYED_TABLES:
-        return _compile_keyed(node, args)
+        return _compile_keyed(node, joins, args)
     raise _invalid(f"unknown kind {node.kind!r}")
 
 
-def compile_filter(node: FilterNode | None) -> tuple[str, list[object]]:
-    """Compile a filter AST to a boolean SQLite expression about ``runs r``.
+@dataclass(frozen=True)
+class CompiledSearch:
+    """SQL fragments of one search over ``runs r``; the args of each fragment are separate
+    because the caller's own conditions sit between them."""
+
+    joins: str
+    join_args: list[object]
+    where: str
+    where_args: list[object]
+    order: str
+    order_args: list[object]
+
+
+def _order_expressions(key: OrderKey, joins: _Joins, args: list[object]) -> tuple[str, str]:
+    """The expression an order key sorts on, for its ``IS NULL`` term and its value term."""
+    if key.kind == "attribute":
+        column = _ATTRIBUTE_COLUMNS.get(key.key)
+        if column is None:
+            raise _invalid(f"unknown attribute {key.key!r}")
+        return column, column
+    table = _KEYED_TABLES.get(key.kind)
+    if table is None:
+        raise _invalid(f"unknown kind {key.kind!r}")
+    alias = joins.add(table, key.key)
+    if alias is not None:
+        return f"{alias}.value", f"{alias}.value"
+    args.extend([key.key, key.key])
+    subquery = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
+    return subquery, subquery
+
+
+def compile_search(
+    node: FilterNode | None, order_keys: Sequence[OrderKey] = ()
+) -> CompiledSearch:
+    """Compile a filter AST and order keys to SQL about ``runs r``.
 
     Parameters
     ----------
     node : FilterNode or None
         The AST from :func:`~nbtrack.query.filter.parse_filter`; None means "every run".
-
-    Returns
-    -------
-    sql : str
-        A boolean expression (``"1"`` for None) referring to the runs table as ``r``. It holds
-        no user text: every key and value is a ``?`` placeholder.
-    args : list of object
-        The values of the placeholders, in order.
-
-    Raises
-    ------
-    FilterSyntaxError
-        If a hand-built AST has an unknown kind, attribute or operator, or a value of the
-        wrong type.
-    """
-    if node is None:
-        return _TRUE, []
-    args: list[object] = []
-    sql = _compile(node, args)
-    return sql, args
-
-
-def _order_expression(key: OrderKey, args: list[object]) -> str:
-    if key.kind == "attribute":
-        column = _ATTRIBUTE_COLUMNS.get(key.key)
-        if column is None:
-            raise _invalid(f"unknown attribute {key.key!r}")
-        return column
-    table_alias = _KEYED_TABLES.get(key.kind)
-    if table_alias is None:
-        raise _invalid(f"unknown kind {key.kind!r}")
-    table, _ = table_alias
-    args.append(key.key)
-    return f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
-
-
-def compile_order_by(keys: Sequence[OrderKey]) -> tuple[str, list[object]]:
-    """Compile order keys to the body of an ``ORDER BY`` clause (without the words ORDER BY).
-
-    Parameters
-    ----------
-    keys : sequence of OrderKey
+    order_keys : sequence of OrderKey
         From :func:`~nbtrack.query.filter.parse_order_by`, in order of priority.
 
     Returns
     -------
-    sql : str
-        For each key ``<expr> IS NULL, <expr> ASC|DESC`` (so runs lacking the value, or whose
-        latest metric is NaN, sort last in both directions), then the tie-breakers
-        ``r.start_time DESC, r.run_id``. Metric, param and tag keys are bound, twice each.
-    args : list of object
-        The values of the placeholders, in order.
+    CompiledSearch
+        ``joins``: the ``LEFT JOIN`` clauses to put after ``FROM runs r``; ``where``: a boolean
+        expression (``"1"`` for None); ``order``: the body of an ``ORDER BY`` clause, for each
+        key ``<expr> IS NULL, <expr> ASC|DESC`` (runs lacking the value, or whose latest metric
+        is NaN, sort last in both directions), then the tie-breakers ``r.start_time DESC,
+        r.run_id``. No fragment holds user text: every key and value is a ``?`` placeholder,
+        bound by the matching ``*_args`` list.
 
     Raises
     ------
     FilterSyntaxError
-        If a hand-built key has an unknown kind or attribute.
+        If a hand-built AST or key has an unknown kind, attribute or operator, or a value of
+        the wrong type.
     """
-    args: list[object] = []
+    joins = _Joins()
+    where_args: list[object] = []
+    where = _TRUE if node is None else _compile(node, joins, where_args)
+    order_args: list[object] = []
     parts: list[str] = []
-    for key in keys:
-        null_expr = _order_expression(key, args)
-        value_expr = _order_expression(key, args)
+    for key in order_keys:
+        null_expr, value_expr = _order_expressions(key, joins, order_args)
         direction = "ASC" if key.ascending else "DESC"
         parts.append(f"{null_expr} IS NULL, {value_expr} {direction}")
     parts.append("r.start_time DESC, r.run_id")
-    return ", ".join(parts), args
+    return CompiledSearch(
+        " ".join(joins.clauses), joins.args, where, where_args, ", ".join(parts), order_args
+    )

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..query.sql import CompiledSearch
 
 __all__ = ["Store"]
 
@@ -43,18 +46,16 @@ class Store(Protocol):
     def update_run(self, run_id: str, **fields: Any) -> bool: ...
     def get_run_row(self, run_id: str) -> dict[str, Any] | None: ...
     def get_run_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]: ...
-    def search_run_ids(
+    def search_runs(
         self,
         experiment_ids: Sequence[int],
         lifecycle_stages: Sequence[str],
-        where_sql: str,
-        where_args: Sequence[Any],
-        order_sql: str,
-        order_args: Sequence[Any],
+        search: CompiledSearch,
         max_results: int,
-        columns: str = "r.run_id",
-    ) -> list[Any]: ...
-    def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[str, str, Any]]: ...
+        columns: Sequence[str] = ("run_id",),
+    ) -> list[tuple[Any, ...]]: ...
+    def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[int, str, Any]]: ...
+    def run_columns(self, run_ids: Sequence[str], table: str) -> dict[str, list[Any]]: ...
     def delete_tag(self, run_id: str, key: str) -> bool: ...
     def get_params(self, run_id: str) -> dict[str, str]: ...
 

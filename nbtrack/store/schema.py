@@ -189,6 +189,15 @@ DROP TABLE logged_models;
 """
 
 
+# Version 5: the experiment index of ``runs`` carries ``run_id``, so a search can probe the
+# metrics, params and tags it filters on straight from the index, reading a run's row only when
+# the run matches.
+_V5 = """
+DROP INDEX runs_by_experiment;
+CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time, run_id);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -204,6 +213,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V2),
     _script(_V3),
     _script(_V4),
+    _script(_V5),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

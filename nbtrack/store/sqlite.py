@@ -20,12 +20,15 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms as _now_ms
 from ..exceptions import SchemaVersionError, StoreError
 from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
+
+if TYPE_CHECKING:
+    from ..query.sql import CompiledSearch
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
 
@@ -391,41 +394,73 @@ class SQLiteStore:
         by_id = {row[0]: dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows}
         return [by_id[i] for i in run_ids if i in by_id]
 
-    def search_run_ids(
+    def search_runs(
         self,
         experiment_ids: Sequence[int],
         lifecycle_stages: Sequence[str],
-        where_sql: str,
-        where_args: Sequence[Any],
-        order_sql: str,
-        order_args: Sequence[Any],
+        search: CompiledSearch,
         max_results: int,
-        columns: str = "r.run_id",
-    ) -> list[Any]:
-        """Runs matching a compiled filter, in the compiled order: their ids, or with
-        ``columns="*"`` their full rows as dicts."""
+        columns: Sequence[str] = ("run_id",),
+    ) -> list[tuple[Any, ...]]:
+        """Rows (the ``columns`` of ``runs`` asked for) of the runs matching a compiled search,
+        in its order."""
+        unknown = set(columns) - set(RUN_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown run columns {sorted(unknown)}")
         exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
         stage_marks = ", ".join("?" for _ in lifecycle_stages)
         sql = (
-            f"SELECT {_RUN_SELECT if columns == '*' else 'r.run_id'} FROM runs r"
+            f"SELECT {', '.join(f'r.{c}' for c in columns)} FROM runs r {search.joins}"
             f" WHERE r.experiment_id IN ({exp_marks})"
-            f" AND r.lifecycle_stage IN ({stage_marks}) AND ({where_sql})"
-            f" ORDER BY {order_sql} LIMIT ?"
+            f" AND r.lifecycle_stage IN ({stage_marks}) AND ({search.where})"
+            f" ORDER BY {search.order} LIMIT ?"
         )
-        args = [*experiment_ids, *lifecycle_stages, *where_args, *order_args, max_results]
-        if columns == "*":
-            return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in self.query(sql, args)]
-        return [row[0] for row in self.query(sql, args)]
+        args = [
+            *search.join_args,
+            *experiment_ids,
+            *lifecycle_stages,
+            *search.where_args,
+            *search.order_args,
+            max_results,
+        ]
+        return self.query(sql, args)
 
-    def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[str, str, Any]]:
-        """``(run_id, key, value)`` rows of params, tags or latest_metrics for these runs."""
+    def run_children(self, run_ids: Sequence[str], table: str) -> list[tuple[int, str, Any]]:
+        """``(index in run_ids, key, value)`` rows of params, tags or latest_metrics."""
         if table not in {"params", "tags", "latest_metrics"}:
             raise ValueError(f"unknown table {table!r}")
         return self.query(
-            f"SELECT run_id, key, value FROM {table}"
-            " WHERE run_id IN (SELECT value FROM json_each(?))",
+            f"SELECT j.key, t.key, t.value FROM json_each(?) j JOIN {table} t"
+            " ON t.run_id = j.value",
             (_json_list(run_ids),),
         )
+
+    def run_columns(self, run_ids: Sequence[str], table: str) -> dict[str, list[Any]]:
+        """Per key of params, tags or latest_metrics, the values of these runs in the order
+        given, None where a run lacks the key: the columns of a search's DataFrame."""
+        if table not in {"params", "tags", "latest_metrics"}:
+            raise ValueError(f"unknown table {table!r}")
+        n = len(run_ids)
+        columns: dict[str, list[Any]] = {}
+        if table == "latest_metrics":
+            # Row by row: SQLite's JSON would round REAL values to 15 digits.
+            for index, key, value in self.run_children(run_ids, table):
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = [None] * n
+                column[index] = value
+            return columns
+        # Text values travel losslessly as JSON: one row per key instead of one per value.
+        rows = self.query(
+            "SELECT t.key, json_group_array(j.key), json_group_array(t.value)"
+            f" FROM json_each(?) j JOIN {table} t ON t.run_id = j.value GROUP BY t.key",
+            (_json_list(run_ids),),
+        )
+        for key, positions, values in rows:
+            column = columns[key] = [None] * n
+            for index, value in zip(json.loads(positions), json.loads(values), strict=True):
+                column[index] = value
+        return columns
 
     def delete_tag(self, run_id: str, key: str) -> bool:
         with self.write() as conn:

@@ -391,10 +391,10 @@ class Client(RegistryMethods):
             r: {"params": {}, "latest_metrics": {}, "tags": {}} for r in run_ids
         }
         for table in ("params", "latest_metrics", "tags"):
-            for run_id, key, value in self.store.run_children(run_ids, table):
+            for index, key, value in self.store.run_children(run_ids, table):
                 if table == "latest_metrics" and value is None:
                     value = math.nan
-                children[run_id][table][key] = value
+                children[run_ids[index]][table][key] = value
         return children
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
