@@ -228,3 +228,32 @@ def test_limits_are_allowed_up_to_the_edge(store_dir: Path) -> None:
     got = nbtrack.get_run(run.info.run_id)
     assert got.data.params["k" * 250] == "v" * 6000
     assert got.data.tags["t"] == "v" * 8000
+
+
+def test_search_columns_are_read_in_chunks_below_the_string_limit(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text columns are aggregated per chunk of runs: many long values never make one string
+    past SQLite's length limit (here lowered to stand in for the 1 GB default)."""
+    from nbtrack.store import sqlite as sqlite_store
+    from nbtrack.tracking.fluent import _client
+
+    client = _client()  # the client search_runs uses
+    long_value = "\x1b" * 8000  # escaped as \u001b in JSON: 48 kB a value
+    ids = []
+    for i in range(7):
+        run_id = client.create_run("0", run_name=f"r{i}").info.run_id
+        client.set_tag(run_id, "log", long_value)
+        if i % 2:
+            client.log_param(run_id, "odd", str(i))
+        ids.append(run_id)
+    client.flush()
+    client.store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200_000)
+    monkeypatch.setattr(sqlite_store, "_COLUMN_CHUNK", 2)
+    columns = client.store.run_columns(ids, "tags")
+    assert columns["log"] == [long_value] * 7
+    assert client.store.run_columns(ids, "params") == {
+        "odd": [None, "1", None, "3", None, "5", None]
+    }
+    frame = nbtrack.search_runs(["0"], order_by=["attributes.run_name"])
+    assert list(frame["tags.log"]) == [long_value] * 7

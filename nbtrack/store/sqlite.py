@@ -36,6 +36,8 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
 BUSY_TIMEOUT_S = 60.0
 
 _RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+#: Runs per query of :meth:`SQLiteStore.run_columns`.
+_COLUMN_CHUNK = 1000
 
 MetricRow = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, step
 KeyValueRow = tuple[str, str, str]  # run_id, key, value
@@ -450,16 +452,21 @@ class SQLiteStore:
                     column = columns[key] = [None] * n
                 column[index] = value
             return columns
-        # Text values travel losslessly as JSON: one row per key instead of one per value.
-        rows = self.query(
-            "SELECT t.key, json_group_array(j.key), json_group_array(t.value)"
-            f" FROM json_each(?) j JOIN {table} t ON t.run_id = j.value GROUP BY t.key",
-            (_json_list(run_ids),),
-        )
-        for key, positions, values in rows:
-            column = columns[key] = [None] * n
-            for index, value in zip(json.loads(positions), json.loads(values), strict=True):
-                column[index] = value
+        # Text values travel losslessly as JSON: one row per key instead of one per value. In
+        # chunks of runs, so that no aggregate nears SQLite's string limit (1 GB by default; a
+        # chunk of 8000-character values escaped at 6 bytes a character stays under 50 MB).
+        for start in range(0, n, _COLUMN_CHUNK):
+            rows = self.query(
+                "SELECT t.key, json_group_array(j.key), json_group_array(t.value)"
+                f" FROM json_each(?) j JOIN {table} t ON t.run_id = j.value GROUP BY t.key",
+                (_json_list(run_ids[start : start + _COLUMN_CHUNK]),),
+            )
+            for key, positions, values in rows:
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = [None] * n
+                for index, value in zip(json.loads(positions), json.loads(values), strict=True):
+                    column[start + index] = value
         return columns
 
     def delete_tag(self, run_id: str, key: str) -> bool:
