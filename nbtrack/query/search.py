@@ -185,4 +185,4 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     if n == 0:  # keep the text columns text-typed when nothing matched
         for col in ("run_id", "experiment_id", "run_name", "status", "artifact_uri"):
             columns[col] = pd.Series([], dtype=object)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # the columns are fresh: no need to copy them

@@ -92,6 +92,9 @@ class SQLiteStore:
             self._refuse_newer_schema()
             self._enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Up to 32 MB of pages (SQLite's default is 2 MB): a search over a few thousand runs
+            # then finds its index and row pages in memory on the next call.
+            conn.execute("PRAGMA cache_size = -32000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -461,11 +464,16 @@ class SQLiteStore:
                 f" FROM json_each(?) j JOIN {table} t ON t.run_id = j.value GROUP BY t.key",
                 (_json_list(run_ids[start : start + _COLUMN_CHUNK]),),
             )
+            every = list(range(min(_COLUMN_CHUNK, n - start)))
             for key, positions, values in rows:
                 column = columns.get(key)
                 if column is None:
                     column = columns[key] = [None] * n
-                for index, value in zip(json.loads(positions), json.loads(values), strict=True):
+                indexes, texts = json.loads(positions), json.loads(values)
+                if indexes == every:  # the usual case: every run has the key
+                    column[start : start + len(every)] = texts
+                    continue
+                for index, value in zip(indexes, texts, strict=True):
                     column[start + index] = value
         return columns
 
