@@ -65,6 +65,22 @@ def test_reads_see_everything_logged_before_them(store_dir: Path) -> None:
     mlflow.end_run()
 
 
+def test_search_times_are_utc_datetimes_and_not_yet_ended_is_nat(store_dir: Path) -> None:
+    import pandas as pd
+
+    with mlflow.start_run() as done:
+        pass
+    running = mlflow.start_run()
+    df = mlflow.search_runs(order_by=["attributes.start_time"]).set_index("run_id")
+    mlflow.end_run()
+    for col in ("start_time", "end_time"):
+        assert str(df[col].dtype).startswith("datetime64[") and str(df[col].dt.tz) == "UTC"
+    finished = mlflow.get_run(done.info.run_id).info
+    for col, ms in (("start_time", finished.start_time), ("end_time", finished.end_time)):
+        assert df.loc[done.info.run_id, col] == pd.Timestamp(ms, unit="ms", tz="UTC")
+    assert pd.isna(df.loc[running.info.run_id, "end_time"])
+
+
 def test_latest_metric_is_highest_step_not_last_logged(store_dir: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 5.0, step=10)

@@ -171,9 +171,10 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         "artifact_uri": [client.artifact_uri(a) for a in artifact_uris],
     }
     not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
+    utc = pd.DatetimeTZDtype("ms", "UTC")
     for col, values in (("start_time", starts), ("end_time", ends)):
         ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
-        columns[col] = pd.Series(ms.view("datetime64[ms]")).dt.tz_localize("UTC")
+        columns[col] = pd.array(ms.view("datetime64[ms]"), dtype=utc)
     client.flush()
     for table, label in (("latest_metrics", "metrics"), ("params", "params"), ("tags", "tags")):
         by_key = client.store.run_columns(run_ids, table)
