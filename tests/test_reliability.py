@@ -448,6 +448,39 @@ def test_script_ending_with_a_run_open_finishes_it(store_dir: Path, tmp_path: Pa
     assert context.KILLED_REASON not in run.data.tags
 
 
+ABANDONED = """
+run = nbtrack.start_run(run_name="abandoned")
+nbtrack.flush()
+print(run.info.run_id, flush=True)
+os._exit(0)  # no exit hooks: the run is left RUNNING
+"""
+
+
+@POSIX_ONLY
+def test_resuming_a_killed_run_makes_it_this_process_s(store_dir: Path, tmp_path: Path) -> None:
+    """A run resumed with start_run(run_id=...) belongs to the resuming process: it is not
+    taken for the dead one's again, and the old kill note goes."""
+    done = run_script(ABANDONED, store_dir, tmp_path / "barrier")
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    killed = fresh_client(store_dir).search_runs(["0"], "attributes.run_name = 'abandoned'")
+    assert killed[0].info.status == "KILLED"
+    assert context.KILLED_REASON in killed[0].data.tags
+    nbtrack.set_tracking_uri(str(store_dir))
+    with nbtrack.start_run(run_id=run_id):
+        nbtrack.log_metric("after", 1.0)
+        # another open of the store meanwhile must not take the run for a dead one
+        store = SQLiteStore(store_dir / "nbtrack.db", store_dir / "artifacts")
+        try:
+            assert store.mark_dead_runs() == []
+        finally:
+            store.close()
+        run = nbtrack.get_run(run_id)
+        assert run.info.status == "RUNNING"
+        assert context.KILLED_REASON not in run.data.tags
+    assert nbtrack.get_run(run_id).info.status == "FINISHED"
+
+
 def test_sys_exit_finishes_the_run(store_dir: Path, tmp_path: Path) -> None:
     done = run_script(EXIT_CODE, store_dir, tmp_path / "barrier")
     assert_clean([done])

@@ -13,6 +13,7 @@ import nbtrack as mlflow
 from nbtrack import Client, RunStatus
 from nbtrack.exceptions import (
     ExperimentNotFoundError,
+    InvalidInputError,
     NbtrackWarning,
     RunNotFoundError,
     RunStateError,
@@ -182,6 +183,29 @@ def test_resume_run_by_id(store_dir: Path) -> None:
     assert got.info.status == "FINISHED" and got.data.metrics["m"] == 2
     with pytest.raises(RunNotFoundError):
         mlflow.start_run(run_id="0" * 32)
+
+
+def test_the_run_name_tag_renames_the_run(store_dir: Path) -> None:
+    """As in MLflow, setting the run-name tag renames the run, by every path, within the
+    run-name limit."""
+    client = mlflow.Client()
+    with mlflow.start_run(run_name="orig") as run:
+        mlflow.set_tag("nbtrack.runName", "by-fluent")
+        assert mlflow.get_run(run.info.run_id).info.run_name == "by-fluent"
+    run_id = run.info.run_id
+    client.set_tags(run_id, {"nbtrack.runName": "by-set-tags", "other": "1"})
+    assert client.get_run(run_id).info.run_name == "by-set-tags"
+    client.log_batch(run_id, tags=[mlflow.RunTag("nbtrack.runName", "by-batch")])
+    got = client.get_run(run_id)
+    assert got.info.run_name == got.data.tags["nbtrack.runName"] == "by-batch"
+    assert list(mlflow.search_runs(filter_string="run_name = 'by-batch'")["run_id"]) == [run_id]
+    with pytest.raises(InvalidInputError, match="at most 250"):
+        client.set_tag(run_id, "nbtrack.runName", "x" * 251)
+    with pytest.raises(InvalidInputError, match="at most 250"):
+        client.create_run("0", tags={"nbtrack.runName": "x" * 251})
+    created = client.create_run("0", tags={"nbtrack.runName": "from-tags"})
+    assert created.info.run_name == "from-tags"
+    assert client.get_run(run_id).info.run_name == "by-batch"  # the bad ones changed nothing
 
 
 def test_log_without_active_run_starts_one(store_dir: Path) -> None:

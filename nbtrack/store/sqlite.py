@@ -383,6 +383,20 @@ class SQLiteStore:
             )
         return cur.rowcount > 0
 
+    def reopen_run(self, run_id: str, host: str, pid: int) -> bool:
+        """Set a run RUNNING again, owned by this process (so it is not taken for a dead one),
+        and drop the note of an earlier kill; False if there is no such run."""
+        with self.write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?"
+                " WHERE run_id = ?",
+                (host, pid, run_id),
+            )
+            conn.execute(
+                "DELETE FROM tags WHERE run_id = ? AND key = 'nbtrack.killedReason'", (run_id,)
+            )
+        return cur.rowcount > 0
+
     def get_run_row(self, run_id: str) -> dict[str, Any] | None:
         with self.read() as conn:
             row = conn.execute(

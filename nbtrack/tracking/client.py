@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +284,7 @@ class Client(RegistryMethods):
         """
         exp_id = _experiment_id(experiment_id)
         check_run_name(run_name)
-        user_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
+        user_tags = dict(row[1:] for row in _tag_rows("", (tags or {}).items()))
         if parent_run_id is not None:
             self._run_row(parent_run_id)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
@@ -466,6 +466,12 @@ class Client(RegistryMethods):
             if name is not None:
                 self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
 
+    def reopen_run(self, run_id: str) -> None:
+        """Make an ended run RUNNING again in this process (``start_run(run_id=...)``)."""
+        self.flush()
+        if not self.store.reopen_run(run_id, context.host(), os.getpid()):
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
+
     def set_terminated(
         self, run_id: str, status: str = RunStatus.FINISHED, end_time: int | None = None
     ) -> None:
@@ -567,15 +573,21 @@ class Client(RegistryMethods):
             self._b.buffer.add_metric(row)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._writable(run_id)
-        key, text = check_tag(key, value)
-        self._b.buffer.add_tag((run_id, key, text))
+        """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow."""
+        self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         self._writable(run_id)
-        rows = [(run_id, *check_tag(k, v)) for k, v in tags.items()]
+        rows = _tag_rows(run_id, tags.items())
+        self._queue_tags(rows)
+
+    def _queue_tags(self, rows: list[tuple[str, str, str]]) -> None:
+        """Queue checked tag rows; a ``nbtrack.runName`` row also renames the run now."""
         for row in rows:
-            self._b.buffer.add_tag(row)
+            if row[1] == context.RUN_NAME:
+                self.update_run(row[0], name=row[2])  # queues the tag itself
+            else:
+                self._b.buffer.add_tag(row)
 
     def _set_internal_tag(self, run_id: str, key: str, value: Any) -> None:
         self._b.buffer.add_tag((run_id, *check_tag(key, value, internal=True)))
@@ -613,7 +625,7 @@ class Client(RegistryMethods):
                 f"log_batch got the param(s) {duplicated} more than once; each key once per batch"
             )
         items = {check_key(p.key, "param"): check_param_value(p.key, p.value) for p in params}
-        tag_rows = [(run_id, *check_tag(t.key, t.value)) for t in tags]
+        tag_rows = _tag_rows(run_id, ((t.key, t.value) for t in tags))
         with self._b.lock:
             param_rows = self._check_params(run_id, items)
             known = self._known_params(run_id)
@@ -622,7 +634,7 @@ class Client(RegistryMethods):
             buffer = self._b.buffer
             buffer.metrics.extend(metric_rows)
             buffer.params.extend(param_rows)
-            buffer.tags.extend(tag_rows)
+        self._queue_tags(tag_rows)
         if synchronous:
             self.flush()
 
@@ -744,3 +756,15 @@ def _filter_experiments(experiments: list[Experiment], text: str) -> list[Experi
     if op == "ILIKE":
         return [e for e in experiments if fnmatch.fnmatchcase(e.name.lower(), pattern.lower())]
     return [e for e in experiments if fnmatch.fnmatchcase(e.name, pattern)]
+
+
+def _tag_rows(run_id: str, tags: Iterable[tuple[str, Any]]) -> list[tuple[str, str, str]]:
+    """Checked ``(run_id, key, text)`` rows; a ``nbtrack.runName`` value is a run name, held to
+    the run-name limit."""
+    rows = []
+    for key, value in tags:
+        key, text = check_tag(key, value)
+        if key == context.RUN_NAME:
+            check_run_name(text)
+        rows.append((run_id, key, text))
+    return rows

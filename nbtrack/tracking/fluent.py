@@ -252,7 +252,7 @@ def start_run(
                 client.set_tags(run_id, tags)
             if description is not None:
                 client.set_tag(run_id, context.NOTE, description)
-            client.store.update_run(run_id, status=RunStatus.RUNNING, end_time=None)
+            client.reopen_run(run_id)
             if run_name is not None:
                 client.update_run(run_id, name=run_name)
             run = client.get_run(run_id)
