@@ -476,6 +476,33 @@ def test_a_forked_child_does_not_write_the_parents_buffer_again(store_dir: Path)
     assert [m.step for m in mlflow.get_metric_history(run.info.run_id, "m")] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_that_never_logs_never_waits_on_the_store(store_dir: Path) -> None:
+    """Forking (a data-loader worker, a process pool) opens nothing: a child that does not log
+    exits even while another connection holds the store's write lock."""
+    import os
+    import sqlite3
+    import time
+
+    with mlflow.start_run():
+        mlflow.log_metric("m", 1.0)
+        mlflow.flush()
+        locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # held until the child is gone
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            deadline = time.monotonic() + 30  # the busy timeout is 60 s
+            while (status := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+                assert time.monotonic() < deadline, "the forked child waited on the store"
+                time.sleep(0.01)
+            assert os.waitstatus_to_exitcode(status[1]) == 0
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

@@ -83,7 +83,9 @@ def _sorted(rows: list[dict[str, Any]], order_by: Sequence[str] | str | None,
 class RegistryMethods:
     """Mixed into :class:`~nbtrack.tracking.client.Client`; uses its ``store``."""
 
-    store: SQLiteStore
+    @property
+    def store(self) -> SQLiteStore:
+        raise NotImplementedError  # the Client's
 
     @property
     def _registry(self) -> RegistryTables:

@@ -88,8 +88,9 @@ def _rebind_after_fork() -> None:
     _inherited.extend(_backends.values())
     _backends.clear()
     for client in list(_live_clients):
-        client._b = backend(client._location)
-        client.store = client._b.store
+        # Opened on first use: a child that never logs (a data-loader worker, a pool process)
+        # must not wait on the database, or write to it, just for having been forked.
+        client._backend = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -134,10 +135,20 @@ class Client(RegistryMethods):
 
     def __init__(self, tracking_uri: str | os.PathLike[str] | None = None):
         self._location = resolve(tracking_uri)
-        self._b = backend(self._location)
-        self.store = self._b.store
+        self._backend: _Backend | None = backend(self._location)
         self._artifact_prefix = str(self._location.artifact_root) + os.sep
         _live_clients.add(self)
+
+    @property
+    def _b(self) -> _Backend:
+        found = self._backend
+        if found is None:  # first use in a forked child
+            found = self._backend = backend(self._location)
+        return found
+
+    @property
+    def store(self) -> SQLiteStore:
+        return self._b.store
 
     @property
     def tracking_uri(self) -> str:
