@@ -138,8 +138,8 @@ MATCH_CASES: list[tuple[str, set[str]]] = [
     ("metrics.acc <= 0.9", {"r1", "r2"}),
     ("metrics.acc = 0.5", {"r2"}),
     ("metrics.acc == 0.5", {"r2"}),
-    ("metrics.acc != 0.5", {"r1", "r4"}),
-    ("metrics.acc <> 0.5", {"r1", "r4"}),
+    ("metrics.acc != 0.5", {"r1", "r3", "r4"}),  # r3's NaN differs from 0.5
+    ("metrics.acc <> 0.5", {"r1", "r3", "r4"}),
     ("metrics.acc = NaN", {"r3"}),
     ("metrics.acc = nan", {"r3"}),
     ("metrics.acc != NaN", {"r1", "r2", "r4"}),
@@ -827,8 +827,8 @@ def _holds(node: FilterNode, run: str) -> bool:
         number = math.nan if value is None else float(value)  # type: ignore[arg-type]
         if math.isnan(target):
             return {"=": math.isnan(number), "!=": not math.isnan(number)}.get(node.op, False)
-        if math.isnan(number):
-            return False
+        if math.isnan(number):  # as in Python (and MLflow): NaN differs from every number
+            return node.op == "!="
         import operator
 
         compare = {"=": operator.eq, "!=": operator.ne, "<": operator.lt,

@@ -22,8 +22,8 @@ Semantics (MLflow's, made explicit):
 - a run that lacks a metric, param or tag never matches a comparison on it, not even ``!=``;
   ``IS NULL`` means "lacks the key" and ``IS NOT NULL`` "has the key";
 - ``latest_metrics.value`` is NULL for NaN: ``= NaN`` matches runs whose latest value is NaN,
-  ``!= NaN`` runs whose latest value is a number, any other comparison with NaN matches nothing,
-  and a NaN value never matches a comparison with a number (as in Python);
+  ``!= NaN`` runs whose latest value is a number, any other comparison with NaN matches nothing;
+  a NaN value matches ``!=`` a number and no other comparison with a number (as in Python);
 - ``LIKE`` is case-sensitive (compiled to ``GLOB`` with :func:`like_to_glob`), ``ILIKE`` is
   ``lower(col) LIKE lower(?)`` (SQLite folds ASCII letters only);
 - in ``ORDER BY`` missing values sort last in both directions, then ``r.start_time DESC`` and
@@ -205,7 +205,10 @@ def _keyed_condition(node: Comparison, column: str, args: list[object]) -> str:
     """The condition on a joined ``value`` column for a comparison that needs the row to exist
     (the caller ensures that); ``_TRUE`` or ``_FALSE`` for the constant cases."""
     if node.kind == "metric":
-        return _numeric_condition(column, node, args)
+        condition = _numeric_condition(column, node, args)
+        if node.op == "!=" and condition == f"{column} != ?":  # NaN (NULL) differs too
+            return f"({column} != ? OR {column} IS NULL)"
+        return condition
     if node.op not in _STRING_OPS:
         raise _invalid(f"operator {node.op!r} is not allowed on {node.kind} {node.key!r}")
     if node.op in ("IN", "NOT IN") and not _as_strings(node):
@@ -240,7 +243,7 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     exists = f"{alias}.key IS NOT NULL"
     if condition == _TRUE:  # NOT IN (): every run that has the key
         return exists
-    if condition == f"{alias}.value IS NULL":  # = NaN; a missing row has a NULL value too
+    if "IS NULL" in condition:  # true for NaN (NULL): a missing row has a NULL value too
         return f"({exists} AND {condition})"
     # Any other condition is NULL, so false, on a missing row, as EXISTS would be.
     return condition
