@@ -68,6 +68,43 @@ def test_sqlite_uri_with_two_slashes_says_how_to_write_it() -> None:
         nbtrack.set_tracking_uri("sqlite://x.db")
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("sqlite:///", "names no database file"), ("sqlite:///  ", "names no database file"),
+     ("sqlite:///sub/", "names a directory"), ("sqlite:///sub", "names a directory")],
+)
+def test_sqlite_uri_without_a_database_file_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(TrackingURIError, match=message):
+        nbtrack.set_tracking_uri(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # nothing created
+
+
+def test_relative_uris_follow_the_working_directory_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite:///runs.db and runs.db both mean runs.db in the working directory of the moment:
+    after os.chdir, runs, artifacts and get_tracking_uri all move together."""
+    monkeypatch.delenv(uri.ENV_VAR, raising=False)
+    for given in ("sqlite:///runs.db", "runs.db"):
+        nbtrack.set_tracking_uri(given)
+        for name in ("a", "b"):
+            folder = tmp_path / given.replace(":", "_").replace("/", "_") / name
+            folder.mkdir(parents=True)
+            monkeypatch.chdir(folder)
+            with nbtrack.start_run() as run:
+                nbtrack.log_text("x", "note.txt")
+            assert nbtrack.get_tracking_uri() == f"sqlite:///{folder / 'runs.db'}"
+            assert (folder / "runs.db").exists()
+            assert len(nbtrack.search_runs()) == 1  # this folder's store only
+            artifact_dir = nbtrack.get_run(run.info.run_id).info.artifact_uri
+            assert artifact_dir.startswith(str(folder / "runs-artifacts"))
+    uri.reset_tracking_uri()
+
+
 def test_env_var_takes_precedence_and_a_conflict_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

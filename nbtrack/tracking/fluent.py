@@ -81,9 +81,15 @@ def _store_key() -> str:
     """The tracking URI in force, made absolute when it is a relative path (the default
     ``.nbtrack`` means another store after ``os.chdir``)."""
     text = _current_uri_text()
-    if "://" in text or os.path.isabs(text):
+    prefix = ""
+    if text[:10].lower() == "sqlite:///":  # sqlite:///runs.db is relative, like runs.db
+        prefix, text = text[:10], text[10:]
+    elif "://" in text:
         return text
-    return os.path.join(os.getcwd(), text)
+    text = os.path.expanduser(text)
+    if os.path.isabs(text):
+        return prefix + text
+    return prefix + os.path.join(os.getcwd(), text)
 
 
 def _client() -> Client:

@@ -110,9 +110,19 @@ def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
                     f"{text!r}: a sqlite URI needs three slashes and a file path, "
                     "e.g. sqlite:///runs.db (relative) or sqlite:////abs/path/runs.db"
                 )
-            path = Path(unquote(text[len("sqlite:///") :]))
-            if not str(path):
-                raise TrackingURIError(f"{text!r} names no database file")
+            name = unquote(text[len("sqlite:///") :])
+            if not name.strip():
+                raise TrackingURIError(
+                    f"{text!r} names no database file; e.g. sqlite:///runs.db (relative) or "
+                    "sqlite:////abs/path/runs.db"
+                )
+            path = Path(name)
+            if name.endswith(("/", os.sep)) or path.expanduser().is_dir():
+                raise TrackingURIError(
+                    f"{text!r} names a directory; a sqlite URI names a database file "
+                    f"(e.g. sqlite:///{(path / DB_NAME).as_posix()}), or pass the directory "
+                    "itself as a path"
+                )
             return _file_location(path)
         if scheme == "file":
             return _dir_or_file(Path(unquote(parsed.path)))
