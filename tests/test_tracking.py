@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -679,3 +680,48 @@ def test_an_experiment_artifact_location_is_where_its_runs_keep_files(
     assert mlflow.search_runs(experiment_ids=[exp]).artifact_uri[0] == str(
         tmp_path / "shared" / run.info.run_id
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"artifact_location": "s3://bucket/path"}, InvalidInputError, "local .*s3://"),
+        ({"artifact_location": "gs://b/p"}, InvalidInputError, "gs://"),
+        ({"tags": {"nbtrack.user": "me"}}, mlflow.exceptions.ReservedTagError, "nbtrack."),
+        ({"tags": {"t": "v" * 8001}}, mlflow.exceptions.ValueTooLongError, "at most 8000"),
+        ({"tags": {"bad key!": "v"}}, InvalidInputError, "bad key"),
+    ],
+)
+def test_create_experiment_refuses_bad_input_and_creates_nothing(
+    store_dir: Path, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    before = [e.name for e in mlflow.search_experiments(mlflow.ViewType.ALL)]
+    with pytest.raises(error, match=message):
+        mlflow.create_experiment("refused", **kwargs)
+    assert [e.name for e in mlflow.search_experiments(mlflow.ViewType.ALL)] == before
+
+
+def test_search_experiments_checks_order_and_max_results(store_dir: Path) -> None:
+    for name in ("b", "a"):
+        mlflow.create_experiment(name)
+    names = [e.name for e in mlflow.search_experiments(order_by=["name DESC"])]
+    assert names == ["b", "a", "Default"]
+    first = mlflow.search_experiments(order_by="name", max_results=1)
+    assert [e.name for e in first] == ["Default"]
+    with pytest.raises(InvalidInputError, match=r"ASC or DESC.*SIDEWAYS"):
+        mlflow.search_experiments(order_by=["name SIDEWAYS"])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InvalidInputError, match="positive integer"):
+            mlflow.search_experiments(max_results=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SCHEDULED", "DONE", None])
+def test_end_run_takes_only_an_ending_status(store_dir: Path, status: Any) -> None:
+    run = mlflow.start_run()
+    with pytest.raises(InvalidInputError, match="FINISHED, FAILED, KILLED"):
+        mlflow.end_run(status)
+    assert mlflow.active_run() is not None  # still active, still RUNNING
+    assert mlflow.get_run(run.info.run_id).info.status == "RUNNING"
+    mlflow.end_run("KILLED")
+    assert mlflow.get_run(run.info.run_id).info.status == "KILLED"
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -194,10 +195,8 @@ class Client(RegistryMethods):
                 f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
             )
         if artifact_location is not None:
-            artifact_location = os.path.abspath(
-                os.path.expanduser(str(artifact_location).removeprefix("file://"))
-            )
-        clean_tags = dict(check_tag(k, v, internal=True) for k, v in (tags or {}).items())
+            artifact_location = _local_artifact_location(artifact_location)
+        clean_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
         try:
             return str(self.store.create_experiment(name, artifact_location, clean_tags))
         except sqlite3.IntegrityError:  # created by another process since the check above
@@ -224,13 +223,19 @@ class Client(RegistryMethods):
         view_type: int = ViewType.ACTIVE_ONLY,
         max_results: int | None = None,
         filter_string: str | None = None,
-        order_by: list[str] | None = None,
+        order_by: list[str] | str | None = None,
     ) -> list[Experiment]:
         """Experiments, by id. ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
         rows = self.store.list_experiments(ViewType.stages(view_type))
         experiments = [self._experiment(r) for r in rows]
         if filter_string:
             experiments = _filter_experiments(experiments, filter_string)
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
+        ):
+            raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
+        if isinstance(order_by, str):
+            order_by = [order_by]
         if order_by:
             for clause in reversed(order_by):
                 field, _, direction = clause.strip().partition(" ")
@@ -240,13 +245,18 @@ class Client(RegistryMethods):
                         f"cannot order experiments by {field!r}; use name, experiment_id, "
                         "creation_time or last_update_time"
                     )
+                if direction.strip().upper() not in ("", "ASC", "DESC"):
+                    raise InvalidInputError(
+                        f"order_by {clause!r}: the direction must be ASC or DESC; "
+                        f"got {direction.strip()!r}"
+                    )
 
                 def sort_key(e: Experiment, f: str = field) -> Any:
                     value = getattr(e, f)
                     return int(value) if f == "experiment_id" else value
 
                 experiments.sort(key=sort_key, reverse=direction.strip().upper() == "DESC")
-        return experiments[:max_results] if max_results else experiments
+        return experiments if max_results is None else experiments[:max_results]
 
     def delete_experiment(self, experiment_id: str | int) -> None:
         """Mark an experiment deleted (its runs stay, hidden); restore_experiment undoes it."""
@@ -736,6 +746,19 @@ class Client(RegistryMethods):
             self, experiment_ids, filter_string, run_view_type, max_results, order_by
         )
         return self.get_runs(ids)
+
+
+def _local_artifact_location(location: Any) -> str:
+    """An experiment's own artifact folder, made absolute; remote URIs are refused."""
+    text = os.fspath(location)
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*)://", text)
+    if match and match.group(1).lower() != "file":
+        raise InvalidInputError(
+            f"artifact_location {text!r}: nbtrack stores artifacts in local (or mounted) "
+            "folders; give a path such as /data/artifacts or file:///data/artifacts, "
+            f"not a {match.group(1)}:// URI"
+        )
+    return os.path.abspath(os.path.expanduser(text.removeprefix("file://")))
 
 
 def _check_status(status: str) -> str:

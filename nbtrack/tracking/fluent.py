@@ -168,7 +168,7 @@ def search_experiments(
     view_type: int = ViewType.ACTIVE_ONLY,
     max_results: int | None = None,
     filter_string: str | None = None,
-    order_by: list[str] | None = None,
+    order_by: list[str] | str | None = None,
 ) -> list[Experiment]:
     """Experiments, by id; ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
     return _client().search_experiments(view_type, max_results, filter_string, order_by)
@@ -348,8 +348,14 @@ def _interactive_snapshots(client: Client, run_id: str) -> None:
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
-    """End the active run (the innermost, when runs are nested). No-op when none is active."""
+    """End the active run (the innermost, when runs are nested). No-op when none is active.
+
+    ``status`` is FINISHED (default), FAILED or KILLED.
+    """
     global _last_run
+    if not isinstance(status, str) or not RunStatus.is_terminated(status):
+        ended = ", ".join(RunStatus.TERMINATED)
+        raise InvalidInputError(f"end_run status must be one of {ended}; got {status!r}")
     with _stack_lock:
         if not _stack:
             return
