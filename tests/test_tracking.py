@@ -725,3 +725,79 @@ def test_end_run_takes_only_an_ending_status(store_dir: Path, status: Any) -> No
     mlflow.end_run("KILLED")
     assert mlflow.get_run(run.info.run_id).info.status == "KILLED"
 
+
+def _bad_logging_calls() -> list[tuple[str, Any, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    return [
+        ("log_params list", lambda: mlflow.log_params([("a", 1)]), "dict of params"),
+        ("log_metrics None", lambda: mlflow.log_metrics(None), "dict of metrics"),
+        ("set_tags list", lambda: mlflow.set_tags(["a"]), "dict of tags"),
+        ("huge int", lambda: mlflow.log_metric("big", 10**400), "'big' is too large"),
+        ("text into a folder name", lambda: mlflow.log_text("x", "notes/"), "name a file"),
+        ("text onto a folder", lambda: mlflow.log_text("x", "kept"), "is a folder"),
+        ("yaml of an object", lambda: mlflow.log_dict({"a": object()}, "c.yaml"), "YAML"),
+        ("axes", lambda: mlflow.log_figure(ax, "a.png"), r"ax\.figure"),
+        ("unknown format", lambda: mlflow.log_figure(fig, "c.xyz"), r"\.png"),
+    ]
+
+
+def test_bad_logging_input_names_the_problem_and_writes_nothing(store_dir: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_text("kept", "kept/file.txt")
+        mlflow.flush()
+        before = mlflow.get_run(run.info.run_id)
+        artifacts = Client().list_artifacts(run.info.run_id)
+        for _label, call, message in _bad_logging_calls():
+            with pytest.raises(InvalidInputError, match=message):
+                call()
+        mlflow.flush()
+        after = mlflow.get_run(run.info.run_id)
+        assert after.data == before.data
+        assert Client().list_artifacts(run.info.run_id) == artifacts
+        root = Path(after.info.artifact_uri)
+        assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+            "kept", "kept/file.txt"
+        ]
+
+
+def test_artifact_calls_take_run_id_and_download(store_dir: Path, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with mlflow.start_run() as other:
+        pass
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "a.txt").write_text("a")
+    fig, _ = plt.subplots()
+    with mlflow.start_run() as active:  # run_id targets another run than the active one
+        rid = other.info.run_id
+        mlflow.log_artifact(source / "sub" / "a.txt", "files", run_id=rid)
+        mlflow.log_artifacts(source, "tree", run_id=rid)
+        mlflow.log_text("t", "t.txt", run_id=rid)
+        mlflow.log_dict({"k": 1}, "d.json", run_id=rid)
+        mlflow.log_figure(fig, "f.png", save_kwargs={"dpi": 20}, run_id=rid)
+    client = Client()
+    assert client.list_artifacts(active.info.run_id) == []
+    paths = sorted(p for p, _ in client.list_artifacts(rid))
+    assert paths == ["d.json", "f.png", "files/a.txt", "t.txt", "tree/sub/a.txt"]
+    small = (tmp_path / "small.png")
+    fig.savefig(small, dpi=20)
+    assert Path(client.get_artifact_uri(rid, "f.png")).stat().st_size == small.stat().st_size
+    one = client.download_artifacts(rid, "t.txt", tmp_path / "dl")
+    assert Path(one) == tmp_path / "dl" / "t.txt" and Path(one).read_text() == "t"
+    tree = Path(client.download_artifacts(rid, "tree"))
+    assert (tree / "sub" / "a.txt").read_text() == "a"
+    everything = Path(client.download_artifacts(rid))
+    assert sorted(p.name for p in everything.iterdir()) == ["d.json", "f.png", "files", "t.txt",
+                                                            "tree"]
+    with pytest.raises(InvalidInputError, match=r"no artifact 'nope'.*d\.json"):
+        client.download_artifacts(rid, "nope")
+

@@ -73,9 +73,15 @@ class ArtifactWriter:
 
     def write_bytes(self, data: bytes, artifact_file: str) -> list:
         rel = check_artifact_path(artifact_file, "artifact_file")
-        if not rel:
-            raise InvalidInputError("artifact_file must name a file, e.g. 'notes/summary.txt'")
+        if not rel or str(artifact_file).replace("\\", "/").endswith("/"):
+            raise InvalidInputError(
+                f"artifact_file must name a file, e.g. 'notes/summary.txt'; got {artifact_file!r}"
+            )
         dest = self.root / rel
+        if dest.is_dir():
+            raise InvalidInputError(
+                f"artifact_file {artifact_file!r} is a folder of the run's artifacts; name a file"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(dest, data)
         return [self._entry(dest)]
@@ -94,7 +100,13 @@ class ArtifactWriter:
                 raise InvalidInputError(
                     "writing YAML needs PyYAML (pip install pyyaml); or use a .json file name"
                 ) from exc
-            text = yaml.safe_dump(dictionary, sort_keys=False)
+            try:
+                text = yaml.safe_dump(dictionary, sort_keys=False)
+            except yaml.YAMLError as exc:
+                raise InvalidInputError(
+                    f"log_dict could not write the value as YAML: {exc}; plain dicts, lists, "
+                    "strings and numbers can be"
+                ) from exc
         else:
             try:
                 text = json.dumps(dictionary, indent=2, default=_jsonable)
@@ -102,21 +114,35 @@ class ArtifactWriter:
                 raise InvalidInputError(f"log_dict could not serialise the value: {exc}") from exc
         return self.write_text(text, artifact_file)
 
-    def write_figure(self, figure: Any, artifact_file: str) -> list:
+    def write_figure(
+        self, figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | None = None
+    ) -> list:
+        kwargs = dict(save_kwargs or {})
         module = type(figure).__module__
         suffix = PurePosixPath(artifact_file).suffix.lower()
+        if module.startswith("matplotlib") and not hasattr(figure, "savefig"):
+            raise InvalidInputError(
+                f"log_figure takes a matplotlib Figure; got a {type(figure).__name__} "
+                "(pass its .figure, e.g. log_figure(ax.figure, ...))"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / (PurePosixPath(artifact_file).name or "figure.png")
             if module.startswith("matplotlib"):
-                figure.savefig(out)
+                formats = figure.canvas.get_supported_filetypes()
+                if suffix and suffix.lstrip(".") not in formats:
+                    raise InvalidInputError(
+                        f"log_figure cannot save a matplotlib figure as {artifact_file!r}; "
+                        f"name a file ending in one of {', '.join('.' + f for f in formats)}"
+                    )
+                figure.savefig(out, **kwargs)
             elif module.startswith("plotly"):
                 if suffix in (".html", ".htm"):
-                    figure.write_html(str(out), include_plotlyjs="cdn")
+                    figure.write_html(str(out), **{"include_plotlyjs": "cdn", **kwargs})
                 elif suffix == ".json":
-                    out.write_text(figure.to_json())
+                    out.write_text(figure.to_json(**kwargs))
                 else:
                     try:
-                        figure.write_image(str(out))
+                        figure.write_image(str(out), **kwargs)
                     except (ValueError, ImportError, RuntimeError) as exc:
                         raise InvalidInputError(
                             f"saving a Plotly figure as {suffix or 'an image'} needs kaleido "

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -547,6 +547,7 @@ class Client(RegistryMethods):
         return value
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        _check_mapping("log_params", "params", params)
         self._writable(run_id)
         items = {check_key(k, "param"): check_param_value(k, v) for k, v in params.items()}
         with self._b.lock:
@@ -584,6 +585,7 @@ class Client(RegistryMethods):
         step: int | None = None,
         timestamp: int | None = None,
     ) -> None:
+        _check_mapping("log_metrics", "metrics", metrics)
         self._writable(run_id)
         ts = _now_ms() if timestamp is None else timestamp_value(timestamp)
         st = step_value(step)
@@ -598,6 +600,7 @@ class Client(RegistryMethods):
         self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        _check_mapping("set_tags", "tags", tags)
         self._writable(run_id)
         rows = _tag_rows(run_id, tags.items())
         self._queue_tags(rows)
@@ -709,10 +712,18 @@ class Client(RegistryMethods):
             run_id, self._artifacts(run_id).write_dict(dictionary, artifact_file)
         )
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
-        """Save a matplotlib or Plotly figure (PNG/SVG/PDF; Plotly also .html and .json)."""
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Save a matplotlib or Plotly figure (PNG/SVG/PDF; Plotly also .html and .json);
+        ``save_kwargs`` go to ``savefig`` (or Plotly's ``write_*``)."""
         self.store.index_artifacts(
-            run_id, self._artifacts(run_id).write_figure(figure, artifact_file)
+            run_id, self._artifacts(run_id).write_figure(figure, artifact_file, save_kwargs)
         )
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
@@ -723,6 +734,30 @@ class Client(RegistryMethods):
         if prefix:
             rows = [r for r in rows if r[0] == prefix or r[0].startswith(prefix + "/")]
         return rows
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
+        """Copy a run's artifact file or folder (``path``; '' for all) into ``dst_path`` (a new
+        temporary folder by default) and return the local path of the copy, as MLflow does."""
+        import shutil
+        import tempfile
+
+        source = Path(self.get_artifact_uri(run_id, path))
+        if not source.exists():
+            known = ", ".join(repr(p) for p, _ in self.list_artifacts(run_id)[:10]) or "none"
+            raise InvalidInputError(
+                f"run {run_id} has no artifact {path!r}; its artifacts: {known}"
+            )
+        dest_dir = Path(tempfile.mkdtemp(prefix="nbtrack-artifacts-") if dst_path is None
+                        else dst_path)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        target = dest_dir / source.name if check_artifact_path(path) else dest_dir
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        return str(target)
 
     def get_artifact_uri(self, run_id: str, artifact_path: str | None = None) -> str:
         root = self._artifact_dir(self._run_row(run_id))
@@ -746,6 +781,14 @@ class Client(RegistryMethods):
             self, experiment_ids, filter_string, run_view_type, max_results, order_by
         )
         return self.get_runs(ids)
+
+
+def _check_mapping(function: str, what: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(
+            f"{function} takes a dict of {what} (key -> value); got {type(value).__name__}: "
+            f"{value!r:.60}"
+        )
 
 
 def _local_artifact_location(location: Any) -> str:

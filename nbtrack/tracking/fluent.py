@@ -504,34 +504,51 @@ def delete_tag(key: str) -> None:
     f.client.delete_tag(f.run.info.run_id, key)
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    """Copy a file into the active run's artifacts (under ``artifact_path`` if given)."""
-    f = _frame()
-    f.client.log_artifact(f.run.info.run_id, local_path, artifact_path)
+def log_artifact(
+    local_path: str | os.PathLike[str],
+    artifact_path: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Copy a file into the artifacts of the active run, or of ``run_id`` (under
+    ``artifact_path`` if given)."""
+    client, target = _target(run_id)
+    client.log_artifact(target, local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    """Copy a directory's files into the active run's artifacts."""
-    f = _frame()
-    f.client.log_artifacts(f.run.info.run_id, local_dir, artifact_path)
+def log_artifacts(
+    local_dir: str | os.PathLike[str],
+    artifact_path: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Copy a directory's files into the artifacts of the active run, or of ``run_id``."""
+    client, target = _target(run_id)
+    client.log_artifacts(target, local_dir, artifact_path)
 
 
-def log_text(text: str, artifact_file: str) -> None:
-    """Save a string as an artifact file of the active run."""
-    f = _frame()
-    f.client.log_text(f.run.info.run_id, text, artifact_file)
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a string as an artifact file of the active run, or of ``run_id``."""
+    client, target = _target(run_id)
+    client.log_text(target, text, artifact_file)
 
 
-def log_dict(dictionary: Any, artifact_file: str) -> None:
-    """Save a dict as JSON (or YAML for .yaml/.yml) in the active run's artifacts."""
-    f = _frame()
-    f.client.log_dict(f.run.info.run_id, dictionary, artifact_file)
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a dict as JSON (or YAML for .yaml/.yml) in the artifacts of the active run, or of
+    ``run_id``."""
+    client, target = _target(run_id)
+    client.log_dict(target, dictionary, artifact_file)
 
 
-def log_figure(figure: Any, artifact_file: str) -> None:
-    """Save a matplotlib or Plotly figure in the active run's artifacts."""
-    f = _frame()
-    f.client.log_figure(f.run.info.run_id, figure, artifact_file)
+def log_figure(
+    figure: Any,
+    artifact_file: str,
+    *,
+    save_kwargs: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Save a matplotlib or Plotly figure in the artifacts of the active run, or of
+    ``run_id``; ``save_kwargs`` go to ``savefig`` (or Plotly's ``write_*``)."""
+    client, target = _target(run_id)
+    client.log_figure(target, figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:

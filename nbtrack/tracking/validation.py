@@ -114,10 +114,15 @@ def check_run_name(name: Any) -> None:
 def metric_value(key: str, value: Any) -> float:
     """Coerce a metric value to float, or raise TypeError naming the key."""
     cls = type(value)
-    if cls is float or cls is int:
-        return float(value)
-    if isinstance(value, numbers.Real):  # bool, numpy scalars, Fraction, Decimal-like
-        return float(value)
+    try:
+        if cls is float or cls is int:
+            return float(value)
+        if isinstance(value, numbers.Real):  # bool, numpy scalars, Fraction, Decimal-like
+            return float(value)
+    except OverflowError:
+        raise InvalidInputError(
+            f"metric {key!r} is too large for a 64-bit float (about ±1.8e308): {value!r:.40}"
+        ) from None
     ndim = getattr(value, "ndim", None)
     if ndim is not None and hasattr(value, "item"):
         if ndim == 0:
