@@ -896,3 +896,18 @@ def test_filter_beyond_the_join_budget(db: sqlite3.Connection) -> None:
     text = f"({many} OR params.lr = '0.01') AND metrics.loss >= 0.1"
     assert run_query(db, text, ["metrics.loss DESC"]) == ["r3", "r1"]
     assert run_query(db, text, ["metrics.loss ASC", "params.model"]) == ["r1", "r3"]
+
+
+def test_a_filter_too_large_for_sqlite_is_a_filter_error(store_dir: Path) -> None:
+    """SQLite caps expression depth at 1000: a longer chain of ORs gets a FilterSyntaxError
+    that says to use IN, which has no such cap."""
+    import nbtrack
+
+    with nbtrack.start_run(run_name="r7"):
+        pass
+    ored = " OR ".join(f"attributes.run_name = 'r{i}'" for i in range(1200))
+    with pytest.raises(FilterSyntaxError, match=r"too large for SQLite.*IN \("):
+        nbtrack.search_runs(filter_string=ored)
+    listed = "attributes.run_name IN (" + ", ".join(f"'r{i}'" for i in range(5000)) + ")"
+    assert list(nbtrack.search_runs(filter_string=listed)["run_name"]) == ["r7"]
+

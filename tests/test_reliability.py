@@ -611,3 +611,26 @@ def test_newer_store_in_rollback_journal_mode_is_left_alone(tmp_path: Path) -> N
         nbtrack.Client(str(tmp_path))
     assert versions(db) == [(CURRENT_VERSION + 1,)]
     assert digest(db) == before
+
+
+def test_a_store_locked_past_the_busy_timeout_is_a_store_error_and_keeps_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbtrack.exceptions import StoreError
+    from nbtrack.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)  # for the connection opened below
+    client = nbtrack.Client(str(tmp_path / "store"))
+    run_id = client.create_run("0").info.run_id
+    locker = sqlite3.connect(tmp_path / "store" / "nbtrack.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        client.log_metric(run_id, "m", 1.5, step=7)
+        with pytest.raises(StoreError, match="stayed locked by another writer"):
+            client.flush()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    client.flush()  # the rows were kept for this retry
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "m")] == [(7, 1.5)]
+

@@ -6,10 +6,11 @@ every key and value is a bound parameter (:mod:`.sql`); the text of a filter nev
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ExperimentNotFoundError, InvalidInputError
+from ..exceptions import ExperimentNotFoundError, FilterSyntaxError, InvalidInputError
 from ..tracking.entities import Run, ViewType
 from .filter import parse_filter, parse_order_by
 from .sql import compile_search
@@ -81,9 +82,17 @@ def search_rows(
     stages = ViewType.stages(run_view_type)
     client.flush()
     client.store.mark_dead_runs()
-    return client.store.search_runs(
-        _experiment_ids(client, experiment_ids), stages, search, max_results, columns
-    )
+    try:
+        return client.store.search_runs(
+            _experiment_ids(client, experiment_ids), stages, search, max_results, columns
+        )
+    except sqlite3.OperationalError as exc:
+        if "too large" not in str(exc) and "too many" not in str(exc):
+            raise
+        raise FilterSyntaxError(
+            f"the filter is too large for SQLite ({exc}); write long lists of values as "
+            "key IN ('a', 'b', ...) rather than many ORed comparisons"
+        ) from None
 
 
 def search_runs(

@@ -187,7 +187,16 @@ class SQLiteStore:
         """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
         with self._lock:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise StoreError(
+                    f"the nbtrack store at {self.db_path} stayed locked by another writer for "
+                    f"{BUSY_TIMEOUT_S:g} s (SQLite said: {exc}); nothing was written, and "
+                    "buffered rows are kept for the next flush"
+                ) from exc
             try:
                 yield conn
             except BaseException:
