@@ -17,8 +17,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +27,9 @@ from .exceptions import NbtrackError
 from .terminal import duration as _duration
 from .terminal import print_table as _print_table
 from .terminal import when as _when
+
+if TYPE_CHECKING:
+    from .tracking.client import Client
 
 __all__ = ["main"]
 
@@ -247,10 +251,15 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
         for exp_dir in root.iterdir():
             if exp_dir.is_dir():
                 folders += [d for d in exp_dir.iterdir() if d.is_dir()]
+    # Runs of experiments with their own artifact_location keep their folders outside the
+    # store's: only the folders of the runs purged here are removed there (such a location
+    # may hold other things).
+    deleted = store.deleted_run_ids()
+    elsewhere = _folders_outside(client, deleted, root)
     if dry_run:
-        deleted = store.deleted_run_ids()
         keep = store.all_run_ids() - set(deleted)
         orphans = [d for d in folders if d.name not in keep]
+        orphans += [d for run_id, d in elsewhere.items() if run_id in deleted and d.is_dir()]
         click.echo(
             f"would purge {len(deleted)} deleted run(s) and {len(orphans)} artifact folder(s)"
         )
@@ -263,6 +272,7 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     purged = store.purge_deleted_runs()
     keep = store.all_run_ids()
     orphans = [d for d in folders if d.name not in keep]
+    orphans += [d for run_id, d in elsewhere.items() if run_id in purged and d.is_dir()]
     for d in orphans:
         shutil.rmtree(d, ignore_errors=True)
     store.compact()
@@ -271,6 +281,19 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
         f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "
         f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
     )
+
+
+def _folders_outside(client: Client, run_ids: Iterable[str], root: Path) -> dict[str, Path]:
+    """The artifact folders of these runs that lie outside the store's artifact root."""
+    found = {}
+    for run_id in run_ids:
+        row = client.store.get_run_row(run_id)
+        if row is None:
+            continue
+        folder = Path(client.artifact_uri(str(row["artifact_uri"])))
+        if not folder.is_relative_to(root):
+            found[run_id] = folder
+    return found
 
 
 def _size(db_path: Path) -> int:

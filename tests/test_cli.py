@@ -439,6 +439,26 @@ def test_gc_purges_deleted_runs_and_their_artifacts(
     assert "purged 0 deleted run(s), 0 artifact folder(s)" in ok(store_dir, "gc")
 
 
+def test_gc_removes_purged_runs_folders_in_an_experiment_s_own_location(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """An experiment with its own artifact_location keeps its runs' folders there: gc removes
+    those of the runs it purges and nothing else of that location."""
+    own = tmp_path / "elsewhere"
+    exp = nbtrack.create_experiment("own-location", artifact_location=str(own))
+    kept, gone = (nbtrack.Client().create_run(exp).info.run_id for _ in range(2))
+    for run_id in (kept, gone):
+        nbtrack.Client().log_text(run_id, run_id, "id.txt")
+    (own / "unrelated").mkdir()
+    ok(store_dir, "runs", "delete", gone)
+    dry = ok(store_dir, "gc", "--dry-run")
+    assert "would purge 1 deleted run(s) and 1 artifact folder(s)" in dry
+    assert str(own / gone) in dry and (own / gone / "id.txt").is_file()
+    assert "purged 1 deleted run(s), 1 artifact folder(s)" in ok(store_dir, "gc")
+    assert sorted(p.name for p in own.iterdir()) == sorted([kept, "unrelated"])
+    assert (own / kept / "id.txt").read_text() == kept
+
+
 def test_gc_shrinks_the_database(store_dir: Path) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id
