@@ -45,9 +45,20 @@ class _Group(click.Group):
 
 
 def _client(ctx: click.Context) -> Any:
+    """A client of the store given by --store (or the default); one that does not exist yet is
+    an error here, not a new empty store made by a typo."""
     from .tracking.client import Client
+    from .tracking.uri import resolve
 
-    return Client(ctx.obj.get("store"))
+    store = ctx.obj.get("store")
+    location = resolve(store)
+    if not location.db_path.exists():
+        where = f"--store {store}" if store else "the default ./.nbtrack"
+        raise click.ClickException(
+            f"no nbtrack store at {location.db_path} ({where}); pass --store with a store "
+            "directory, .db file or sqlite:/// URI, or log a run there first"
+        )
+    return Client(store)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -281,7 +281,20 @@ def test_runs_max_results(store_dir: Path, seeded: dict[str, str]) -> None:
 
 
 def test_runs_on_an_empty_store(store_dir: Path) -> None:
+    nbtrack.Client()  # creates the store
     assert ok(store_dir, "runs").strip() == "no runs"
+
+
+@pytest.mark.parametrize(
+    "command", [("runs",), ("experiments",), ("runs", "show", "abc"), ("gc",), ("diff", "a", "b")]
+)
+def test_a_store_that_does_not_exist_is_an_error_not_created(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    typo = tmp_path / "stroe"
+    out = failed(typo, *command)
+    assert f"no nbtrack store at {typo / 'nbtrack.db'}" in out
+    assert not typo.exists()
 
 
 @pytest.mark.parametrize(
