@@ -194,8 +194,8 @@ class SQLiteStore:
                     raise
                 raise StoreError(
                     f"the nbtrack store at {self.db_path} stayed locked by another writer for "
-                    f"{BUSY_TIMEOUT_S:g} s (SQLite said: {exc}); nothing was written, and "
-                    "buffered rows are kept for the next flush"
+                    f"{BUSY_TIMEOUT_S:g} s (SQLite said: {exc}); nothing of this write was stored "
+                    "(buffered metrics, params and tags stay queued for the next flush)"
                 ) from exc
             try:
                 yield conn

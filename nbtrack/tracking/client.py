@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 import sqlite3
 import threading
 import uuid
@@ -44,7 +43,7 @@ from .entities import (
     ViewType,
 )
 from .names import generate_run_name
-from .uri import StoreLocation, resolve
+from .uri import StoreLocation, resolve, uri_scheme
 from .validation import (
     check_key,
     check_param_value,
@@ -58,7 +57,6 @@ from .validation import (
 __all__ = ["Client"]
 
 DEFAULT_EXPERIMENT_ID = "0"
-MAX_RUN_NAME_LENGTH = 250
 
 
 class _Backend:
@@ -91,7 +89,20 @@ def _rebind_after_fork() -> None:
     for client in list(_live_clients):
         # Opened on first use: a child that never logs (a data-loader worker, a pool process)
         # must not wait on the database, or write to it, just for having been forked.
-        client._backend = None
+        client._b = _Unopened(client)
+
+
+class _Unopened:
+    """Stands in for a forked client's backend until first use, then puts the real one in
+    its place (so logging calls keep reading a plain attribute)."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        real = client._b = backend(client._location)
+        return getattr(real, name)
 
 
 if hasattr(os, "register_at_fork"):
@@ -136,16 +147,9 @@ class Client(RegistryMethods):
 
     def __init__(self, tracking_uri: str | os.PathLike[str] | None = None):
         self._location = resolve(tracking_uri)
-        self._backend: _Backend | None = backend(self._location)
+        self._b: _Backend | _Unopened = backend(self._location)
         self._artifact_prefix = str(self._location.artifact_root) + os.sep
         _live_clients.add(self)
-
-    @property
-    def _b(self) -> _Backend:
-        found = self._backend
-        if found is None:  # first use in a forked child
-            found = self._backend = backend(self._location)
-        return found
 
     @property
     def store(self) -> SQLiteStore:
@@ -476,10 +480,7 @@ class Client(RegistryMethods):
             if RunStatus.is_terminated(status):
                 fields["end_time"] = _now_ms()
         if name is not None:
-            if not isinstance(name, str) or len(name) > MAX_RUN_NAME_LENGTH:
-                raise InvalidInputError(
-                    f"run name must be a string of at most {MAX_RUN_NAME_LENGTH} characters"
-                )
+            check_run_name(name)
             fields["run_name"] = name
         if fields:
             self.flush()
@@ -794,12 +795,12 @@ def _check_mapping(function: str, what: str, value: Any) -> None:
 def _local_artifact_location(location: Any) -> str:
     """An experiment's own artifact folder, made absolute; remote URIs are refused."""
     text = os.fspath(location)
-    match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*)://", text)
-    if match and match.group(1).lower() != "file":
+    scheme = uri_scheme(text)
+    if scheme is not None and scheme != "file":
         raise InvalidInputError(
             f"artifact_location {text!r}: nbtrack stores artifacts in local (or mounted) "
             "folders; give a path such as /data/artifacts or file:///data/artifacts, "
-            f"not a {match.group(1)}:// URI"
+            f"not a {scheme}:// URI"
         )
     return os.path.abspath(os.path.expanduser(text.removeprefix("file://")))
 

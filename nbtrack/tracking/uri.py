@@ -93,16 +93,23 @@ def reset_tracking_uri() -> None:
     _explicit_uri = None
 
 
+def uri_scheme(text: str) -> str | None:
+    """The lower-cased scheme of a URI such as ``s3://b/k`` or ``sqlite:///x.db``; None for a
+    plain path (``C:\\runs`` is a Windows drive, not a scheme)."""
+    match = _SCHEME.match(text)
+    if match is None or (len(match.group(1)) == 1 and os.name == "nt"):
+        return None
+    return match.group(1).lower()
+
+
 def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
     """Turn a tracking URI (default: the one in force) into the store's files."""
     text = _current_uri_text() if uri is None else os.fspath(uri)
     text = text.strip()
     if not text:
         raise TrackingURIError(f"the tracking URI is empty; use {SUPPORTED}")
-    match = _SCHEME.match(text)
-    # "C:\\runs" is a Windows drive, not a scheme.
-    if match and not (len(match.group(1)) == 1 and os.name == "nt"):
-        scheme = match.group(1).lower()
+    scheme = uri_scheme(text)
+    if scheme is not None:
         parsed = urlparse(text)
         if scheme == "sqlite":
             if not text.lower().startswith("sqlite:///"):
