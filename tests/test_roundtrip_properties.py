@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import posixpath
 import string
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from nbtrack import Client
 from nbtrack.tracking.validation import MAX_PARAM_VALUE_LENGTH
 
 keys = st.text(
-    alphabet=string.ascii_letters + string.digits + "_-. ", min_size=1, max_size=40
-).filter(lambda k: ".." not in k.split("/"))
+    alphabet=string.ascii_letters + string.digits + "_-. :/", min_size=1, max_size=40
+).filter(  # keys that read as a different path are refused, as MLflow refuses them
+    lambda k: posixpath.normpath(k) == k and k != "." and not k.startswith(("..", "/"))
+)
 param_values = st.one_of(
     st.text(max_size=200),
     st.integers(),

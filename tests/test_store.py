@@ -232,6 +232,9 @@ LONG = "x" * 251
         (lambda: nbtrack.log_param("a;b", 1), InvalidKeyError, "';'"),
         (lambda: nbtrack.log_metric("x\ny", 1), InvalidKeyError, "not allowed"),
         (lambda: nbtrack.log_metric("../up", 1), InvalidKeyError, "'..'"),
+        (lambda: nbtrack.log_metric("loss/", 1), InvalidKeyError, "path 'loss'"),
+        (lambda: nbtrack.log_param("a//b", 1), InvalidKeyError, "path 'a/b'"),
+        (lambda: nbtrack.set_tag(".", 1), InvalidKeyError, "path '.'"),
         (lambda: nbtrack.log_metric(3, 1), InvalidKeyError, "string"),  # type: ignore[arg-type]
         (lambda: nbtrack.log_param("p", "v" * 6001), ValueTooLongError, "6000"),
         (lambda: nbtrack.set_tag("t", "v" * 8001), ValueTooLongError, "8000"),
@@ -255,6 +258,18 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(
     assert _snapshot(store_dir) == before
     nbtrack.end_run()
     assert nbtrack.get_run(run.info.run_id).data.params == {"kept": "1"}
+
+
+def test_keys_mlflow_accepts_are_accepted(store_dir: Path) -> None:
+    keys = ["val:acc", "loss/train", "f1 score", "précision", "a.b-c_d", "x/y.z"]
+    with nbtrack.start_run() as run:
+        for key in keys:
+            nbtrack.log_metric(key, 1.0)
+            nbtrack.log_param(key, "v")
+            nbtrack.set_tag(key, "v")
+    data = nbtrack.get_run(run.info.run_id).data
+    assert sorted(data.metrics) == sorted(data.params) == sorted(keys)
+    assert set(keys) <= set(data.tags)
 
 
 def test_limits_are_allowed_up_to_the_edge(store_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -567,6 +568,37 @@ def test_resuming_with_a_bad_argument_changes_nothing(store_dir: Path) -> None:
     assert mlflow.active_run() is None
 
 
+def test_resuming_into_another_experiment_is_refused(store_dir: Path) -> None:
+    other = mlflow.create_experiment("other")
+    with mlflow.start_run() as run:
+        pass
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="belongs to experiment 0"):
+        mlflow.start_run(run_id=run.info.run_id, experiment_id=other)
+    assert mlflow.get_run(run.info.run_id).info.status == "FINISHED"
+    assert mlflow.active_run() is None
+    with mlflow.start_run(run_id=run.info.run_id, experiment_id="0"):  # its own: fine
+        pass
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 501, 7])
+def test_bad_experiment_names_are_refused_everywhere(store_dir: Path, name: object) -> None:
+    client = Client()
+    exp = client.create_experiment("kept")
+    calls = [
+        lambda: client.create_experiment(name),
+        lambda: client.rename_experiment(exp, name),
+        lambda: mlflow.set_experiment(name),
+    ]
+    for call in calls:
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="experiment name"):
+            call()
+    assert sorted(e.name for e in client.search_experiments()) == ["Default", "kept"]
+
+
+def test_a_500_character_experiment_name_is_fine(store_dir: Path) -> None:
+    assert mlflow.set_experiment("x" * 500).name == "x" * 500
+
+
 def test_times_given_to_the_client_are_checked(store_dir: Path) -> None:
     client = Client()
     with pytest.raises(TypeError, match="milliseconds"):
@@ -664,6 +696,43 @@ def test_search_experiments_like_is_sql_like(store_dir: Path) -> None:
         "a[b]c"
     ]
     assert [e.name for e in mlflow.search_experiments(filter_string="name ILIKE 'a_x'")] == ["A_x"]
+
+
+def test_search_experiments_filters_on_tags_times_and_ids_with_and_or(store_dir: Path) -> None:
+    cv = mlflow.create_experiment("vision-a", tags={"team": "cv"})
+    mlflow.create_experiment("vision-b", tags={"team": "nlp"})
+    time.sleep(0.005)  # a later creation time for the last one
+    nlp = mlflow.create_experiment("text", tags={"team": "nlp", "prod": "yes"})
+
+    def names(text: str) -> list[str]:
+        return [e.name for e in mlflow.search_experiments(filter_string=text)]
+
+    assert names("name LIKE 'vision-%' AND tags.team = 'nlp'") == ["vision-b"]
+    assert names("tags.team = 'cv' OR tags.prod = 'yes'") == ["vision-a", "text"]
+    assert names("tags.prod IS NULL AND (name = 'text' OR tags.team ILIKE 'CV')") == ["vision-a"]
+    assert names(f"attributes.experiment_id IN ('{cv}', '{nlp}')") == ["vision-a", "text"]
+    assert names("tags.team != 'cv'") == ["vision-b", "text"]  # no team tag: not matched
+    created = mlflow.get_experiment(nlp).creation_time
+    assert names(f"creation_time >= {created} AND name != 'Default'") == ["text"]
+    assert names("last_update_time > 0 AND experiment_id = '0'") == ["Default"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("metrics.acc > 1", "experiments have no metrics"),
+        ("params.lr = '1'", "experiments have no params"),
+        ("status = 'RUNNING'", "unknown attribute 'status'"),
+        ("creation_time > 'yesterday'", "creation_time is a number"),
+        ("name > 'a'", "> is not allowed on name"),
+        ("name = 'a' AND", "such as tags.team or an attribute like name"),
+    ],
+)
+def test_bad_experiment_filters_point_at_the_problem(
+    store_dir: Path, text: str, message: str
+) -> None:
+    with pytest.raises(mlflow.exceptions.FilterSyntaxError, match=message):
+        mlflow.search_experiments(filter_string=text)
 
 
 def test_an_experiment_artifact_location_is_where_its_runs_keep_files(
@@ -801,3 +870,17 @@ def test_artifact_calls_take_run_id_and_download(store_dir: Path, tmp_path: Path
     with pytest.raises(InvalidInputError, match=r"no artifact 'nope'.*d\.json"):
         client.download_artifacts(rid, "nope")
 
+
+
+def test_client_synchronous_writes_are_stored_before_returning(store_dir: Path) -> None:
+    import sqlite3
+
+    client = Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.5, synchronous=True)
+    client.log_param(run_id, "p", "v", synchronous=True)
+    client.set_tag(run_id, "t", "w", synchronous=True)
+    with sqlite3.connect(store_dir / "nbtrack.db") as conn:  # another reader: no flush on read
+        assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]
+        assert conn.execute("SELECT value FROM params").fetchall() == [("v",)]
+        assert ("t", "w") in conn.execute("SELECT key, value FROM tags").fetchall()

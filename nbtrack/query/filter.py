@@ -65,6 +65,7 @@ __all__ = [
     "FilterNode",
     "OrderKey",
     "format_filter",
+    "parse_experiment_filter",
     "parse_filter",
     "parse_order_by",
 ]
@@ -172,6 +173,36 @@ _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _ALLOWED_ATTRIBUTES = (
     "run_id, run_name, status, start_time, end_time, artifact_uri, user_id "
     "(aliases: created = start_time, user = user_id)"
+)
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """What the filters of one kind of search may name."""
+
+    what: str  # "runs" or "experiments"
+    kinds: frozenset[str]  # the prefixes allowed
+    attributes: dict[str, str]  # attribute name or alias -> canonical name
+    numeric: frozenset[str]  # attributes that are numbers (times in ms)
+    allowed: str  # the attributes, as error messages list them
+    examples: str  # what a comparison starts with, as error messages show it
+
+
+_RUNS = _Vocabulary(
+    "runs",
+    frozenset(_PREFIX_WORD),
+    _ATTRIBUTE_ALIASES,
+    _NUMERIC_ATTRIBUTES,
+    _ALLOWED_ATTRIBUTES,
+    "metrics.acc, params.lr, tags.team or an attribute like status",
+)
+_EXPERIMENTS = _Vocabulary(
+    "experiments",
+    frozenset({"tag", "attribute"}),
+    {k: k for k in ("name", "experiment_id", "creation_time", "last_update_time")},
+    frozenset({"creation_time", "last_update_time"}),
+    "name, experiment_id, creation_time, last_update_time",
+    "tags.team or an attribute like name",
 )
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"})
 _SPECIAL_FLOATS: dict[str, float] = {
@@ -370,20 +401,26 @@ def _is_keyword(tok: _Token, *words: str) -> bool:
     return tok.type == "IDENT" and tok.prefix is None and tok.value.upper() in words
 
 
-def _value_type(kind: str, key: str) -> str:
-    """``"number"`` or ``"string"``: what values a comparison on (kind, key) takes."""
-    if kind == "metric" or (kind == "attribute" and key in _NUMERIC_ATTRIBUTES):
-        return "number"
-    return "string"
-
-
 class _Parser:
     """Recursive-descent parser over the token list of one text."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, vocabulary: _Vocabulary = _RUNS) -> None:
         self.text = text
+        self.vocab = vocabulary
         self.tokens = _tokenize(text)
         self.index = 0
+
+    def value_type(self, kind: str, key: str) -> str:
+        """``"number"`` or ``"string"``: what values a comparison on (kind, key) takes."""
+        if kind == "metric" or (kind == "attribute" and key in self.vocab.numeric):
+            return "number"
+        return "string"
+
+    def keyed_examples(self, key: str) -> str:
+        """``metrics.x, params.x or tags.x``: the keyed forms this search allows."""
+        kinds = [k for k in ("metric", "param", "tag") if k in self.vocab.kinds]
+        forms = [f"{_PREFIX_WORD[k]}.{key}" for k in kinds]
+        return forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
 
     # -- token helpers
     def peek(self) -> _Token:
@@ -409,26 +446,24 @@ class _Parser:
             )
         if tok.type != "IDENT":
             raise self.error(
-                f"expected {context} (such as metrics.acc, params.lr, tags.team or an attribute "
-                f"like status) but found {_describe(tok)}",
+                f"expected {context} (such as {self.vocab.examples}) but found {_describe(tok)}",
                 tok,
             )
         if tok.prefix is None:
             name = tok.value.lower()
-            if name in _ATTRIBUTE_ALIASES:
-                return "attribute", _ATTRIBUTE_ALIASES[name], tok
+            if name in self.vocab.attributes:
+                return "attribute", self.vocab.attributes[name], tok
             if tok.value.upper() in _KEYWORDS:
                 raise self.error(
-                    f"expected {context} (such as metrics.acc) but found the keyword "
+                    f"expected {context} (such as {self.vocab.examples}) but found the keyword "
                     f"{tok.value.upper()}",
                     tok,
                 )
             if name in _PREFIXES:
                 raise self.error(f"{tok.value!r} needs a key: write {tok.value}.<key>", tok)
             raise self.error(
-                f"unknown attribute {tok.value!r}: for a metric, param or tag write "
-                f"metrics.{tok.value}, params.{tok.value} or tags.{tok.value}; "
-                f"attributes are {_ALLOWED_ATTRIBUTES}",
+                f"unknown attribute {tok.value!r}: for a keyed value write "
+                f"{self.keyed_examples(tok.value)}; attributes are {self.vocab.allowed}",
                 tok,
             )
         kind = _PREFIXES.get(tok.prefix.lower())
@@ -443,12 +478,18 @@ class _Parser:
                 f"missing key after {tok.prefix}.: write {tok.prefix}.name or {tok.prefix}.`a key`",
                 tok,
             )
+        if kind not in self.vocab.kinds:
+            raise self.error(
+                f"{self.vocab.what} have no {_PREFIX_WORD[kind]}: filter on "
+                f"{self.keyed_examples('<key>')} or an attribute ({self.vocab.allowed})",
+                tok,
+            )
         if kind == "attribute":
-            canonical = _ATTRIBUTE_ALIASES.get(tok.value.lower())
+            canonical = self.vocab.attributes.get(tok.value.lower())
             if canonical is None:
                 raise self.error(
                     f"unknown attribute {_shorten(tok.value)!r}: allowed attributes are "
-                    f"{_ALLOWED_ATTRIBUTES}",
+                    f"{self.vocab.allowed}",
                     tok,
                 )
             return kind, canonical, tok
@@ -505,7 +546,7 @@ class _Parser:
         shown = _format_key(kind, key)
         op_tok = self.peek()
         op = self.operator(ident)
-        vtype = _value_type(kind, key)
+        vtype = self.value_type(kind, key)
         if op not in _OPS_BY_TYPE[vtype]:
             raise self.error(self.op_message(kind, key, op), op_tok)
         if op in _NULL_OPS:
@@ -525,7 +566,7 @@ class _Parser:
                 f"{op} is not allowed on {kind}s: {kind} values are strings and support "
                 "=, !=, LIKE, ILIKE, IN, NOT IN, IS NULL and IS NOT NULL"
             )
-        if key in _NUMERIC_ATTRIBUTES:
+        if key in self.vocab.numeric:
             return (
                 f"{op} is not allowed on {key}: it is a time in milliseconds and supports "
                 "=, !=, <, <=, >, >=, IS NULL and IS NOT NULL"
@@ -571,7 +612,7 @@ class _Parser:
 
     def value(self, kind: _Kind, key: str, shown: str, op: str) -> float | str:
         tok = self.advance()
-        vtype = _value_type(kind, key)
+        vtype = self.value_type(kind, key)
         if tok.type == "EOF":
             raise self.error(f"missing value after {shown} {op}", tok)
         is_number = tok.type == "NUMBER" or (
@@ -715,12 +756,23 @@ def parse_filter(text: str) -> FilterNode | None:
         For any malformed input; ``position`` is the 0-based offset of the offending token, or
         ``len(text)`` when something is missing at the end. No other exception escapes.
     """
+    return _parse(text, _RUNS)
+
+
+def parse_experiment_filter(text: str) -> FilterNode | None:
+    """Parse a ``search_experiments`` filter: the same language over ``tags.<key>`` and the
+    attributes ``name``, ``experiment_id`` (strings) and ``creation_time``,
+    ``last_update_time`` (milliseconds since the epoch)."""
+    return _parse(text, _EXPERIMENTS)
+
+
+def _parse(text: str, vocabulary: _Vocabulary) -> FilterNode | None:
     if not isinstance(text, str):
         raise FilterSyntaxError(f"filter_string must be a str, not {type(text).__name__}")
     if not text.strip():
         return None
     try:
-        return _Parser(text).parse_filter()
+        return _Parser(text, vocabulary).parse_filter()
     except FilterSyntaxError:
         raise
     except Exception as exc:  # pragma: no cover - defensive: only FilterSyntaxError may escape

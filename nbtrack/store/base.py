@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..query.sql import CompiledSearch
 
-__all__ = ["Store"]
+__all__ = ["Rejection", "Store"]
+
+
+class Rejection(NamedTuple):
+    """Buffered rows of one run that a batch write left out, and the error that says why."""
+
+    run_id: str
+    error: Exception
 
 
 @runtime_checkable
@@ -66,7 +73,7 @@ class Store(Protocol):
         metrics: Sequence[tuple[str, str, float, int, int]],
         params: Sequence[tuple[str, str, str]],
         tags: Sequence[tuple[str, str, str]],
-    ) -> None: ...
+    ) -> list[Rejection]: ...
     def metric_history(self, run_id: str, key: str) -> tuple[list[int], list[int], list[float]]: ...
     def metric_point_count(self, run_id: str | None = None) -> int: ...
 

@@ -18,12 +18,20 @@ import sqlite3
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms as _now_ms
-from ..exceptions import SchemaVersionError, StoreError
+from ..exceptions import (
+    ParamConflictError,
+    RunNotFoundError,
+    RunStateError,
+    SchemaVersionError,
+    StoreError,
+)
+from .base import Rejection
 from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
@@ -515,9 +523,14 @@ class SQLiteStore:
         metrics: Sequence[MetricRow],
         params: Sequence[KeyValueRow],
         tags: Sequence[KeyValueRow],
-    ) -> None:
+    ) -> list[Rejection]:
         """Write metrics (history blocks and latest values), params and tags in one
-        transaction."""
+        transaction.
+
+        Rows that another process made unwritable since they were checked are left out and
+        returned as rejections: those of a run deleted or purged meanwhile, and a param that
+        another process stored first with another value (the first value stays).
+        """
         by_key: dict[tuple[str, str], list[MetricRow]] = {}
         for row in metrics:
             group = by_key.get((row[0], row[1]))
@@ -532,6 +545,19 @@ class SQLiteStore:
                 block_rows.append((run_id, key, *block))
             latest.append(group[-1])
         with self.write() as conn:
+            points = Counter(row[0] for row in metrics)
+            rejected = _unwritable_runs(conn, points, params, tags)
+            if rejected:
+                gone = {r.run_id for r in rejected}
+                block_rows = [r for r in block_rows if r[0] not in gone]
+                latest = [r for r in latest if r[0] not in gone]
+                params = [r for r in params if r[0] not in gone]
+                tags = [r for r in tags if r[0] not in gone]
+            if params:
+                conflicts = _param_conflicts(conn, params)
+                if conflicts:
+                    rejected += conflicts.values()
+                    params = [r for r in params if (r[0], r[1]) not in conflicts]
             if block_rows:
                 conn.executemany(
                     "INSERT INTO metric_blocks (run_id, key, first_step, last_step, n, steps,"
@@ -547,7 +573,7 @@ class SQLiteStore:
                     latest,
                 )
             if params:
-                # A param never changes: the first value stays (conflicts are refused above us).
+                # A param never changes: the first value stays (conflicts are left out above).
                 conn.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", params)
             if tags:
                 conn.executemany(
@@ -555,6 +581,7 @@ class SQLiteStore:
                     " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                     tags,
                 )
+        return rejected
 
     def metric_history(self, run_id: str, key: str) -> tuple[list[int], list[int], list[float]]:
         """Steps, timestamps and values of one metric, by step then time."""
@@ -765,6 +792,70 @@ class SQLiteStore:
 
 class _NoSuchExperiment(Exception):
     """Internal: the run's experiment is missing or deleted (the insert is rolled back)."""
+
+
+def _unwritable_runs(
+    conn: sqlite3.Connection,
+    points: Counter[str],
+    params: Sequence[KeyValueRow],
+    tags: Sequence[KeyValueRow],
+) -> list[Rejection]:
+    """Rejections of the runs among these rows that are deleted or no longer exist."""
+    run_ids = set(points) | {r[0] for r in params} | {r[0] for r in tags}
+    if not run_ids:
+        return []
+    stages = dict(
+        conn.execute(
+            "SELECT run_id, lifecycle_stage FROM runs WHERE run_id IN (SELECT value FROM"
+            " json_each(?))",
+            (_json_list(run_ids),),
+        ).fetchall()
+    )
+    rejected = []
+    for run_id in sorted(run_ids):
+        stage = stages.get(run_id)
+        if stage == "active":
+            continue
+        n_params = sum(1 for r in params if r[0] == run_id)
+        n_tags = sum(1 for r in tags if r[0] == run_id)
+        lost = (
+            f"{points[run_id]} metric point(s), {n_params} param(s) and {n_tags} tag(s) logged "
+            "to it were not stored"
+        )
+        if stage is None:
+            error: Exception = RunNotFoundError(
+                f"run {run_id} no longer exists (purged by another process); {lost}"
+            )
+        else:
+            error = RunStateError(
+                f"run {run_id} was deleted by another process before its buffered rows were "
+                f"written; {lost}. restore_run({run_id!r}) and log them again to keep them"
+            )
+        rejected.append(Rejection(run_id, error))
+    return rejected
+
+
+def _param_conflicts(
+    conn: sqlite3.Connection, params: Sequence[KeyValueRow]
+) -> dict[tuple[str, str], Rejection]:
+    """Params stored meanwhile (by another process) with a different value, by (run, key)."""
+    conflicts = {}
+    for run_id in {r[0] for r in params}:
+        stored = dict(
+            conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,)).fetchall()
+        )
+        for rid, key, value in params:
+            old = stored.get(key)
+            if rid == run_id and old is not None and old != value:
+                conflicts[(run_id, key)] = Rejection(
+                    run_id,
+                    ParamConflictError(
+                        f"param {key!r} of run {run_id} was stored as {old!r} by another "
+                        f"process; {value!r}, logged here, was not stored. Params are fixed "
+                        "once logged: start a new run for new values."
+                    ),
+                )
+    return conflicts
 
 
 def _json_list(items: Iterable[Any]) -> str:

@@ -15,6 +15,11 @@ caller flushes itself: memory stays bounded.
 A background flush that fails keeps its rows and retries; the next flush made on behalf of the
 user (``flush()``, ``end_run``, any read) retries too and raises if it still fails, so an error is
 never swallowed and no row is dropped.
+
+Rows can also be refused for good by the store: those of a run that another process deleted
+meanwhile, or a param that another process stored first with another value. They are the only
+rows never written; the error that says which, and why, is raised by the next flush made on behalf
+of the user.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import os
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol, TypeVar
+
+from ..store.base import Rejection
 
 __all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
 
@@ -43,14 +51,18 @@ class BatchWriter(Protocol):
         metrics: list[MetricRow],
         params: list[KeyValueRow],
         tags: list[KeyValueRow],
-    ) -> None: ...
+    ) -> list[Rejection]: ...
 
 
 class WriteBuffer:
     """Queues of pending rows for one store, drained by :meth:`flush`."""
 
-    def __init__(self, store: BatchWriter):
+    def __init__(
+        self, store: BatchWriter, on_rejected: Callable[[list[Rejection]], None] | None = None
+    ):
         self.store = store
+        self.on_rejected = on_rejected  # told which runs' rows the store refused
+        self.rejected: list[Rejection] = []  # not yet raised to the user
         self.metrics: deque[MetricRow] = deque()
         self.params: deque[KeyValueRow] = deque()
         self.tags: deque[KeyValueRow] = deque()
@@ -90,6 +102,9 @@ class WriteBuffer:
             except Exception:
                 if not background:
                     raise
+            if self.rejected and not background:
+                rejected, self.rejected = self.rejected, []
+                raise _combined(rejected)
 
     def _drain(self) -> None:
         metrics = _take(self.metrics)
@@ -98,13 +113,26 @@ class WriteBuffer:
         if not (metrics or params or tags):
             return
         try:
-            self.store.write_batch(metrics, params, tags)
+            rejected = self.store.write_batch(metrics, params, tags)
         except BaseException:
             # Put the rows back in front, in order, so nothing is lost and a retry can succeed.
             self.metrics.extendleft(reversed(metrics))
             self.params.extendleft(reversed(params))
             self.tags.extendleft(reversed(tags))
             raise
+        if rejected:
+            self.rejected.extend(rejected)
+            if self.on_rejected is not None:
+                self.on_rejected(rejected)
+
+
+def _combined(rejected: list[Rejection]) -> Exception:
+    """One error for all the rejections: the first's, naming the others too."""
+    first = rejected[0].error
+    if len(rejected) == 1:
+        return first
+    others = "; ".join(str(r.error) for r in rejected[1:])
+    return type(first)(f"{first} (and {len(rejected) - 1} more: {others})")
 
 
 def _take(queue: deque[_Row]) -> list[_Row]:

@@ -26,6 +26,7 @@ from ..exceptions import (
     RunStateError,
 )
 from ..registry.client import RegistryMethods
+from ..store.base import Rejection
 from ..store.sqlite import SQLiteStore
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path
@@ -45,6 +46,7 @@ from .entities import (
 from .names import generate_run_name
 from .uri import StoreLocation, resolve, uri_scheme
 from .validation import (
+    check_experiment_name,
     check_key,
     check_param_value,
     check_run_name,
@@ -57,6 +59,8 @@ from .validation import (
 __all__ = ["Client"]
 
 DEFAULT_EXPERIMENT_ID = "0"
+#: What a flush raises for buffered rows the store refused for good (see ``buffer``).
+REFUSED_ROW_ERRORS = (ParamConflictError, RunStateError, RunNotFoundError)
 
 
 class _Backend:
@@ -67,11 +71,18 @@ class _Backend:
         self.store = SQLiteStore(location.db_path, location.artifact_root)
         self.store.ensure_default_experiment()
         self.store.mark_dead_runs()
-        self.buffer = WriteBuffer(self.store)
+        self.buffer = WriteBuffer(self.store, self.forget_runs)
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
         self.artifact_locations: dict[int, str] = {}  # experiment -> its own folder, or ""
         self.lock = threading.RLock()
+
+    def forget_runs(self, rejected: list[Rejection]) -> None:
+        """Drop what this process believed of runs whose rows the store refused (deleted by
+        another process, or a param stored by another first): the store knows better."""
+        for run_id, _ in rejected:
+            self.writable_runs.discard(run_id)
+            self.params.pop(run_id, None)
 
 
 _backends: dict[tuple[int, Path], _Backend] = {}
@@ -186,8 +197,7 @@ class Client(RegistryMethods):
         tags: dict[str, Any] | None = None,
     ) -> str:
         """Create an experiment and return its id (a string, as MLflow's)."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
+        check_experiment_name(name)
         existing = self.store.get_experiment(name=name)
         if existing is not None:
             state = (
@@ -208,8 +218,7 @@ class Client(RegistryMethods):
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment ``name``, created if missing (safe when processes race to create it)."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
+        check_experiment_name(name)
         return self.get_experiment(self.store.get_or_create_experiment(name))
 
     def get_experiment(self, experiment_id: str | int) -> Experiment:
@@ -229,11 +238,18 @@ class Client(RegistryMethods):
         filter_string: str | None = None,
         order_by: list[str] | str | None = None,
     ) -> list[Experiment]:
-        """Experiments, by id. ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
+        """Experiments, by id.
+
+        ``filter_string`` is the run filter language over ``name``, ``experiment_id``,
+        ``creation_time``, ``last_update_time`` and ``tags.<key>``, with AND, OR and parentheses:
+        ``name LIKE 'vision-%' AND tags.team = 'cv'``.
+        """
         rows = self.store.list_experiments(ViewType.stages(view_type))
         experiments = [self._experiment(r) for r in rows]
         if filter_string:
-            experiments = _filter_experiments(experiments, filter_string)
+            from ..query.experiments import filter_experiments
+
+            experiments = filter_experiments(experiments, filter_string)
         if max_results is not None and (
             isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
         ):
@@ -279,8 +295,7 @@ class Client(RegistryMethods):
 
     def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
         self.get_experiment(experiment_id)
-        if not isinstance(new_name, str) or not new_name.strip():
-            raise InvalidInputError(f"experiment name must be a non-empty string; got {new_name!r}")
+        check_experiment_name(new_name)
         other = self.store.get_experiment(name=new_name)
         if other is not None and str(other["experiment_id"]) != str(experiment_id):
             raise InvalidInputError(f"experiment {new_name!r} already exists")
@@ -497,13 +512,28 @@ class Client(RegistryMethods):
     def set_terminated(
         self, run_id: str, status: str = RunStatus.FINISHED, end_time: int | None = None
     ) -> None:
-        """End a run: flush what it logged, then set its status and end time."""
+        """End a run: flush what it logged, then set its status and end time.
+
+        Buffered rows that the store refused (of a run another process deleted, or a param
+        another process stored first) raise their error once the run has ended.
+        """
+        refused = self._terminate(run_id, status, end_time)
+        if refused is not None:
+            raise refused
+
+    def _terminate(self, run_id: str, status: str, end_time: int | None = None) -> Exception | None:
+        """``set_terminated``, returning (not raising) the error of rows the store refused."""
         _check_status(status)
         end = _now_ms() if end_time is None else timestamp_value(end_time)
-        self.flush()
+        refused = None
+        try:
+            self.flush()
+        except REFUSED_ROW_ERRORS as exc:
+            refused = exc  # those rows are refused for good; the run still ends
         found = self.store.update_run(run_id, status=status, end_time=end)
         if not found:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
+        return refused
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted: hidden from searches, kept until ``nbtrack gc``."""
@@ -542,9 +572,14 @@ class Client(RegistryMethods):
                 )
         return rows
 
-    def log_param(self, run_id: str, key: str, value: Any) -> Any:
-        """Log a param (stored as ``str(value)``); returns ``value`` as MLflow does."""
+    def log_param(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> Any:
+        """Log a param (stored as ``str(value)``); returns ``value`` as MLflow does.
+        ``synchronous=True`` returns once it is stored (otherwise it is buffered)."""
         self.log_params(run_id, {key: value})
+        if synchronous:
+            self.flush()
         return value
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -565,8 +600,10 @@ class Client(RegistryMethods):
         value: Any,
         timestamp: int | None = None,
         step: int | None = None,
+        synchronous: bool | None = None,
     ) -> None:
-        """Log one value of a metric (buffered; costs microseconds)."""
+        """Log one value of a metric (buffered; costs microseconds). ``synchronous=True``
+        returns once it is stored."""
         if run_id not in self._b.writable_runs:
             self._writable(run_id)
         self._b.buffer.add_metric(
@@ -578,6 +615,8 @@ class Client(RegistryMethods):
                 0 if step is None else step_value(step),
             )
         )
+        if synchronous:
+            self.flush()
 
     def log_metrics(
         self,
@@ -596,9 +635,12 @@ class Client(RegistryMethods):
         for row in rows:
             self._b.buffer.add_metric(row)
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow."""
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow.
+        ``synchronous=True`` returns once it is stored."""
         self.set_tags(run_id, {key: value})
+        if synchronous:
+            self.flush()
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         _check_mapping("set_tags", "tags", tags)
@@ -629,7 +671,7 @@ class Client(RegistryMethods):
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
-        synchronous: bool = True,
+        synchronous: bool | None = True,
     ) -> None:
         """Log many metrics, params and tags; all are checked before any is queued."""
         self._writable(run_id)
@@ -809,31 +851,6 @@ def _check_status(status: str) -> str:
     if status not in RunStatus.ALL:
         raise InvalidInputError(f"status must be one of {', '.join(RunStatus.ALL)}; got {status!r}")
     return status
-
-
-def _filter_experiments(experiments: list[Experiment], text: str) -> list[Experiment]:
-    import fnmatch
-    import re
-
-    match = re.fullmatch(
-        r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*", text, re.IGNORECASE
-    )
-    if not match:
-        raise InvalidInputError(
-            "experiment filters support name = 'x', name != 'x', name LIKE 'x%' and "
-            f"name ILIKE 'x%'; got {text!r}"
-        )
-    op, value = match.group(1).upper(), match.group(3)
-    if op == "=":
-        return [e for e in experiments if e.name == value]
-    if op == "!=":
-        return [e for e in experiments if e.name != value]
-    from ..query.sql import like_to_glob
-
-    pattern = like_to_glob(value)  # the same LIKE semantics as search_runs filters
-    if op == "ILIKE":
-        return [e for e in experiments if fnmatch.fnmatchcase(e.name.lower(), pattern.lower())]
-    return [e for e in experiments if fnmatch.fnmatchcase(e.name, pattern)]
 
 
 def _tag_rows(run_id: str, tags: Iterable[tuple[str, Any]]) -> list[tuple[str, str, str]]:

@@ -23,9 +23,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import InvalidInputError, NbtrackWarning, RunStateError
+from ..exceptions import InvalidInputError, NbtrackWarning, RunNotFoundError, RunStateError
 from . import context
-from .client import Client
+from .client import REFUSED_ROW_ERRORS, Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
 from .uri import _current_uri_text
 from .validation import check_run_name, check_tag
@@ -201,7 +201,8 @@ def start_run(
         Resume this existing run instead of creating one (its status goes back to RUNNING).
     experiment_id
         Default: the experiment of :func:`set_experiment`, else ``NBTRACK_EXPERIMENT_NAME`` /
-        ``NBTRACK_EXPERIMENT_ID``, else "Default" (id "0").
+        ``NBTRACK_EXPERIMENT_ID``, else "Default" (id "0"). With ``run_id``, the run's own
+        experiment is used; an ``experiment_id`` that names another one is an error.
     run_name
         Default: a generated name such as ``brave-otter-417``.
     nested
@@ -237,6 +238,11 @@ def start_run(
             existing = client.get_run(run_id)
             if existing.info.lifecycle_stage == "deleted":
                 raise RunStateError(f"run {run_id} is deleted; restore_run it first")
+            if experiment_id is not None and str(experiment_id) != existing.info.experiment_id:
+                raise InvalidInputError(
+                    f"run {run_id} belongs to experiment {existing.info.experiment_id}, not "
+                    f"{experiment_id!r}; leave experiment_id out to resume it"
+                )
         else:
             exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
             if _stack and not nested:  # the active run is about to end: check first
@@ -365,9 +371,15 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
             stop_observers(frame.observers)
             frame.observers = []
-        frame.client.set_terminated(frame.run.info.run_id, status)
+        try:
+            refused = frame.client._terminate(frame.run.info.run_id, status)
+        except RunNotFoundError:
+            _stack.pop()  # purged by another process: nothing is left to end or to log to
+            raise
         _stack.pop()
         _last_run = (frame.run.info.run_id, frame.client)
+    if refused is not None:
+        raise refused
 
 
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -388,9 +400,21 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
+        refused = None
         while _stack and _stack[-1].run.info.run_id != run_id:
-            end_run(status)
+            refused = _end_keeping_refusal(status) or refused
+        refused = _end_keeping_refusal(status) or refused
+    if refused is not None:
+        raise refused
+
+
+def _end_keeping_refusal(status: str) -> Exception | None:
+    """``end_run``, returning rather than raising the error of refused rows (the run ends)."""
+    try:
         end_run(status)
+    except REFUSED_ROW_ERRORS as exc:
+        return exc
+    return None
 
 
 def active_run() -> ActiveRun | None:

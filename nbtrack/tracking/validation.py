@@ -3,11 +3,13 @@
 Limits (as MLflow's, so runs move between the two):
 
 =====================  ============================================================
-key (param/metric/tag) 1 to 250 characters: letters, digits, ``_ - . / `` and space;
-                       not starting with ``/``, no ``..`` path component
+key (param/metric/tag) 1 to 250 characters: letters, digits, ``_ - . / :`` and space;
+                       a normal relative path: no leading ``/`` or ``..``, no trailing
+                       ``/``, no ``//``, ``.`` or ``..`` part
 param value            at most 6000 characters (any value is stored as ``str(value)``)
 tag value              at most 8000 characters
 run name               at most 250 characters
+experiment name        1 to 500 characters, not only whitespace
 metric value           a real number: int, float, bool, a numpy scalar, a 0-d array or tensor;
                        NaN and +/-inf are kept as they are
 step                   an integer
@@ -17,16 +19,19 @@ step                   an integer
 from __future__ import annotations
 
 import numbers
+import posixpath
 import re
 from typing import Any
 
 from ..exceptions import InvalidInputError, InvalidKeyError, ReservedTagError, ValueTooLongError
 
 __all__ = [
+    "MAX_EXPERIMENT_NAME_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
     "RESERVED_PREFIX",
+    "check_experiment_name",
     "check_key",
     "check_param_value",
     "check_tag",
@@ -41,7 +46,7 @@ RESERVED_PREFIX = "nbtrack."
 #: Reserved tags that users may set themselves.
 USER_SETTABLE_RESERVED = frozenset({"nbtrack.note.content", "nbtrack.runName"})
 
-_KEY_RE = re.compile(r"[\w\-. /]+")
+_KEY_RE = re.compile(r"[\w\-. /:]+")
 _valid_keys: set[str] = set()  # keys already checked: log_metric in a loop pays a set lookup
 
 
@@ -58,14 +63,17 @@ def check_key(key: Any, kind: str) -> str:
             f"{kind} key {key[:40]!r}... is {len(key)} characters; at most {MAX_KEY_LENGTH} allowed"
         )
     if not _KEY_RE.fullmatch(key):
-        bad = sorted({c for c in key if not re.match(r"[\w\-. /]", c)})
+        bad = sorted({c for c in key if not _KEY_RE.fullmatch(c)})
         raise InvalidKeyError(
             f"{kind} key {key!r} has characters not allowed ({''.join(bad)!r}); keys may hold "
-            "letters, digits, underscores (_), dashes (-), periods (.), spaces and slashes (/)"
+            "letters, digits, underscores (_), dashes (-), periods (.), spaces, colons (:) and "
+            "slashes (/)"
         )
-    if key.startswith("/") or ".." in key.split("/"):
+    normal = posixpath.normpath(key)
+    if normal != key or normal == "." or normal.startswith(("..", "/")):
         raise InvalidKeyError(
-            f"{kind} key {key!r} must not start with '/' or hold a '..' path component"
+            f"{kind} key {key!r} would be read as the path {normal!r}: keys must not start "
+            "with '/' or '..', end with '/', or hold '//', '.' or '..' as a path part"
         )
     if len(_valid_keys) < 100_000:
         _valid_keys.add(key)
@@ -101,6 +109,18 @@ def check_tag(key: Any, value: Any, *, internal: bool = False) -> tuple[str, str
 
 
 MAX_RUN_NAME_LENGTH = 250
+MAX_EXPERIMENT_NAME_LENGTH = 500
+
+
+def check_experiment_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidInputError(
+            f"experiment name {name[:40]!r}... is {len(name)} characters; at most "
+            f"{MAX_EXPERIMENT_NAME_LENGTH} allowed"
+        )
+    return name
 
 
 def check_run_name(name: Any) -> None:
