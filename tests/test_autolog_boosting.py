@@ -98,9 +98,9 @@ def test_xgboost_train_logs_params_metric_steps_and_data(store_dir: Path, data: 
     assert run.data.metrics["eval-logloss"] == pytest.approx(
         float(booster.eval(dvalid).split("eval-logloss:")[1].split()[0]), rel=1e-5)
     assert "best_iteration" not in run.data.metrics
-    assert run.data.tags["training_data.shape"] == "400x30"
-    assert run.data.tags["training_data.dtypes"] == "float32"
-    assert len(run.data.tags["training_data.digest"]) == 16
+    assert run.data.tags["nbtrack.trainingData.shape"] == "400x30"
+    assert run.data.tags["nbtrack.trainingData.dtypes"] == "float32"
+    assert len(run.data.tags["nbtrack.trainingData.digest"]) == 16
 
 
 def test_xgboost_early_stopping_records_the_best_iteration(store_dir: Path, data: Any) -> None:
@@ -137,8 +137,8 @@ def test_xgboost_wrapper_is_logged_once_as_the_wrapper(store_dir: Path, data: An
     assert run.data.params["max_depth"] == "2"
     assert _steps(run, "validation_0-logloss") == list(range(6))
     assert _steps(run, "validation_1-logloss") == list(range(6))
-    assert run.data.tags["training_data.shape"] == "400x30"
-    assert run.data.tags["training_data.dtypes"] == "float64"
+    assert run.data.tags["nbtrack.trainingData.shape"] == "400x30"
+    assert run.data.tags["nbtrack.trainingData.dtypes"] == "float64"
 
 
 def test_xgboost_rf_wrapper_nested_fit_is_logged_once(store_dir: Path, data: Any) -> None:
@@ -262,7 +262,7 @@ def test_lightgbm_train_logs_params_metric_steps_and_data(store_dir: Path, data:
     assert _steps(run, "training-binary_logloss") == list(range(5))
     assert _steps(run, "valid_1-binary_logloss") == list(range(5))
     assert "best_iteration" not in run.data.metrics
-    assert run.data.tags["training_data.shape"] == "400x30"  # read before LightGBM frees it
+    assert run.data.tags["nbtrack.trainingData.shape"] == "400x30"  # read before LightGBM frees it
 
 
 def test_lightgbm_early_stopping_records_the_best_iteration(store_dir: Path, data: Any) -> None:
@@ -291,7 +291,7 @@ def test_lightgbm_wrapper_is_logged_once_as_the_wrapper(store_dir: Path, data: A
     assert run.data.params["n_estimators"] == "6"
     assert run.data.params["num_leaves"] == "5"
     assert _steps(run, "valid_0-binary_logloss") == list(range(6))
-    assert run.data.tags["training_data.shape"] == "400x30"
+    assert run.data.tags["nbtrack.trainingData.shape"] == "400x30"
 
 
 def test_lightgbm_feature_importance_tables_and_plot(store_dir: Path, data: Any) -> None:
@@ -374,7 +374,7 @@ def test_exclusive_logs_nothing_into_a_user_run(store_dir: Path, data: Any) -> N
     assert [r.info.run_id for r in _runs()] == [run.info.run_id]
     assert logged.data.params == {}
     assert logged.data.metrics == {}
-    assert not any(k.startswith("training_data.") for k in logged.data.tags)
+    assert not any(k.startswith("nbtrack.trainingData.") for k in logged.data.tags)
     assert _artifacts(logged) == set()
     xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(X, y), 2)  # outside: its own run
     assert len(_runs()) == 2

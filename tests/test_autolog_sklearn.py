@@ -49,7 +49,7 @@ def test_a_fit_outside_a_run_gets_its_own_run(autolog: None, iris: tuple) -> Non
         "training_recall_score", "training_f1_score", "training_log_loss", "training_roc_auc",
     }
     assert run.data.metrics["training_accuracy_score"] == pytest.approx(model.score(X, y))
-    assert run.data.tags["training_data.shape"] == "150x4"
+    assert run.data.tags["nbtrack.trainingData.shape"] == "150x4"
     loaded = nbtrack.load_model(f"runs:/{run.info.run_id}/model")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
@@ -116,7 +116,7 @@ def test_the_fingerprint_tells_data_apart(autolog: None, iris: tuple) -> None:
     LogisticRegression(max_iter=500).fit(X, y)
     LogisticRegression(max_iter=500).fit(X, y)
     LogisticRegression(max_iter=500).fit(X.assign(**{X.columns[0]: X.iloc[:, 0] + 1}), y)
-    digests = [r.data.tags["training_data.digest"] for r in _runs()]
+    digests = [r.data.tags["nbtrack.trainingData.digest"] for r in _runs()]
     assert len(set(digests)) == 2
 
 

@@ -22,7 +22,6 @@ __all__ = [
     "call_with_callback",
     "importance_figure",
     "input_example",
-    "log_fingerprint",
     "log_importance",
     "log_iteration",
     "metric_key",
@@ -112,17 +111,6 @@ def metric_key(data: str, metric: str) -> str:
 def log_iteration(client: Any, run_id: str, key: str, value: Any, step: int) -> None:
     """One iteration's value of one metric (buffered: microseconds)."""
     client.log_metric(run_id, key, float(value), step=step)
-
-
-def log_fingerprint(client: Any, run_id: str, data: Any) -> None:
-    """Tags ``training_data.*`` for raw training data (array, DataFrame, sparse matrix)."""
-    from pathlib import Path
-
-    from .fingerprint import fingerprint
-
-    if data is None or isinstance(data, (str, bytes, Path)):  # nothing, or a file's name
-        return
-    client.set_tags(run_id, {f"training_data.{k}": v for k, v in fingerprint(data).items()})
 
 
 def input_example(data: Any) -> Any:

@@ -10,9 +10,27 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-__all__ = ["MAX_ROWS", "fingerprint"]
+__all__ = ["MAX_ROWS", "TAG_PREFIX", "fingerprint", "log_fingerprint", "tag_fingerprint"]
 
 MAX_ROWS = 10_000
+#: The fingerprint's tags: ``nbtrack.trainingData.shape``, ``.dtypes`` and ``.digest``.
+TAG_PREFIX = "nbtrack.trainingData."
+
+
+def tag_fingerprint(client: Any, run_id: str, found: dict[str, str]) -> None:
+    """Set a fingerprint's tags (reserved ones: nbtrack writes them, users do not)."""
+    for key, value in found.items():
+        client._set_internal_tag(run_id, TAG_PREFIX + key, value)
+
+
+def log_fingerprint(client: Any, run_id: str, data: Any) -> None:
+    """Tag the run with the fingerprint of raw training data (array, DataFrame, sparse
+    matrix); nothing for no data or a file's name."""
+    from pathlib import Path
+
+    if data is None or isinstance(data, (str, bytes, Path)):
+        return
+    tag_fingerprint(client, run_id, fingerprint(data))
 
 
 def _sample_rows(rows: int) -> Any:

@@ -15,7 +15,7 @@ booster through ``lightgbm.sklearn.train``, which is not patched):
 - feature importance: ``feature_importance_split.json`` and ``feature_importance_gain.json``
   (``{feature: importance}`` from the most important down), and one bar chart of the top 20
   features per type, ``feature_importance.png`` (only when matplotlib is installed);
-- tags ``training_data.*``: the training data's fingerprint (for ``lightgbm.train``, of the
+- tags ``nbtrack.trainingData.*``: the training data's fingerprint (for ``lightgbm.train``, of the
   Dataset's raw data, read before LightGBM frees it; none for a Dataset built from a file);
 - the trained Booster or wrapper as the artifact ``model`` (``log_models=False`` to skip).
 """
@@ -29,7 +29,6 @@ from .boosting import (
     bind,
     call_with_callback,
     input_example,
-    log_fingerprint,
     log_importance,
     metric_key,
     other_integration_running,
@@ -37,6 +36,7 @@ from .boosting import (
     run_logged,
     wrapper_classes,
 )
+from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
 from .scope import log_params, model_artifact_path
 

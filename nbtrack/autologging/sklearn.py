@@ -8,7 +8,7 @@ inside it, unlogged):
 - metrics on the training data: ``training_score``, and for classifiers accuracy, precision,
   recall, f1 (weighted), log loss and ROC AUC where the estimator has ``predict_proba``; for
   regressors mse, rmse, mae and r2;
-- tags ``training_data.shape``, ``training_data.dtypes``, ``training_data.digest``: the data's
+- tags ``nbtrack.trainingData.shape``, ``.dtypes``, ``.digest``: the data's
   fingerprint (see :mod:`nbtrack.autologging.fingerprint`);
 - searches (GridSearchCV, RandomizedSearchCV): ``best_*`` params and ``best_cv_score`` on the
   run, and one child run per candidate for the ``max_tuning_runs`` best (default 5);
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
 from .scope import child_run, fit_run, log_params, model_artifact_path, param_value, run_logged
 
@@ -72,7 +73,7 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
         X, y = _split_args(args, kwargs)
         call_safely(integration, "logging params", log_params, integration, client, run_id,
                     estimator.get_params(deep=True))
-        call_safely(integration, "logging the data fingerprint", _log_data, client, run_id, X)
+        call_safely(integration, "logging the data fingerprint", log_fingerprint, client, run_id, X)
         call_safely(integration, "computing training metrics", _log_metrics, client, run_id,
                     estimator, X, y)
         if hasattr(estimator, "cv_results_"):
@@ -85,15 +86,6 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
         integration, fit_run(integration, type(estimator).__name__),
         lambda _: original(estimator, *args, **kwargs), finish=finish,
     )
-
-
-def _log_data(client: Any, run_id: str, X: Any) -> None:
-    from .fingerprint import fingerprint
-
-    if X is None:
-        return
-    for key, value in fingerprint(X).items():
-        client.set_tag(run_id, f"training_data.{key}", value)
 
 
 def _classifier_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:

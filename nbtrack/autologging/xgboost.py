@@ -16,7 +16,7 @@ booster through ``xgboost.sklearn.train``, which is not logged on its own):
   ``cover`` that the booster has (a gblinear booster has only ``weight``), ``{feature:
   importance}`` from the most important down, unused features at 0; and one bar chart of the
   top 20 features per type, ``feature_importance.png`` (only when matplotlib is installed);
-- tags ``training_data.shape``, ``training_data.dtypes``, ``training_data.digest``: the training
+- tags ``nbtrack.trainingData.shape``, ``.dtypes``, ``.digest``: the training
   data's fingerprint (see :mod:`nbtrack.autologging.fingerprint`);
 - the trained Booster or wrapper as the artifact ``model`` (``log_models=False`` to skip).
 
@@ -36,7 +36,6 @@ from .boosting import (
     bind,
     call_with_callback,
     input_example,
-    log_fingerprint,
     log_importance,
     log_iteration,
     metric_key,
@@ -45,6 +44,7 @@ from .boosting import (
     run_logged,
     wrapper_classes,
 )
+from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
 from .scope import log_params, model_artifact_path
 
@@ -244,7 +244,7 @@ def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
     import numpy as np
     import xgboost
 
-    from .fingerprint import MAX_ROWS, fingerprint
+    from .fingerprint import MAX_ROWS, fingerprint, tag_fingerprint
 
     if not isinstance(dmatrix, xgboost.DMatrix):
         return
@@ -259,10 +259,10 @@ def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
         sample = dmatrix.get_data()[picked]
     found = fingerprint(sample)
     digest = hashlib.sha256(f"{rows}|{found['digest']}".encode()).hexdigest()[:16]
-    client.set_tags(run_id, {
-        "training_data.shape": f"{rows}x{dmatrix.num_col()}",
-        "training_data.dtypes": found["dtypes"],
-        "training_data.digest": f"{digest} (sampled {MAX_ROWS} rows)",
+    tag_fingerprint(client, run_id, {
+        "shape": f"{rows}x{dmatrix.num_col()}",
+        "dtypes": found["dtypes"],
+        "digest": f"{digest} (sampled {MAX_ROWS} rows)",
     })
 
 
