@@ -398,6 +398,25 @@ def test_parse_order_by_values() -> None:
     assert compile_search(None, []).order == "r.start_time DESC, r.run_id"
 
 
+def test_equality_joins_are_probed_first_and_sort_only_joins_last(db: sqlite3.Connection) -> None:
+    """SQLite probes the tables in the order written here: ``=`` / ``IN`` comparisons, which
+    usually reject most runs, before ranges, and the joins only sorted on after both."""
+    node = parse_filter("metrics.acc > 0.5 AND params.model = 'rf'")
+    q = compile_search(node, parse_order_by("metrics.loss DESC"))
+    assert q.join_args == ["model", "acc", "loss"]
+    sql = (  # as the store runs it: the runs of one experiment, driven by its index
+        f"SELECT r.run_id FROM runs r {q.joins} WHERE r.experiment_id IN (?) AND"
+        f" r.lifecycle_stage IN (?) AND ({q.where}) ORDER BY {q.order}"
+    )
+    args = [*q.join_args, 0, "active", *q.where_args, *q.order_args]
+    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, args)]
+    probes = [step.split()[1] for step in plan if step.startswith("SEARCH k")]
+    assert probes == ["k1", "k0", "k2"]  # params.model, then metrics.acc, then the sort key
+    assert run_query(db, "metrics.acc > 0.5 AND params.model = 'rf'", "metrics.loss DESC") == (
+        run_query(db, "params.model = 'rf' AND metrics.acc > 0.5", "metrics.loss DESC")
+    )
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -184,21 +184,29 @@ def _numeric_condition(column: str, node: Comparison, args: list[object]) -> str
 
 @dataclass
 class _Joins:
-    """The ``LEFT JOIN`` clauses of one search, numbered ``k0, k1, ...`` in order of need."""
+    """The ``LEFT JOIN`` clauses of one search, numbered ``k0, k1, ...`` in order of need.
 
-    clauses: list[str] = field(default_factory=list)
-    args: list[object] = field(default_factory=list)
+    Each has a rank; :meth:`sql` lists them by rank (stable). SQLite probes the joined tables in
+    the order written when it has nothing better to go on, so the comparisons that usually
+    reject most runs (``=`` and ``IN``) come first and the joins only ordered by come last:
+    fewer probes per run. The order of LEFT JOINs on ``r`` alone never changes the result.
+    """
 
-    def add(self, table: str, key: str) -> str | None:
+    joins: list[tuple[int, str, str]] = field(default_factory=list)  # (rank, clause, key)
+
+    def add(self, table: str, key: str, rank: int = 1) -> str | None:
         """Join ``table`` on ``(r.run_id, key)``; its alias, or None when the budget is spent."""
-        if len(self.clauses) >= MAX_JOINS:
+        if len(self.joins) >= MAX_JOINS:
             return None
-        alias = f"k{len(self.clauses)}"
-        self.clauses.append(
-            f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
-        )
-        self.args.append(key)
+        alias = f"k{len(self.joins)}"
+        clause = f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
+        self.joins.append((rank, clause, key))
         return alias
+
+    def sql(self) -> tuple[str, list[object]]:
+        """The clauses, by rank, and their arguments in the same order."""
+        ranked = sorted(self.joins, key=lambda join: join[0])
+        return " ".join(j[1] for j in ranked), [j[2] for j in ranked]
 
 
 def _keyed_condition(node: Comparison, column: str, args: list[object]) -> str:
@@ -224,7 +232,7 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     # Checked (and the node validated) before joining, so a constant false costs no join.
     if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
-    alias = joins.add(table, node.key)
+    alias = joins.add(table, node.key, 0 if node.op in ("=", "IN") else 1)
     if alias is None:
         head = f"SELECT 1 FROM {table} e WHERE e.run_id = r.run_id AND e.key = ?"
         args.append(node.key)
@@ -309,7 +317,7 @@ def _order_expressions(key: OrderKey, joins: _Joins, args: list[object]) -> tupl
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
-    alias = joins.add(table, key.key)
+    alias = joins.add(table, key.key, 2)
     if alias is not None:
         return f"{alias}.value", f"{alias}.value"
     args.extend([key.key, key.key])
@@ -355,6 +363,5 @@ def compile_search(
         direction = "ASC" if key.ascending else "DESC"
         parts.append(f"{null_expr} IS NULL, {value_expr} {direction}")
     parts.append("r.start_time DESC, r.run_id")
-    return CompiledSearch(
-        " ".join(joins.clauses), joins.args, where, where_args, ", ".join(parts), order_args
-    )
+    join_sql, join_args = joins.sql()
+    return CompiledSearch(join_sql, join_args, where, where_args, ", ".join(parts), order_args)
