@@ -2,11 +2,13 @@
 
 Each test lets this process cache what it knows of a run (its params, that it is writable),
 changes the run from a real second process, then logs here. The store refuses the rows that
-became wrong; the next flush raises the error that names them, and every other row is written.
+became wrong (a param stored first elsewhere, the rows of a purged run); their error waits for
+the end of that run or an explicit flush, and every other row is written.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,13 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack.exceptions import ParamConflictError, RunNotFoundError, RunStateError
+from nbtrack.exceptions import (
+    NbtrackWarning,
+    ParamConflictError,
+    RunNotFoundError,
+    RunStateError,
+)
+from nbtrack.store.base import BatchOutcome
 
 
 def other_process(store: Path, code: str, *args: str) -> None:
@@ -35,69 +43,95 @@ def cached_run() -> str:
     return run_id
 
 
-def test_a_param_stored_first_by_another_process_is_refused_at_the_next_flush(
-    store_dir: Path,
-) -> None:
+CONFLICT = "client.log_param(argv[0], 'lr', '0.1'); client.flush()"
+
+
+def test_a_param_stored_first_by_another_process_is_refused_at_flush(store_dir: Path) -> None:
     run_id = cached_run()
-    other_process(store_dir, "client.log_param(argv[0], 'lr', '0.1'); client.flush()", run_id)
+    other_process(store_dir, CONFLICT, run_id)
 
     nbtrack.log_param("lr", 0.2)  # this process does not know of lr yet
     nbtrack.log_metric("loss", 0.5)
     nbtrack.set_tag("team", "vision")
-    with pytest.raises(ParamConflictError, match=r"'lr'.*'0\.1' by another process; '0\.2'"):
+    with pytest.raises(ParamConflictError, match=r"'lr'.* is '0\.1' .*; '0\.2', logged here"):
         nbtrack.flush()
 
     run = nbtrack.get_run(run_id)
     assert run.data.params == {"seed": "1", "lr": "0.1"}  # the first value stays
     assert run.data.metrics == {"loss": 0.5}  # the rest of the batch was written
     assert run.data.tags["team"] == "vision"
-    # The error is raised once; this process now knows the stored value.
-    nbtrack.flush()
+    nbtrack.flush()  # each error is raised once
+    # This process now knows the stored value: another is refused at once, the same is fine.
     with pytest.raises(ParamConflictError, match=r"already '0\.1'; cannot change it to '0\.2'"):
         nbtrack.log_param("lr", 0.2)
-    nbtrack.log_param("lr", "0.1")  # the same value again is fine
+    nbtrack.log_param("lr", "0.1")
     nbtrack.end_run()
     assert nbtrack.get_run(run_id).info.status == "FINISHED"
 
 
-def test_a_run_ends_even_when_some_of_its_rows_were_refused(store_dir: Path) -> None:
+def test_reads_leave_the_error_to_the_end_of_its_run(store_dir: Path) -> None:
+    """A widget polling runs (or any read) must not swallow a refusal, nor get another run's."""
     run_id = cached_run()
-    other_process(store_dir, "client.log_param(argv[0], 'lr', '0.1'); client.flush()", run_id)
+    other_process(store_dir, CONFLICT, run_id)
     nbtrack.log_param("lr", 0.2)
-    with pytest.raises(ParamConflictError):
+    other = nbtrack.Client().create_run("0").info.run_id
+    nbtrack.get_run(other)
+    nbtrack.get_run(run_id)
+    nbtrack.search_runs()
+    assert nbtrack.get_run(run_id).data.params["lr"] == "0.1"  # written (refused) already
+    with pytest.raises(ParamConflictError, match="'lr'"):
         nbtrack.end_run()
     assert nbtrack.active_run() is None
-    assert nbtrack.get_run(run_id).info.status == "FINISHED"
+    assert nbtrack.get_run(run_id).info.status == "FINISHED"  # ended all the same
 
 
 def test_a_with_block_raises_the_refusal_and_still_ends_the_run(store_dir: Path) -> None:
     with pytest.raises(ParamConflictError), nbtrack.start_run() as run:
         nbtrack.log_param("seed", 1)
         nbtrack.flush()
-        other_process(
-            store_dir,
-            "client.log_param(argv[0], 'lr', '0.1'); client.flush()",
-            run.info.run_id,
-        )
+        other_process(store_dir, CONFLICT, run.info.run_id)
         nbtrack.log_param("lr", 0.2)
     assert nbtrack.active_run() is None
     assert nbtrack.get_run(run.info.run_id).info.status == "FINISHED"
 
 
-def test_rows_for_a_run_another_process_deleted_are_refused(store_dir: Path) -> None:
+def test_the_users_own_exception_is_not_replaced_by_a_refusal(store_dir: Path) -> None:
+    refused = pytest.warns(NbtrackWarning, match="'lr'")
+    with pytest.raises(ValueError, match="boom"), refused, nbtrack.start_run() as run:
+        nbtrack.log_param("seed", 1)
+        nbtrack.flush()
+        other_process(store_dir, CONFLICT, run.info.run_id)
+        nbtrack.log_param("lr", 0.2)
+        raise ValueError("boom")
+    assert nbtrack.get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_a_new_run_ends_the_old_one_and_warns_of_its_refused_rows(store_dir: Path) -> None:
+    run_id = cached_run()
+    other_process(store_dir, CONFLICT, run_id)
+    nbtrack.log_param("lr", 0.2)
+    with pytest.warns(NbtrackWarning, match="'lr'"):
+        new = nbtrack.start_run()
+    assert nbtrack.get_run(run_id).info.status == "FINISHED"
+    assert nbtrack.active_run().info.run_id == new.info.run_id  # type: ignore[union-attr]
+    nbtrack.end_run()
+
+
+def test_logging_to_a_run_another_process_deleted(store_dir: Path) -> None:
+    """Rows logged before this process could know are kept with the (soft-)deleted run, which
+    can be restored; logging after that is refused at once, naming the way back."""
     run_id = cached_run()
     nbtrack.log_metric("loss", 1.0, step=0)
     nbtrack.flush()
     other_process(store_dir, "client.delete_run(argv[0])", run_id)
 
     nbtrack.log_metric("loss", 0.5, step=1)  # this process still takes the run for writable
-    with pytest.raises(RunStateError, match=r"deleted by another process.*1 metric point"):
-        nbtrack.flush()
-    client = nbtrack.Client()
-    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [1.0]
-    # Known now: the next log call is refused at once, naming the way back.
+    nbtrack.flush()  # stored, and the run is known to be deleted now
     with pytest.raises(RunStateError, match="restore_run"):
         nbtrack.log_metric("loss", 0.25, step=2)
+    client = nbtrack.Client()
+    client.restore_run(run_id)
+    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [1.0, 0.5]
     nbtrack.end_run()
 
 
@@ -121,3 +155,59 @@ def test_rows_for_a_run_another_process_purged_are_refused(store_dir: Path) -> N
     with pytest.raises(RunNotFoundError):  # the run is gone: it cannot be ended ...
         nbtrack.end_run()
     assert nbtrack.active_run() is None  # ... but it is no longer the active run either
+
+
+def test_an_uncaught_exception_still_reaches_the_other_hooks(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """A script dying with a run open: the run FAILS, the refusal is reported, and Python's own
+    hook still prints the user's traceback."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import subprocess, sys, nbtrack\n"
+        "run = nbtrack.start_run()\n"
+        "nbtrack.log_param('seed', 1); nbtrack.flush()\n"
+        "code = f'import nbtrack; c = nbtrack.Client(); c.log_param({run.info.run_id!r}, "
+        "\"lr\", \"0.1\"); c.flush()'\n"
+        "subprocess.run([sys.executable, '-c', code], check=True)\n"
+        "nbtrack.log_param('lr', 0.2)\n"
+        "print(run.info.run_id, flush=True)\n"
+        "raise ValueError('boom')\n"
+    )
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "ValueError: boom" in done.stderr
+    assert "Error in sys.excepthook" not in done.stderr
+    assert "'lr'" in done.stderr  # the refusal, reported
+    run = nbtrack.Client().get_run(done.stdout.strip())
+    assert run.info.status == "FAILED" and run.data.params["lr"] == "0.1"
+
+
+def test_a_batch_keeps_the_first_value_of_a_param_and_refuses_the_next(store_dir: Path) -> None:
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    outcome = client.store.write_batch([], [(run_id, "k", "1"), (run_id, "k", "2")], [])
+    assert client.get_run(run_id).data.params == {"k": "1"}
+    assert [type(e) for _, e in outcome.refused] == [ParamConflictError]
+    assert outcome.stored_params == {(run_id, "k"): "1"}
+
+
+def test_learning_of_a_refusal_keeps_what_is_still_queued(store_dir: Path) -> None:
+    """The writer thread learns of a refused param while other params of the run may still be
+    queued: it corrects the one param, and forgets nothing else, so a different value for a
+    queued param is still refused at once rather than slipping through."""
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "queued", "1")  # known to this process, not yet written
+    client._b.learn(
+        BatchOutcome(
+            refused=[(run_id, ParamConflictError("lr"))], stored_params={(run_id, "lr"): "0.1"}
+        )
+    )
+    with pytest.raises(ParamConflictError, match="already '1'"):
+        client.log_param(run_id, "queued", "2")
+    with pytest.raises(ParamConflictError, match=r"already '0\.1'"):
+        client.log_param(run_id, "lr", "0.2")

@@ -80,7 +80,7 @@ def search_rows(
         raise InvalidInputError(f"filter_string must be a string; got {filter_string!r}")
     search = compile_search(parse_filter(filter_string or ""), parse_order_by(order_by))
     stages = ViewType.stages(run_view_type)
-    client.flush()
+    client._write_buffered()
     client.store.mark_dead_runs()
     try:
         return client.store.search_runs(
@@ -184,7 +184,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     for col, values in (("start_time", starts), ("end_time", ends)):
         ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
         columns[col] = pd.array(ms.view("datetime64[ms]"), dtype=utc)
-    client.flush()
+    client._write_buffered()
     for table, label in (("latest_metrics", "metrics"), ("params", "params"), ("tags", "tags")):
         by_key = client.store.run_columns(run_ids, table)
         for key in sorted(by_key):

@@ -7,20 +7,33 @@ and dicts; turning them into :mod:`nbtrack.tracking.entities` objects is the tra
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..query.sql import CompiledSearch
 
-__all__ = ["Rejection", "Store"]
+__all__ = ["BatchOutcome", "Store"]
 
 
-class Rejection(NamedTuple):
-    """Buffered rows of one run that a batch write left out, and the error that says why."""
+@dataclass
+class BatchOutcome:
+    """What a batch write left out, or learnt, that the writing process must hear of.
 
-    run_id: str
-    error: Exception
+    The rows were checked when they were logged; another process may have changed the run
+    since. ``refused``: rows not stored, per run, with the error that says why (a param
+    another process stored first with another value; a run purged meanwhile). ``deleted``:
+    runs deleted meanwhile (their rows were stored: a deleted run can be restored).
+    ``stored_params``: the value the store holds for each refused param.
+    """
+
+    refused: list[tuple[str, Exception]] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    stored_params: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.refused or self.deleted)
 
 
 @runtime_checkable
@@ -73,7 +86,7 @@ class Store(Protocol):
         metrics: Sequence[tuple[str, str, float, int, int]],
         params: Sequence[tuple[str, str, str]],
         tags: Sequence[tuple[str, str, str]],
-    ) -> list[Rejection]: ...
+    ) -> BatchOutcome: ...
     def metric_history(self, run_id: str, key: str) -> tuple[list[int], list[int], list[float]]: ...
     def metric_point_count(self, run_id: str | None = None) -> int: ...
 

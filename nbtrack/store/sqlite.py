@@ -27,11 +27,10 @@ from ..clock import now_ms as _now_ms
 from ..exceptions import (
     ParamConflictError,
     RunNotFoundError,
-    RunStateError,
     SchemaVersionError,
     StoreError,
 )
-from .base import Rejection
+from .base import BatchOutcome
 from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
@@ -523,13 +522,12 @@ class SQLiteStore:
         metrics: Sequence[MetricRow],
         params: Sequence[KeyValueRow],
         tags: Sequence[KeyValueRow],
-    ) -> list[Rejection]:
+    ) -> BatchOutcome:
         """Write metrics (history blocks and latest values), params and tags in one
         transaction.
 
-        Rows that another process made unwritable since they were checked are left out and
-        returned as rejections: those of a run deleted or purged meanwhile, and a param that
-        another process stored first with another value (the first value stays).
+        Rows that another process made wrong since they were checked are left out and told
+        of in the outcome (see :class:`~nbtrack.store.base.BatchOutcome`).
         """
         by_key: dict[tuple[str, str], list[MetricRow]] = {}
         for row in metrics:
@@ -544,20 +542,16 @@ class SQLiteStore:
             for block in pack(group):  # sorts the group by step, then time
                 block_rows.append((run_id, key, *block))
             latest.append(group[-1])
+        outcome = BatchOutcome()
         with self.write() as conn:
-            points = Counter(row[0] for row in metrics)
-            rejected = _unwritable_runs(conn, points, params, tags)
-            if rejected:
-                gone = {r.run_id for r in rejected}
+            gone = _check_runs(conn, Counter(row[0] for row in metrics), params, tags, outcome)
+            if gone:
                 block_rows = [r for r in block_rows if r[0] not in gone]
                 latest = [r for r in latest if r[0] not in gone]
                 params = [r for r in params if r[0] not in gone]
                 tags = [r for r in tags if r[0] not in gone]
             if params:
-                conflicts = _param_conflicts(conn, params)
-                if conflicts:
-                    rejected += conflicts.values()
-                    params = [r for r in params if (r[0], r[1]) not in conflicts]
+                params = _without_param_conflicts(conn, params, outcome)
             if block_rows:
                 conn.executemany(
                     "INSERT INTO metric_blocks (run_id, key, first_step, last_step, n, steps,"
@@ -581,7 +575,7 @@ class SQLiteStore:
                     " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
                     tags,
                 )
-        return rejected
+        return outcome
 
     def metric_history(self, run_id: str, key: str) -> tuple[list[int], list[int], list[float]]:
         """Steps, timestamps and values of one metric, by step then time."""
@@ -794,16 +788,18 @@ class _NoSuchExperiment(Exception):
     """Internal: the run's experiment is missing or deleted (the insert is rolled back)."""
 
 
-def _unwritable_runs(
+def _check_runs(
     conn: sqlite3.Connection,
     points: Counter[str],
     params: Sequence[KeyValueRow],
     tags: Sequence[KeyValueRow],
-) -> list[Rejection]:
-    """Rejections of the runs among these rows that are deleted or no longer exist."""
+    outcome: BatchOutcome,
+) -> set[str]:
+    """The runs among these rows that no longer exist (their rows cannot be stored), noted in
+    ``outcome`` with those deleted meanwhile (their rows are stored all the same)."""
     run_ids = set(points) | {r[0] for r in params} | {r[0] for r in tags}
     if not run_ids:
-        return []
+        return set()
     stages = dict(
         conn.execute(
             "SELECT run_id, lifecycle_stage FROM runs WHERE run_id IN (SELECT value FROM"
@@ -811,51 +807,54 @@ def _unwritable_runs(
             (_json_list(run_ids),),
         ).fetchall()
     )
-    rejected = []
+    gone = set()
     for run_id in sorted(run_ids):
         stage = stages.get(run_id)
-        if stage == "active":
-            continue
-        n_params = sum(1 for r in params if r[0] == run_id)
-        n_tags = sum(1 for r in tags if r[0] == run_id)
-        lost = (
-            f"{points[run_id]} metric point(s), {n_params} param(s) and {n_tags} tag(s) logged "
-            "to it were not stored"
-        )
-        if stage is None:
-            error: Exception = RunNotFoundError(
-                f"run {run_id} no longer exists (purged by another process); {lost}"
+        if stage == "deleted":
+            outcome.deleted.add(run_id)
+        elif stage is None:
+            gone.add(run_id)
+            n_params = sum(1 for r in params if r[0] == run_id)
+            n_tags = sum(1 for r in tags if r[0] == run_id)
+            error = RunNotFoundError(
+                f"run {run_id} no longer exists (it was purged, by nbtrack gc or another "
+                f"process, after these rows were logged); {points[run_id]} metric point(s), "
+                f"{n_params} param(s) and {n_tags} tag(s) logged to it were not stored"
             )
-        else:
-            error = RunStateError(
-                f"run {run_id} was deleted by another process before its buffered rows were "
-                f"written; {lost}. restore_run({run_id!r}) and log them again to keep them"
-            )
-        rejected.append(Rejection(run_id, error))
-    return rejected
+            outcome.refused.append((run_id, error))
+    return gone
 
 
-def _param_conflicts(
-    conn: sqlite3.Connection, params: Sequence[KeyValueRow]
-) -> dict[tuple[str, str], Rejection]:
-    """Params stored meanwhile (by another process) with a different value, by (run, key)."""
-    conflicts = {}
-    for run_id in {r[0] for r in params}:
-        stored = dict(
-            conn.execute("SELECT key, value FROM params WHERE run_id = ?", (run_id,)).fetchall()
-        )
-        for rid, key, value in params:
-            old = stored.get(key)
-            if rid == run_id and old is not None and old != value:
-                conflicts[(run_id, key)] = Rejection(
-                    run_id,
-                    ParamConflictError(
-                        f"param {key!r} of run {run_id} was stored as {old!r} by another "
-                        f"process; {value!r}, logged here, was not stored. Params are fixed "
-                        "once logged: start a new run for new values."
-                    ),
-                )
-    return conflicts
+def _without_param_conflicts(
+    conn: sqlite3.Connection, params: Sequence[KeyValueRow], outcome: BatchOutcome
+) -> list[KeyValueRow]:
+    """The params that do not contradict a value stored (or earlier in this batch); the
+    others are refused in ``outcome``. The first value of a param stays."""
+    run_ids = {r[0] for r in params}
+    known: dict[tuple[str, str], str] = {
+        (run_id, key): value
+        for run_id, key, value in conn.execute(
+            "SELECT run_id, key, value FROM params WHERE run_id IN (SELECT value FROM"
+            " json_each(?))",
+            (_json_list(run_ids),),
+        ).fetchall()
+    }
+    kept = []
+    for row in params:
+        run_id, key, value = row
+        old = known.get((run_id, key))
+        if old is None:
+            known[(run_id, key)] = value
+            kept.append(row)
+        elif old != value:
+            outcome.stored_params[(run_id, key)] = old
+            error = ParamConflictError(
+                f"param {key!r} of run {run_id} is {old!r} (it was logged first, by another "
+                f"process or thread); {value!r}, logged here, was not stored. Params are fixed "
+                "once logged: start a new run for new values."
+            )
+            outcome.refused.append((run_id, error))
+    return kept
 
 
 def _json_list(items: Iterable[Any]) -> str:

@@ -16,10 +16,11 @@ A background flush that fails keeps its rows and retries; the next flush made on
 user (``flush()``, ``end_run``, any read) retries too and raises if it still fails, so an error is
 never swallowed and no row is dropped.
 
-Rows can also be refused for good by the store: those of a run that another process deleted
-meanwhile, or a param that another process stored first with another value. They are the only
-rows never written; the error that says which, and why, is raised by the next flush made on behalf
-of the user.
+Rows can also be refused for good by the store: a param that another process stored first with
+another value, or the rows of a run purged meanwhile. They are the only rows never written. The
+error that says which, and why, waits with the run it concerns: ``end_run`` of that run raises it
+(once the run has ended), as does an explicit ``flush()``; reads never do, so a widget polling a
+run cannot swallow another run's error.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from ..store.base import Rejection
+from ..exceptions import NbtrackError
+from ..store.base import BatchOutcome
 
 __all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
 
@@ -51,18 +53,18 @@ class BatchWriter(Protocol):
         metrics: list[MetricRow],
         params: list[KeyValueRow],
         tags: list[KeyValueRow],
-    ) -> list[Rejection]: ...
+    ) -> BatchOutcome: ...
 
 
 class WriteBuffer:
     """Queues of pending rows for one store, drained by :meth:`flush`."""
 
     def __init__(
-        self, store: BatchWriter, on_rejected: Callable[[list[Rejection]], None] | None = None
+        self, store: BatchWriter, on_outcome: Callable[[BatchOutcome], None] | None = None
     ):
         self.store = store
-        self.on_rejected = on_rejected  # told which runs' rows the store refused
-        self.rejected: list[Rejection] = []  # not yet raised to the user
+        self.on_outcome = on_outcome  # told what a write refused or learnt, to fix caches
+        self._refused: dict[str, list[Exception]] = {}  # run id -> errors not yet raised
         self.metrics: deque[MetricRow] = deque()
         self.params: deque[KeyValueRow] = deque()
         self.tags: deque[KeyValueRow] = deque()
@@ -94,7 +96,8 @@ class WriteBuffer:
         """Write everything queued so far.
 
         On failure the rows stay queued; a user-facing flush raises the error, a background one
-        keeps quiet and the next flush retries.
+        keeps quiet and the next flush retries. Rows the store refused for good are not
+        raised here: see :meth:`take_refused`.
         """
         with self._flush_lock:
             try:
@@ -102,9 +105,15 @@ class WriteBuffer:
             except Exception:
                 if not background:
                     raise
-            if self.rejected and not background:
-                rejected, self.rejected = self.rejected, []
-                raise _combined(rejected)
+
+    def take_refused(self, run_id: str | None = None) -> list[Exception]:
+        """The errors of rows the store refused (of one run, or of all), each given once."""
+        with self._flush_lock:
+            if run_id is None:
+                found = [e for errors in self._refused.values() for e in errors]
+                self._refused.clear()
+                return found
+            return self._refused.pop(run_id, [])
 
     def _drain(self) -> None:
         metrics = _take(self.metrics)
@@ -113,26 +122,29 @@ class WriteBuffer:
         if not (metrics or params or tags):
             return
         try:
-            rejected = self.store.write_batch(metrics, params, tags)
+            outcome = self.store.write_batch(metrics, params, tags)
         except BaseException:
             # Put the rows back in front, in order, so nothing is lost and a retry can succeed.
             self.metrics.extendleft(reversed(metrics))
             self.params.extendleft(reversed(params))
             self.tags.extendleft(reversed(tags))
             raise
-        if rejected:
-            self.rejected.extend(rejected)
-            if self.on_rejected is not None:
-                self.on_rejected(rejected)
+        if outcome:
+            for run_id, error in outcome.refused:
+                self._refused.setdefault(run_id, []).append(error)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
 
 
-def _combined(rejected: list[Rejection]) -> Exception:
-    """One error for all the rejections: the first's, naming the others too."""
-    first = rejected[0].error
-    if len(rejected) == 1:
-        return first
-    others = "; ".join(str(r.error) for r in rejected[1:])
-    return type(first)(f"{first} (and {len(rejected) - 1} more: {others})")
+def combined(errors: list[Exception]) -> Exception:
+    """One error for several: the error itself when alone; else one of their common type (or
+    NbtrackError) whose message holds every message."""
+    if len(errors) == 1:
+        return errors[0]
+    kind = type(errors[0])
+    if any(type(e) is not kind for e in errors):
+        kind = NbtrackError
+    return kind(f"{len(errors)} errors: " + "; ".join(str(e) for e in errors))
 
 
 def _take(queue: deque[_Row]) -> list[_Row]:
@@ -194,7 +206,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def flush_all() -> None:
-    """Flush every buffer of this process (raises the first error met, after trying all)."""
+    """Flush every buffer of this process, then raise the first write error met (after trying
+    all), else the errors of every row refused so far, as one."""
     first: BaseException | None = None
     for buffer in list(_live_buffers):
         try:
@@ -203,16 +216,21 @@ def flush_all() -> None:
             first = first or exc
     if first is not None:
         raise first
+    refused = [e for buffer in list(_live_buffers) for e in buffer.take_refused()]
+    if refused:
+        raise combined(refused)
 
 
 def _flush_at_exit() -> None:
+    import sys
+
     for buffer in list(_live_buffers):
         try:
             buffer.flush()
         except Exception as exc:  # nothing above us to raise to any more
-            import sys
-
             print(f"nbtrack: could not write buffered rows at exit: {exc}", file=sys.stderr)
+        for error in buffer.take_refused():
+            print(f"nbtrack: {error}", file=sys.stderr)
 
 
 atexit.register(_flush_at_exit)

@@ -26,11 +26,11 @@ from ..exceptions import (
     RunStateError,
 )
 from ..registry.client import RegistryMethods
-from ..store.base import Rejection
+from ..store.base import BatchOutcome
 from ..store.sqlite import SQLiteStore
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path
-from .buffer import WriteBuffer
+from .buffer import WriteBuffer, combined
 from .entities import (
     Experiment,
     LifecycleStage,
@@ -59,8 +59,6 @@ from .validation import (
 __all__ = ["Client"]
 
 DEFAULT_EXPERIMENT_ID = "0"
-#: What a flush raises for buffered rows the store refused for good (see ``buffer``).
-REFUSED_ROW_ERRORS = (ParamConflictError, RunStateError, RunNotFoundError)
 
 
 class _Backend:
@@ -71,18 +69,28 @@ class _Backend:
         self.store = SQLiteStore(location.db_path, location.artifact_root)
         self.store.ensure_default_experiment()
         self.store.mark_dead_runs()
-        self.buffer = WriteBuffer(self.store, self.forget_runs)
+        self.buffer = WriteBuffer(self.store, self.learn)
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
         self.artifact_locations: dict[int, str] = {}  # experiment -> its own folder, or ""
         self.lock = threading.RLock()
 
-    def forget_runs(self, rejected: list[Rejection]) -> None:
-        """Drop what this process believed of runs whose rows the store refused (deleted by
-        another process, or a param stored by another first): the store knows better."""
-        for run_id, _ in rejected:
-            self.writable_runs.discard(run_id)
-            self.params.pop(run_id, None)
+    def learn(self, outcome: BatchOutcome) -> None:
+        """Correct what this process believes of runs from what a write found in the store:
+        a run deleted or purged by another process is no longer taken for writable (the next
+        log call to it checks, and says so), and a param stored first elsewhere is known by its
+        stored value (logging that value again is fine, another one is refused at once)."""
+        with self.lock:
+            for run_id in outcome.deleted:
+                self.writable_runs.discard(run_id)
+            for run_id, error in outcome.refused:
+                if isinstance(error, RunNotFoundError):
+                    self.writable_runs.discard(run_id)
+                    self.params.pop(run_id, None)
+            for (run_id, key), value in outcome.stored_params.items():
+                known = self.params.get(run_id)
+                if known is not None:
+                    known[key] = value
 
 
 _backends: dict[tuple[int, Path], _Backend] = {}
@@ -171,8 +179,26 @@ class Client(RegistryMethods):
         return self._location.uri
 
     def flush(self) -> None:
-        """Write everything buffered for this store now."""
+        """Write everything buffered for this store now; raise the errors of rows the store
+        refused (a param another process stored first, a run purged meanwhile), if any."""
+        buffer = self._b.buffer
+        buffer.flush()
+        refused = buffer.take_refused()
+        if refused:
+            raise combined(refused)
+
+    def _write_buffered(self) -> None:
+        """Write everything buffered before a read or a change: the errors of refused rows
+        wait for the run they concern (its end) or an explicit :meth:`flush`."""
         self._b.buffer.flush()
+
+    def _flush_run(self, run_id: str) -> None:
+        """Write everything buffered; raise the errors of refused rows of ``run_id``."""
+        buffer = self._b.buffer
+        buffer.flush()
+        refused = buffer.take_refused(run_id)
+        if refused:
+            raise combined(refused)
 
     # -- experiments --------------------------------------------------------------------------
 
@@ -411,7 +437,7 @@ class Client(RegistryMethods):
 
     def get_run(self, run_id: str) -> Run:
         """The run with its params, latest metrics and tags (everything logged so far)."""
-        self.flush()
+        self._write_buffered()
         row = self._run_row(run_id)
         kids = self.run_children([run_id])[run_id]
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
@@ -421,7 +447,7 @@ class Client(RegistryMethods):
     ) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
         """Run rows (in the order given, artifact_uri made absolute) and, per run id, its
         ``params``, ``latest_metrics`` and ``tags`` dicts: what search results are built from."""
-        self.flush()
+        self._write_buffered()
         rows = self.store.get_run_rows(run_ids)
         return rows, self.run_children([r["run_id"] for r in rows])
 
@@ -498,14 +524,14 @@ class Client(RegistryMethods):
             check_run_name(name)
             fields["run_name"] = name
         if fields:
-            self.flush()
+            self._write_buffered()
             self.store.update_run(run_id, **fields)
             if name is not None:
                 self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
 
     def reopen_run(self, run_id: str) -> None:
         """Make an ended run RUNNING again in this process (``start_run(run_id=...)``)."""
-        self.flush()
+        self._write_buffered()
         if not self.store.reopen_run(run_id, context.host(), os.getpid()):
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
 
@@ -514,8 +540,8 @@ class Client(RegistryMethods):
     ) -> None:
         """End a run: flush what it logged, then set its status and end time.
 
-        Buffered rows that the store refused (of a run another process deleted, or a param
-        another process stored first) raise their error once the run has ended.
+        Buffered rows of this run that the store refused (a param another process stored
+        first, say) raise their error once the run has ended.
         """
         refused = self._terminate(run_id, status, end_time)
         if refused is not None:
@@ -525,20 +551,18 @@ class Client(RegistryMethods):
         """``set_terminated``, returning (not raising) the error of rows the store refused."""
         _check_status(status)
         end = _now_ms() if end_time is None else timestamp_value(end_time)
-        refused = None
-        try:
-            self.flush()
-        except REFUSED_ROW_ERRORS as exc:
-            refused = exc  # those rows are refused for good; the run still ends
+        buffer = self._b.buffer
+        buffer.flush()
+        refused = buffer.take_refused(run_id)  # those rows are gone for good; the run still ends
         found = self.store.update_run(run_id, status=status, end_time=end)
         if not found:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
-        return refused
+        return combined(refused) if refused else None
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted: hidden from searches, kept until ``nbtrack gc``."""
         self._run_row(run_id)
-        self.flush()
+        self._write_buffered()
         self.store.update_run(
             run_id, lifecycle_stage=LifecycleStage.DELETED, deleted_time=_now_ms()
         )
@@ -579,7 +603,7 @@ class Client(RegistryMethods):
         ``synchronous=True`` returns once it is stored (otherwise it is buffered)."""
         self.log_params(run_id, {key: value})
         if synchronous:
-            self.flush()
+            self._flush_run(run_id)
         return value
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -616,7 +640,7 @@ class Client(RegistryMethods):
             )
         )
         if synchronous:
-            self.flush()
+            self._flush_run(run_id)
 
     def log_metrics(
         self,
@@ -640,7 +664,7 @@ class Client(RegistryMethods):
         ``synchronous=True`` returns once it is stored."""
         self.set_tags(run_id, {key: value})
         if synchronous:
-            self.flush()
+            self._flush_run(run_id)
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         _check_mapping("set_tags", "tags", tags)
@@ -661,7 +685,7 @@ class Client(RegistryMethods):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writable(run_id)
-        self.flush()
+        self._write_buffered()
         if not self.store.delete_tag(run_id, key):
             raise InvalidInputError(f"run {run_id} has no tag {key!r}")
 
@@ -703,11 +727,11 @@ class Client(RegistryMethods):
             buffer.params.extend(param_rows)
         self._queue_tags(tag_rows)
         if synchronous:
-            self.flush()
+            self._flush_run(run_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of a metric, by step then time."""
-        self.flush()
+        self._write_buffered()
         steps, stamps, values = self.store.metric_history(run_id, key)
         if not steps:
             self._run_row(run_id)  # an unknown run is an error, a run without the key is not
@@ -718,7 +742,7 @@ class Client(RegistryMethods):
     ) -> tuple[list[int], list[int], list[float]]:
         """A metric's history as three lists, ``(steps, timestamps, values)``, by step then
         time: what plots want, without building a Metric object per point."""
-        self.flush()
+        self._write_buffered()
         series = self.store.metric_history(run_id, key)
         if not series[0]:
             self._run_row(run_id)

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..exceptions import InvalidInputError, NbtrackWarning, RunNotFoundError, RunStateError
 from . import context
-from .client import REFUSED_ROW_ERRORS, Client
+from .buffer import combined
+from .client import Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
 from .uri import _current_uri_text
 from .validation import check_run_name, check_tag
@@ -223,7 +224,9 @@ def start_run(
     del log_system_metrics  # accepted for MLflow compatibility
     with _stack_lock:
         if _stack and run_id is not None and _stack[-1].run.info.run_id == run_id:
-            return _stack[-1].run
+            active = _stack[-1].run
+            _check_own_experiment(run_id, active.info.experiment_id, experiment_id)
+            return active
         client = _client()
         # Everything is checked before the active run is ended or anything is written.
         check_run_name(run_name)
@@ -238,11 +241,7 @@ def start_run(
             existing = client.get_run(run_id)
             if existing.info.lifecycle_stage == "deleted":
                 raise RunStateError(f"run {run_id} is deleted; restore_run it first")
-            if experiment_id is not None and str(experiment_id) != existing.info.experiment_id:
-                raise InvalidInputError(
-                    f"run {run_id} belongs to experiment {existing.info.experiment_id}, not "
-                    f"{experiment_id!r}; leave experiment_id out to resume it"
-                )
+            _check_own_experiment(run_id, existing.info.experiment_id, experiment_id)
         else:
             exp = experiment_id if experiment_id is not None else _active_experiment_id(client)
             if _stack and not nested:  # the active run is about to end: check first
@@ -255,8 +254,7 @@ def start_run(
                 NbtrackWarning,
                 stacklevel=2,
             )
-            while _stack:
-                end_run()
+            _end_all(RunStatus.FINISHED)
         if nested and _stack and parent_run_id is None:
             parent_run_id = _stack[-1].run.info.run_id
         if run_id is not None:
@@ -353,18 +351,35 @@ def _interactive_snapshots(client: Client, run_id: str) -> None:
         client._set_internal_tag(run_id, "nbtrack.snapshot.note", f"snapshot failed: {exc}")
 
 
+def _check_own_experiment(run_id: str, own: str, asked: str | int | None) -> None:
+    if asked is not None and str(asked) != own:
+        raise InvalidInputError(
+            f"run {run_id} belongs to experiment {own}, not {asked!r}; leave experiment_id out "
+            "to resume it"
+        )
+
+
 def end_run(status: str = RunStatus.FINISHED) -> None:
     """End the active run (the innermost, when runs are nested). No-op when none is active.
 
-    ``status`` is FINISHED (default), FAILED or KILLED.
+    ``status`` is FINISHED (default), FAILED or KILLED. If the store refused some of the run's
+    buffered rows (a param another process stored first with another value), the run still
+    ends, and then their error is raised.
     """
-    global _last_run
     if not isinstance(status, str) or not RunStatus.is_terminated(status):
         ended = ", ".join(RunStatus.TERMINATED)
         raise InvalidInputError(f"end_run status must be one of {ended}; got {status!r}")
+    refused = _end_top(status)
+    if refused is not None:
+        raise refused
+
+
+def _end_top(status: str) -> Exception | None:
+    """End the innermost active run; return (not raise) the error of its refused rows."""
+    global _last_run
     with _stack_lock:
         if not _stack:
-            return
+            return None
         frame = _stack[-1]
         if frame.observers:
             from ..cell_observers import stop_observers
@@ -378,12 +393,27 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
             raise
         _stack.pop()
         _last_run = (frame.run.info.run_id, frame.client)
-    if refused is not None:
-        raise refused
+    return refused
+
+
+def _end_all(status: str) -> None:
+    """End every active run, innermost first, for a reason other than the user's ``end_run``
+    (a new run, the end of the process): refused rows are warned of, so that every run ends."""
+    while _stack:
+        try:
+            refused = _end_top(status)
+        except RunNotFoundError as exc:  # purged meanwhile; _end_top let go of it
+            refused = exc
+        if refused is not None:
+            warnings.warn(str(refused), NbtrackWarning, stacklevel=3)
 
 
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
-    """End ``run_id`` (and any run nested under it) as an exception, or its absence, says."""
+    """End ``run_id`` (and any run nested under it) as an exception, or its absence, says.
+
+    Without an exception, the error of refused rows is raised (as ``end_run`` would); with
+    one (``sys.exit()`` too), it is only warned of: the user's exception goes on unchanged."""
+    raising = exc_type is None
     if exc_type is None or (
         issubclass(exc_type, SystemExit) and getattr(exc, "code", None) in (None, 0)
     ):
@@ -393,6 +423,7 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         status = RunStatus.KILLED
     else:
         status = RunStatus.FAILED
+    refused: list[Exception] = []
     with _stack_lock:
         ids = [f.run.info.run_id for f in _stack]
         if run_id not in ids:
@@ -400,21 +431,19 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
-        refused = None
-        while _stack and _stack[-1].run.info.run_id != run_id:
-            refused = _end_keeping_refusal(status) or refused
-        refused = _end_keeping_refusal(status) or refused
-    if refused is not None:
-        raise refused
-
-
-def _end_keeping_refusal(status: str) -> Exception | None:
-    """``end_run``, returning rather than raising the error of refused rows (the run ends)."""
-    try:
-        end_run(status)
-    except REFUSED_ROW_ERRORS as exc:
-        return exc
-    return None
+        while run_id in [f.run.info.run_id for f in _stack]:
+            try:
+                error = _end_top(status)
+            except RunNotFoundError as exc:  # purged meanwhile; _end_top let go of it
+                error = exc
+            if error is not None:
+                refused.append(error)
+    if not refused:
+        return
+    if raising:
+        raise combined(refused)
+    for error in refused:
+        warnings.warn(str(error), NbtrackWarning, stacklevel=3)
 
 
 def active_run() -> ActiveRun | None:
@@ -449,17 +478,17 @@ def _target(run_id: str | None) -> tuple[Client, str]:
     return f.client, f.run.info.run_id
 
 
-def _maybe_flush(client: Client, synchronous: bool | None) -> None:
+def _maybe_flush(client: Client, run_id: str, synchronous: bool | None) -> None:
     # Writes are buffered; synchronous=True (MLflow's flag) waits until they are stored.
     if synchronous:
-        client.flush()
+        client._flush_run(run_id)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run. Re-logging the same value is fine; another value raises."""
     client, run_id = _target(None)
     client.log_param(run_id, key, value)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, run_id, synchronous)
     return value
 
 
@@ -469,7 +498,7 @@ def log_params(
     """Log several params (of the active run, or of ``run_id``); all are checked first."""
     client, target = _target(run_id)
     client.log_params(target, params)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, target, synchronous)
 
 
 def log_metric(
@@ -491,7 +520,7 @@ def log_metric(
         return
     client, target = _target(run_id)
     client.log_metric(target, key, value, timestamp, step)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, target, synchronous)
 
 
 def log_metrics(
@@ -505,21 +534,21 @@ def log_metrics(
     before any is written."""
     client, target = _target(run_id)
     client.log_metrics(target, metrics, step, timestamp)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, target, synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     client, run_id = _target(None)
     client.set_tag(run_id, key, value)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, run_id, synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
     """Set several tags of the active run; all are checked before any is written."""
     client, run_id = _target(None)
     client.set_tags(run_id, tags)
-    _maybe_flush(client, synchronous)
+    _maybe_flush(client, run_id, synchronous)
 
 
 def delete_tag(key: str) -> None:
@@ -633,10 +662,14 @@ def _install_exit_hooks() -> None:
 
     def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
         _uncaught.append(exc)
-        with _stack_lock:
-            if _stack:
-                _end_run_with_exception(_stack[0].run.info.run_id, exc_type, exc, tb)
-        previous(exc_type, exc, tb)
+        try:
+            with _stack_lock:
+                if _stack:
+                    _end_run_with_exception(_stack[0].run.info.run_id, exc_type, exc, tb)
+        except Exception as error:  # the hooks after ours must still see the exception
+            print(f"nbtrack: could not end the active run: {error}", file=sys.stderr)
+        finally:
+            previous(exc_type, exc, tb)
 
     sys.excepthook = excepthook
     atexit.register(_end_runs_at_exit)
@@ -645,7 +678,6 @@ def _install_exit_hooks() -> None:
 def _end_runs_at_exit() -> None:
     status = RunStatus.FAILED if _uncaught else RunStatus.FINISHED
     try:
-        while _stack:
-            end_run(status)
+        _end_all(status)
     except Exception as exc:
         print(f"nbtrack: could not end the active run at exit: {exc}", file=sys.stderr)
