@@ -223,6 +223,12 @@ def test_the_lightning_logger_alone(tmp_path: Path) -> None:
     assert run.data.params["optimizer/name"] == "sgd"
     assert run.data.params["optimizer/betas/b1"] == "0.9"
     assert _steps(run.info.run_id, "acc_1") == [3] and "note" not in run.data.metrics
+    # names that would not read as themselves as paths are made keys, not dropped with the rest
+    logger.log_hyperparams({"opt": {"": 3, "..": 4}, "a//b": 5, "ratio:x": 6})
+    params = nbtrack.get_run(run.info.run_id).data.params
+    assert {k: params[k] for k in ("opt", "opt/__", "a/b", "ratio:x")} == {
+        "opt": "3", "opt/__": "4", "a/b": "5", "ratio:x": "6"
+    }
     # inside an active run the logger writes into it
     with nbtrack.start_run() as active:
         inside = nbtrack.pytorch.NbtrackLogger()

@@ -43,7 +43,7 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import fit_run, log_params, own_run, run_logged
+from .scope import fit_run, log_params, own_run, param_key, run_logged
 
 __all__ = ["autolog", "callback_class", "disable", "enable"]
 
@@ -245,7 +245,7 @@ def callback_class() -> type:
             client, run_id = self._target
             for key, value in logs.items():
                 try:
-                    client.log_metric(run_id, key, value, None, int(epoch))
+                    client.log_metric(run_id, param_key(key), value, None, int(epoch))
                 except TypeError:  # not a number (Keras logs only numbers; a custom callback
                     continue       # may add others)
 

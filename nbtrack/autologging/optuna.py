@@ -194,7 +194,9 @@ class NbtrackCallback:
         log_params(INTEGRATION, client, child, trial.params)
         if trial.values is not None:
             names = self._metric_names(len(trial.values))
-            client.log_metrics(child, dict(zip(names, trial.values, strict=True)))
+            client.log_metrics(
+                child, dict(zip(map(param_key, names), trial.values, strict=True))
+            )
         for step, value in sorted(trial.intermediate_values.items()):
             client.log_metric(child, "intermediate_value", value, None, step)
         client.set_tags(child, {"optuna.trial_number": trial.number,

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from ..tracking import fluent
+from ..tracking.validation import MAX_KEY_LENGTH
 from .patching import call_safely, warn
 
 __all__ = [
@@ -74,18 +75,24 @@ def param_value(value: Any) -> Any:
 
 
 #: Characters a key cannot hold (see nbtrack.tracking.validation); autolog replaces them.
-_BAD_KEY_CHARS = re.compile(r"[^\w\-. /]")
+_BAD_KEY_CHARS = re.compile(r"[^\w\-. /:]")
 
 
 def param_key(name: Any) -> str:
-    """A library's param or metric name as a valid key (``error@0.7`` -> ``error_0.7``).
-    Loggers call it for every metric of every step: each name is cleaned once."""
-    return _clean_key(str(name))
+    """A library's param or metric name as a valid key: ``error@0.7`` -> ``error_0.7``, and a
+    name that would not read as itself as a path made one (``opt/`` -> ``opt``, ``a//b`` ->
+    ``a/b``, ``../x`` -> ``__/x``). Loggers call it for every metric of every step: each
+    name is cleaned once."""
+    return _clean_key(str(name)[:MAX_KEY_LENGTH])
 
 
 @functools.lru_cache(maxsize=4096)
 def _clean_key(name: str) -> str:
-    return _BAD_KEY_CHARS.sub("_", name) or "_"
+    parts = [p for p in _BAD_KEY_CHARS.sub("_", name).split("/") if p and p != "."]
+    key = "/".join("__" if p == ".." else p for p in parts)
+    if key.startswith(".."):
+        key = "__" + key[2:]
+    return key or "_"
 
 
 def param_text(value: Any) -> str:
