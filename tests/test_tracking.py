@@ -715,6 +715,14 @@ def test_search_experiments_filters_on_tags_times_and_ids_with_and_or(store_dir:
     created = mlflow.get_experiment(nlp).creation_time
     assert names(f"creation_time >= {created} AND name != 'Default'") == ["text"]
     assert names("last_update_time > 0 AND experiment_id = '0'") == ["Default"]
+    # ILIKE folds ASCII letters only, as it does for runs (SQLite's lower() and LIKE)
+    mlflow.create_experiment("ÉCOLE-Vision")
+    assert names("name ILIKE 'école-vision'") == []
+    assert names("name ILIKE 'École-vision'") == ["ÉCOLE-Vision"]
+    with mlflow.start_run():
+        mlflow.set_tag("school", "ÉCOLE-Vision")
+    assert len(mlflow.search_runs(filter_string="tags.school ILIKE 'école-vision'")) == 0
+    assert len(mlflow.search_runs(filter_string="tags.school ILIKE 'École-vision'")) == 1
 
 
 @pytest.mark.parametrize(
@@ -723,6 +731,7 @@ def test_search_experiments_filters_on_tags_times_and_ids_with_and_or(store_dir:
         ("metrics.acc > 1", "experiments have no metrics"),
         ("params.lr = '1'", "experiments have no params"),
         ("status = 'RUNNING'", "unknown attribute 'status'"),
+        ("run.name = 'a'", "unknown prefix 'run'"),
         ("creation_time > 'yesterday'", "creation_time is a number"),
         ("name > 'a'", "> is not allowed on name"),
         ("name = 'a' AND", "such as tags.team or an attribute like name"),

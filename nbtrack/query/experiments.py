@@ -8,6 +8,7 @@ filters compile to).
 from __future__ import annotations
 
 import fnmatch
+import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ def _compare(node: Comparison, value: Any) -> bool:
     if op == "NOT IN":
         return value not in wanted  # type: ignore[operator]
     pattern = like_to_glob(str(wanted))
-    if op == "ILIKE":
-        return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+    if op == "ILIKE":  # SQLite's lower() and LIKE fold ASCII letters only; so does this
+        return fnmatch.fnmatchcase(value.translate(_ASCII_LOWER), pattern.translate(_ASCII_LOWER))
     return fnmatch.fnmatchcase(value, pattern)  # LIKE
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)

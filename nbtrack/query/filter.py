@@ -186,6 +186,7 @@ class _Vocabulary:
     numeric: frozenset[str]  # attributes that are numbers (times in ms)
     allowed: str  # the attributes, as error messages list them
     examples: str  # what a comparison starts with, as error messages show it
+    prefixes: str  # the prefixes, as error messages list them
 
 
 _RUNS = _Vocabulary(
@@ -195,6 +196,7 @@ _RUNS = _Vocabulary(
     _NUMERIC_ATTRIBUTES,
     _ALLOWED_ATTRIBUTES,
     "metrics.acc, params.lr, tags.team or an attribute like status",
+    "metrics., params., tags. or attributes. (or metric., param., tag., attr., run.)",
 )
 _EXPERIMENTS = _Vocabulary(
     "experiments",
@@ -203,6 +205,7 @@ _EXPERIMENTS = _Vocabulary(
     frozenset({"creation_time", "last_update_time"}),
     "name, experiment_id, creation_time, last_update_time",
     "tags.team or an attribute like name",
+    "tags. or attributes. (or tag., attr.)",
 )
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"})
 _SPECIAL_FLOATS: dict[str, float] = {
@@ -467,10 +470,11 @@ class _Parser:
                 tok,
             )
         kind = _PREFIXES.get(tok.prefix.lower())
+        if kind is not None and self.vocab.what == "experiments" and tok.prefix.lower() == "run":
+            kind = None  # run. means attributes. of runs only
         if kind is None:
             raise self.error(
-                f"unknown prefix {_shorten(tok.prefix)!r}: use metrics., params., tags. or "
-                "attributes. (or metric., param., tag., attr., run.)",
+                f"unknown prefix {_shorten(tok.prefix)!r}: use {self.vocab.prefixes}",
                 tok,
             )
         if tok.value == "":
