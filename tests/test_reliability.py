@@ -398,6 +398,24 @@ def test_sigkill_mid_run(store_dir: Path, tmp_path: Path, first_open: str) -> No
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@POSIX_ONLY
+def test_a_store_already_open_sees_the_kill_on_get_run(store_dir: Path, tmp_path: Path) -> None:
+    """A notebook that opened the store before the training process died (and does not search)
+    is told the truth by get_run, not RUNNING for ever."""
+    client = fresh_client(store_dir)
+    barrier = tmp_path / "barrier"
+    proc = spawn(DOOMED, [], store_dir, barrier)
+    try:
+        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
+        assert client.get_run(marker["run_id"]).info.status == "RUNNING"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(TIMEOUT_S)  # reap it: a zombie's pid still answers kill(pid, 0)
+    run = client.get_run(marker["run_id"])
+    assert run.info.status == "KILLED"
+    assert f"process {marker['pid']} " in run.data.tags[context.KILLED_REASON]
+
+
 # -- how a script ends ------------------------------------------------------------------------
 
 NORMAL_EXIT = """

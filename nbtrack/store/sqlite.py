@@ -674,7 +674,7 @@ class SQLiteStore:
     # -- housekeeping -------------------------------------------------------------------------
 
     def mark_dead_runs(self) -> list[str]:
-        """Mark KILLED the RUNNING runs of this host whose process is gone."""
+        """Mark KILLED the RUNNING runs of this host whose process is gone; their ids."""
         host = socket.gethostname()
         rows = self.query(
             "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
@@ -700,7 +700,7 @@ class SQLiteStore:
                         (
                             run_id,
                             f"process {pid} on {host} had exited without ending the run; "
-                            f"marked KILLED when the store was next opened",
+                            "marked KILLED when nbtrack next opened the store or read the run",
                         ),
                     )
         return [run_id for run_id, _ in dead]

@@ -439,6 +439,13 @@ class Client(RegistryMethods):
         """The run with its params, latest metrics and tags (everything logged so far)."""
         self._write_buffered()
         row = self._run_row(run_id)
+        if (
+            row["status"] == RunStatus.RUNNING
+            and row["pid"] != os.getpid()
+            and row["host"] == context.host()
+            and self.store.mark_dead_runs()  # its process may have died since the store opened
+        ):
+            row = self._run_row(run_id)
         kids = self.run_children([run_id])[run_id]
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
 
