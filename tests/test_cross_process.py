@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,11 @@ def cached_run() -> str:
 
 
 CONFLICT = "client.log_param(argv[0], 'lr', '0.1'); client.flush()"
+PURGE = (
+    "client.delete_run(argv[0])\n"
+    "from nbtrack.cli import cli\n"
+    "cli(['--store', client.store.db_path.parent.as_posix(), 'gc'], standalone_mode=False)"
+)
 
 
 def test_a_param_stored_first_by_another_process_is_refused_at_flush(store_dir: Path) -> None:
@@ -137,13 +143,7 @@ def test_logging_to_a_run_another_process_deleted(store_dir: Path) -> None:
 
 def test_rows_for_a_run_another_process_purged_are_refused(store_dir: Path) -> None:
     run_id = cached_run()
-    other_process(
-        store_dir,
-        "client.delete_run(argv[0])\n"
-        "from nbtrack.cli import cli\n"
-        f"cli(['--store', {str(store_dir)!r}, 'gc'], standalone_mode=False)",
-        run_id,
-    )
+    other_process(store_dir, PURGE, run_id)
     nbtrack.log_metric("loss", 0.5)
     nbtrack.set_tag("team", "vision")
     with pytest.raises(RunNotFoundError, match=r"no longer exists.*1 metric point.*1 tag"):
@@ -211,3 +211,82 @@ def test_learning_of_a_refusal_keeps_what_is_still_queued(store_dir: Path) -> No
         client.log_param(run_id, "queued", "2")
     with pytest.raises(ParamConflictError, match=r"already '0\.1'"):
         client.log_param(run_id, "lr", "0.2")
+
+
+def test_ending_a_run_through_update_run_raises_its_refusals(store_dir: Path) -> None:
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "seed", 1, synchronous=True)
+    other_process(store_dir, CONFLICT, run_id)
+    client.log_param(run_id, "lr", 0.2)
+    with pytest.raises(ParamConflictError, match="'lr'"):
+        client.update_run(run_id, status="FINISHED")
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_the_next_log_call_to_the_run_raises_a_refusal_learnt_meanwhile(store_dir: Path) -> None:
+    """Rows logged to a run that has ended already: nothing ends it again, so the next call
+    that logs to it tells of what was refused."""
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "seed", 1, synchronous=True)
+    client.set_terminated(run_id)
+    other_process(store_dir, CONFLICT, run_id)
+    client.log_param(run_id, "lr", 0.2)
+    client.get_run(run_id)  # a read writes the rows, and keeps the refusal for the run
+    with pytest.raises(ParamConflictError, match="'lr'"):
+        client.log_metric(run_id, "m", 1.0)
+    client.log_metric(run_id, "m", 1.0)  # raised once; logging goes on
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
+
+
+def test_warnings_as_errors_neither_leave_runs_open_nor_hide_the_users_error(
+    store_dir: Path,
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NbtrackWarning)
+        with pytest.raises(ValueError, match="boom") as caught, nbtrack.start_run() as outer:
+            inner = nbtrack.start_run(nested=True)
+            nbtrack.log_param("seed", 1)
+            nbtrack.flush()
+            other_process(store_dir, CONFLICT, inner.info.run_id)
+            nbtrack.log_param("lr", 0.2)
+            raise ValueError("boom")
+    if sys.version_info >= (3, 11):  # the refusal rides along as a note of the user's error
+        assert any("'lr'" in note for note in caught.value.__notes__)
+    client = nbtrack.Client()
+    assert client.get_run(inner.info.run_id).info.status == "FAILED"
+    assert client.get_run(outer.info.run_id).info.status == "FAILED"
+    assert nbtrack.active_run() is None
+
+
+def test_a_purged_runs_end_still_says_what_was_not_stored(store_dir: Path) -> None:
+    run_id = cached_run()
+    other_process(store_dir, PURGE, run_id)
+    nbtrack.log_metric("loss", 0.5)
+    with pytest.raises(RunNotFoundError, match=r"no run with id .*1 metric point"):
+        nbtrack.end_run()
+
+
+def test_a_forked_child_leaving_does_not_end_its_parents_run(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "fork.py"
+    script.write_text(
+        "import os, sys, nbtrack\n"
+        "run = nbtrack.start_run()\n"
+        "nbtrack.log_metric('m', 1.0)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    sys.exit(0)  # a worker done: exit hooks run in the child\n"
+        "os.waitpid(pid, 0)\n"
+        "print(nbtrack.get_run(run.info.run_id).info.status, run.info.run_id, flush=True)\n"
+    )
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    status, run_id = done.stdout.split()
+    assert status == "RUNNING"  # the parent's run was still its own while the parent ran
+    assert nbtrack.Client().get_run(run_id).info.status == "FINISHED"  # ended at its exit

@@ -38,7 +38,7 @@ from .boosting import (
 )
 from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
-from .scope import log_params, model_artifact_path
+from .scope import log_params, model_artifact_path, param_key
 
 __all__ = ["disable", "enable"]
 
@@ -163,7 +163,7 @@ def _log_best(client: Any, run_id: str, booster: Any) -> None:
     metrics: dict[str, float] = {"best_iteration": best}
     for data, scores in (getattr(booster, "best_score", None) or {}).items():
         for metric, value in scores.items():
-            metrics[f"best_{metric_key(data, metric)}"] = float(value)
+            metrics[param_key(f"best_{metric_key(data, metric)}")] = float(value)
     client.log_metrics(run_id, metrics)
 
 

@@ -84,8 +84,9 @@ class _Backend:
             for run_id in outcome.deleted:
                 self.writable_runs.discard(run_id)
             for run_id, error in outcome.refused:
+                # The next log call to the run checks it again, and raises what was refused.
+                self.writable_runs.discard(run_id)
                 if isinstance(error, RunNotFoundError):
-                    self.writable_runs.discard(run_id)
                     self.params.pop(run_id, None)
             for (run_id, key), value in outcome.stored_params.items():
                 known = self.params.get(run_id)
@@ -510,9 +511,13 @@ class Client(RegistryMethods):
             )
 
     def _writable(self, run_id: str) -> None:
-        """Raise unless ``run_id`` names a run that may be logged to (cached once known)."""
+        """Raise unless ``run_id`` names a run that may be logged to (cached once known), or
+        the error of its rows the store refused since the last call."""
         if run_id in self._b.writable_runs:
             return
+        refused = self._b.buffer.take_refused(run_id)
+        if refused:
+            raise combined(refused)
         row = self._run_row(run_id)
         if row["lifecycle_stage"] == LifecycleStage.DELETED:
             raise RunStateError(
@@ -531,10 +536,18 @@ class Client(RegistryMethods):
             check_run_name(name)
             fields["run_name"] = name
         if fields:
-            self._write_buffered()
-            self.store.update_run(run_id, **fields)
+            if "end_time" in fields:  # ending the run: as set_terminated, its refusals follow
+                refused = self._terminate(run_id, fields["status"], fields["end_time"])
+                if name is not None:
+                    self.store.update_run(run_id, run_name=name)
+            else:
+                self._write_buffered()
+                self.store.update_run(run_id, **fields)
+                refused = None
             if name is not None:
                 self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
+            if refused is not None:
+                raise refused
 
     def reopen_run(self, run_id: str) -> None:
         """Make an ended run RUNNING again in this process (``start_run(run_id=...)``)."""
@@ -563,7 +576,8 @@ class Client(RegistryMethods):
         refused = buffer.take_refused(run_id)  # those rows are gone for good; the run still ends
         found = self.store.update_run(run_id, status=status, end_time=end)
         if not found:
-            raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
+            also = "".join(f"; {e}" for e in refused)  # the refusals say what was lost
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}{also}")
         return combined(refused) if refused else None
 
     def delete_run(self, run_id: str) -> None:

@@ -68,6 +68,7 @@ class _Frame:
     run: ActiveRun
     client: Client
     observers: list[Any] = field(default_factory=list)  # live curves watching this run
+    pid: int = field(default_factory=os.getpid)  # a forked child inherits the frame, not the run
 
 
 _stack: list[_Frame] = []
@@ -398,14 +399,31 @@ def _end_top(status: str) -> Exception | None:
 
 def _end_all(status: str) -> None:
     """End every active run, innermost first, for a reason other than the user's ``end_run``
-    (a new run, the end of the process): refused rows are warned of, so that every run ends."""
-    while _stack:
+    (a new run, the end of the process): refused rows are reported, and every run ends."""
+    refused: list[Exception] = []
+    try:
+        while _stack:
+            try:
+                error = _end_top(status)
+            except RunNotFoundError as gone:  # purged meanwhile; _end_top let go of it
+                error = gone
+            if error is not None:
+                refused.append(error)
+    finally:
+        _report(refused)
+
+
+def _report(refused: list[Exception], exc: BaseException | None = None) -> None:
+    """Warn of refused rows without ever raising: when warnings are errors, the refusal goes
+    into a note of the exception on its way (``exc``), or to stderr."""
+    for error in refused:
         try:
-            refused = _end_top(status)
-        except RunNotFoundError as exc:  # purged meanwhile; _end_top let go of it
-            refused = exc
-        if refused is not None:
-            warnings.warn(str(refused), NbtrackWarning, stacklevel=3)
+            warnings.warn(str(error), NbtrackWarning, stacklevel=4)
+        except Exception:
+            if exc is not None and hasattr(exc, "add_note"):
+                exc.add_note(f"nbtrack: {error}")
+            else:
+                print(f"nbtrack: {error}", file=sys.stderr)
 
 
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -431,19 +449,22 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
-        while run_id in [f.run.info.run_id for f in _stack]:
-            try:
-                error = _end_top(status)
-            except RunNotFoundError as exc:  # purged meanwhile; _end_top let go of it
-                error = exc
-            if error is not None:
-                refused.append(error)
+        try:
+            while run_id in [f.run.info.run_id for f in _stack]:
+                try:
+                    error = _end_top(status)
+                except RunNotFoundError as gone:  # purged meanwhile; _end_top let go of it
+                    error = gone
+                if error is not None:
+                    refused.append(error)
+        except BaseException:  # ending failed (a locked store): still tell of what was refused
+            _report(refused, exc)
+            raise
     if not refused:
         return
     if raising:
         raise combined(refused)
-    for error in refused:
-        warnings.warn(str(error), NbtrackWarning, stacklevel=3)
+    _report(refused, exc)
 
 
 def active_run() -> ActiveRun | None:
@@ -664,7 +685,7 @@ def _install_exit_hooks() -> None:
         _uncaught.append(exc)
         try:
             with _stack_lock:
-                if _stack:
+                if _stack and _stack[0].pid == os.getpid():  # not a forked child's inheritance
                     _end_run_with_exception(_stack[0].run.info.run_id, exc_type, exc, tb)
         except Exception as error:  # the hooks after ours must still see the exception
             print(f"nbtrack: could not end the active run: {error}", file=sys.stderr)
@@ -677,6 +698,8 @@ def _install_exit_hooks() -> None:
 
 def _end_runs_at_exit() -> None:
     status = RunStatus.FAILED if _uncaught else RunStatus.FINISHED
+    if _stack and _stack[0].pid != os.getpid():
+        return  # a forked child exiting: the runs are its parent's, still going
     try:
         _end_all(status)
     except Exception as exc:
