@@ -36,6 +36,14 @@ def other_process(store: Path, code: str, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def run_script(script: Path, store: Path) -> subprocess.CompletedProcess[str]:
+    """Run a Python script file with ``store`` as its tracking URI."""
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store)}
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
 def cached_run() -> str:
     """A new active run whose params this process has read (so it believes it knows them)."""
     run_id = nbtrack.start_run().info.run_id
@@ -174,10 +182,7 @@ def test_an_uncaught_exception_still_reaches_the_other_hooks(
         "print(run.info.run_id, flush=True)\n"
         "raise ValueError('boom')\n"
     )
-    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
-    )
+    done = run_script(script, store_dir)
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "ValueError: boom" in done.stderr
     assert "Error in sys.excepthook" not in done.stderr
@@ -282,10 +287,7 @@ def test_a_forked_child_leaving_does_not_end_its_parents_run(
         "os.waitpid(pid, 0)\n"
         "print(nbtrack.get_run(run.info.run_id).info.status, run.info.run_id, flush=True)\n"
     )
-    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
-    )
+    done = run_script(script, store_dir)
     assert done.returncode == 0, done.stderr
     status, run_id = done.stdout.split()
     assert status == "RUNNING"  # the parent's run was still its own while the parent ran

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..exceptions import InvalidInputError
+from ..tracking.validation import check_name
 from .entities import ModelVersionStage
 
 __all__ = ["check_alias", "check_model_name", "check_stage", "check_version"]
@@ -18,13 +19,7 @@ _VERSION_LIKE = re.compile(r"v\d+", re.IGNORECASE)
 
 
 def check_model_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"a registered model name must be a non-empty string; got {name!r}")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInputError(
-            f"registered model name {name[:40]!r}... is {len(name)} characters; at most "
-            f"{MAX_NAME_LENGTH} allowed"
-        )
+    check_name(name, "registered model name", MAX_NAME_LENGTH)
     if not _NAME_RE.fullmatch(name) or "/" in name or "@" in name:
         raise InvalidInputError(
             f"registered model name {name!r} has characters not allowed: use letters, digits, "

@@ -20,6 +20,7 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,15 +403,21 @@ def _end_all(status: str) -> None:
     (a new run, the end of the process): refused rows are reported, and every run ends."""
     refused: list[Exception] = []
     try:
-        while _stack:
-            try:
-                error = _end_top(status)
-            except RunNotFoundError as gone:  # purged meanwhile; _end_top let go of it
-                error = gone
-            if error is not None:
-                refused.append(error)
+        _end_while(lambda: bool(_stack), status, refused)
     finally:
         _report(refused)
+
+
+def _end_while(more: Callable[[], bool], status: str, refused: list[Exception]) -> None:
+    """End the innermost run while ``more()``, gathering the errors of refused rows (a run
+    purged meanwhile included: :func:`_end_top` lets go of it)."""
+    while more():
+        try:
+            error = _end_top(status)
+        except RunNotFoundError as gone:
+            error = gone
+        if error is not None:
+            refused.append(error)
 
 
 def _report(refused: list[Exception], exc: BaseException | None = None) -> None:
@@ -450,13 +457,7 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
         try:
-            while run_id in [f.run.info.run_id for f in _stack]:
-                try:
-                    error = _end_top(status)
-                except RunNotFoundError as gone:  # purged meanwhile; _end_top let go of it
-                    error = gone
-                if error is not None:
-                    refused.append(error)
+            _end_while(lambda: run_id in [f.run.info.run_id for f in _stack], status, refused)
         except BaseException:  # ending failed (a locked store): still tell of what was refused
             _report(refused, exc)
             raise

@@ -33,6 +33,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "check_experiment_name",
     "check_key",
+    "check_name",
     "check_param_value",
     "check_tag",
     "metric_value",
@@ -112,15 +113,20 @@ MAX_RUN_NAME_LENGTH = 250
 MAX_EXPERIMENT_NAME_LENGTH = 500
 
 
-def check_experiment_name(name: Any) -> str:
+def check_name(name: Any, what: str, limit: int) -> str:
+    """``name`` if it is a non-blank string of at most ``limit`` characters, else an error
+    that says so (``what``: "experiment name", "registered model name", ...)."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"experiment name must be a non-empty string; got {name!r}")
-    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidInputError(f"{what} must be a non-empty string; got {name!r}")
+    if len(name) > limit:
         raise InvalidInputError(
-            f"experiment name {name[:40]!r}... is {len(name)} characters; at most "
-            f"{MAX_EXPERIMENT_NAME_LENGTH} allowed"
+            f"{what} {name[:40]!r}... is {len(name)} characters; at most {limit} allowed"
         )
     return name
+
+
+def check_experiment_name(name: Any) -> str:
+    return check_name(name, "experiment name", MAX_EXPERIMENT_NAME_LENGTH)
 
 
 def check_run_name(name: Any) -> None:
