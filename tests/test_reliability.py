@@ -416,6 +416,33 @@ def test_a_store_already_open_sees_the_kill_on_get_run(store_dir: Path, tmp_path
     assert f"process {marker['pid']} " in run.data.tags[context.KILLED_REASON]
 
 
+@POSIX_ONLY
+def test_get_run_of_a_dead_run_on_a_locked_store_still_reads(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marking a dead run is a write; on a store another writer keeps locked, get_run reads
+    the run as it is (RUNNING) rather than failing, and marks it on a later read."""
+    from nbtrack.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)  # for the connection opened below
+    client = fresh_client(store_dir)
+    barrier = tmp_path / "barrier"
+    proc = spawn(DOOMED, [], store_dir, barrier)
+    try:
+        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(TIMEOUT_S)
+    locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        assert client.get_run(marker["run_id"]).info.status == "RUNNING"
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert client.get_run(marker["run_id"]).info.status == "KILLED"
+
+
 # -- how a script ends ------------------------------------------------------------------------
 
 NORMAL_EXIT = """

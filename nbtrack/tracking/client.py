@@ -24,6 +24,7 @@ from ..exceptions import (
     ParamConflictError,
     RunNotFoundError,
     RunStateError,
+    StoreError,
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome
@@ -444,11 +445,19 @@ class Client(RegistryMethods):
             row["status"] == RunStatus.RUNNING
             and row["pid"] != os.getpid()
             and row["host"] == context.host()
-            and self.store.mark_dead_runs()  # its process may have died since the store opened
+            and self._mark_dead_runs()  # its process may have died since the store opened
         ):
             row = self._run_row(run_id)
         kids = self.run_children([run_id])[run_id]
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
+
+    def _mark_dead_runs(self) -> bool:
+        """Mark KILLED this host's runs whose process is gone; False, rather than an error,
+        when the store stays locked: a read must not fail for want of a write."""
+        try:
+            return bool(self.store.mark_dead_runs())
+        except StoreError:
+            return False
 
     def run_rows_and_children(
         self, run_ids: Sequence[str]
