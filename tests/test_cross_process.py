@@ -229,20 +229,59 @@ def test_ending_a_run_through_update_run_raises_its_refusals(store_dir: Path) ->
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-def test_the_next_log_call_to_the_run_raises_a_refusal_learnt_meanwhile(store_dir: Path) -> None:
-    """Rows logged to a run that has ended already: nothing ends it again, so the next call
-    that logs to it tells of what was refused."""
+def test_log_calls_never_raise_a_refusal_so_a_training_loop_goes_on(store_dir: Path) -> None:
+    run_id = cached_run()
+    other_process(store_dir, CONFLICT, run_id)
+    nbtrack.log_param("lr", 0.2)
+    nbtrack.get_run(run_id)  # the rows are written and the refusal learnt
+    for step in range(3):
+        nbtrack.log_metric("loss", 1.0 / (step + 1), step=step)  # never the lr error
+    nbtrack.Client().log_batch(run_id, metrics=[nbtrack.Metric("acc", 0.5, 0, 0)])
+    history = nbtrack.Client().get_metric_history(run_id, "loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    with pytest.raises(ParamConflictError, match="'lr'"):
+        nbtrack.end_run()
+
+
+def test_a_refusal_for_a_run_already_ended_waits_for_an_explicit_flush(store_dir: Path) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id
     client.log_param(run_id, "seed", 1, synchronous=True)
     client.set_terminated(run_id)
     other_process(store_dir, CONFLICT, run_id)
     client.log_param(run_id, "lr", 0.2)
-    client.get_run(run_id)  # a read writes the rows, and keeps the refusal for the run
+    client.get_run(run_id)
+    client.log_metric(run_id, "m", 1.0)
     with pytest.raises(ParamConflictError, match="'lr'"):
-        client.log_metric(run_id, "m", 1.0)
-    client.log_metric(run_id, "m", 1.0)  # raised once; logging goes on
+        client.flush()
     assert client.get_run(run_id).data.metrics == {"m": 1.0}
+
+
+def test_a_rename_that_ends_a_run_is_one_write_and_keeps_refusals_for_a_retry(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbtrack.exceptions import StoreError
+    from nbtrack.store.sqlite import SQLiteStore
+
+    client = nbtrack.Client()
+    run_id = client.create_run("0", run_name="before").info.run_id
+    client.log_param(run_id, "seed", 1, synchronous=True)
+    other_process(store_dir, CONFLICT, run_id)
+    client.log_param(run_id, "lr", 0.2)
+    real = SQLiteStore.update_run
+
+    def locked(self: SQLiteStore, run_id: str, **fields: object) -> bool:
+        raise StoreError("locked")
+
+    monkeypatch.setattr(SQLiteStore, "update_run", locked)
+    with pytest.raises(StoreError):
+        client.update_run(run_id, status="FINISHED", name="after")
+    monkeypatch.setattr(SQLiteStore, "update_run", real)
+    assert client.get_run(run_id).info.run_name == "before"  # nothing half-done
+    with pytest.raises(ParamConflictError, match="'lr'"):  # the refusal was kept for this
+        client.update_run(run_id, status="FINISHED", name="after")
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "after")
 
 
 def test_warnings_as_errors_neither_leave_runs_open_nor_hide_the_users_error(
@@ -273,22 +312,63 @@ def test_a_purged_runs_end_still_says_what_was_not_stored(store_dir: Path) -> No
         nbtrack.end_run()
 
 
+FORKED = """
+import os, sys, nbtrack
+run = nbtrack.start_run()
+nbtrack.log_metric("m", 1.0)
+pid = os.fork()
+if pid == 0:
+    CHILD
+os.waitpid(pid, 0)
+print(nbtrack.get_run(run.info.run_id).info.status, run.info.run_id, flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        "sys.exit(0)  # a worker done: exit hooks run in the child",
+        "nbtrack.log_metric('from_child', 1.0); sys.exit(0)",
+        "nbtrack.start_run(); sys.exit(0)  # a run of its own, not nested",
+        "nbtrack.start_run(nested=True); raise ValueError('child boom')",
+    ],
+)
 def test_a_forked_child_leaving_does_not_end_its_parents_run(
-    store_dir: Path, tmp_path: Path
+    store_dir: Path, tmp_path: Path, child: str
 ) -> None:
     script = tmp_path / "fork.py"
-    script.write_text(
-        "import os, sys, nbtrack\n"
-        "run = nbtrack.start_run()\n"
-        "nbtrack.log_metric('m', 1.0)\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    sys.exit(0)  # a worker done: exit hooks run in the child\n"
-        "os.waitpid(pid, 0)\n"
-        "print(nbtrack.get_run(run.info.run_id).info.status, run.info.run_id, flush=True)\n"
-    )
+    script.write_text(FORKED.replace("CHILD", child))
     done = run_script(script, store_dir)
     assert done.returncode == 0, done.stderr
     status, run_id = done.stdout.split()
     assert status == "RUNNING"  # the parent's run was still its own while the parent ran
-    assert nbtrack.Client().get_run(run_id).info.status == "FINISHED"  # ended at its exit
+    client = nbtrack.Client()
+    parent = client.get_run(run_id)
+    assert parent.info.status == "FINISHED"  # ended at the parent's exit
+    assert "nbtrack.error" not in parent.data.tags
+    if "from_child" in child:
+        assert parent.data.metrics["from_child"] == 1.0  # a worker may log to the run
+    others = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
+    if "start_run" in child:  # the child's own run was ended by the child
+        expected = "FAILED" if "raise" in child else "FINISHED"
+        assert [r.info.status for r in others] == [expected]
+
+
+def test_sys_exit_with_warnings_as_errors_still_reports_a_refusal(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import subprocess, sys, warnings, nbtrack\n"
+        "warnings.simplefilter('error', nbtrack.exceptions.NbtrackWarning)\n"
+        "with nbtrack.start_run() as run:\n"
+        "    nbtrack.log_param('seed', 1); nbtrack.flush()\n"
+        "    code = f'import nbtrack; c = nbtrack.Client(); c.log_param({run.info.run_id!r}, "
+        "\"lr\", \"0.1\"); c.flush()'\n"
+        "    subprocess.run([sys.executable, '-c', code], check=True)\n"
+        "    nbtrack.log_param('lr', 0.2)\n"
+        "    sys.exit(0)\n"
+    )
+    done = run_script(script, store_dir)
+    assert done.returncode == 0, done.stderr
+    assert "'lr'" in done.stderr

@@ -421,10 +421,11 @@ def test_get_run_of_a_dead_run_on_a_locked_store_still_reads(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Marking a dead run is a write; on a store another writer keeps locked, get_run reads
-    the run as it is (RUNNING) rather than failing, and marks it on a later read."""
+    the run as it is (RUNNING) rather than failing or waiting out the busy timeout (a widget
+    polls it), and marks it on a later read."""
     from nbtrack.store import sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 0.2)  # for the connection opened below
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 20.0)  # for the connection opened below
     client = fresh_client(store_dir)
     barrier = tmp_path / "barrier"
     proc = spawn(DOOMED, [], store_dir, barrier)
@@ -436,11 +437,15 @@ def test_get_run_of_a_dead_run_on_a_locked_store_still_reads(
     locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
+        started = time.monotonic()
         assert client.get_run(marker["run_id"]).info.status == "RUNNING"
+        assert time.monotonic() - started < 10.0  # not the 20 s busy timeout
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     assert client.get_run(marker["run_id"]).info.status == "KILLED"
+    timeout_ms = client.store.query("PRAGMA busy_timeout")[0][0]
+    assert timeout_ms == 20_000  # writes wait again as long as they should
 
 
 # -- how a script ends ------------------------------------------------------------------------

@@ -190,20 +190,28 @@ class SQLiteStore:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
+    def write(self, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error).
+        ``wait=False``: StoreError at once when another writer holds the lock, rather than
+        after the busy timeout (for writes that can wait for a later chance)."""
         with self._lock:
             conn = self.conn
+            if not wait:
+                conn.execute("PRAGMA busy_timeout = 0")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
+                waited = f"{BUSY_TIMEOUT_S:g} s" if wait else "a moment"
                 raise StoreError(
                     f"the nbtrack store at {self.db_path} stayed locked by another writer for "
-                    f"{BUSY_TIMEOUT_S:g} s (SQLite said: {exc}); nothing of this write was stored "
+                    f"{waited} (SQLite said: {exc}); nothing of this write was stored "
                     "(buffered metrics, params and tags stay queued for the next flush)"
                 ) from exc
+            finally:
+                if not wait:
+                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             try:
                 yield conn
             except BaseException:
@@ -673,8 +681,9 @@ class SQLiteStore:
 
     # -- housekeeping -------------------------------------------------------------------------
 
-    def mark_dead_runs(self) -> list[str]:
-        """Mark KILLED the RUNNING runs of this host whose process is gone; their ids."""
+    def mark_dead_runs(self, wait: bool = True) -> list[str]:
+        """Mark KILLED the RUNNING runs of this host whose process is gone; their ids.
+        ``wait=False``: StoreError at once if another writer holds the lock."""
         host = socket.gethostname()
         rows = self.query(
             "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
@@ -684,7 +693,7 @@ class SQLiteStore:
         if not dead:
             return []
         now = _now_ms()
-        with self.write() as conn:
+        with self.write(wait) as conn:
             for run_id, pid in dead:
                 last = conn.execute(
                     "SELECT max(timestamp) FROM latest_metrics WHERE run_id = ?", (run_id,)

@@ -18,9 +18,9 @@ never swallowed and no row is dropped.
 
 Rows can also be refused for good by the store: a param that another process stored first with
 another value, or the rows of a run purged meanwhile. They are the only rows never written. The
-error that says which, and why, waits with the run it concerns: ``end_run`` of that run raises it
-(once the run has ended), as does an explicit ``flush()``; reads never do, so a widget polling a
-run cannot swallow another run's error.
+error that says which, and why, waits with the run it concerns: ending that run raises it (once
+the run has ended), as does an explicit ``flush()``; reads and log calls never do, so neither a
+widget polling a run nor a training loop's next ``log_metric`` meets another call's error.
 """
 
 from __future__ import annotations
@@ -114,6 +114,12 @@ class WriteBuffer:
                 self._refused.clear()
                 return found
             return self._refused.pop(run_id, [])
+
+    def give_back_refused(self, run_id: str, errors: list[Exception]) -> None:
+        """Put back errors taken by :meth:`take_refused` that could not be raised yet."""
+        if errors:
+            with self._flush_lock:
+                self._refused[run_id] = errors + self._refused.get(run_id, [])
 
     def _drain(self) -> None:
         metrics = _take(self.metrics)

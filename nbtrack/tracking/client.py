@@ -85,9 +85,8 @@ class _Backend:
             for run_id in outcome.deleted:
                 self.writable_runs.discard(run_id)
             for run_id, error in outcome.refused:
-                # The next log call to the run checks it again, and raises what was refused.
-                self.writable_runs.discard(run_id)
                 if isinstance(error, RunNotFoundError):
+                    self.writable_runs.discard(run_id)
                     self.params.pop(run_id, None)
             for (run_id, key), value in outcome.stored_params.items():
                 known = self.params.get(run_id)
@@ -193,14 +192,6 @@ class Client(RegistryMethods):
         """Write everything buffered before a read or a change: the errors of refused rows
         wait for the run they concern (its end) or an explicit :meth:`flush`."""
         self._b.buffer.flush()
-
-    def _flush_run(self, run_id: str) -> None:
-        """Write everything buffered; raise the errors of refused rows of ``run_id``."""
-        buffer = self._b.buffer
-        buffer.flush()
-        refused = buffer.take_refused(run_id)
-        if refused:
-            raise combined(refused)
 
     # -- experiments --------------------------------------------------------------------------
 
@@ -452,10 +443,10 @@ class Client(RegistryMethods):
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
 
     def _mark_dead_runs(self) -> bool:
-        """Mark KILLED this host's runs whose process is gone; False, rather than an error,
-        when the store stays locked: a read must not fail for want of a write."""
+        """Mark KILLED this host's runs whose process is gone; False, rather than an error or
+        a wait, when another writer holds the lock: a read must not fail or stall for a write."""
         try:
-            return bool(self.store.mark_dead_runs())
+            return bool(self.store.mark_dead_runs(wait=False))
         except StoreError:
             return False
 
@@ -520,13 +511,9 @@ class Client(RegistryMethods):
             )
 
     def _writable(self, run_id: str) -> None:
-        """Raise unless ``run_id`` names a run that may be logged to (cached once known), or
-        the error of its rows the store refused since the last call."""
+        """Raise unless ``run_id`` names a run that may be logged to (cached once known)."""
         if run_id in self._b.writable_runs:
             return
-        refused = self._b.buffer.take_refused(run_id)
-        if refused:
-            raise combined(refused)
         row = self._run_row(run_id)
         if row["lifecycle_stage"] == LifecycleStage.DELETED:
             raise RunStateError(
@@ -545,14 +532,12 @@ class Client(RegistryMethods):
             check_run_name(name)
             fields["run_name"] = name
         if fields:
+            refused = None
             if "end_time" in fields:  # ending the run: as set_terminated, its refusals follow
-                refused = self._terminate(run_id, fields["status"], fields["end_time"])
-                if name is not None:
-                    self.store.update_run(run_id, run_name=name)
+                refused = self._terminate(run_id, **fields)
             else:
                 self._write_buffered()
                 self.store.update_run(run_id, **fields)
-                refused = None
             if name is not None:
                 self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
             if refused is not None:
@@ -576,14 +561,21 @@ class Client(RegistryMethods):
         if refused is not None:
             raise refused
 
-    def _terminate(self, run_id: str, status: str, end_time: int | None = None) -> Exception | None:
-        """``set_terminated``, returning (not raising) the error of rows the store refused."""
+    def _terminate(
+        self, run_id: str, status: str, end_time: int | None = None, **fields: Any
+    ) -> Exception | None:
+        """``set_terminated`` (with any other ``fields`` of the run in the same write),
+        returning (not raising) the error of rows the store refused."""
         _check_status(status)
         end = _now_ms() if end_time is None else timestamp_value(end_time)
         buffer = self._b.buffer
         buffer.flush()
         refused = buffer.take_refused(run_id)  # those rows are gone for good; the run still ends
-        found = self.store.update_run(run_id, status=status, end_time=end)
+        try:
+            found = self.store.update_run(run_id, status=status, end_time=end, **fields)
+        except BaseException:
+            buffer.give_back_refused(run_id, refused)  # for the next try to raise
+            raise
         if not found:
             also = "".join(f"; {e}" for e in refused)  # the refusals say what was lost
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}{also}")
@@ -633,7 +625,7 @@ class Client(RegistryMethods):
         ``synchronous=True`` returns once it is stored (otherwise it is buffered)."""
         self.log_params(run_id, {key: value})
         if synchronous:
-            self._flush_run(run_id)
+            self._write_buffered()
         return value
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -670,7 +662,7 @@ class Client(RegistryMethods):
             )
         )
         if synchronous:
-            self._flush_run(run_id)
+            self._write_buffered()
 
     def log_metrics(
         self,
@@ -694,7 +686,7 @@ class Client(RegistryMethods):
         ``synchronous=True`` returns once it is stored."""
         self.set_tags(run_id, {key: value})
         if synchronous:
-            self._flush_run(run_id)
+            self._write_buffered()
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         _check_mapping("set_tags", "tags", tags)
@@ -757,7 +749,7 @@ class Client(RegistryMethods):
             buffer.params.extend(param_rows)
         self._queue_tags(tag_rows)
         if synchronous:
-            self._flush_run(run_id)
+            self._write_buffered()
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of a metric, by step then time."""

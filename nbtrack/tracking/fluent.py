@@ -14,6 +14,7 @@ Rules that differ from MLflow, because notebooks re-run cells:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import os
 import sys
@@ -371,18 +372,24 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
     if not isinstance(status, str) or not RunStatus.is_terminated(status):
         ended = ", ".join(RunStatus.TERMINATED)
         raise InvalidInputError(f"end_run status must be one of {ended}; got {status!r}")
-    refused = _end_top(status)
+    refused = _end_top(status, inherited_too=True)
     if refused is not None:
         raise refused
 
 
-def _end_top(status: str) -> Exception | None:
-    """End the innermost active run; return (not raise) the error of its refused rows."""
+def _end_top(status: str, inherited_too: bool = False) -> Exception | None:
+    """End the innermost active run; return (not raise) the error of its refused rows.
+
+    A run that a forked child inherited from its parent is the parent's to end: unless the
+    child's code asks for it by name (``end_run``), it is only let go of here."""
     global _last_run
     with _stack_lock:
         if not _stack:
             return None
         frame = _stack[-1]
+        if frame.pid != os.getpid() and not inherited_too:
+            _stack.pop()
+            return None
         if frame.observers:
             from ..cell_observers import stop_observers
 
@@ -422,15 +429,19 @@ def _end_while(more: Callable[[], bool], status: str, refused: list[Exception]) 
 
 def _report(refused: list[Exception], exc: BaseException | None = None) -> None:
     """Warn of refused rows without ever raising: when warnings are errors, the refusal goes
-    into a note of the exception on its way (``exc``), or to stderr."""
+    into a note of the exception on its way (``exc``; Python prints notes, except those of
+    ``SystemExit``), or to stderr."""
     for error in refused:
         try:
             warnings.warn(str(error), NbtrackWarning, stacklevel=4)
+            continue
         except Exception:
-            if exc is not None and hasattr(exc, "add_note"):
-                exc.add_note(f"nbtrack: {error}")
-            else:
-                print(f"nbtrack: {error}", file=sys.stderr)
+            pass
+        if hasattr(exc, "add_note") and not isinstance(exc, SystemExit):
+            exc.add_note(f"nbtrack: {error}")  # type: ignore[union-attr]
+            continue
+        with contextlib.suppress(Exception):  # stderr may be closed at exit
+            print(f"nbtrack: {error}", file=sys.stderr)
 
 
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -453,9 +464,14 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         ids = [f.run.info.run_id for f in _stack]
         if run_id not in ids:
             return  # already ended by hand
-        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+        frame = _stack[ids.index(run_id)]
+        if (
+            exc_type is not None
+            and not issubclass(exc_type, KeyboardInterrupt)
+            and frame.pid == os.getpid()  # a forked child's error is not its parent's run's
+        ):
             text = "".join(traceback.format_exception(exc_type, exc, tb))
-            _stack[ids.index(run_id)].client._set_internal_tag(run_id, context.ERROR, text)
+            frame.client._set_internal_tag(run_id, context.ERROR, text)
         try:
             _end_while(lambda: run_id in [f.run.info.run_id for f in _stack], status, refused)
         except BaseException:  # ending failed (a locked store): still tell of what was refused
@@ -500,17 +516,17 @@ def _target(run_id: str | None) -> tuple[Client, str]:
     return f.client, f.run.info.run_id
 
 
-def _maybe_flush(client: Client, run_id: str, synchronous: bool | None) -> None:
+def _maybe_flush(client: Client, synchronous: bool | None) -> None:
     # Writes are buffered; synchronous=True (MLflow's flag) waits until they are stored.
     if synchronous:
-        client._flush_run(run_id)
+        client._write_buffered()
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run. Re-logging the same value is fine; another value raises."""
     client, run_id = _target(None)
     client.log_param(run_id, key, value)
-    _maybe_flush(client, run_id, synchronous)
+    _maybe_flush(client, synchronous)
     return value
 
 
@@ -520,7 +536,7 @@ def log_params(
     """Log several params (of the active run, or of ``run_id``); all are checked first."""
     client, target = _target(run_id)
     client.log_params(target, params)
-    _maybe_flush(client, target, synchronous)
+    _maybe_flush(client, synchronous)
 
 
 def log_metric(
@@ -542,7 +558,7 @@ def log_metric(
         return
     client, target = _target(run_id)
     client.log_metric(target, key, value, timestamp, step)
-    _maybe_flush(client, target, synchronous)
+    _maybe_flush(client, synchronous)
 
 
 def log_metrics(
@@ -556,21 +572,21 @@ def log_metrics(
     before any is written."""
     client, target = _target(run_id)
     client.log_metrics(target, metrics, step, timestamp)
-    _maybe_flush(client, target, synchronous)
+    _maybe_flush(client, synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     client, run_id = _target(None)
     client.set_tag(run_id, key, value)
-    _maybe_flush(client, run_id, synchronous)
+    _maybe_flush(client, synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
     """Set several tags of the active run; all are checked before any is written."""
     client, run_id = _target(None)
     client.set_tags(run_id, tags)
-    _maybe_flush(client, run_id, synchronous)
+    _maybe_flush(client, synchronous)
 
 
 def delete_tag(key: str) -> None:
@@ -686,8 +702,9 @@ def _install_exit_hooks() -> None:
         _uncaught.append(exc)
         try:
             with _stack_lock:
-                if _stack and _stack[0].pid == os.getpid():  # not a forked child's inheritance
-                    _end_run_with_exception(_stack[0].run.info.run_id, exc_type, exc, tb)
+                own = [f for f in _stack if f.pid == os.getpid()]  # not a forked child's legacy
+                if own:
+                    _end_run_with_exception(own[0].run.info.run_id, exc_type, exc, tb)
         except Exception as error:  # the hooks after ours must still see the exception
             print(f"nbtrack: could not end the active run: {error}", file=sys.stderr)
         finally:
@@ -699,8 +716,6 @@ def _install_exit_hooks() -> None:
 
 def _end_runs_at_exit() -> None:
     status = RunStatus.FAILED if _uncaught else RunStatus.FINISHED
-    if _stack and _stack[0].pid != os.getpid():
-        return  # a forked child exiting: the runs are its parent's, still going
     try:
         _end_all(status)
     except Exception as exc:
