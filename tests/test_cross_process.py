@@ -372,3 +372,59 @@ def test_sys_exit_with_warnings_as_errors_still_reports_a_refusal(
     done = run_script(script, store_dir)
     assert done.returncode == 0, done.stderr
     assert "'lr'" in done.stderr
+
+
+def test_a_forked_child_may_not_resume_its_parents_active_run(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "resume.py"
+    script.write_text(
+        "import os, sys, nbtrack\n"
+        "outer = nbtrack.start_run()\n"
+        "inner = nbtrack.start_run(nested=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    for run in (outer, inner):\n"
+        "        try:\n"
+        "            nbtrack.start_run(run_id=run.info.run_id)\n"
+        "        except nbtrack.exceptions.RunStateError as exc:\n"
+        "            assert 'forked this one' in str(exc), exc\n"
+        "        else:\n"
+        "            os._exit(3)\n"
+        "    sys.exit(0)\n"
+        "_, code = os.waitpid(pid, 0)\n"
+        "print(code, nbtrack.get_run(outer.info.run_id).info.status, flush=True)\n"
+    )
+    done = run_script(script, store_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "RUNNING"]
+
+
+def test_a_forked_child_exits_even_if_another_thread_held_the_run_lock_at_the_fork(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "lock.py"
+    script.write_text(
+        "import os, sys, threading, time, nbtrack\n"
+        "from nbtrack.tracking import fluent\n"
+        "run = nbtrack.start_run()\n"
+        "held = threading.Event()\n"
+        "def hold():\n"
+        "    with fluent._stack_lock:\n"
+        "        held.set(); time.sleep(3)\n"
+        "threading.Thread(target=hold, daemon=True).start()\n"
+        "held.wait()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    sys.exit(0)  # the exit hooks take the lock\n"
+        "for _ in range(200):\n"
+        "    done, _ = os.waitpid(pid, os.WNOHANG)\n"
+        "    if done:\n"
+        "        print('exited', flush=True); break\n"
+        "    time.sleep(0.1)\n"
+        "else:\n"
+        "    os.kill(pid, 9); print('hung', flush=True)\n"
+    )
+    done = run_script(script, store_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exited"

@@ -197,6 +197,7 @@ class SQLiteStore:
         with self._lock:
             conn = self.conn
             if not wait:
+                waits_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
                 conn.execute("PRAGMA busy_timeout = 0")
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -211,7 +212,7 @@ class SQLiteStore:
                 ) from exc
             finally:
                 if not wait:
-                    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                    conn.execute(f"PRAGMA busy_timeout = {int(waits_ms)}")
             try:
                 yield conn
             except BaseException:

@@ -444,7 +444,7 @@ class Client(RegistryMethods):
 
     def _mark_dead_runs(self) -> bool:
         """Mark KILLED this host's runs whose process is gone; False, rather than an error or
-        a wait, when another writer holds the lock: a read must not fail or stall for a write."""
+        a wait, when another writer holds the lock: a read must not fail or stall for this."""
         try:
             return bool(self.store.mark_dead_runs(wait=False))
         except StoreError:
@@ -622,7 +622,9 @@ class Client(RegistryMethods):
         self, run_id: str, key: str, value: Any, synchronous: bool | None = None
     ) -> Any:
         """Log a param (stored as ``str(value)``); returns ``value`` as MLflow does.
-        ``synchronous=True`` returns once it is stored (otherwise it is buffered)."""
+        ``synchronous=True`` returns once it is written (otherwise it is buffered); a value the
+        store refuses (another process stored the param first) is reported where the run
+        ends."""
         self.log_params(run_id, {key: value})
         if synchronous:
             self._write_buffered()
@@ -649,7 +651,7 @@ class Client(RegistryMethods):
         synchronous: bool | None = None,
     ) -> None:
         """Log one value of a metric (buffered; costs microseconds). ``synchronous=True``
-        returns once it is stored."""
+        returns once it is written."""
         if run_id not in self._b.writable_runs:
             self._writable(run_id)
         self._b.buffer.add_metric(
@@ -683,7 +685,7 @@ class Client(RegistryMethods):
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow.
-        ``synchronous=True`` returns once it is stored."""
+        ``synchronous=True`` returns once it is written."""
         self.set_tags(run_id, {key: value})
         if synchronous:
             self._write_buffered()

@@ -75,6 +75,17 @@ class _Frame:
 
 _stack: list[_Frame] = []
 _stack_lock = threading.RLock()
+
+
+def _new_lock_after_fork() -> None:
+    # Another thread of the parent may have held the lock at the fork; in the child that
+    # thread is gone and the lock would never be released.
+    global _stack_lock
+    _stack_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 _last_run: tuple[str, Client] | None = None
 # (uri text, experiment name, experiment id) of the experiment set by set_experiment
 _experiment: tuple[str, str, str] | None = None
@@ -226,6 +237,13 @@ def start_run(
     """
     del log_system_metrics  # accepted for MLflow compatibility
     with _stack_lock:
+        for frame in _stack:
+            if run_id is not None and frame.run.info.run_id == run_id and frame.pid != os.getpid():
+                raise RunStateError(
+                    f"run {run_id} is the active run of process {frame.pid}, which forked this "
+                    "one: log to it (nbtrack.log_metric and the rest reach it) rather than "
+                    "resuming it here"
+                )
         if _stack and run_id is not None and _stack[-1].run.info.run_id == run_id:
             active = _stack[-1].run
             _check_own_experiment(run_id, active.info.experiment_id, experiment_id)
@@ -250,13 +268,15 @@ def start_run(
             if _stack and not nested:  # the active run is about to end: check first
                 client.check_experiment_open(exp)  # (otherwise the insert itself checks)
         if _stack and not nested:
-            names = ", ".join(repr(f.run.info.run_name) for f in _stack)
-            warnings.warn(
-                f"ending the active run {names} (FINISHED) to start a new one; pass nested=True "
-                "to start a child run instead",
-                NbtrackWarning,
-                stacklevel=2,
-            )
+            own = [f for f in _stack if f.pid == os.getpid()]  # not a forked child's legacy
+            if own:
+                names = ", ".join(repr(f.run.info.run_name) for f in own)
+                warnings.warn(
+                    f"ending the active run {names} (FINISHED) to start a new one; pass "
+                    "nested=True to start a child run instead",
+                    NbtrackWarning,
+                    stacklevel=2,
+                )
             _end_all(RunStatus.FINISHED)
         if nested and _stack and parent_run_id is None:
             parent_run_id = _stack[-1].run.info.run_id
@@ -387,10 +407,11 @@ def _end_top(status: str, inherited_too: bool = False) -> Exception | None:
         if not _stack:
             return None
         frame = _stack[-1]
-        if frame.pid != os.getpid() and not inherited_too:
+        inherited = frame.pid != os.getpid()
+        if inherited and not inherited_too:
             _stack.pop()
             return None
-        if frame.observers:
+        if frame.observers and not inherited:  # a parent's widgets are the parent's
             from ..cell_observers import stop_observers
 
             stop_observers(frame.observers)
@@ -517,7 +538,8 @@ def _target(run_id: str | None) -> tuple[Client, str]:
 
 
 def _maybe_flush(client: Client, synchronous: bool | None) -> None:
-    # Writes are buffered; synchronous=True (MLflow's flag) waits until they are stored.
+    # Writes are buffered; synchronous=True (MLflow's flag) waits until they are written (a
+    # row the store refuses is reported where its run ends, or by an explicit flush()).
     if synchronous:
         client._write_buffered()
 
