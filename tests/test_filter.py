@@ -726,15 +726,22 @@ _comparisons = st.one_of(
         st.none(),
     ),
 )
-_trees: st.SearchStrategy[FilterNode] = st.recursive(
-    _comparisons,
-    lambda children: st.builds(
-        BoolOp,
-        st.sampled_from(["AND", "OR"]),
-        st.lists(children, min_size=2, max_size=3).map(tuple),
-    ),
-    max_leaves=8,
-)
+def _trees_of(
+    leaves: st.SearchStrategy[Comparison], max_leaves: int
+) -> st.SearchStrategy[FilterNode]:
+    """ANDs and ORs of two or three sub-trees, down to ``leaves``."""
+    return st.recursive(
+        leaves,
+        lambda children: st.builds(
+            BoolOp,
+            st.sampled_from(["AND", "OR"]),
+            st.lists(children, min_size=2, max_size=3).map(tuple),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+_trees = _trees_of(_comparisons, max_leaves=8)
 
 
 def _normalised(node: FilterNode) -> object:
@@ -884,15 +891,7 @@ _fixture_comparisons = st.one_of(
     st.builds(Comparison, st.just("attribute"), _string_attributes | _time_attributes,
               _null_ops, st.none()),
 )  # fmt: skip
-_fixture_trees: st.SearchStrategy[FilterNode] = st.recursive(
-    _fixture_comparisons,
-    lambda children: st.builds(
-        BoolOp,
-        st.sampled_from(["AND", "OR"]),
-        st.lists(children, min_size=2, max_size=3).map(tuple),
-    ),
-    max_leaves=6,
-)
+_fixture_trees = _trees_of(_fixture_comparisons, max_leaves=6)
 
 
 @settings(PROPERTY_SETTINGS, max_examples=500)

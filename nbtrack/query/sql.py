@@ -307,22 +307,24 @@ class CompiledSearch:
     order_args: list[object]
 
 
-def _order_expressions(key: OrderKey, joins: _Joins, args: list[object]) -> tuple[str, str]:
-    """The expression an order key sorts on, for its ``IS NULL`` term and its value term."""
+def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
+    """``<expr> IS NULL, <expr> ASC|DESC`` for one order key: missing values last either way."""
+    direction = "ASC" if key.ascending else "DESC"
     if key.kind == "attribute":
         column = _ATTRIBUTE_COLUMNS.get(key.key)
         if column is None:
             raise _invalid(f"unknown attribute {key.key!r}")
-        return column, column
+        return f"{column} IS NULL, {column} {direction}"
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
     alias = joins.add(table, key.key, 2)
     if alias is not None:
-        return f"{alias}.value", f"{alias}.value"
-    args.extend([key.key, key.key])
-    subquery = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
-    return subquery, subquery
+        expr = f"{alias}.value"
+    else:  # the joins are spent: a subquery, written (and bound) twice
+        args.extend([key.key, key.key])
+        expr = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
+    return f"{expr} IS NULL, {expr} {direction}"
 
 
 def compile_search(
@@ -357,11 +359,7 @@ def compile_search(
     where_args: list[object] = []
     where = _TRUE if node is None else _compile(node, joins, where_args)
     order_args: list[object] = []
-    parts: list[str] = []
-    for key in order_keys:
-        null_expr, value_expr = _order_expressions(key, joins, order_args)
-        direction = "ASC" if key.ascending else "DESC"
-        parts.append(f"{null_expr} IS NULL, {value_expr} {direction}")
+    parts = [_order_term(key, joins, order_args) for key in order_keys]
     parts.append("r.start_time DESC, r.run_id")
     join_sql, join_args = joins.sql()
     return CompiledSearch(join_sql, join_args, where, where_args, ", ".join(parts), order_args)

@@ -553,7 +553,10 @@ class SQLiteStore:
             latest.append(group[-1])
         outcome = BatchOutcome()
         with self.write() as conn:
-            gone = _check_runs(conn, Counter(row[0] for row in metrics), params, tags, outcome)
+            points: Counter[str] = Counter()
+            for (run_id, _), group in by_key.items():  # per run and key: cheaper than per row
+                points[run_id] += len(group)
+            gone = _check_runs(conn, points, params, tags, outcome)
             if gone:
                 block_rows = [r for r in block_rows if r[0] not in gone]
                 latest = [r for r in latest if r[0] not in gone]

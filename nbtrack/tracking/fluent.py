@@ -72,9 +72,18 @@ class _Frame:
     observers: list[Any] = field(default_factory=list)  # live curves watching this run
     pid: int = field(default_factory=os.getpid)  # a forked child inherits the frame, not the run
 
+    @property
+    def inherited(self) -> bool:
+        """The frame came with a fork: its run is the parent process's."""
+        return self.pid != os.getpid()
+
 
 _stack: list[_Frame] = []
 _stack_lock = threading.RLock()
+_last_run: tuple[str, Client] | None = None
+# (uri text, experiment name, experiment id) of the experiment set by set_experiment
+_experiment: tuple[str, str, str] | None = None
+_clients: dict[str, Client] = {}
 
 
 def _new_lock_after_fork() -> None:
@@ -86,10 +95,6 @@ def _new_lock_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_after_fork)
-_last_run: tuple[str, Client] | None = None
-# (uri text, experiment name, experiment id) of the experiment set by set_experiment
-_experiment: tuple[str, str, str] | None = None
-_clients: dict[str, Client] = {}
 
 
 def _store_key() -> str:
@@ -185,7 +190,8 @@ def search_experiments(
     filter_string: str | None = None,
     order_by: list[str] | str | None = None,
 ) -> list[Experiment]:
-    """Experiments, by id; ``filter_string`` may be ``name = 'x'`` or ``name LIKE 'x%'``."""
+    """Experiments, by id; ``filter_string`` is the run filter language over ``name``,
+    ``experiment_id``, ``creation_time``, ``last_update_time`` and ``tags.<key>``."""
     return _client().search_experiments(view_type, max_results, filter_string, order_by)
 
 
@@ -238,7 +244,7 @@ def start_run(
     del log_system_metrics  # accepted for MLflow compatibility
     with _stack_lock:
         for frame in _stack:
-            if run_id is not None and frame.run.info.run_id == run_id and frame.pid != os.getpid():
+            if run_id is not None and frame.run.info.run_id == run_id and frame.inherited:
                 raise RunStateError(
                     f"run {run_id} is the active run of process {frame.pid}, which forked this "
                     "one: log to it (nbtrack.log_metric and the rest reach it) rather than "
@@ -268,7 +274,7 @@ def start_run(
             if _stack and not nested:  # the active run is about to end: check first
                 client.check_experiment_open(exp)  # (otherwise the insert itself checks)
         if _stack and not nested:
-            own = [f for f in _stack if f.pid == os.getpid()]  # not a forked child's legacy
+            own = [f for f in _stack if not f.inherited]
             if own:
                 names = ", ".join(repr(f.run.info.run_name) for f in own)
                 warnings.warn(
@@ -407,7 +413,7 @@ def _end_top(status: str, inherited_too: bool = False) -> Exception | None:
         if not _stack:
             return None
         frame = _stack[-1]
-        inherited = frame.pid != os.getpid()
+        inherited = frame.inherited
         if inherited and not inherited_too:
             _stack.pop()
             return None
@@ -489,7 +495,7 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         if (
             exc_type is not None
             and not issubclass(exc_type, KeyboardInterrupt)
-            and frame.pid == os.getpid()  # a forked child's error is not its parent's run's
+            and not frame.inherited  # a forked child's error is not its parent's run's
         ):
             text = "".join(traceback.format_exception(exc_type, exc, tb))
             frame.client._set_internal_tag(run_id, context.ERROR, text)
@@ -724,7 +730,7 @@ def _install_exit_hooks() -> None:
         _uncaught.append(exc)
         try:
             with _stack_lock:
-                own = [f for f in _stack if f.pid == os.getpid()]  # not a forked child's legacy
+                own = [f for f in _stack if not f.inherited]
                 if own:
                     _end_run_with_exception(own[0].run.info.run_id, exc_type, exc, tb)
         except Exception as error:  # the hooks after ours must still see the exception
