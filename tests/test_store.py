@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,54 @@ def test_store_is_wal_with_a_busy_timeout(tmp_path: Path) -> None:
         "schema_version",
     } <= tables
     store.close()
+
+
+def _in_database_file(db: Path, run_id: str) -> bool:
+    """Whether the run is in the database file itself, the WAL not consulted (immutable)."""
+    conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+    try:
+        found = conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # not even the table is in the file yet
+        return False
+    else:
+        return found is not None
+    finally:
+        conn.close()
+
+
+def test_commits_leave_checkpoints_to_the_writer_thread(store_dir: Path) -> None:
+    """A commit does not copy the WAL into the database file in the caller's thread (that
+    stalled one start_run in a few hundred); the writer thread does it within a tick."""
+    from nbtrack.store.sqlite import FOREGROUND_CHECKPOINT_PAGES
+    from nbtrack.tracking.buffer import INTERVAL_S
+    from nbtrack.tracking.fluent import _client
+
+    store = _client().store
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == (
+        FOREGROUND_CHECKPOINT_PAGES
+    )
+    with nbtrack.start_run() as run:
+        nbtrack.log_metric("loss", 0.5)
+    run_id = run.info.run_id
+    db = store_dir / "nbtrack.db"
+    deadline = time.monotonic() + 20 * INTERVAL_S
+    while not _in_database_file(db, run_id):
+        assert time.monotonic() < deadline, "the writer thread never checkpointed the run"
+        time.sleep(INTERVAL_S / 5)
+    assert nbtrack.get_run(run_id).data.metrics == {"loss": 0.5}
+
+
+def test_checkpoint_copies_only_after_commits(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    exp = store.get_or_create_experiment("e")
+    row = {"run_id": "a" * 32, "experiment_id": exp, "status": "RUNNING", "start_time": 1}
+    assert store.create_run(row, {})
+    assert not _in_database_file(tmp_path / "s.db", "a" * 32)
+    store.checkpoint()
+    assert _in_database_file(tmp_path / "s.db", "a" * 32)
+    store.checkpoint()  # nothing committed since: no second connection work, no error
+    store.close()
+    store.close()  # closing twice is harmless
 
 
 def test_older_store_is_migrated(tmp_path: Path) -> None:

@@ -84,6 +84,33 @@ def test_search_times_are_utc_datetimes_and_not_yet_ended_is_nat(store_dir: Path
     assert pd.isna(df.loc[running.info.run_id, "end_time"])
 
 
+def test_search_metric_columns_are_exact_floats_with_nan_where_missing(store_dir: Path) -> None:
+    values = {
+        "tiny": 5e-324,
+        "odd": 7.359616053730589e-299,
+        "third": 1 / 3,
+        "big": 1.7976931348623157e308,
+    }
+    ids = []
+    for i, (key, value) in enumerate(values.items()):
+        with mlflow.start_run() as run:
+            mlflow.log_metrics({key: value, "shared": float(i), "inf": -math.inf})
+            if i == 0:
+                mlflow.log_metric("nan", math.nan)
+        ids.append(run.info.run_id)
+    df = mlflow.search_runs(order_by=["metrics.shared"]).set_index("run_id")
+    assert list(df.index) == ids
+    for run_id, (key, value) in zip(ids, values.items(), strict=True):
+        row = df.loc[run_id]
+        assert row[f"metrics.{key}"] == value  # exact: not rounded to 15 digits
+        others = [k for k in values if k != key]
+        assert all(math.isnan(row[f"metrics.{k}"]) for k in others)  # missing: NaN
+        assert row["metrics.inf"] == -math.inf
+    assert math.isnan(df.loc[ids[0], "metrics.nan"])
+    assert list(df["metrics.shared"]) == [0.0, 1.0, 2.0, 3.0]
+    assert all(str(df[c].dtype) == "float64" for c in df.columns if c.startswith("metrics."))
+
+
 def test_latest_metric_is_highest_step_not_last_logged(store_dir: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 5.0, step=10)

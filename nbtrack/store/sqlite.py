@@ -41,6 +41,10 @@ __all__ = ["BUSY_TIMEOUT_S", "SQLiteStore"]
 
 #: How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_S = 60.0
+#: WAL pages (4 kB each) past which a commit checkpoints in the committing thread itself.
+#: The writer thread checkpoints after every tick that wrote (:meth:`SQLiteStore.checkpoint`),
+#: so this is reached only when writes outpace it; SQLite's default is 1000 pages.
+FOREGROUND_CHECKPOINT_PAGES = 4000
 
 _RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 #: Runs per query of :meth:`SQLiteStore.run_columns`.
@@ -83,6 +87,9 @@ class SQLiteStore:
         self.db_path = Path(db_path)
         self.artifact_root = Path(artifact_root)
         self._lock = threading.RLock()
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._committed = False  # since the last checkpoint
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -102,6 +109,7 @@ class SQLiteStore:
             # Up to 32 MB of pages (SQLite's default is 2 MB): a search over a few thousand runs
             # then finds its index and row pages in memory on the next call.
             conn.execute("PRAGMA cache_size = -32000")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {FOREGROUND_CHECKPOINT_PAGES}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -219,6 +227,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._committed = True
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -230,7 +239,29 @@ class SQLiteStore:
         with self.read() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def checkpoint(self) -> None:
+        """Copy what was committed since the last call from the WAL into the database file.
+
+        Called by the writer thread, on a connection of its own, so that no read or write of
+        this process waits for it: with SQLite's automatic checkpoint, one commit in every
+        few hundred paid for copying the pages of all the others. PASSIVE: it neither waits
+        for nor blocks other connections, and copies what it can (the next call the rest).
+        """
+        if not self._committed:
+            return
+        self._committed = False
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    str(self.db_path), isolation_level=None, check_same_thread=False
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def close(self) -> None:
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         with self._lock:
             self.conn.close()
 
@@ -480,20 +511,13 @@ class SQLiteStore:
         )
 
     def run_columns(self, run_ids: Sequence[str], table: str) -> dict[str, list[Any]]:
-        """Per key of params, tags or latest_metrics, the values of these runs in the order
-        given, None where a run lacks the key: the columns of a search's DataFrame."""
-        if table not in {"params", "tags", "latest_metrics"}:
+        """Per key of params or tags, the values of these runs in the order given, None where
+        a run lacks the key: the columns of a search's DataFrame. (Metrics come row by row,
+        :meth:`run_children`: SQLite's JSON would round REAL values to 15 digits.)"""
+        if table not in {"params", "tags"}:
             raise ValueError(f"unknown table {table!r}")
         n = len(run_ids)
         columns: dict[str, list[Any]] = {}
-        if table == "latest_metrics":
-            # Row by row: SQLite's JSON would round REAL values to 15 digits.
-            for index, key, value in self.run_children(run_ids, table):
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = [None] * n
-                column[index] = value
-            return columns
         # Text values travel losslessly as JSON: one row per key instead of one per value. In
         # chunks of runs, so that no aggregate nears SQLite's string limit (1 GB by default; a
         # chunk of 8000-character values escaped at 6 bytes a character stays under 50 MB).

@@ -26,6 +26,7 @@ widget polling a run nor a training loop's next ``log_metric`` meets another cal
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 import weakref
@@ -54,6 +55,8 @@ class BatchWriter(Protocol):
         params: list[KeyValueRow],
         tags: list[KeyValueRow],
     ) -> BatchOutcome: ...
+
+    def checkpoint(self) -> None: ...
 
 
 class WriteBuffer:
@@ -105,6 +108,13 @@ class WriteBuffer:
             except Exception:
                 if not background:
                     raise
+
+    def checkpoint(self) -> None:
+        """Move what was committed into the database file, off the callers' threads (see
+        :meth:`SQLiteStore.checkpoint`). Quiet on failure: nothing is lost, the next tick (or
+        a commit, once the WAL is long) checkpoints again."""
+        with contextlib.suppress(Exception):
+            self.store.checkpoint()
 
     def take_refused(self, run_id: str | None = None) -> list[Exception]:
         """The errors of rows the store refused (of one run, or of all), each given once."""
@@ -192,6 +202,7 @@ class _Writer:
             for buffer in list(_live_buffers):
                 if len(buffer):
                     buffer.flush(background=True)
+                buffer.checkpoint()
 
 
 _live_buffers: weakref.WeakSet[WriteBuffer] = weakref.WeakSet()
