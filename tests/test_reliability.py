@@ -684,3 +684,35 @@ def test_a_store_locked_past_the_busy_timeout_is_a_store_error_and_keeps_the_row
     client.flush()  # the rows were kept for this retry
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "m")] == [(7, 1.5)]
 
+
+
+@POSIX_ONLY
+def test_opening_and_searching_a_locked_store_do_not_wait_to_mark_dead_runs(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening an up-to-date store writes nothing, and a search marks dead runs only if the
+    lock is free: while another process holds a long write, a notebook can still open the
+    store and search it (the dead run reads RUNNING until a later read marks it)."""
+    from nbtrack.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 20.0)
+    barrier = tmp_path / "barrier"
+    proc = spawn(DOOMED, [], store_dir, barrier)
+    try:
+        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(TIMEOUT_S)
+    locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        client = fresh_client(store_dir)  # this process's first open of the store
+        found = client.search_runs(["0"], f"attributes.run_id = '{marker['run_id']}'")
+        assert [r.info.status for r in found] == ["RUNNING"]
+        assert time.monotonic() - started < 10.0  # not the 20 s busy timeout
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    found = client.search_runs(["0"], f"attributes.run_id = '{marker['run_id']}'")
+    assert [r.info.status for r in found] == ["KILLED"]

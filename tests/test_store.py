@@ -358,3 +358,33 @@ def test_search_columns_are_read_in_chunks_below_the_string_limit(
     }
     frame = nbtrack.search_runs(["0"], order_by=["attributes.run_name"])
     assert list(frame["tags.log"]) == [long_value] * 7
+
+
+def test_compact_truncates_the_wal_while_another_connection_checkpoints(tmp_path: Path) -> None:
+    """``nbtrack gc`` shrinks the file even while another connection (a notebook's writer
+    thread) is checkpointing: SQLite then answers busy at once, and compact tries again."""
+    import threading
+
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    exp = store.get_or_create_experiment("e")
+    for i in range(200):
+        row = {"run_id": f"{i:032x}", "experiment_id": exp, "status": "RUNNING", "start_time": 1}
+        assert store.create_run(row, {"t": "x" * 2000})
+    stop = threading.Event()
+
+    def checkpoint_all_the_time() -> None:
+        other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        while not stop.is_set():
+            other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        other.close()
+
+    hammer = threading.Thread(target=checkpoint_all_the_time)
+    hammer.start()
+    try:
+        for _ in range(5):
+            store.compact()
+            assert (tmp_path / "s.db-wal").stat().st_size == 0
+    finally:
+        stop.set()
+        hammer.join()
+        store.close()

@@ -81,7 +81,7 @@ def search_rows(
     search = compile_search(parse_filter(filter_string or ""), parse_order_by(order_by))
     stages = ViewType.stages(run_view_type)
     client._write_buffered()
-    client.store.mark_dead_runs()
+    client.store.mark_dead_runs(wait=False)  # not now if another process is writing
     try:
         return client.store.search_runs(
             _experiment_ids(client, experiment_ids), stages, search, max_results, columns

@@ -169,8 +169,14 @@ class SQLiteStore:
                 " Nothing was changed."
             )
         if "schema_version" in tables:
-            version = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-            self._check_version(version or 0)
+            self._check_version(self._read_version() or 0)
+
+    def _read_version(self) -> int | None:
+        try:
+            row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        except sqlite3.OperationalError:  # a new file: no table yet
+            return None
+        return None if row is None or row[0] is None else int(row[0])
 
     def _check_version(self, version: int) -> None:
         if version > CURRENT_VERSION:
@@ -181,6 +187,8 @@ class SQLiteStore:
             )
 
     def _migrate(self) -> None:
+        if self._read_version() == CURRENT_VERSION:
+            return  # the usual open: no write, so no wait on another process's write lock
         with self.write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -300,6 +308,8 @@ class SQLiteStore:
 
     def ensure_default_experiment(self) -> None:
         """Experiment 0, "Default", as MLflow has it."""
+        if self.get_experiment(0) is not None:
+            return  # no write when it exists: opening a store never waits for another writer
         with self.write() as conn:
             now = _now_ms()
             conn.execute(
@@ -711,7 +721,10 @@ class SQLiteStore:
 
     def mark_dead_runs(self, wait: bool = True) -> list[str]:
         """Mark KILLED the RUNNING runs of this host whose process is gone; their ids.
-        ``wait=False``: StoreError at once if another writer holds the lock."""
+
+        ``wait=False``: when another writer holds the lock, mark nothing now (and return [])
+        rather than wait for it; a later call marks them. Reads use it: a read must neither
+        fail nor stall for this."""
         host = socket.gethostname()
         rows = self.query(
             "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
@@ -721,6 +734,16 @@ class SQLiteStore:
         if not dead:
             return []
         now = _now_ms()
+        try:
+            return self._mark_killed(dead, host, now, wait)
+        except StoreError:
+            if wait:
+                raise
+            return []
+
+    def _mark_killed(
+        self, dead: list[tuple[str, int]], host: str, now: int, wait: bool
+    ) -> list[str]:
         with self.write(wait) as conn:
             for run_id, pid in dead:
                 last = conn.execute(
@@ -815,7 +838,13 @@ class SQLiteStore:
         -wal file, which must be moved back and truncated for the file to shrink."""
         with self._lock:
             self.db.vacuum()
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Another connection's checkpoint (a writer thread's, ours included) makes this one
+            # return busy at once rather than wait: try again for a while.
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    break  # the next checkpoint shrinks the file
+                time.sleep(0.02)
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT run_id FROM runs")}

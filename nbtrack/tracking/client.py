@@ -24,7 +24,6 @@ from ..exceptions import (
     ParamConflictError,
     RunNotFoundError,
     RunStateError,
-    StoreError,
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome
@@ -69,7 +68,7 @@ class _Backend:
         self.location = location
         self.store = SQLiteStore(location.db_path, location.artifact_root)
         self.store.ensure_default_experiment()
-        self.store.mark_dead_runs()
+        self.store.mark_dead_runs(wait=False)  # not now if another process is writing
         self.buffer = WriteBuffer(self.store, self.learn)
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
@@ -436,19 +435,12 @@ class Client(RegistryMethods):
             row["status"] == RunStatus.RUNNING
             and row["pid"] != os.getpid()
             and row["host"] == context.host()
-            and self._mark_dead_runs()  # its process may have died since the store opened
+            # its process may have died since the store opened
+            and self.store.mark_dead_runs(wait=False)
         ):
             row = self._run_row(run_id)
         kids = self.run_children([run_id])[run_id]
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
-
-    def _mark_dead_runs(self) -> bool:
-        """Mark KILLED this host's runs whose process is gone; False, rather than an error or
-        a wait, when another writer holds the lock: a read must not fail or stall for this."""
-        try:
-            return bool(self.store.mark_dead_runs(wait=False))
-        except StoreError:
-            return False
 
     def run_rows_and_children(
         self, run_ids: Sequence[str]
