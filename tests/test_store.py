@@ -13,6 +13,7 @@ from nbtrack.exceptions import (
     InvalidKeyError,
     ReservedTagError,
     SchemaVersionError,
+    StoreError,
     TrackingURIError,
     ValueTooLongError,
 )
@@ -388,3 +389,80 @@ def test_compact_truncates_the_wal_while_another_connection_checkpoints(tmp_path
         stop.set()
         hammer.join()
         store.close()
+
+
+def test_a_checkpoint_cut_short_is_tried_again(tmp_path: Path) -> None:
+    """Another connection reading an older state keeps the checkpoint from copying the newest
+    pages; the next call copies them (it is not forgotten until the next commit)."""
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    exp = store.get_or_create_experiment("e")
+    store.checkpoint()
+    reader = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM runs").fetchall()  # holds a read snapshot
+    row = {"run_id": "b" * 32, "experiment_id": exp, "status": "RUNNING", "start_time": 1}
+    assert store.create_run(row, {})
+    store.checkpoint()
+    assert not _in_database_file(tmp_path / "s.db", "b" * 32)
+    reader.execute("COMMIT")
+    reader.close()
+    store.checkpoint()  # no commit since, but the last one was cut short
+    assert _in_database_file(tmp_path / "s.db", "b" * 32)
+    store.close()
+
+
+def test_no_checkpoint_after_close(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    store.get_or_create_experiment("e")
+    store.close()
+    for name in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    store.checkpoint()  # the writer thread's tick after a close: nothing reopened
+    assert not any(tmp_path.glob("s.db*"))
+
+
+def test_a_store_opened_by_a_relative_path_stays_put_after_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore("store/s.db", "store/a")
+    exp = store.get_or_create_experiment("e")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    row = {"run_id": "c" * 32, "experiment_id": exp, "status": "RUNNING", "start_time": 1}
+    assert store.create_run(row, {})
+    store.checkpoint()
+    assert _in_database_file(tmp_path / "store" / "s.db", "c" * 32)
+    assert not any((tmp_path / "elsewhere").iterdir())
+    store.close()
+
+
+def test_a_store_that_cannot_be_written_reads_and_says_why_writes_fail(tmp_path: Path) -> None:
+    """A store that can be read but not written (here SQLite's query_only, as a read-only
+    file would) still opens and is searched, dead runs and all; a write is a StoreError."""
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    exp = store.get_or_create_experiment("e")
+    row = {
+        "run_id": "d" * 32,
+        "experiment_id": exp,
+        "status": "RUNNING",
+        "start_time": 1,
+        "host": socket.gethostname(),
+        "pid": gone.pid,
+    }
+    assert store.create_run(row, {})
+    store.conn.execute("PRAGMA query_only = ON")
+    assert store.mark_dead_runs(wait=False) == []  # a read: no error, marked later
+    with pytest.raises(StoreError, match="can be read but not written"):
+        store.mark_dead_runs()
+    with pytest.raises(StoreError, match="can be read but not written"):
+        store.create_experiment("f", None, {})
+    store.conn.execute("PRAGMA query_only = OFF")
+    assert store.get_experiment(name="f") is None  # nothing half-written
+    assert store.mark_dead_runs() == ["d" * 32]
+    store.close()

@@ -84,12 +84,13 @@ class SQLiteStore:
     """
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path).absolute()  # a later os.chdir must not move it
         self.artifact_root = Path(artifact_root)
         self._lock = threading.RLock()
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._committed = False  # since the last checkpoint
+        self._closed = False
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -218,6 +219,8 @@ class SQLiteStore:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
+                if "readonly" in str(exc):
+                    raise self._read_only(exc) from exc
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 waited = f"{BUSY_TIMEOUT_S:g} s" if wait else "a moment"
@@ -231,11 +234,20 @@ class SQLiteStore:
                     conn.execute(f"PRAGMA busy_timeout = {int(waits_ms)}")
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+                    raise self._read_only(exc) from exc
                 raise
             conn.execute("COMMIT")
             self._committed = True
+
+    def _read_only(self, exc: sqlite3.OperationalError) -> StoreError:
+        return StoreError(
+            f"the nbtrack store at {self.db_path} can be read but not written (SQLite said: "
+            f"{exc}); nothing of this write was stored. Check the permissions of the file and "
+            "its folder, or point nbtrack at a copy."
+        )
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -253,20 +265,32 @@ class SQLiteStore:
         Called by the writer thread, on a connection of its own, so that no read or write of
         this process waits for it: with SQLite's automatic checkpoint, one commit in every
         few hundred paid for copying the pages of all the others. PASSIVE: it neither waits
-        for nor blocks other connections, and copies what it can (the next call the rest).
+        for nor blocks other connections, and copies what it can; what it could not (another
+        connection reading an older state, or checkpointing itself) is left for the next call.
         """
         if not self._committed:
             return
         self._committed = False
-        with self._checkpoint_lock:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    str(self.db_path), isolation_level=None, check_same_thread=False
-                )
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        done = False
+        try:
+            with self._checkpoint_lock:
+                if self._closed:
+                    return
+                if self._checkpointer is None:
+                    self._checkpointer = sqlite3.connect(
+                        str(self.db_path), isolation_level=None, check_same_thread=False
+                    )
+                busy, log, copied = self._checkpointer.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)"
+                ).fetchone()
+                done = not busy and copied >= log
+        finally:
+            if not done and not self._closed:
+                self._committed = True  # the next call tries again
 
     def close(self) -> None:
         with self._checkpoint_lock:
+            self._closed = True
             if self._checkpointer is not None:
                 self._checkpointer.close()
                 self._checkpointer = None
