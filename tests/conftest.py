@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +8,17 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack.tracking import fluent, uri
+from nbtrack.tracking import client, fluent, uri
+
+
+@pytest.fixture(autouse=True)
+def _close_stores_opened_by_the_test() -> Iterator[None]:
+    """Each open store holds a few file descriptors; a thousand tests' worth made IPython 8's
+    select() fail for a descriptor number past 1024."""
+    before = set(client._backends)
+    yield
+    with contextlib.suppress(Exception):  # a test may leave rows it made unwritable on purpose
+        client.close_stores(keep=before)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 import warnings
 from pathlib import Path
@@ -920,3 +921,29 @@ def test_client_synchronous_writes_are_stored_before_returning(store_dir: Path) 
         assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]
         assert conn.execute("SELECT value FROM params").fetchall() == [("v",)]
         assert ("t", "w") in conn.execute("SELECT key, value FROM tags").fetchall()
+
+
+def test_close_stores_writes_what_is_buffered_and_reopens_on_next_use(store_dir: Path) -> None:
+    import os
+
+    from nbtrack.tracking import client as client_module
+
+    client = mlflow.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "m", 1.5)
+    db = store_dir / "nbtrack.db"
+
+    def open_here() -> int:  # descriptors of this process on the store's files
+        return sum(
+            os.readlink(f"/proc/self/fd/{fd}").startswith(str(db))
+            for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")
+        )
+
+    assert open_here() >= 3
+    client_module.close_stores()
+    assert open_here() == 0
+    with sqlite3.connect(db) as conn:  # the buffered point was written first
+        assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]
+    assert client.get_run(run_id).data.metrics == {"m": 1.5}  # opened again
+    assert open_here() >= 3

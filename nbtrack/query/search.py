@@ -189,7 +189,8 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]
     for table in ("params", "tags"):
-        by_key = client.store.run_columns(run_ids, table)
+        # NaN where a run lacks the key, as MLflow (pandas 3 shows None so too; pandas 2 not)
+        by_key = client.store.run_columns(run_ids, table, missing=np.nan)
         for key in sorted(by_key):
             columns[f"{table}.{key}"] = by_key[key]
     if n == 0:  # keep the text columns text-typed when nothing matched

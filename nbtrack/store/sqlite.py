@@ -544,10 +544,12 @@ class SQLiteStore:
             (_json_list(run_ids),),
         )
 
-    def run_columns(self, run_ids: Sequence[str], table: str) -> dict[str, list[Any]]:
-        """Per key of params or tags, the values of these runs in the order given, None where
-        a run lacks the key: the columns of a search's DataFrame. (Metrics come row by row,
-        :meth:`run_children`: SQLite's JSON would round REAL values to 15 digits.)"""
+    def run_columns(
+        self, run_ids: Sequence[str], table: str, missing: Any = None
+    ) -> dict[str, list[Any]]:
+        """Per key of params or tags, the values of these runs in the order given, ``missing``
+        where a run lacks the key: the columns of a search's DataFrame. (Metrics come row by
+        row, :meth:`run_children`: SQLite's JSON would round REAL values to 15 digits.)"""
         if table not in {"params", "tags"}:
             raise ValueError(f"unknown table {table!r}")
         n = len(run_ids)
@@ -565,7 +567,7 @@ class SQLiteStore:
             for key, positions, values in rows:
                 column = columns.get(key)
                 if column is None:
-                    column = columns[key] = [None] * n
+                    column = columns[key] = [missing] * n
                 indexes, texts = json.loads(positions), json.loads(values)
                 if indexes == every:  # the usual case: every run has the key
                     column[start : start + len(every)] = texts

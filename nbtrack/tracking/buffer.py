@@ -116,6 +116,10 @@ class WriteBuffer:
         with contextlib.suppress(Exception):
             self.store.checkpoint()
 
+    def close(self) -> None:
+        """Leave the writer thread's rounds (the store is being closed)."""
+        _live_buffers.discard(self)
+
     def take_refused(self, run_id: str | None = None) -> list[Exception]:
         """The errors of rows the store refused (of one run, or of all), each given once."""
         with self._flush_lock:

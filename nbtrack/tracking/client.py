@@ -139,6 +139,33 @@ def backend(location: StoreLocation) -> _Backend:
     return found
 
 
+def close_stores(keep: Iterable[tuple[int, Path]] = ()) -> None:
+    """Write what is buffered, then close every store this process has open (but the ``keep``
+    keys of ``_backends``): their connections and files. A client used afterwards opens its
+    store again. For processes that go through many stores, such as a test suite: each open
+    store holds half a dozen file descriptors. A failed write is raised once all are closed
+    (its rows are lost: the store it was for is closed)."""
+    kept = set(keep)
+    with _backends_lock:
+        closing = {key: b for key, b in _backends.items() if key not in kept}
+        for key in closing:
+            del _backends[key]
+    gone = set(map(id, closing.values()))
+    for client in list(_live_clients):
+        if id(client._b) in gone:
+            client._b = _Unopened(client)
+    first: Exception | None = None
+    for b in closing.values():
+        try:
+            b.buffer.flush()
+        except Exception as exc:  # close the others all the same, then say so
+            first = first or exc
+        b.buffer.close()
+        b.store.close()
+    if first is not None:
+        raise first
+
+
 def _experiment_id(experiment_id: Any) -> int:
     try:
         return int(experiment_id)
