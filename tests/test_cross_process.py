@@ -428,3 +428,69 @@ def test_a_forked_child_exits_even_if_another_thread_held_the_run_lock_at_the_fo
     done = run_script(script, store_dir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "exited"
+
+
+FORK_WHILE_WRITING = """
+import os, sys, threading, time
+import nbtrack
+from nbtrack.store import sqlite as sqlite_store
+sqlite_store.BUSY_TIMEOUT_S = 5.0  # a child that finds the store locked says so in 5 s
+nbtrack.start_run()
+stop = threading.Event()
+def log_all_the_time():  # keeps the writer thread in transactions
+    step = 0
+    while not stop.is_set():
+        nbtrack.log_metric("p", float(step), step=step)
+        step += 1
+        if step % 500 == 0:
+            time.sleep(0.001)
+threading.Thread(target=log_all_the_time, daemon=True).start()
+children = []
+for k in range(CHILDREN):
+    time.sleep(0.01)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            with nbtrack.start_run(run_name=f"child-{k}"):
+                nbtrack.log_metric("c", 1.0)
+        except BaseException as exc:
+            print("child error:", exc, file=sys.stderr)
+            code = 1
+        sys.exit(code)
+    children.append(pid)
+hung = failed = 0
+deadline = time.monotonic() + 60
+for pid in children:
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            failed += os.waitstatus_to_exitcode(status) != 0
+            break
+        if time.monotonic() > deadline:
+            hung += 1
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.01)
+stop.set()
+nbtrack.end_run()
+print(hung, failed, len(nbtrack.search_runs(filter_string="run_name LIKE 'child-%'")))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_children_forked_while_the_writer_thread_writes_can_log(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """A fork in the middle of the parent's write used to leave SQLite's lock bookkeeping of
+    that write in the child: a child that logged found the store locked for ever, or hung
+    (a few children in a hundred, with a parent logging all the time)."""
+    children = 60
+    script = tmp_path / "storm.py"
+    script.write_text(FORK_WHILE_WRITING.replace("CHILDREN", str(children)))
+    done = run_script(script, store_dir)
+    assert done.returncode == 0, done.stderr
+    hung, failed, child_runs = map(int, done.stdout.split())
+    assert (hung, failed) == (0, 0), done.stderr
+    assert child_runs == children

@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,6 +53,35 @@ _COLUMN_CHUNK = 1000
 
 MetricRow = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, step
 KeyValueRow = tuple[str, str, str]  # run_id, key, value
+
+
+#: Every store open in this process, for the fork guard below.
+_open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+_held_at_fork: list[SQLiteStore] = []
+
+
+def _before_fork() -> None:
+    """Fork only while no thread of ours is inside SQLite on a store. SQLite keeps its lock
+    bookkeeping per process, and a child inherits the parent's as it was at the fork: forked
+    in the middle of the writer thread's transaction, a child that logs found the store
+    "locked" for ever (or hung on a lock of a thread that does not exist in it)."""
+    for store in list(_open_stores):
+        store._lock.acquire()
+        store._checkpoint_lock.acquire()
+        _held_at_fork.append(store)
+
+
+def _after_fork() -> None:
+    while _held_at_fork:
+        store = _held_at_fork.pop()
+        store._checkpoint_lock.release()
+        store._lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -120,6 +150,7 @@ class SQLiteStore:
         except BaseException:
             conn.close()
             raise
+        _open_stores.add(self)
 
     # -- connection plumbing ------------------------------------------------------------------
 
