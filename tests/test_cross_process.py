@@ -494,3 +494,19 @@ def test_children_forked_while_the_writer_thread_writes_can_log(
     hung, failed, child_runs = map(int, done.stdout.split())
     assert (hung, failed) == (0, 0), done.stderr
     assert child_runs == children
+
+
+def test_refusals_of_several_kinds_come_as_their_nearest_common_kind_and_each_is_kept() -> None:
+    from nbtrack.exceptions import ExperimentNotFoundError, NbtrackError, NotFoundError
+    from nbtrack.tracking.buffer import combined
+
+    conflict_a, conflict_b = ParamConflictError("a"), ParamConflictError("b")
+    purged = RunNotFoundError("gone")
+    assert combined([purged]) is purged
+    same = combined([conflict_a, conflict_b])
+    assert type(same) is ParamConflictError and same.errors == [conflict_a, conflict_b]
+    assert "2 errors: a; b" in str(same)
+    found = combined([purged, ExperimentNotFoundError("no exp")])
+    assert type(found) is NotFoundError
+    mixed = combined([conflict_a, purged])
+    assert type(mixed) is NbtrackError and mixed.errors == [conflict_a, purged]

@@ -157,14 +157,22 @@ class WriteBuffer:
 
 
 def combined(errors: list[Exception]) -> Exception:
-    """One error for several: the error itself when alone; else one of their common type (or
-    NbtrackError) whose message holds every message."""
+    """One error for several: the error itself when alone; else one of the nearest class they
+    all are (two kinds of not-found: ``NotFoundError``; a param conflict and a purged run:
+    ``NbtrackError``), whose message holds every message and whose ``errors`` lists them."""
     if len(errors) == 1:
         return errors[0]
-    kind = type(errors[0])
-    if any(type(e) is not kind for e in errors):
-        kind = NbtrackError
-    return kind(f"{len(errors)} errors: " + "; ".join(str(e) for e in errors))
+    kind = next(
+        (
+            c
+            for c in type(errors[0]).__mro__
+            if issubclass(c, NbtrackError) and all(isinstance(e, c) for e in errors)
+        ),
+        NbtrackError,
+    )
+    error = kind(f"{len(errors)} errors: " + "; ".join(str(e) for e in errors))
+    error.errors = list(errors)  # type: ignore[attr-defined]
+    return error
 
 
 def _take(queue: deque[_Row]) -> list[_Row]:
