@@ -18,7 +18,7 @@ def _close_stores_opened_by_the_test() -> Iterator[None]:
     before = set(client._backends)
     yield
     with contextlib.suppress(Exception):  # a test may leave rows it made unwritable on purpose
-        client.close_stores(keep=before)
+        client._close_stores(keep=before)
 
 
 @pytest.fixture

@@ -510,3 +510,58 @@ def test_refusals_of_several_kinds_come_as_their_nearest_common_kind_and_each_is
     assert type(found) is NotFoundError
     mixed = combined([conflict_a, purged])
     assert type(mixed) is NbtrackError and mixed.errors == [conflict_a, purged]
+
+
+FORK_WHILE_OPENING = """
+import os, sys, threading, time
+from nbtrack.store import schema, sqlite as sqlite_store
+path = sys.argv[1]
+inside = threading.Event()
+last = schema.MIGRATIONS[-1]
+def slow_last(conn):  # holds the opening transaction of a new store open for a second
+    last(conn)
+    inside.set()
+    time.sleep(1.0)
+sqlite_store.MIGRATIONS[-1] = slow_last
+opener = threading.Thread(target=lambda: sqlite_store.SQLiteStore(path, path + "-artifacts"))
+opener.start()
+inside.wait()
+pid = os.fork()
+if pid == 0:
+    sqlite_store.BUSY_TIMEOUT_S = 3.0
+    sqlite_store.MIGRATIONS[-1] = last
+    try:
+        sqlite_store.SQLiteStore(path, path + "-artifacts").get_or_create_experiment("child")
+        print("child wrote", flush=True)
+        os._exit(0)
+    except BaseException as exc:
+        print("child failed:", exc, flush=True)
+        os._exit(1)
+_, status = os.waitpid(pid, 0)
+opener.join()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_child_forked_while_another_thread_opens_a_store_can_write(tmp_path: Path) -> None:
+    script = tmp_path / "open_fork.py"
+    script.write_text(FORK_WHILE_OPENING)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "new.db")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "child wrote" in done.stdout
+
+
+def test_refusals_wait_for_their_run_through_closing_the_stores(store_dir: Path) -> None:
+    from nbtrack.tracking import client as client_module
+
+    run_id = cached_run()
+    other_process(store_dir, CONFLICT, run_id)
+    nbtrack.log_param("lr", 0.5)
+    client_module._close_stores()  # writes the row: refused, and the store closes
+    with pytest.raises(ParamConflictError, match="'lr'"):
+        nbtrack.end_run()  # on the store opened again
+    assert nbtrack.Client().get_run(run_id).data.params["lr"] == "0.1"

@@ -468,3 +468,133 @@ def test_a_store_that_cannot_be_written_reads_and_says_why_writes_fail(tmp_path:
     assert store.get_experiment(name="f") is None  # nothing half-written
     assert store.mark_dead_runs() == ["d" * 32]
     store.close()
+
+
+def test_forks_take_the_guard_one_at_a_time(tmp_path: Path) -> None:
+    """Two threads forking at once: the second waits for the first fork's guard to be let go,
+    and every store lock is free afterwards (one fork used to release the other's locks)."""
+    import threading
+
+    from nbtrack.store import sqlite as sqlite_store
+
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    sqlite_store._before_fork()  # as os.fork() would, in this thread
+    entered = threading.Event()
+
+    def fork_from_another_thread() -> None:
+        sqlite_store._before_fork()
+        entered.set()
+        sqlite_store._after_fork()
+
+    other = threading.Thread(target=fork_from_another_thread)
+    other.start()
+    assert not entered.wait(0.3)  # held off by this thread's fork
+    sqlite_store._after_fork()
+    assert entered.wait(10)
+    other.join(10)
+    assert store._lock.acquire(timeout=1) and store._checkpoint_lock.acquire(timeout=1)
+    store._checkpoint_lock.release()
+    store._lock.release()
+    store.close()
+
+
+def test_an_interrupted_fork_guard_leaves_no_lock_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a fork waits for a store: Python goes on with the fork regardless, but the
+    guard must not keep any lock, or every later call on the store would hang."""
+    import threading
+
+    from nbtrack.store import sqlite as sqlite_store
+
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+
+    class Interrupted:
+        def acquire(self) -> bool:
+            raise KeyboardInterrupt
+
+    real = store._checkpoint_lock
+    monkeypatch.setattr(store, "_checkpoint_lock", Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        sqlite_store._before_fork()
+    sqlite_store._after_fork()  # the hooks after the fork run all the same: nothing to undo
+    monkeypatch.setattr(store, "_checkpoint_lock", real)
+    taken: list[bool] = []
+
+    def take_and_give_back() -> None:
+        taken.append(store._lock.acquire(timeout=2))
+        if taken[-1]:
+            store._lock.release()
+
+    probe = threading.Thread(target=take_and_give_back)
+    probe.start()
+    probe.join()
+    assert taken == [True]  # another thread (the writer thread, say) can still take it
+    assert sqlite_store._fork_lock.acquire(timeout=1)
+    sqlite_store._fork_lock.release()
+    store.close()
+
+
+READ_ONLY_CHECK = """
+import sys, nbtrack
+from nbtrack.exceptions import StoreError
+nbtrack.set_tracking_uri(sys.argv[1])
+try:
+    frame = nbtrack.search_runs(search_all_experiments=True)
+    print("search", list(frame["params.p"]))
+except StoreError as exc:
+    print("search StoreError", exc)
+try:
+    nbtrack.Client(sys.argv[1]).create_experiment("new")
+    print("write ok")
+except StoreError as exc:
+    print("write StoreError", exc)
+"""
+
+
+@pytest.mark.parametrize("folder_too", [False, True])
+def test_a_read_only_store(tmp_path: Path, folder_too: bool) -> None:
+    """A store file that may be read but not written opens and is searched, and a write says
+    why it fails; in a read-only folder (where SQLite cannot make its -wal and -shm files) the
+    open fails and says what to do. Run as another process, without root's override of file
+    permissions."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    store = tmp_path / "ro"
+    client = nbtrack.Client(str(store))
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "p", "1")
+    client.set_terminated(run_id)
+    from nbtrack.tracking import client as client_module
+
+    client_module._close_stores()  # no -wal or -shm left beside the file
+    assert [p.name for p in store.iterdir()] == ["nbtrack.db"]
+    (store / "nbtrack.db").chmod(0o444)
+    if folder_too:
+        store.chmod(0o555)
+    script = tmp_path / "check.py"
+    script.write_text(READ_ONLY_CHECK)
+    command = [sys.executable, str(script), str(store)]
+    if os.geteuid() == 0:  # root may write anything: drop that power for the child
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
+        caps = "-dac_override,-dac_read_search"
+        command = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        store.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    if folder_too:
+        assert lines[0].startswith("search StoreError")
+        assert "create its -wal and -shm files" in lines[0]
+        assert "Copy the store to a folder you can write to" in lines[0]
+    else:
+        assert lines[0] == "search ['1']"
+        assert lines[1].startswith("write StoreError")
+        assert "can be read but not written" in lines[1]

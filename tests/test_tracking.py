@@ -941,7 +941,7 @@ def test_close_stores_writes_what_is_buffered_and_reopens_on_next_use(store_dir:
         )
 
     assert open_here() >= 3
-    client_module.close_stores()
+    client_module._close_stores()
     assert open_here() == 0
     with sqlite3.connect(db) as conn:  # the buffered point was written first
         assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]

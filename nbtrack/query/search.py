@@ -189,8 +189,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]
     for table in ("params", "tags"):
-        # NaN where a run lacks the key, as MLflow (pandas 3 shows None so too; pandas 2 not)
-        by_key = client.store.run_columns(run_ids, table, missing=np.nan)
+        by_key = client.store.run_columns(run_ids, table)  # None where a run lacks the key
         for key in sorted(by_key):
             columns[f"{table}.{key}"] = by_key[key]
     if n == 0:  # keep the text columns text-typed when nothing matched

@@ -55,27 +55,42 @@ MetricRow = tuple[str, str, float, int, int]  # run_id, key, value, timestamp, s
 KeyValueRow = tuple[str, str, str]  # run_id, key, value
 
 
-#: Every store open in this process, for the fork guard below.
+#: Every store open (or being opened) in this process, for the fork guard below.
 _open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
-_held_at_fork: list[SQLiteStore] = []
+_fork_lock = threading.Lock()  # one fork at a time goes through the guard
+_held_at_fork: list[threading.Lock | threading.RLock] = []  # what the guarding fork holds
+_guard_owner: list[int] = []  # the thread whose fork holds the guard, if any
 
 
 def _before_fork() -> None:
     """Fork only while no thread of ours is inside SQLite on a store. SQLite keeps its lock
     bookkeeping per process, and a child inherits the parent's as it was at the fork: forked
-    in the middle of the writer thread's transaction, a child that logs found the store
-    "locked" for ever (or hung on a lock of a thread that does not exist in it)."""
-    for store in list(_open_stores):
-        store._lock.acquire()
-        store._checkpoint_lock.acquire()
-        _held_at_fork.append(store)
+    in the middle of the writer thread's transaction, a child that logged found the store
+    "locked" for ever (or hung on a lock of a thread that does not exist in it).
+
+    Interrupted (Ctrl-C while waiting), it lets go of what it took: Python cannot stop the
+    fork, but no lock is left held."""
+    _fork_lock.acquire()
+    _guard_owner.append(threading.get_ident())
+    try:
+        for store in list(_open_stores):
+            for lock in (store._lock, store._checkpoint_lock):
+                lock.acquire()
+                _held_at_fork.append(lock)
+    except BaseException:
+        _after_fork()
+        raise
 
 
 def _after_fork() -> None:
+    """In the parent and in the child (whose one thread is the forking one): release what
+    :func:`_before_fork` took, if this thread's fork took it."""
+    if not _guard_owner or _guard_owner[0] != threading.get_ident():
+        return
     while _held_at_fork:
-        store = _held_at_fork.pop()
-        store._checkpoint_lock.release()
-        store._lock.release()
+        _held_at_fork.pop().release()
+    _guard_owner.clear()
+    _fork_lock.release()
 
 
 if hasattr(os, "register_at_fork"):
@@ -115,12 +130,21 @@ class SQLiteStore:
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
         self.db_path = Path(db_path).absolute()  # a later os.chdir must not move it
-        self.artifact_root = Path(artifact_root)
+        self.artifact_root = Path(artifact_root).absolute()
         self._lock = threading.RLock()
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._committed = False  # since the last checkpoint
         self._closed = False
+        with self._lock:  # a fork waits for the opening transaction too
+            _open_stores.add(self)
+            try:
+                self._open()
+            except BaseException:
+                _open_stores.discard(self)
+                raise
+
+    def _open(self) -> None:
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -144,13 +168,18 @@ class SQLiteStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if "readonly" in str(exc):
+                raise StoreError(
+                    f"cannot open the nbtrack store at {self.db_path}: SQLite must be able to "
+                    "create its -wal and -shm files beside it, and could not (SQLite said: "
+                    f"{exc}). Copy the store to a folder you can write to."
+                ) from exc
             raise StoreError(
                 f"{self.db_path} is not a usable nbtrack store (SQLite said: {exc})"
             ) from exc
         except BaseException:
             conn.close()
             raise
-        _open_stores.add(self)
 
     # -- connection plumbing ------------------------------------------------------------------
 
@@ -575,12 +604,11 @@ class SQLiteStore:
             (_json_list(run_ids),),
         )
 
-    def run_columns(
-        self, run_ids: Sequence[str], table: str, missing: Any = None
-    ) -> dict[str, list[Any]]:
-        """Per key of params or tags, the values of these runs in the order given, ``missing``
-        where a run lacks the key: the columns of a search's DataFrame. (Metrics come row by
-        row, :meth:`run_children`: SQLite's JSON would round REAL values to 15 digits.)"""
+    def run_columns(self, run_ids: Sequence[str], table: str) -> dict[str, list[Any]]:
+        """Per key of params or tags, the values of these runs in the order given, None where
+        a run lacks the key (as MLflow's frame has it): the columns of a search's DataFrame.
+        (Metrics come row by row, :meth:`run_children`: SQLite's JSON would round REAL values
+        to 15 digits.)"""
         if table not in {"params", "tags"}:
             raise ValueError(f"unknown table {table!r}")
         n = len(run_ids)
@@ -598,7 +626,7 @@ class SQLiteStore:
             for key, positions, values in rows:
                 column = columns.get(key)
                 if column is None:
-                    column = columns[key] = [missing] * n
+                    column = columns[key] = [None] * n
                 indexes, texts = json.loads(positions), json.loads(values)
                 if indexes == every:  # the usual case: every run has the key
                     column[start : start + len(every)] = texts

@@ -129,6 +129,16 @@ class WriteBuffer:
                 return found
             return self._refused.pop(run_id, [])
 
+    def take_all_refused(self) -> dict[str, list[Exception]]:
+        """Every run's refusals not yet raised, taken away (to hand to another buffer)."""
+        with self._flush_lock:
+            found, self._refused = self._refused, {}
+            return found
+
+    def give_back_all_refused(self, refused: dict[str, list[Exception]]) -> None:
+        for run_id, errors in refused.items():
+            self.give_back_refused(run_id, errors)
+
     def give_back_refused(self, run_id: str, errors: list[Exception]) -> None:
         """Put back errors taken by :meth:`take_refused` that could not be raised yet."""
         if errors:

@@ -70,6 +70,7 @@ class _Backend:
         self.store.ensure_default_experiment()
         self.store.mark_dead_runs(wait=False)  # not now if another process is writing
         self.buffer = WriteBuffer(self.store, self.learn)
+        self.buffer.give_back_all_refused(_waiting_refusals.pop(location.db_path, {}))
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
         self.artifact_locations: dict[int, str] = {}  # experiment -> its own folder, or ""
@@ -139,12 +140,14 @@ def backend(location: StoreLocation) -> _Backend:
     return found
 
 
-def close_stores(keep: Iterable[tuple[int, Path]] = ()) -> None:
+def _close_stores(keep: Iterable[tuple[int, Path]] = ()) -> None:
     """Write what is buffered, then close every store this process has open (but the ``keep``
     keys of ``_backends``): their connections and files. A client used afterwards opens its
-    store again. For processes that go through many stores, such as a test suite: each open
-    store holds half a dozen file descriptors. A failed write is raised once all are closed
-    (its rows are lost: the store it was for is closed)."""
+    store again, and refusals not yet raised wait for it (its runs' ends raise them). For
+    processes that go through many stores, such as a test suite: each open store holds half a
+    dozen file descriptors. Not while other threads log to those stores: a row logged while
+    this runs may miss the flush. A failed write is raised once all are closed (its rows are
+    lost: the store it was for is closed)."""
     kept = set(keep)
     with _backends_lock:
         closing = {key: b for key, b in _backends.items() if key not in kept}
@@ -155,15 +158,22 @@ def close_stores(keep: Iterable[tuple[int, Path]] = ()) -> None:
         if id(client._b) in gone:
             client._b = _Unopened(client)
     first: Exception | None = None
-    for b in closing.values():
+    for key, b in closing.items():
         try:
             b.buffer.flush()
         except Exception as exc:  # close the others all the same, then say so
             first = first or exc
+        refused = b.buffer.take_all_refused()
+        if refused:
+            _waiting_refusals.setdefault(key[1], {}).update(refused)
         b.buffer.close()
         b.store.close()
     if first is not None:
         raise first
+
+
+#: Refusals of closed stores, per database file, handed to the store's next buffer.
+_waiting_refusals: dict[Path, dict[str, list[Exception]]] = {}
 
 
 def _experiment_id(experiment_id: Any) -> int:
