@@ -686,6 +686,39 @@ def test_a_store_locked_past_the_busy_timeout_is_a_store_error_and_keeps_the_row
 
 
 
+
+def test_the_writer_thread_does_not_hold_the_store_while_another_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a store another process keeps locked (a long ``nbtrack gc``, say), a background
+    flush gives up after BACKGROUND_WAIT_S and tries again next tick, rather than holding this
+    process's store (which a fork, or any read, would wait for) for the whole busy timeout."""
+    from nbtrack.store import sqlite as sqlite_store
+    from nbtrack.tracking import buffer
+
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 30.0)  # for the connection opened below
+    client = nbtrack.Client(str(tmp_path / "store"))
+    run_id = client.create_run("0").info.run_id
+    store = client.store
+    locker = sqlite3.connect(tmp_path / "store" / "nbtrack.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        client.log_metric(run_id, "m", 1.5, step=7)
+        buffer._writer.wake()
+        time.sleep(buffer.INTERVAL_S)  # the writer thread is in its flush, waiting
+        free = store._lock.acquire(timeout=buffer.BACKGROUND_WAIT_S + 3 * buffer.INTERVAL_S)
+        assert free, "the writer thread kept the store for the busy timeout"
+        store._lock.release()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    deadline = time.monotonic() + 20 * buffer.INTERVAL_S
+    while store.query("SELECT count(*) FROM latest_metrics")[0][0] == 0:  # no flush of ours
+        assert time.monotonic() < deadline, "the rows were not written once the lock was free"
+        time.sleep(buffer.INTERVAL_S / 5)
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "m")] == [(7, 1.5)]
+
+
 @POSIX_ONLY
 def test_opening_and_searching_a_locked_store_do_not_wait_to_mark_dead_runs(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

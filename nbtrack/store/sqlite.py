@@ -267,15 +267,19 @@ class SQLiteStore:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
     @contextlib.contextmanager
-    def write(self, wait: bool = True) -> Iterator[sqlite3.Connection]:
+    def write(self, wait: bool | float = True) -> Iterator[sqlite3.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error).
-        ``wait=False``: StoreError at once when another writer holds the lock, rather than
-        after the busy timeout (for writes that can wait for a later chance)."""
+
+        ``wait``: how long to wait for another writer's lock before StoreError: the busy
+        timeout (True), not at all (False), or that many seconds (for writes that can wait for
+        a later chance: while this waits, the store's lock is held, and a fork waits for it).
+        """
+        custom = wait is not True
         with self._lock:
             conn = self.conn
-            if not wait:
+            if custom:
                 waits_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-                conn.execute("PRAGMA busy_timeout = 0")
+                conn.execute(f"PRAGMA busy_timeout = {int(float(wait) * 1000)}")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -283,14 +287,14 @@ class SQLiteStore:
                     raise self._read_only(exc) from exc
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                waited = f"{BUSY_TIMEOUT_S:g} s" if wait else "a moment"
+                waited = f"{BUSY_TIMEOUT_S if wait is True else float(wait):g} s"
                 raise StoreError(
                     f"the nbtrack store at {self.db_path} stayed locked by another writer for "
                     f"{waited} (SQLite said: {exc}); nothing of this write was stored "
                     "(buffered metrics, params and tags stay queued for the next flush)"
                 ) from exc
             finally:
-                if not wait:
+                if custom:
                     conn.execute(f"PRAGMA busy_timeout = {int(waits_ms)}")
             try:
                 yield conn
@@ -650,9 +654,10 @@ class SQLiteStore:
         metrics: Sequence[MetricRow],
         params: Sequence[KeyValueRow],
         tags: Sequence[KeyValueRow],
+        wait: bool | float = True,
     ) -> BatchOutcome:
         """Write metrics (history blocks and latest values), params and tags in one
-        transaction.
+        transaction (``wait``: as :meth:`write`).
 
         Rows that another process made wrong since they were checked are left out and told
         of in the outcome (see :class:`~nbtrack.store.base.BatchOutcome`).
@@ -671,7 +676,7 @@ class SQLiteStore:
                 block_rows.append((run_id, key, *block))
             latest.append(group[-1])
         outcome = BatchOutcome()
-        with self.write() as conn:
+        with self.write(wait) as conn:
             points: Counter[str] = Counter()
             for (run_id, _), group in by_key.items():  # per run and key: cheaper than per row
                 points[run_id] += len(group)

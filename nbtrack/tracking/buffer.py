@@ -40,6 +40,10 @@ from ..store.base import BatchOutcome
 __all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
 
 INTERVAL_S = 0.5
+#: How long a flush of the writer thread waits for another process's write lock before it
+#: gives up until the next tick (a flush made for the caller waits the whole busy timeout).
+#: The store's lock is held meanwhile, and a fork of this process waits for it.
+BACKGROUND_WAIT_S = 1.0
 FLUSH_AT = 20_000
 BLOCK_AT = 500_000
 
@@ -54,6 +58,7 @@ class BatchWriter(Protocol):
         metrics: list[MetricRow],
         params: list[KeyValueRow],
         tags: list[KeyValueRow],
+        wait: bool | float = True,
     ) -> BatchOutcome: ...
 
     def checkpoint(self) -> None: ...
@@ -104,7 +109,7 @@ class WriteBuffer:
         """
         with self._flush_lock:
             try:
-                self._drain()
+                self._drain(BACKGROUND_WAIT_S if background else True)
             except Exception:
                 if not background:
                     raise
@@ -145,14 +150,14 @@ class WriteBuffer:
             with self._flush_lock:
                 self._refused[run_id] = errors + self._refused.get(run_id, [])
 
-    def _drain(self) -> None:
+    def _drain(self, wait: bool | float) -> None:
         metrics = _take(self.metrics)
         params = _take(self.params)
         tags = _take(self.tags)
         if not (metrics or params or tags):
             return
         try:
-            outcome = self.store.write_batch(metrics, params, tags)
+            outcome = self.store.write_batch(metrics, params, tags, wait)
         except BaseException:
             # Put the rows back in front, in order, so nothing is lost and a retry can succeed.
             self.metrics.extendleft(reversed(metrics))
