@@ -565,3 +565,48 @@ def test_refusals_wait_for_their_run_through_closing_the_stores(store_dir: Path)
     with pytest.raises(ParamConflictError, match="'lr'"):
         nbtrack.end_run()  # on the store opened again
     assert nbtrack.Client().get_run(run_id).data.params["lr"] == "0.1"
+
+
+REFUSAL_ACROSS_FORK = """
+import os, sqlite3, sys, nbtrack
+from nbtrack.tracking import client as client_module
+path = sys.argv[1]
+client = nbtrack.Client(path)
+run_id = client.create_run("0").info.run_id
+client.log_param(run_id, "lr", "0.1")  # buffered
+with sqlite3.connect(path + "/nbtrack.db") as other:  # another process stores lr first
+    other.execute("INSERT INTO params VALUES (?, 'lr', '0.2')", (run_id,))
+client_module._close_stores()  # the refusal waits for the store to be opened again
+pid = os.fork()
+if pid == 0:  # a worker with a run of its own: the parent's refusal is not its to raise
+    child = nbtrack.Client(path)
+    own = child.create_run("0").info.run_id
+    try:
+        child.set_terminated(own)
+        child.flush()
+        print("child: nothing raised", flush=True)
+    except Exception as exc:
+        print("child raised:", type(exc).__name__, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+try:
+    client.set_terminated(run_id)
+    print("parent: nothing raised")
+except Exception as exc:
+    print("parent raised:", type(exc).__name__)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_refusal_waiting_for_a_closed_store_stays_the_parents(tmp_path: Path) -> None:
+    script = tmp_path / "refusal_fork.py"
+    script.write_text(REFUSAL_ACROSS_FORK)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "child: nothing raised",
+        "parent raised: ParamConflictError",
+    ]

@@ -484,12 +484,12 @@ def test_forks_take_the_guard_one_at_a_time(tmp_path: Path) -> None:
     def fork_from_another_thread() -> None:
         sqlite_store._before_fork()
         entered.set()
-        sqlite_store._after_fork()
+        sqlite_store._after_fork_in_parent()
 
     other = threading.Thread(target=fork_from_another_thread)
     other.start()
     assert not entered.wait(0.3)  # held off by this thread's fork
-    sqlite_store._after_fork()
+    sqlite_store._after_fork_in_parent()
     assert entered.wait(10)
     other.join(10)
     assert store._lock.acquire(timeout=1) and store._checkpoint_lock.acquire(timeout=1)
@@ -517,7 +517,7 @@ def test_an_interrupted_fork_guard_leaves_no_lock_held(
     monkeypatch.setattr(store, "_checkpoint_lock", Interrupted())
     with pytest.raises(KeyboardInterrupt):
         sqlite_store._before_fork()
-    sqlite_store._after_fork()  # the hooks after the fork run all the same: nothing to undo
+    sqlite_store._after_fork_in_parent()  # the hooks after the fork run: nothing to undo
     monkeypatch.setattr(store, "_checkpoint_lock", real)
     taken: list[bool] = []
 
@@ -530,8 +530,7 @@ def test_an_interrupted_fork_guard_leaves_no_lock_held(
     probe.start()
     probe.join()
     assert taken == [True]  # another thread (the writer thread, say) can still take it
-    assert sqlite_store._fork_lock.acquire(timeout=1)
-    sqlite_store._fork_lock.release()
+    assert sqlite_store._held_at_fork == {}
     store.close()
 
 
@@ -598,3 +597,40 @@ def test_a_read_only_store(tmp_path: Path, folder_too: bool) -> None:
         assert lines[0] == "search ['1']"
         assert lines[1].startswith("write StoreError")
         assert "can be read but not written" in lines[1]
+
+
+def test_a_fork_from_inside_a_store_call_does_not_deadlock_with_another_fork(
+    tmp_path: Path,
+) -> None:
+    """A thread that holds a store (user code forking inside a store call) forks while another
+    thread's fork waits for that store: the holder's fork goes through (its lock is re-entrant),
+    then the other's."""
+    import threading
+
+    from nbtrack.store import sqlite as sqlite_store
+
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    done: list[str] = []
+    with store.read():  # this thread is inside a store call
+        waiting = threading.Thread(
+            target=lambda: (
+                sqlite_store._before_fork(),
+                done.append("other"),
+                sqlite_store._after_fork_in_parent(),
+            )
+        )
+        waiting.start()
+        time.sleep(0.2)  # the other fork now waits for this store
+        finished = threading.Event()
+
+        def fork_here() -> None:  # the hooks os.fork() would run in this thread
+            sqlite_store._before_fork()
+            done.append("holder")
+            sqlite_store._after_fork_in_parent()
+            finished.set()
+
+        fork_here()  # deadlocked here when forks took one global guard first
+        assert finished.is_set()
+    waiting.join(10)
+    assert done == ["holder", "other"]
+    store.close()

@@ -57,9 +57,8 @@ KeyValueRow = tuple[str, str, str]  # run_id, key, value
 
 #: Every store open (or being opened) in this process, for the fork guard below.
 _open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
-_fork_lock = threading.Lock()  # one fork at a time goes through the guard
-_held_at_fork: list[threading.Lock | threading.RLock] = []  # what the guarding fork holds
-_guard_owner: list[int] = []  # the thread whose fork holds the guard, if any
+#: Per forking thread, the locks its fork in progress holds.
+_held_at_fork: dict[int, list[threading.Lock | threading.RLock]] = {}
 
 
 def _before_fork() -> None:
@@ -68,34 +67,37 @@ def _before_fork() -> None:
     in the middle of the writer thread's transaction, a child that logged found the store
     "locked" for ever (or hung on a lock of a thread that does not exist in it).
 
-    Interrupted (Ctrl-C while waiting), it lets go of what it took: Python cannot stop the
-    fork, but no lock is left held."""
-    _fork_lock.acquire()
-    _guard_owner.append(threading.get_ident())
+    Each forking thread takes the stores' locks itself, in one order (by ``id``), so that two
+    threads forking at once take turns; interrupted (Ctrl-C while waiting), it lets go of what
+    it took: Python cannot stop the fork, but no lock is left held."""
+    held = _held_at_fork.setdefault(threading.get_ident(), [])
     try:
-        for store in list(_open_stores):
+        for store in sorted(_open_stores, key=id):
             for lock in (store._lock, store._checkpoint_lock):
                 lock.acquire()
-                _held_at_fork.append(lock)
+                held.append(lock)
     except BaseException:
-        _after_fork()
+        _after_fork_in_parent()
         raise
 
 
-def _after_fork() -> None:
-    """In the parent and in the child (whose one thread is the forking one): release what
-    :func:`_before_fork` took, if this thread's fork took it."""
-    if not _guard_owner or _guard_owner[0] != threading.get_ident():
-        return
-    while _held_at_fork:
-        _held_at_fork.pop().release()
-    _guard_owner.clear()
-    _fork_lock.release()
+def _after_fork_in_parent() -> None:
+    for lock in reversed(_held_at_fork.pop(threading.get_ident(), [])):
+        lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """The child's one thread is the forking one: release what it took. Locks other threads
+    held belong to stores the child never uses (it opens its own)."""
+    _after_fork_in_parent()
+    _held_at_fork.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
     )
 
 
@@ -170,9 +172,10 @@ class SQLiteStore:
             conn.close()
             if "readonly" in str(exc):
                 raise StoreError(
-                    f"cannot open the nbtrack store at {self.db_path}: SQLite must be able to "
-                    "create its -wal and -shm files beside it, and could not (SQLite said: "
-                    f"{exc}). Copy the store to a folder you can write to."
+                    f"cannot open the nbtrack store at {self.db_path}: even to read it, SQLite "
+                    "must write a little (switch it to WAL mode, or create its -wal and -shm "
+                    f"files beside it) and could not (SQLite said: {exc}). Copy the store to a "
+                    "folder you can write to."
                 ) from exc
             raise StoreError(
                 f"{self.db_path} is not a usable nbtrack store (SQLite said: {exc})"

@@ -106,6 +106,7 @@ def _rebind_after_fork() -> None:
     _backends_lock = threading.Lock()
     _inherited.extend(_backends.values())
     _backends.clear()
+    _waiting_refusals.clear()  # the parent's to raise, not the child's
     for client in list(_live_clients):
         # Opened on first use: a child that never logs (a data-loader worker, a pool process)
         # must not wait on the database, or write to it, just for having been forked.
