@@ -44,6 +44,15 @@ def run_script(script: Path, store: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_text(text: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the Python script ``text`` with ``args``, from a file under ``tmp_path``."""
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120
+    )
+
+
 def cached_run() -> str:
     """A new active run whose params this process has read (so it believes it knows them)."""
     run_id = nbtrack.start_run().info.run_id
@@ -545,12 +554,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 def test_a_child_forked_while_another_thread_opens_a_store_can_write(tmp_path: Path) -> None:
-    script = tmp_path / "open_fork.py"
-    script.write_text(FORK_WHILE_OPENING)
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "new.db")],
-        capture_output=True, text=True, timeout=120,
-    )
+    done = run_text(FORK_WHILE_OPENING, tmp_path, str(tmp_path / "new.db"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "child wrote" in done.stdout
 
@@ -599,12 +603,7 @@ except Exception as exc:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 def test_a_refusal_waiting_for_a_closed_store_stays_the_parents(tmp_path: Path) -> None:
-    script = tmp_path / "refusal_fork.py"
-    script.write_text(REFUSAL_ACROSS_FORK)
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "store")],
-        capture_output=True, text=True, timeout=120,
-    )
+    done = run_text(REFUSAL_ACROSS_FORK, tmp_path, str(tmp_path / "store"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "child: nothing raised",

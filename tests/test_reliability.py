@@ -8,6 +8,7 @@ ahead into the file ``<name>`` and every child spins until that time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,6 +417,26 @@ def test_a_store_already_open_sees_the_kill_on_get_run(store_dir: Path, tmp_path
     assert f"process {marker['pid']} " in run.data.tags[context.KILLED_REASON]
 
 
+@contextlib.contextmanager
+def a_dead_run_on_a_locked_store(store_dir: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The marker of a run whose process was SIGKILLed, while another connection holds the
+    store's write lock (released when the block ends)."""
+    barrier = tmp_path / "barrier"
+    proc = spawn(DOOMED, [], store_dir, barrier)
+    try:
+        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(TIMEOUT_S)  # reap it: a zombie's pid still answers kill(pid, 0)
+    locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        yield marker
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
 @POSIX_ONLY
 def test_get_run_of_a_dead_run_on_a_locked_store_still_reads(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -427,22 +448,10 @@ def test_get_run_of_a_dead_run_on_a_locked_store_still_reads(
 
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 20.0)  # for the connection opened below
     client = fresh_client(store_dir)
-    barrier = tmp_path / "barrier"
-    proc = spawn(DOOMED, [], store_dir, barrier)
-    try:
-        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(TIMEOUT_S)
-    locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    try:
+    with a_dead_run_on_a_locked_store(store_dir, tmp_path) as marker:
         started = time.monotonic()
         assert client.get_run(marker["run_id"]).info.status == "RUNNING"
         assert time.monotonic() - started < 10.0  # not the 20 s busy timeout
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     assert client.get_run(marker["run_id"]).info.status == "KILLED"
     timeout_ms = client.store.query("PRAGMA busy_timeout")[0][0]
     assert timeout_ms == 20_000  # writes wait again as long as they should
@@ -729,23 +738,11 @@ def test_opening_and_searching_a_locked_store_do_not_wait_to_mark_dead_runs(
     from nbtrack.store import sqlite as sqlite_store
 
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_S", 20.0)
-    barrier = tmp_path / "barrier"
-    proc = spawn(DOOMED, [], store_dir, barrier)
-    try:
-        marker = json.loads(wait_for_file(barrier / "ready.json", proc))
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(TIMEOUT_S)
-    locker = sqlite3.connect(store_dir / "nbtrack.db", isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    try:
+    with a_dead_run_on_a_locked_store(store_dir, tmp_path) as marker:
         started = time.monotonic()
         client = fresh_client(store_dir)  # this process's first open of the store
         found = client.search_runs(["0"], f"attributes.run_id = '{marker['run_id']}'")
         assert [r.info.status for r in found] == ["RUNNING"]
         assert time.monotonic() - started < 10.0  # not the 20 s busy timeout
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     found = client.search_runs(["0"], f"attributes.run_id = '{marker['run_id']}'")
     assert [r.info.status for r in found] == ["KILLED"]
