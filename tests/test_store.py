@@ -510,7 +510,7 @@ def test_an_interrupted_fork_guard_leaves_no_lock_held(
     store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
 
     class Interrupted:
-        def acquire(self) -> bool:
+        def acquire(self, timeout: float = -1) -> bool:
             raise KeyboardInterrupt
 
     real = store._checkpoint_lock
@@ -602,35 +602,32 @@ def test_a_read_only_store(tmp_path: Path, folder_too: bool) -> None:
 def test_a_fork_from_inside_a_store_call_does_not_deadlock_with_another_fork(
     tmp_path: Path,
 ) -> None:
-    """A thread that holds a store (user code forking inside a store call) forks while another
-    thread's fork waits for that store: the holder's fork goes through (its lock is re-entrant),
-    then the other's."""
+    """A thread inside a call on one store (user code that forks there) forks while another
+    thread's fork holds a second store and waits for the first: one of them gives way, and
+    both forks go through. (It deadlocked when each fork waited for the locks in turn.)"""
     import threading
 
     from nbtrack.store import sqlite as sqlite_store
 
-    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    stores = [SQLiteStore(tmp_path / f"{n}.db", tmp_path / f"{n}-a") for n in "ab"]
+    second = sorted(stores, key=id)[1]  # forks take the other one first
     done: list[str] = []
-    with store.read():  # this thread is inside a store call
-        waiting = threading.Thread(
-            target=lambda: (
-                sqlite_store._before_fork(),
-                done.append("other"),
-                sqlite_store._after_fork_in_parent(),
-            )
-        )
-        waiting.start()
-        time.sleep(0.2)  # the other fork now waits for this store
-        finished = threading.Event()
 
-        def fork_here() -> None:  # the hooks os.fork() would run in this thread
-            sqlite_store._before_fork()
-            done.append("holder")
-            sqlite_store._after_fork_in_parent()
-            finished.set()
+    def fork_elsewhere() -> None:  # the hooks os.fork() runs, in another thread
+        sqlite_store._before_fork()
+        done.append("other")
+        sqlite_store._after_fork_in_parent()
 
-        fork_here()  # deadlocked here when forks took one global guard first
-        assert finished.is_set()
-    waiting.join(10)
-    assert done == ["holder", "other"]
-    store.close()
+    with second.read():  # this thread is inside a call on the second store
+        other = threading.Thread(target=fork_elsewhere, daemon=True)
+        other.start()
+        time.sleep(0.3)  # the other fork has the first store and waits for the second
+        sqlite_store._before_fork()  # this thread's fork: needs the first store too
+        done.append("holder")
+        sqlite_store._after_fork_in_parent()
+    other.join(10)
+    assert not other.is_alive()
+    assert sorted(done) == ["holder", "other"]
+    for store in stores:
+        store.close()
+

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import socket
 import sqlite3
 import threading
@@ -67,18 +68,29 @@ def _before_fork() -> None:
     in the middle of the writer thread's transaction, a child that logged found the store
     "locked" for ever (or hung on a lock of a thread that does not exist in it).
 
-    Each forking thread takes the stores' locks itself, in one order (by ``id``), so that two
-    threads forking at once take turns; interrupted (Ctrl-C while waiting), it lets go of what
-    it took: Python cannot stop the fork, but no lock is left held."""
+    Each forking thread takes every store's locks itself; when one is not free within a
+    moment it gives back all it took and tries again a little later, so that two forks at
+    once, or a fork from a thread that is inside a store call, never wait on each other in a
+    circle. Interrupted (Ctrl-C while waiting), it lets go of what it took: Python cannot stop
+    the fork, but no lock is left held."""
     held = _held_at_fork.setdefault(threading.get_ident(), [])
     try:
-        for store in sorted(_open_stores, key=id):
-            for lock in (store._lock, store._checkpoint_lock):
-                lock.acquire()
-                held.append(lock)
+        while not _take_every_lock(held):
+            time.sleep(random.uniform(0.0, 0.01))
     except BaseException:
         _after_fork_in_parent()
         raise
+
+
+def _take_every_lock(held: list[threading.Lock | threading.RLock]) -> bool:
+    for store in sorted(_open_stores, key=id):
+        for lock in (store._lock, store._checkpoint_lock):
+            if not lock.acquire(timeout=0.05):
+                while held:
+                    held.pop().release()
+                return False
+            held.append(lock)
+    return True
 
 
 def _after_fork_in_parent() -> None:
