@@ -146,6 +146,7 @@ class SQLiteStore:
         self.db_path = Path(db_path).absolute()  # a later os.chdir must not move it
         self.artifact_root = Path(artifact_root).absolute()
         self._lock = threading.RLock()
+        self._busy_s = BUSY_TIMEOUT_S  # the connection's busy timeout, read once
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._committed = False  # since the last checkpoint
@@ -163,7 +164,7 @@ class SQLiteStore:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 str(self.db_path),
-                timeout=BUSY_TIMEOUT_S,
+                timeout=self._busy_s,
                 isolation_level=None,
                 check_same_thread=False,
             )
@@ -293,7 +294,6 @@ class SQLiteStore:
         with self._lock:
             conn = self.conn
             if custom:
-                waits_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
                 conn.execute(f"PRAGMA busy_timeout = {int(float(wait) * 1000)}")
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -302,7 +302,7 @@ class SQLiteStore:
                     raise self._read_only(exc) from exc
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                waited = f"{BUSY_TIMEOUT_S if wait is True else float(wait):g} s"
+                waited = f"{self._busy_s if wait is True else float(wait):g} s"
                 raise StoreError(
                     f"the nbtrack store at {self.db_path} stayed locked by another writer for "
                     f"{waited} (SQLite said: {exc}); nothing of this write was stored "
@@ -310,7 +310,7 @@ class SQLiteStore:
                 ) from exc
             finally:
                 if custom:
-                    conn.execute(f"PRAGMA busy_timeout = {int(waits_ms)}")
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._busy_s * 1000)}")
             try:
                 yield conn
             except BaseException as exc:

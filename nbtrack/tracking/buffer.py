@@ -127,11 +127,9 @@ class WriteBuffer:
 
     def take_refused(self, run_id: str | None = None) -> list[Exception]:
         """The errors of rows the store refused (of one run, or of all), each given once."""
+        if run_id is None:
+            return [e for errors in self.take_all_refused().values() for e in errors]
         with self._flush_lock:
-            if run_id is None:
-                found = [e for errors in self._refused.values() for e in errors]
-                self._refused.clear()
-                return found
             return self._refused.pop(run_id, [])
 
     def take_all_refused(self) -> dict[str, list[Exception]]:
