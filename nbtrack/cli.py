@@ -129,7 +129,6 @@ def runs(
     """List runs as a table; `runs show ID` and `runs delete ID` act on one."""
     if ctx.invoked_subcommand is not None:
         return
-    from .query.search import search_run_ids
     from .tracking.entities import ViewType
 
     client = _client(ctx)
@@ -146,8 +145,7 @@ def runs(
         shown = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
         ids = [e.experiment_id for e in client.search_experiments(shown)]
     view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
-    run_ids = search_run_ids(client, ids, filter_string, view, max_results, list(order_by))
-    found = client.get_runs(run_ids)
+    found = client.search_runs(ids, filter_string, view, max_results, list(order_by))
     if not found:
         click.echo("no runs" + (" match the filter" if filter_string else ""))
         return

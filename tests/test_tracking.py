@@ -112,6 +112,52 @@ def test_search_metric_columns_are_exact_floats_with_nan_where_missing(store_dir
     assert all(str(df[c].dtype) == "float64" for c in df.columns if c.startswith("metrics."))
 
 
+def _commit_between_reads(
+    monkeypatch: pytest.MonkeyPatch, store_dir: Path, run_id: str
+) -> list[int]:
+    """Make another connection (as another process would) rename the run and change its
+    param in one transaction, just before the store's first read of runs' children."""
+    store = fluent._client().store
+    read_children = store.run_children
+    commits: list[int] = []
+
+    def run_children(run_ids: Any, table: str) -> Any:
+        if not commits:
+            with sqlite3.connect(store_dir / "nbtrack.db") as other:
+                other.execute("UPDATE runs SET run_name = 'renamed' WHERE run_id = ?", (run_id,))
+                other.execute("UPDATE params SET value = 'new' WHERE run_id = ?", (run_id,))
+            other.close()
+            commits.append(1)
+        return read_children(run_ids, table)
+
+    monkeypatch.setattr(store, "run_children", run_children)
+    return commits
+
+
+@pytest.mark.parametrize("read", ["get_run", "search_runs", "search_runs_list", "client_search"])
+def test_a_read_sees_one_state_of_the_store_even_when_another_process_commits_meanwhile(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, read: str
+) -> None:
+    with mlflow.start_run(run_name="first") as run:
+        mlflow.log_param("p", "old")
+    run_id = run.info.run_id
+    commits = _commit_between_reads(monkeypatch, store_dir, run_id)
+    if read == "search_runs":
+        df = mlflow.search_runs()
+        name, param = df["run_name"][0], df["params.p"][0]
+    else:
+        if read == "get_run":
+            found = mlflow.get_run(run_id)
+        elif read == "search_runs_list":
+            [found] = mlflow.search_runs(output_format="list")
+        else:
+            [found] = Client().search_runs([run.info.experiment_id])
+        name, param = found.info.run_name, found.data.params["p"]
+    assert commits  # the other connection did commit in the middle of the read
+    assert (name, param) == ("first", "old")  # not half old, half new
+    assert mlflow.get_run(run_id).data.params["p"] == "new"  # the next read sees the commit
+
+
 def test_latest_metric_is_highest_step_not_last_logged(store_dir: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 5.0, step=10)

@@ -7,7 +7,8 @@ every key and value is a bound parameter (:mod:`.sql`); the text of a filter nev
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExperimentNotFoundError, FilterSyntaxError, InvalidInputError
@@ -58,13 +59,14 @@ def search_run_ids(
     order_by: Sequence[str] | str | None = None,
 ) -> list[str]:
     """Ids of matching runs, ordered. FilterSyntaxError on a malformed filter."""
-    rows = search_rows(
+    with matching_rows(
         client, experiment_ids, filter_string, run_view_type, max_results, order_by, ("run_id",)
-    )
-    return [row[0] for row in rows]
+    ) as rows:
+        return [row[0] for row in rows]
 
 
-def search_rows(
+@contextmanager
+def matching_rows(
     client: Client,
     experiment_ids: Sequence[str | int] | str | int,
     filter_string: str | None,
@@ -72,27 +74,31 @@ def search_rows(
     max_results: int,
     order_by: Sequence[str] | str | None,
     columns: Sequence[str],
-) -> list[tuple[Any, ...]]:
-    """The ``columns`` of the matching runs' rows, ordered."""
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The ``columns`` of the matching runs' rows, ordered, inside a snapshot of the store:
+    reads in the ``with`` block (the runs' params, metrics and tags) see the same state as
+    the search did. What this process buffered is written first; nothing may be written
+    inside the block."""
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
     if filter_string is not None and not isinstance(filter_string, str):
         raise InvalidInputError(f"filter_string must be a string; got {filter_string!r}")
     search = compile_search(parse_filter(filter_string or ""), parse_order_by(order_by))
     stages = ViewType.stages(run_view_type)
+    ids = _experiment_ids(client, experiment_ids)
     client._write_buffered()
     client.store.mark_dead_runs(wait=False)  # not now if another process is writing
-    try:
-        return client.store.search_runs(
-            _experiment_ids(client, experiment_ids), stages, search, max_results, columns
-        )
-    except sqlite3.OperationalError as exc:
-        if "too large" not in str(exc) and "too many" not in str(exc):
-            raise
-        raise FilterSyntaxError(
-            f"the filter is too large for SQLite ({exc}); write long lists of values as "
-            "key IN ('a', 'b', ...) rather than many ORed comparisons"
-        ) from None
+    with client.store.snapshot():
+        try:
+            rows = client.store.search_runs(ids, stages, search, max_results, columns)
+        except sqlite3.OperationalError as exc:
+            if "too large" not in str(exc) and "too many" not in str(exc):
+                raise
+            raise FilterSyntaxError(
+                f"the filter is too large for SQLite ({exc}); write long lists of values as "
+                "key IN ('a', 'b', ...) rather than many ORed comparisons"
+            ) from None
+        yield rows
 
 
 def search_runs(
@@ -153,19 +159,19 @@ def search_runs(
         else:
             experiment_ids = [_active_experiment_id(client)]
     if output_format == "list":
-        found = search_run_ids(
-            client, experiment_ids, filter_string, run_view_type, max_results, order_by
+        return client.search_runs(
+            experiment_ids, filter_string, run_view_type, max_results, order_by
         )
-        return client.get_runs(found)
-    rows = search_rows(
+    with matching_rows(
         client, experiment_ids, filter_string, run_view_type, max_results, order_by, BASE_COLUMNS
-    )
-    return runs_frame(client, rows)
+    ) as rows:
+        return runs_frame(client, rows)
 
 
 def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """MLflow's search_runs DataFrame for these runs (rows of :data:`BASE_COLUMNS`), built
-    column by column straight from the store's rows (no per-run objects)."""
+    column by column straight from the store's rows (no per-run objects). Reads the runs'
+    metrics, params and tags: call it inside :func:`matching_rows`."""
     import numpy as np
     import pandas as pd
 
@@ -184,7 +190,6 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     for col, values in (("start_time", starts), ("end_time", ends)):
         ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
         columns[col] = pd.array(ms.view("datetime64[ms]"), dtype=utc)
-    client._write_buffered()
     metrics = _metric_columns(client.store.run_children(run_ids, "latest_metrics"), n)
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]

@@ -7,6 +7,7 @@ and dicts; turning them into :mod:`nbtrack.tracking.entities` objects is the tra
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -42,6 +43,7 @@ class Store(Protocol):
     artifact_root: Path
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
 
     # experiments
     def create_experiment(

@@ -333,6 +333,22 @@ class SQLiteStore:
         with self._lock:
             yield self.conn
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads made inside all see the store as it was at the first of them (one read
+        transaction), so that another process's commit cannot land between, say, a search
+        and the params of the runs it found. Read only; this store waits for it, so keep it
+        short. Inside a transaction already (a nested snapshot), it adds nothing."""
+        with self._lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.conn.execute("BEGIN")  # deferred: the first read takes the snapshot
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")  # a read transaction: nothing to write
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only statement with bound parameters and return all rows."""
         with self.read() as conn:

@@ -468,28 +468,24 @@ class Client(RegistryMethods):
     def get_run(self, run_id: str) -> Run:
         """The run with its params, latest metrics and tags (everything logged so far)."""
         self._write_buffered()
-        row = self._run_row(run_id)
-        if (
-            row["status"] == RunStatus.RUNNING
-            and row["pid"] != os.getpid()
-            and row["host"] == context.host()
-            # its process may have died since the store opened
-            and self.store.mark_dead_runs(wait=False)
-        ):
+        with self.store.snapshot():  # the row and its children from one state of the store
             row = self._run_row(run_id)
-        kids = self.run_children([run_id])[run_id]
+            if not (
+                row["status"] == RunStatus.RUNNING
+                and row["pid"] != os.getpid()
+                and row["host"] == context.host()
+            ):
+                return self._run_with_children(row)
+        # Its process may have died since the store opened: mark it if the lock is free.
+        self.store.mark_dead_runs(wait=False)
+        with self.store.snapshot():
+            return self._run_with_children(self._run_row(run_id))
+
+    def _run_with_children(self, row: dict[str, Any]) -> Run:
+        kids = self._run_children([row["run_id"]])[row["run_id"]]
         return self._make_run(row, kids["params"], kids["latest_metrics"], kids["tags"])
 
-    def run_rows_and_children(
-        self, run_ids: Sequence[str]
-    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
-        """Run rows (in the order given, artifact_uri made absolute) and, per run id, its
-        ``params``, ``latest_metrics`` and ``tags`` dicts: what search results are built from."""
-        self._write_buffered()
-        rows = self.store.get_run_rows(run_ids)
-        return rows, self.run_children([r["run_id"] for r in rows])
-
-    def run_children(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    def _run_children(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Per run id: its ``params``, ``latest_metrics`` (NaN restored) and ``tags``."""
         children: dict[str, dict[str, dict[str, Any]]] = {
             r: {"params": {}, "latest_metrics": {}, "tags": {}} for r in run_ids
@@ -502,8 +498,16 @@ class Client(RegistryMethods):
         return children
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Several runs at once, in the order given (used by search)."""
-        rows, children = self.run_rows_and_children(run_ids)
+        """Several runs at once, in the order given (missing ids are skipped)."""
+        self._write_buffered()
+        with self.store.snapshot():
+            return self._runs(run_ids)
+
+    def _runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """:meth:`get_runs` without writing what is buffered first: for use inside a
+        snapshot (see :meth:`~nbtrack.store.sqlite.SQLiteStore.snapshot`)."""
+        rows = self.store.get_run_rows(run_ids)
+        children = self._run_children([r["run_id"] for r in rows])
         return [
             self._make_run(
                 r,
@@ -896,12 +900,12 @@ class Client(RegistryMethods):
         order_by: Sequence[str] | None = None,
     ) -> list[Run]:
         """Runs matching ``filter_string`` as Run objects (see :func:`nbtrack.search_runs`)."""
-        from ..query.search import search_run_ids
+        from ..query.search import matching_rows
 
-        ids = search_run_ids(
-            self, experiment_ids, filter_string, run_view_type, max_results, order_by
-        )
-        return self.get_runs(ids)
+        with matching_rows(
+            self, experiment_ids, filter_string, run_view_type, max_results, order_by, ("run_id",)
+        ) as rows:
+            return self._runs([row[0] for row in rows])
 
 
 def _check_mapping(function: str, what: str, value: Any) -> None:
