@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.store:
         os.environ["NBTRACK_TRACKING_URI"] = str(Path(args.store).resolve())
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=args.timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
     output = args.output or path.with_suffix(".executed.ipynb")
     print(f"executing {path.name} ({len(nb.cells)} cells) in a fresh kernel ...", flush=True)
     started = time.perf_counter()
     try:
-        client.execute()
+        with tempfile.TemporaryDirectory(prefix="nbtrack-kernel-") as sockets:
+            NotebookClient(
+                nb,
+                timeout=args.timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+                config=_unix_sockets(Path(sockets)),
+            ).execute()
     except CellExecutionError as exc:
         nbformat.write(nb, output)
         print(
@@ -58,6 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         if out.get("output_type") == "stream":
             print(out["text"].rstrip("\n"))
     return 0
+
+
+def _unix_sockets(folder: Path) -> Config:
+    """Configuration for a kernel that talks over Unix sockets in a private folder, where
+    there are such: no TCP ports open on the machine, and no warning about unencrypted TCP.
+    (The client still creates, and so shuts down, the kernel itself.)"""
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(folder / "kernel")
+    return config
 
 
 if __name__ == "__main__":

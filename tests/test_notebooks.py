@@ -40,6 +40,7 @@ def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert out.exists()
+    assert "WARNING" not in result.stderr  # e.g. the kernel's about unencrypted TCP ports
     if notebook.stem == "quickstart":  # the README promises it prints where the results are
         assert "store: sqlite:///" in result.stdout
     conn = sqlite3.connect(store / "nbtrack.db")
