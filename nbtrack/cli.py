@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+#: Metric columns, and param columns, that `runs` shows at most.
+_KEY_COLUMNS = 6
+#: Lines of a multi-line param or tag that `runs show` prints (the last ones).
+_SHOWN_LINES = 12
+
 
 class _Group(click.Group):
     """Turn nbtrack's own errors into a clear message and exit code 1, not a traceback."""
@@ -44,21 +47,33 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-def _client(ctx: click.Context) -> Any:
-    """A client of the store given by --store (or the default); one that does not exist yet is
-    an error here, not a new empty store made by a typo."""
+def _client(ctx: click.Context) -> Client:
+    """A client of the store given by --store (or the default); see :func:`require_store`."""
     from .tracking.client import Client
+
+    return Client(require_store(ctx))
+
+
+def require_store(ctx: click.Context) -> str | None:
+    """The --store of this command line (None: the default), checked to exist: a store that
+    does not exist yet is an error here, not a new empty store made by a typo."""
     from .tracking.uri import resolve
 
-    store = ctx.obj.get("store")
+    root = ctx.find_root()
+    store: str | None = (root.obj or {}).get("store")
     location = resolve(store)
     if not location.db_path.exists():
-        where = f"--store {store}" if store else "the default ./.nbtrack"
+        if not store:
+            where = "the default ./.nbtrack"
+        elif root.get_parameter_source("store") == click.core.ParameterSource.ENVIRONMENT:
+            where = f"NBTRACK_TRACKING_URI={store}"
+        else:
+            where = f"--store {store}"
         raise click.ClickException(
             f"no nbtrack store at {location.db_path} ({where}); pass --store with a store "
             "directory, .db file or sqlite:/// URI, or log a run there first"
         )
-    return Client(store)
+    return store
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,13 +160,17 @@ def runs(
         shown = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
         ids = [e.experiment_id for e in client.search_experiments(shown)]
     view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
-    found = client.search_runs(ids, filter_string, view, max_results, list(order_by))
+    # One more than shown, to know whether there are more.
+    found = client.search_runs(ids, filter_string, view, max_results + 1, list(order_by))
     if not found:
         click.echo("no runs" + (" match the filter" if filter_string else ""))
         return
+    more = len(found) > max_results
+    found = found[:max_results]
     names = {e.experiment_id: e.name for e in client.search_experiments(ViewType.ALL)}
-    metric_keys = sorted({k for r in found for k in r.data.metrics})[:6]
-    param_keys = sorted({k for r in found for k in r.data.params})[:6]
+    all_metrics = sorted({k for r in found for k in r.data.metrics})
+    all_params = sorted({k for r in found for k in r.data.params})
+    metric_keys, param_keys = all_metrics[:_KEY_COLUMNS], all_params[:_KEY_COLUMNS]
     header = ["run_id", "name", "experiment", "status", "start", "duration"]
     header += [f"m.{k}" for k in metric_keys] + [f"p.{k}" for k in param_keys]
     table = []
@@ -169,6 +188,17 @@ def runs(
         row += [r.data.params.get(k, "") for k in param_keys]
         table.append(row)
     _print_table(header, table)
+    notes = []
+    if more:
+        notes.append(f"only the first {max_results} runs are shown (--max-results)")
+    hidden = len(all_metrics) - len(metric_keys) + len(all_params) - len(param_keys)
+    if hidden:
+        notes.append(
+            f"{hidden} more metric and param column(s) not shown; `nbtrack runs show ID` has "
+            "them all"
+        )
+    for note in notes:
+        click.echo(click.style(f"note: {note}", dim=True))
 
 
 def _fmt(value: float | None) -> str:
@@ -209,11 +239,14 @@ def show(ctx: click.Context, run_id: str) -> None:
         click.echo(click.style(f"\n{title}", bold=True) + ("" if data else "  (none)"))
         width = max((len(k) for k in data), default=0)
         for k in sorted(data):
-            value = data[k]
-            text = f"{value:.6g}" if isinstance(value, float) else str(value)
-            if "\n" in text:
-                text = text.strip().splitlines()[-1] + "  (last line)"
-            click.echo(f"  {k:<{width}}  {text}")
+            item = data[k]
+            lines = (f"{item:.6g}" if isinstance(item, float) else str(item)).splitlines() or [""]
+            if len(lines) > _SHOWN_LINES:  # a traceback: its end says what went wrong
+                skipped = len(lines) - _SHOWN_LINES
+                lines = [f"... ({skipped} earlier lines)", *lines[-_SHOWN_LINES:]]
+            click.echo(f"  {k:<{width}}  {lines[0]}")
+            for line in lines[1:]:
+                click.echo(f"  {'':<{width}}  {line}")
     files = client.list_artifacts(i.run_id)
     if files:
         click.echo(click.style("\nartifacts", bold=True))
@@ -227,8 +260,8 @@ def show(ctx: click.Context, run_id: str) -> None:
 def delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     """Mark runs deleted (hidden; `nbtrack gc` removes them for good)."""
     client = _client(ctx)
-    for prefix in run_ids:
-        run_id = _find_run(client, prefix)
+    found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none deleted
+    for run_id in dict.fromkeys(found):
         client.delete_run(run_id)
         click.echo(f"deleted {run_id}")
 
@@ -239,8 +272,8 @@ def delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 def restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     """Bring deleted runs back."""
     client = _client(ctx)
-    for prefix in run_ids:
-        run_id = _find_run(client, prefix)
+    found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none restored
+    for run_id in dict.fromkeys(found):
         client.restore_run(run_id)
         click.echo(f"restored {run_id}")
 
@@ -250,59 +283,32 @@ def restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool) -> None:
     """Purge deleted runs and artifact folders that no run references."""
+    from .tracking.garbage import collect
+
     client = _client(ctx)
     store = client.store
-    root = store.artifact_root
-    # Folders are listed before the runs are read: a run's row is written before its folder, so
-    # a run created meanwhile by another process is either known below or its folder not listed.
-    folders = []
-    if root.is_dir():
-        for exp_dir in root.iterdir():
-            if exp_dir.is_dir():
-                folders += [d for d in exp_dir.iterdir() if d.is_dir()]
-    # Runs of experiments with their own artifact_location keep their folders outside the
-    # store's: only the folders of the runs purged here are removed there (such a location
-    # may hold other things).
-    deleted = store.deleted_run_ids()
-    elsewhere = _folders_outside(client, deleted, root)
-    if dry_run:
-        keep = store.all_run_ids() - set(deleted)
-        orphans = [d for d in folders if d.name not in keep]
-        orphans += [d for run_id, d in elsewhere.items() if run_id in deleted and d.is_dir()]
-        click.echo(
-            f"would purge {len(deleted)} deleted run(s) and {len(orphans)} artifact folder(s)"
-        )
-        for d in orphans:
-            click.echo(f"  {d}")
-        return
     before = _size(store.db_path)
-    # Purge first, in one transaction (a run restored meanwhile is not purged), then keep the
-    # folder of every run still in the store.
-    purged = store.purge_deleted_runs()
-    keep = store.all_run_ids()
-    orphans = [d for d in folders if d.name not in keep]
-    orphans += [d for run_id, d in elsewhere.items() if run_id in purged and d.is_dir()]
-    for d in orphans:
-        shutil.rmtree(d, ignore_errors=True)
-    store.compact()
-    after = _size(store.db_path)
-    click.echo(
-        f"purged {len(purged)} deleted run(s), {len(orphans)} artifact folder(s); "
-        f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
-    )
-
-
-def _folders_outside(client: Client, run_ids: Iterable[str], root: Path) -> dict[str, Path]:
-    """The artifact folders of these runs that lie outside the store's artifact root."""
-    found = {}
-    for run_id in run_ids:
-        row = client.store.get_run_row(run_id)
-        if row is None:
-            continue
-        folder = Path(client.artifact_uri(str(row["artifact_uri"])))
-        if not folder.is_relative_to(root):
-            found[run_id] = folder
-    return found
+    done = collect(client, dry_run)
+    if dry_run:
+        click.echo(
+            f"would purge {len(done.runs)} deleted run(s) and {len(done.folders)} artifact "
+            "folder(s)"
+        )
+    else:
+        store.compact()
+        after = _size(store.db_path)
+        click.echo(
+            f"purged {len(done.runs)} deleted run(s), {len(done.folders)} artifact folder(s); "
+            f"database {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB"
+        )
+    for folder in done.folders:
+        click.echo(f"  {folder}")
+    if done.shared_with:
+        others = ", ".join(str(p) for p in done.shared_with)
+        click.echo(
+            f"note: {store.artifact_root} also holds the artifacts of {others}; only the "
+            "folders of runs purged here were looked at"
+        )
 
 
 def _size(db_path: Path) -> int:

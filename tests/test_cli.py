@@ -49,7 +49,7 @@ def failed(store: Path | str, *args: str) -> str:
 
 def table(output: str) -> list[dict[str, str]]:
     """Parse a table printed by the CLI: cells are cut at the header's column offsets."""
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith("note:")]
     header = lines[0]
     columns = list(re.finditer(r"\S+(?: \S+)*", header))  # names are 2+ spaces apart
     names = [m.group() for m in columns]
@@ -273,11 +273,40 @@ def test_runs_order_by(store_dir: Path, seeded: dict[str, str]) -> None:
 
 
 def test_runs_max_results(store_dir: Path, seeded: dict[str, str]) -> None:
-    assert names_of(ok(store_dir, "runs", "-o", "metrics.acc DESC", "-n", "2")) == [
-        "xgb-run",
-        "rf-run",
-    ]
+    out = ok(store_dir, "runs", "-o", "metrics.acc DESC", "-n", "2")
+    assert names_of(out) == ["xgb-run", "rf-run"]
+    assert "note: only the first 2 runs are shown (--max-results)" in out
+    assert "note:" not in ok(store_dir, "runs", "-n", "4")  # exactly 4 live runs
     failed(store_dir, "runs", "-n", "0")
+
+
+def test_runs_says_when_columns_are_left_out(store_dir: Path) -> None:
+    with nbtrack.start_run():
+        nbtrack.log_metrics({f"m{i}": float(i) for i in range(8)})
+        nbtrack.log_params({f"p{i}": i for i in range(7)})
+    out = ok(store_dir, "runs")
+    assert [c for c in table(out)[0] if c.startswith(("m.", "p."))] == [
+        *(f"m.m{i}" for i in range(6)),
+        *(f"p.p{i}" for i in range(6)),
+    ]
+    assert "note: 3 more metric and param column(s) not shown" in out
+
+
+def test_runs_table_keeps_a_row_per_run_with_line_breaks_and_wide_characters(
+    store_dir: Path,
+) -> None:
+    for name in ("two\nlines", "run-名前", "plain"):
+        with nbtrack.start_run(run_name=name):
+            nbtrack.log_param("cmd", "python train.py \\\n  --lr 0.1")
+    lines = ok(store_dir, "runs").splitlines()
+    assert len(lines) == 4  # the header and one line per run
+    [broken] = [line for line in lines if "two⏎lines" in line]
+    assert "python train.py \\⏎  --lr 0.1" in broken
+    # Columns line up on screen: 名 and 前 take two columns each.
+    def columns_before_status(line: str) -> int:
+        return sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in line[: line.index("FINISHED")])
+
+    assert len({columns_before_status(line) for line in lines[1:]}) == 1, lines
 
 
 def test_runs_on_an_empty_store(store_dir: Path) -> None:
@@ -409,6 +438,18 @@ def test_delete_several_and_unknown(store_dir: Path, seeded: dict[str, str]) -> 
     failed(store_dir, "runs", "delete")  # a run id is required
 
 
+@pytest.mark.parametrize("command", ["delete", "restore"])
+def test_one_unknown_id_changes_none_of_the_runs(
+    store_dir: Path, seeded: dict[str, str], command: str
+) -> None:
+    if command == "restore":
+        ok(store_dir, "runs", "delete", seeded["lr-run"])
+    before = db_dump(store_dir)
+    out = failed(store_dir, "runs", command, seeded["lr-run"][:8], "zzzz")
+    assert "no run id starts with 'zzzz'" in out
+    assert db_dump(store_dir) == before
+
+
 def test_gc_dry_run_changes_nothing(store_dir: Path, seeded: dict[str, str]) -> None:
     ok(store_dir, "runs", "delete", seeded["rf-run"])
     artifacts = store_dir / "artifacts"
@@ -472,6 +513,47 @@ def test_gc_removes_purged_runs_folders_in_an_experiment_s_own_location(
     assert (own / kept / "id.txt").read_text() == kept
 
 
+def test_gc_keeps_the_runs_of_an_experiment_whose_location_is_the_store_s_artifact_folder(
+    store_dir: Path,
+) -> None:
+    client = nbtrack.Client()
+    exp = client.create_experiment("inside", artifact_location=str(store_dir / "artifacts"))
+    run_id = client.create_run(exp).info.run_id
+    client.log_text(run_id, "w", "model/weights.txt")
+    client.log_text(run_id, "t", "top.txt")
+    client.set_terminated(run_id)
+    (store_dir / "artifacts" / "0" / "not-a-run").mkdir(parents=True)
+    assert "would purge 0 deleted run(s) and 0 artifact folder(s)" in ok(
+        store_dir, "gc", "--dry-run"
+    )
+    assert "purged 0 deleted run(s), 0 artifact folder(s)" in ok(store_dir, "gc")
+    folder = Path(client.get_run(run_id).info.artifact_uri)
+    assert (folder / "model" / "weights.txt").read_text() == "w"
+    assert (folder / "top.txt").read_text() == "t"
+    assert (store_dir / "artifacts" / "0" / "not-a-run").is_dir()
+
+
+def test_gc_leaves_the_artifacts_of_a_store_that_shares_its_folder(tmp_path: Path) -> None:
+    """runs.db and runs.sqlite side by side both keep artifacts in runs-artifacts/."""
+    ids = {}
+    for name in ("runs.db", "runs.sqlite"):
+        client = nbtrack.Client(tmp_path / name)
+        keep = client.create_run("0").info.run_id
+        gone = client.create_run("0").info.run_id
+        for run_id in (keep, gone):
+            client.log_text(run_id, run_id, "id.txt")
+        client.delete_run(gone)
+        ids[name] = (keep, gone)
+    artifacts = tmp_path / "runs-artifacts" / "0"
+    out = ok(tmp_path / "runs.sqlite", "gc")
+    assert "purged 1 deleted run(s), 1 artifact folder(s)" in out
+    assert f"also holds the artifacts of {tmp_path / 'runs.db'}" in out
+    keep, gone = ids["runs.sqlite"]
+    assert sorted(p.name for p in artifacts.iterdir()) == sorted([*ids["runs.db"], keep])
+    # The other store's runs, even its deleted one, are untouched until its own gc.
+    assert all((artifacts / r / "id.txt").read_text() == r for r in ids["runs.db"])
+
+
 def test_gc_shrinks_the_database(store_dir: Path) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id
@@ -492,6 +574,52 @@ def test_gc_shrinks_the_database(store_dir: Path) -> None:
 
 
 # -- the store option -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["models", "list"], ["models", "versions", "m"], ["models", "history", "m"]]
+)
+def test_models_commands_do_not_make_a_store_where_there_is_none(
+    tmp_path: Path, command: list[str]
+) -> None:
+    out = failed(tmp_path / "typo", *command)
+    assert f"no nbtrack store at {tmp_path / 'typo' / 'nbtrack.db'} (--store " in out
+    assert not (tmp_path / "typo").exists()
+
+
+def test_the_no_store_message_names_the_environment_variable_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "nowhere"))
+    result = CliRunner().invoke(cli, ["runs"])
+    assert result.exit_code != 0
+    assert f"(NBTRACK_TRACKING_URI={tmp_path / 'nowhere'})" in result.output
+
+
+def test_a_time_past_the_year_9999_written_by_another_tool_does_not_break_the_tables(
+    store_dir: Path,
+) -> None:
+    with nbtrack.start_run(run_name="far") as run:
+        pass
+    micro = int(time.time() * 1e6)  # microseconds written where milliseconds belong
+    with sqlite3.connect(store_dir / "nbtrack.db") as conn:
+        conn.execute("UPDATE runs SET start_time = ?", (micro,))
+        conn.execute("UPDATE experiments SET creation_time = ?, last_update_time = ?", (micro,) * 2)
+    conn.close()
+    assert f"{micro} ms" in ok(store_dir, "runs")
+    assert f"{micro} ms" in ok(store_dir, "experiments")
+    assert f"{micro} ms" in ok(store_dir, "runs", "show", run.info.run_id)
+
+
+def test_runs_show_prints_every_line_of_a_short_value_and_the_end_of_a_long_one(
+    store_dir: Path,
+) -> None:
+    with nbtrack.start_run() as run:
+        nbtrack.set_tag("note", "first line\nsecond line")
+        nbtrack.set_tag("trace", "\n".join(f"line {i}" for i in range(30)))
+    out = ok(store_dir, "runs", "show", run.info.run_id)
+    assert "first line\n" in out and "second line" in out
+    assert "... (18 earlier lines)" in out and "line 17" not in out and "line 29" in out
 
 
 @pytest.mark.parametrize("command", [["experiments"], ["runs"], ["gc", "--dry-run"]])

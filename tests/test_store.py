@@ -108,6 +108,36 @@ def test_relative_uris_follow_the_working_directory_alike(
     uri.reset_tracking_uri()
 
 
+def test_get_tracking_uri_leads_back_to_the_same_store_with_a_percent_in_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(uri.ENV_VAR, raising=False)
+    nbtrack.set_tracking_uri(tmp_path / "sweep_lr%20x")
+    with nbtrack.start_run() as run:
+        pass
+    again = nbtrack.Client(nbtrack.get_tracking_uri())
+    assert again.get_run(run.info.run_id).info.run_id == run.info.run_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_lr%20x"]
+    uri.reset_tracking_uri()
+
+
+@pytest.mark.parametrize("given", [" runs ", "file:runs"])
+def test_the_fluent_api_the_client_and_the_cli_find_one_store_for_one_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    from click.testing import CliRunner
+
+    from nbtrack.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(uri.ENV_VAR, given)
+    with nbtrack.start_run(run_name="here") as run:
+        pass
+    assert nbtrack.Client().get_run(run.info.run_id).info.run_name == "here"
+    assert "here" in CliRunner().invoke(cli, ["runs"]).output
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
+
+
 def test_env_var_takes_precedence_and_a_conflict_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

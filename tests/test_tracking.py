@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -586,6 +588,7 @@ def test_a_forked_child_that_never_logs_never_waits_on_the_store(store_dir: Path
         ({"step": -(2**63) - 1}, mlflow.exceptions.InvalidInputError),
         ({"timestamp": -1}, mlflow.exceptions.InvalidInputError),
         ({"timestamp": 2**63}, mlflow.exceptions.InvalidInputError),
+        ({"timestamp": 1_763_900_000_000_000}, mlflow.exceptions.InvalidInputError),  # in µs
     ],
 )
 def test_out_of_range_steps_and_timestamps_are_refused(
@@ -593,12 +596,74 @@ def test_out_of_range_steps_and_timestamps_are_refused(
 ) -> None:
     with mlflow.start_run() as run:
         mlflow.log_param("lr", 0.1)
-        with pytest.raises(error, match="out of range"):
+        with pytest.raises(error, match=r"out of range|before 1970|past the year 9999"):
             mlflow.log_metric("loss", 0.4, **kwargs)
         mlflow.log_metric("loss", 0.3)
     got = mlflow.get_run(run.info.run_id)
     assert got.info.status == "FINISHED"
     assert got.data.params == {"lr": "0.1"} and got.data.metrics == {"loss": 0.3}
+
+
+def test_a_time_in_microseconds_is_refused_with_how_to_fix_it(store_dir: Path) -> None:
+    micro = int(time.time() * 1e6)
+    client = Client()
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="divide it by 1000"):
+        client.create_run("0", start_time=micro)
+    run_id = client.create_run("0").info.run_id
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="past the year 9999"):
+        client.set_terminated(run_id, end_time=micro)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    assert len(mlflow.search_runs(experiment_ids=["0"])) == 1
+
+
+@pytest.mark.parametrize("spelling", ["0", 0, "00", np.int64(0)])
+def test_the_default_experiment_cannot_be_deleted_however_its_id_is_spelt(
+    store_dir: Path, spelling: Any
+) -> None:
+    client = Client()
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="cannot be deleted"):
+        client.delete_experiment(spelling)
+    assert client.get_experiment("0").lifecycle_stage == "active"
+
+
+@pytest.mark.parametrize("bad", [" 0", 0.0, 1.9, True, "\u0661", "1e3", 10**30, -1])
+def test_experiment_ids_are_digits_or_integers(store_dir: Path, bad: Any) -> None:
+    client = Client()
+    client.create_experiment("one")  # id 1
+    with pytest.raises(mlflow.exceptions.ExperimentNotFoundError, match="number like"):
+        client.get_experiment(bad)
+    with pytest.raises(mlflow.exceptions.ExperimentNotFoundError, match="number like"):
+        client.delete_experiment(bad)
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="numbers like"):
+        mlflow.search_runs(experiment_ids=[bad])
+    assert [e.lifecycle_stage for e in client.search_experiments()] == ["active"] * 2
+
+
+def test_search_checks_the_view_type_and_takes_any_max_results(store_dir: Path) -> None:
+    with mlflow.start_run():
+        pass
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="ACTIVE_ONLY"):
+        mlflow.search_runs(run_view_type=99)
+    assert len(mlflow.search_runs(max_results=10**20)) == 1
+
+
+def test_a_killed_run_does_not_end_before_it_started(store_dir: Path) -> None:
+    client = Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "loss", 0.5, timestamp=1_600_000_000_000, step=1)  # a replay
+    client.flush()
+    with sqlite3.connect(store_dir / "nbtrack.db") as conn:
+        conn.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (_dead_pid(), run_id))
+    conn.close()
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert run.info.end_time == run.info.start_time  # not 2020, years before it started
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def test_a_key_with_a_trailing_newline_is_refused(store_dir: Path) -> None:

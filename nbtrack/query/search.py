@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ExperimentNotFoundError, FilterSyntaxError, InvalidInputError
 from ..tracking.entities import Run, ViewType
+from ..tracking.validation import INT64_MAX, parse_experiment_id
 from .filter import parse_filter, parse_order_by
 from .sql import compile_search
 
@@ -40,13 +41,13 @@ def _experiment_ids(client: Client, ids: Sequence[str | int] | str | int) -> lis
         ids = [ids]
     out = []
     for i in ids:
-        try:
-            out.append(int(i))
-        except (TypeError, ValueError):
+        value = parse_experiment_id(i)
+        if value is None:
             raise InvalidInputError(
                 f"experiment ids are numbers like '0' or '3'; got {i!r} "
                 "(pass experiment_names=[...] to search by name)"
-            ) from None
+            )
+        out.append(value)
     return out
 
 
@@ -90,7 +91,8 @@ def matching_rows(
     client.store.mark_dead_runs(wait=False)  # not now if another process is writing
     with client.store.snapshot():
         try:
-            rows = client.store.search_runs(ids, stages, search, max_results, columns)
+            limit = min(max_results, INT64_MAX)  # SQLite's LIMIT is 64-bit
+            rows = client.store.search_runs(ids, stages, search, limit, columns)
         except sqlite3.OperationalError as exc:
             if "too large" not in str(exc) and "too many" not in str(exc):
                 raise

@@ -43,7 +43,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """Registered models: versions, stages, aliases, history, serving."""
-    store = (ctx.obj or {}).get("store")
+    from ..cli import require_store
+
+    store = require_store(ctx)
     if store:  # `nbtrack --store X models ...`: the registry and model URIs resolve there
         os.environ["NBTRACK_TRACKING_URI"] = str(store)
 

@@ -870,8 +870,8 @@ class SQLiteStore:
                 last = conn.execute(
                     "SELECT max(timestamp) FROM latest_metrics WHERE run_id = ?", (run_id,)
                 ).fetchone()[0]
-                cur = conn.execute(
-                    "UPDATE runs SET status = 'KILLED', end_time = ?"
+                cur = conn.execute(  # metrics logged with earlier timestamps: not before
+                    "UPDATE runs SET status = 'KILLED', end_time = max(start_time, ?)"
                     " WHERE run_id = ? AND status = 'RUNNING'",
                     (last or now, run_id),
                 )

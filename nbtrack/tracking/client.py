@@ -52,6 +52,7 @@ from .validation import (
     check_run_name,
     check_tag,
     metric_value,
+    parse_experiment_id,
     step_value,
     timestamp_value,
 )
@@ -178,12 +179,12 @@ _waiting_refusals: dict[Path, dict[str, list[Exception]]] = {}
 
 
 def _experiment_id(experiment_id: Any) -> int:
-    try:
-        return int(experiment_id)
-    except (TypeError, ValueError):
+    value = parse_experiment_id(experiment_id)
+    if value is None:
         raise ExperimentNotFoundError(
             f"experiment id must be a number like '0' or '3'; got {experiment_id!r}"
-        ) from None
+        )
+    return value
 
 
 class Client(RegistryMethods):
@@ -337,7 +338,7 @@ class Client(RegistryMethods):
     def delete_experiment(self, experiment_id: str | int) -> None:
         """Mark an experiment deleted (its runs stay, hidden); restore_experiment undoes it."""
         self.get_experiment(experiment_id)
-        if str(experiment_id) == DEFAULT_EXPERIMENT_ID:
+        if _experiment_id(experiment_id) == int(DEFAULT_EXPERIMENT_ID):
             raise InvalidInputError("the Default experiment (id 0) cannot be deleted")
         self.store.update_experiment(
             _experiment_id(experiment_id), lifecycle_stage=LifecycleStage.DELETED

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exceptions import InvalidInputError
+
 __all__ = [
     "ActiveRun",
     "Experiment",
@@ -72,7 +74,7 @@ class ViewType:
             return (LifecycleStage.DELETED,)
         if view_type == cls.ALL:
             return (LifecycleStage.ACTIVE, LifecycleStage.DELETED)
-        raise ValueError(
+        raise InvalidInputError(
             f"run_view_type must be ViewType.ACTIVE_ONLY (1), DELETED_ONLY (2) or ALL (3); "
             f"got {view_type!r}"
         )

@@ -30,7 +30,7 @@ from . import context
 from .buffer import combined
 from .client import Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
-from .uri import _current_uri_text
+from .uri import _current_uri_text, uri_scheme
 from .validation import check_run_name, check_tag
 
 __all__ = [
@@ -100,11 +100,11 @@ if hasattr(os, "register_at_fork"):
 def _store_key() -> str:
     """The tracking URI in force, made absolute when it is a relative path (the default
     ``.nbtrack`` means another store after ``os.chdir``)."""
-    text = _current_uri_text()
+    text = _current_uri_text().strip()  # as resolve() reads it
     prefix = ""
     if text[:10].lower() == "sqlite:///":  # sqlite:///runs.db is relative, like runs.db
         prefix, text = text[:10], text[10:]
-    elif "://" in text:
+    elif uri_scheme(text) is not None:  # file:..., or one resolve() refuses
         return text
     text = os.path.expanduser(text)
     if os.path.isabs(text):

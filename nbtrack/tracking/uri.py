@@ -48,7 +48,9 @@ class StoreLocation:
 
     @property
     def uri(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        """``sqlite:///`` and the absolute path, a ``%`` in it escaped as ``%25`` (a URI's path
+        is percent-decoded when read back)."""
+        return "sqlite:///" + str(self.db_path).replace("%", "%25")
 
 
 def set_tracking_uri(uri: str | os.PathLike[str]) -> None:

@@ -168,6 +168,8 @@ def metric_value(key: str, value: Any) -> float:
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: 9999-12-31 23:59:59.999 UTC in milliseconds: the last time Python's datetime can show.
+LAST_TIMESTAMP = 253_402_300_799_999
 
 
 def step_value(step: Any) -> int:
@@ -188,8 +190,25 @@ def timestamp_value(timestamp: Any) -> int:
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
     value = int(timestamp)
-    if not 0 <= value <= INT64_MAX:
+    if value < 0:
         raise InvalidInputError(
-            f"timestamp {value} is out of range; use milliseconds since the epoch"
+            f"timestamp {value} is before 1970; use milliseconds since the epoch"
+        )
+    if value > LAST_TIMESTAMP:
+        raise InvalidInputError(
+            f"timestamp {value} is past the year 9999 as milliseconds since the epoch (the "
+            f"largest is {LAST_TIMESTAMP}); if it is in microseconds or nanoseconds, divide "
+            "it by 1000 or 1000000, as in int(time.time() * 1000) for now"
         )
     return value
+
+
+def parse_experiment_id(experiment_id: Any) -> int | None:
+    """An experiment id as the store's integer: from an int (not a bool) or a string of ASCII
+    digits, within 64 bits; None for anything else (a float, ``'1e3'``, ``'\u0661'``)."""
+    integral = isinstance(experiment_id, numbers.Integral) and not isinstance(experiment_id, bool)
+    digits = isinstance(experiment_id, str) and experiment_id.isascii() and experiment_id.isdigit()
+    if not (integral or digits):
+        return None
+    value = int(experiment_id)
+    return value if 0 <= value <= INT64_MAX else None
