@@ -21,7 +21,8 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,65 @@ class _Frame:
         return self.pid != os.getpid()
 
 
-_stack: list[_Frame] = []
+class _ThreadStacks:
+    """The active-run stack of the calling thread, used like a list.
+
+    As in MLflow, each thread has its own active run: runs started in parallel threads (a
+    sweep in a thread pool) neither end nor log into each other, and a new thread starts with
+    none. All stacks stay reachable, so that the process's exit ends every thread's runs.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[tuple[weakref.ref[threading.Thread], list[_Frame]]] = []
+        self._registry_lock = threading.Lock()
+
+    def _mine(self) -> list[_Frame]:
+        stack: list[_Frame] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+            with self._registry_lock:  # forget the empty stacks of threads that are gone
+                self._all = [(t, s) for t, s in self._all if s or _alive(t)]
+                self._all.append((weakref.ref(threading.current_thread()), stack))
+        return stack
+
+    def others(self) -> list[tuple[weakref.ref[threading.Thread], list[_Frame]]]:
+        """The stacks of the other threads that have runs."""
+        mine = self._mine()
+        with self._registry_lock:
+            return [(t, s) for t, s in self._all if s and s is not mine]
+
+    def only_this_thread(self) -> None:
+        """After a fork: the child has one thread, the one that forked."""
+        mine = self._mine()
+        self._all = [(weakref.ref(threading.current_thread()), mine)]
+        self._registry_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._mine())
+
+    def __bool__(self) -> bool:
+        return bool(self._mine())
+
+    def __iter__(self) -> Iterator[_Frame]:
+        return iter(self._mine())
+
+    def __getitem__(self, index: int) -> _Frame:
+        return self._mine()[index]
+
+    def append(self, frame: _Frame) -> None:
+        self._mine().append(frame)
+
+    def pop(self) -> _Frame:
+        return self._mine().pop()
+
+
+def _alive(thread: weakref.ref[threading.Thread]) -> bool:
+    found = thread()
+    return found is not None and found.is_alive()
+
+
+_stack = _ThreadStacks()
 _stack_lock = threading.RLock()
 _last_run: tuple[str, Client] | None = None
 # (uri text, experiment name, experiment id) of the experiment set by set_experiment
@@ -91,6 +150,7 @@ def _new_lock_after_fork() -> None:
     # thread is gone and the lock would never be released.
     global _stack_lock
     _stack_lock = threading.RLock()
+    _stack.only_this_thread()
 
 
 if hasattr(os, "register_at_fork"):
@@ -403,19 +463,22 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         raise refused
 
 
-def _end_top(status: str, inherited_too: bool = False) -> Exception | None:
-    """End the innermost active run; return (not raise) the error of its refused rows.
+def _end_top(
+    status: str, inherited_too: bool = False, stack: _ThreadStacks | list[_Frame] = _stack
+) -> Exception | None:
+    """End the innermost active run (of this thread, or of ``stack``); return (not raise)
+    the error of its refused rows.
 
     A run that a forked child inherited from its parent is the parent's to end: unless the
     child's code asks for it by name (``end_run``), it is only let go of here."""
     global _last_run
     with _stack_lock:
-        if not _stack:
+        if not stack:
             return None
-        frame = _stack[-1]
+        frame = stack[-1]
         inherited = frame.inherited
         if inherited and not inherited_too:
-            _stack.pop()
+            stack.pop()
             return None
         if frame.observers and not inherited:  # a parent's widgets are the parent's
             from ..cell_observers import stop_observers
@@ -425,10 +488,11 @@ def _end_top(status: str, inherited_too: bool = False) -> Exception | None:
         try:
             refused = frame.client._terminate(frame.run.info.run_id, status)
         except RunNotFoundError:
-            _stack.pop()  # purged by another process: nothing is left to end or to log to
+            stack.pop()  # purged by another process: nothing is left to end or to log to
             raise
-        _stack.pop()
-        _last_run = (frame.run.info.run_id, frame.client)
+        stack.pop()
+        if stack is _stack:
+            _last_run = (frame.run.info.run_id, frame.client)
     return refused
 
 
@@ -442,12 +506,17 @@ def _end_all(status: str) -> None:
         _report(refused)
 
 
-def _end_while(more: Callable[[], bool], status: str, refused: list[Exception]) -> None:
+def _end_while(
+    more: Callable[[], bool],
+    status: str,
+    refused: list[Exception],
+    stack: _ThreadStacks | list[_Frame] = _stack,
+) -> None:
     """End the innermost run while ``more()``, gathering the errors of refused rows (a run
     purged meanwhile included: :func:`_end_top` lets go of it)."""
     while more():
         try:
-            error = _end_top(status)
+            error = _end_top(status, stack=stack)
         except RunNotFoundError as gone:
             error = gone
         if error is not None:
@@ -748,3 +817,12 @@ def _end_runs_at_exit() -> None:
         _end_all(status)
     except Exception as exc:
         print(f"nbtrack: could not end the active run at exit: {exc}", file=sys.stderr)
+    # Other threads' runs: those of threads still running (daemons) were cut short.
+    for thread, stack in _stack.others():
+        refused: list[Exception] = []
+        try:
+            cut = RunStatus.KILLED if _alive(thread) else status
+            _end_while(lambda s=stack: bool(s), cut, refused, stack)  # type: ignore[misc]
+        except Exception as exc:
+            print(f"nbtrack: could not end a thread's run at exit: {exc}", file=sys.stderr)
+        _report(refused)
