@@ -609,3 +609,23 @@ def test_a_refusal_waiting_for_a_closed_store_stays_the_parents(tmp_path: Path) 
         "child: nothing raised",
         "parent raised: ParamConflictError",
     ]
+
+
+def test_a_run_made_with_create_run_outlives_the_process_that_made_it(tmp_path: Path) -> None:
+    """A launcher creates the run and exits; a worker logs to it and ends it (MLflow's way)."""
+    store = tmp_path / "store"
+    ids = tmp_path / "run_id.txt"
+    other_process(store, "open(argv[0], 'w').write(client.create_run('0').info.run_id)", str(ids))
+    run_id = ids.read_text()
+    client = nbtrack.Client(store)
+    assert [r.info.status for r in client.search_runs(["0"])] == ["RUNNING"]
+    assert client.get_run(run_id).info.status == "RUNNING"
+    other_process(
+        store,
+        "client.log_metric(argv[0], 'loss', 0.5); client.set_terminated(argv[0])",
+        run_id,
+    )
+    run = nbtrack.Client(store).get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert "nbtrack.killedReason" not in run.data.tags
+    assert run.data.metrics == {"loss": 0.5}

@@ -188,7 +188,8 @@ class NbtrackCallback:
         child = self._trial_runs.pop((study.study_name, trial.number), None)
         if child is None:
             run = client.create_run(self._experiment_id, start_time=_ms(trial.datetime_start),
-                                    run_name=f"trial-{trial.number}", parent_run_id=parent)
+                                    run_name=f"trial-{trial.number}", parent_run_id=parent,
+                                    _ended_by_this_process=True)
             child = str(run.info.run_id)
             client._set_internal_tag(child, AUTOLOG_TAG, INTEGRATION)
         log_params(INTEGRATION, client, child, trial.params)

@@ -60,7 +60,7 @@ def child_run(client: Any, parent_run_id: str, run_name: str, integration: str) 
     """A finished child run of ``parent_run_id`` (for search candidates and trials)."""
     parent = client.get_run(parent_run_id)
     child = client.create_run(parent.info.experiment_id, run_name=run_name,
-                              parent_run_id=parent_run_id)
+                              parent_run_id=parent_run_id, _ended_by_this_process=True)
     client._set_internal_tag(child.info.run_id, AUTOLOG_TAG, integration)
     return str(child.info.run_id)
 

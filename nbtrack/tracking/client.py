@@ -374,10 +374,15 @@ class Client(RegistryMethods):
         parent_run_id: str | None = None,
         description: str | None = None,
         snapshots: Sequence[tuple[str, str, int, bytes]] = (),
+        *,
+        _ended_by_this_process: bool = False,
     ) -> Run:
         """Create a RUNNING run; everything is checked before anything is written.
 
         ``snapshots`` (``(kind, sha256, size, zlib content)``) are stored with it, atomically.
+        The run stays RUNNING until :meth:`set_terminated`, whichever process calls it: as in
+        MLflow, a launcher may create a run for a worker to log to and end. (Runs of
+        ``start_run``, which this process ends, are marked KILLED if it dies first.)
         """
         exp_id = _experiment_id(experiment_id)
         check_run_name(run_name)
@@ -402,7 +407,7 @@ class Client(RegistryMethods):
             "parent_run_id": parent_run_id,
             "user": context.user(),
             "host": context.host(),
-            "pid": os.getpid(),
+            "pid": os.getpid() if _ended_by_this_process else None,  # None: never marked
             "source": all_tags.get(context.SOURCE_NAME),
             "artifact_uri": self._new_artifact_uri(exp_id, run_id),
         }

@@ -404,6 +404,7 @@ def create_run_with_code(
         parent_run_id=parent_run_id,
         description=description,
         snapshots=_script_snapshots(name) if kind == "SCRIPT" else (),
+        _ended_by_this_process=True,  # its exit hooks end it, unless the process dies
     )
     if kind != "SCRIPT" and not _suppress_snapshots.get():
         _interactive_snapshots(client, run.info.run_id)
