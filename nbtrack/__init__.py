@@ -69,6 +69,8 @@ from .tracking.fluent import (
 )
 from .tracking.uri import get_tracking_uri, set_tracking_uri
 
+MlflowClient = Client  # the name MLflow code uses: `mlflow.MlflowClient()`
+
 #: Submodules imported on first attribute access, so ``nbtrack.pyfunc.load_model(...)`` works
 #: after a bare ``import nbtrack`` without every import paying for them.
 _LAZY_SUBMODULES = frozenset(
@@ -114,6 +116,7 @@ __all__ = [
     "Client",
     "Experiment",
     "Metric",
+    "MlflowClient",
     "NbtrackError",
     "Param",
     "Run",

@@ -19,7 +19,8 @@ The tree::
     │   ├── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
     │   ├── InvalidModelURIError    a model URI nbtrack cannot parse (lists the accepted forms)
     │   ├── ModelSchemaError        prediction input that does not match the model's signature
-    │   └── AlreadyExistsError      a registered model with that name exists already
+    │   ├── AlreadyExistsError      a registered model with that name exists already
+    │   └── LocalFileNotFoundError  a file to log as an artifact is missing (a FileNotFoundError)
     ├── FilterSyntaxError           a malformed filter (also a ValueError); points at the token
     ├── RunStateError               the run's state forbids it (e.g. logging to a deleted run)
     └── ForceRequiredError          a destructive registry operation asked without ``force=True``
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidModelURIError",
+    "LocalFileNotFoundError",
     "ModelNotFoundError",
     "ModelSchemaError",
     "ModelVersionNotFoundError",
@@ -128,6 +130,11 @@ class ModelSchemaError(InvalidInputError):
 
 class AlreadyExistsError(InvalidInputError):
     """An object with that name exists already (a registered model, say)."""
+
+
+class LocalFileNotFoundError(InvalidInputError, FileNotFoundError):
+    """A local file or folder given to ``log_artifact(s)`` does not exist (also a
+    ``FileNotFoundError``, as MLflow raises)."""
 
 
 class FilterSyntaxError(NbtrackError, ValueError):

@@ -39,6 +39,7 @@ MLFLOW_TRACKING_NAMES = {
     "restore_run",
     "flush",
     "Client",
+    "MlflowClient",
     "ActiveRun",
     "Run",
     "RunStatus",

@@ -429,8 +429,10 @@ def test_missing_artifact_source_is_a_clear_error(store_dir: Path, tmp_path: Pat
     with mlflow.start_run():
         with pytest.raises(mlflow.exceptions.InvalidInputError, match="does not exist"):
             mlflow.log_artifact(tmp_path / "nope.txt")
-        with pytest.raises(mlflow.exceptions.InvalidInputError, match="log_artifacts"):
-            mlflow.log_artifact(tmp_path)
+        file = tmp_path / "file.txt"
+        file.write_text("x")
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="use log_artifact"):
+            mlflow.log_artifacts(file)
 
 
 def test_client_explicit_api(store_dir: Path) -> None:
@@ -639,6 +641,36 @@ def test_experiment_ids_are_digits_or_integers(store_dir: Path, bad: Any) -> Non
     assert [e.lifecycle_stage for e in client.search_experiments()] == ["active"] * 2
 
 
+def test_log_artifact_takes_a_folder_and_a_missing_file_is_a_file_not_found_error(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(folder))
+        mlflow.log_artifact(str(folder), "under")
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            mlflow.log_artifact(str(tmp_path / "missing.txt"))
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="does not exist"):
+            mlflow.log_artifacts(str(tmp_path / "missing"))
+    paths = [p for p, _ in Client().list_artifacts(run.info.run_id)]
+    assert paths == ["plots/a.txt", "plots/sub/b.txt", "under/plots/a.txt", "under/plots/sub/b.txt"]
+
+
+def test_an_empty_list_of_experiments_searches_as_if_none_were_given(store_dir: Path) -> None:
+    mlflow.set_experiment("a")
+    with mlflow.start_run():
+        pass
+    mlflow.set_experiment("b")
+    with mlflow.start_run(run_name="in-b"):
+        pass
+    assert list(mlflow.search_runs(experiment_ids=[]).run_name) == ["in-b"]
+    assert list(mlflow.search_runs(experiment_names=[]).run_name) == ["in-b"]
+    assert len(mlflow.search_runs(experiment_ids=[], search_all_experiments=True)) == 2
+
+
 def test_search_checks_the_view_type_and_takes_any_max_results(store_dir: Path) -> None:
     with mlflow.start_run():
         pass
@@ -744,9 +776,23 @@ def test_times_given_to_the_client_are_checked(store_dir: Path) -> None:
         client.create_run("0", start_time="yesterday")  # type: ignore[arg-type]
     run_id = client.create_run("0").info.run_id
     with pytest.raises(TypeError, match="milliseconds"):
-        client.set_terminated(run_id, end_time=1.5)  # type: ignore[arg-type]
+        client.set_terminated(run_id, end_time=math.nan)  # type: ignore[arg-type]
     assert client.get_run(run_id).info.status == "RUNNING"
     assert len(mlflow.search_runs()) == 1
+
+
+def test_steps_times_and_values_take_what_mlflow_takes(store_dir: Path) -> None:
+    """A whole float step (``epoch / 1``), a float time (``time.time() * 1000``) and a Decimal
+    value are logged, as MLflow logs them; a fractional step is refused."""
+    from decimal import Decimal
+
+    with mlflow.start_run() as run:
+        mlflow.log_metric("m", Decimal("1.5"), step=np.float64(2.0), timestamp=1.7e12 + 0.9)
+        with pytest.raises(TypeError, match="whole value"):
+            mlflow.log_metric("m", 1.0, step=2.5)
+    [point] = Client().get_metric_history(run.info.run_id, "m")
+    assert (point.value, point.step, point.timestamp) == (1.5, 2, 1_700_000_000_000)
+    assert isinstance(point.step, int) and isinstance(point.timestamp, int)
 
 
 def test_set_experiment_wins_over_the_environment(

@@ -141,6 +141,11 @@ def search_runs(
     if output_format not in ("pandas", "list"):
         raise InvalidInputError(f"output_format must be 'pandas' or 'list'; got {output_format!r}")
     client = _client()
+    # As in MLflow, an empty list means "not given".
+    if isinstance(experiment_ids, (list, tuple)) and not experiment_ids:
+        experiment_ids = None
+    if isinstance(experiment_names, (list, tuple)) and not experiment_names:
+        experiment_names = None
     if experiment_names is not None:
         names = [experiment_names] if isinstance(experiment_names, str) else experiment_names
         ids: list[str | int] = []

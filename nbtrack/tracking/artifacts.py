@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, LocalFileNotFoundError
 
 __all__ = ["ArtifactWriter", "check_artifact_path"]
 
@@ -49,10 +49,12 @@ class ArtifactWriter:
 
     def copy_file(self, local_path: str | os.PathLike[str], artifact_path: str | None) -> list:
         src = Path(local_path)
+        if src.is_dir():  # as MLflow: the folder itself, under artifact_path
+            inside = f"{artifact_path.rstrip('/')}/{src.name}" if artifact_path else src.name
+            return self.copy_dir(src, inside)
         if not src.is_file():
-            raise InvalidInputError(
-                f"log_artifact needs an existing file; {str(src)!r} "
-                + ("is a directory (use log_artifacts)" if src.is_dir() else "does not exist")
+            raise LocalFileNotFoundError(
+                f"log_artifact needs an existing file or folder; {str(src)!r} does not exist"
             )
         dest = self._target_dir(artifact_path) / src.name
         _atomic_copy(src, dest)
@@ -61,7 +63,13 @@ class ArtifactWriter:
     def copy_dir(self, local_dir: str | os.PathLike[str], artifact_path: str | None) -> list:
         src = Path(local_dir)
         if not src.is_dir():
-            raise InvalidInputError(f"log_artifacts needs an existing directory; got {str(src)!r}")
+            if src.exists():
+                raise InvalidInputError(
+                    f"log_artifacts needs a directory; {str(src)!r} is a file (use log_artifact)"
+                )
+            raise LocalFileNotFoundError(
+                f"log_artifacts needs an existing directory; {str(src)!r} does not exist"
+            )
         target = self._target_dir(artifact_path)
         entries = []
         for file in sorted(p for p in src.rglob("*") if p.is_file()):

@@ -18,9 +18,11 @@ step                   an integer
 
 from __future__ import annotations
 
+import math
 import numbers
 import posixpath
 import re
+import sys
 from typing import Any
 
 from ..exceptions import InvalidInputError, InvalidKeyError, ReservedTagError, ValueTooLongError
@@ -143,7 +145,10 @@ def metric_value(key: str, value: Any) -> float:
     try:
         if cls is float or cls is int:
             return float(value)
-        if isinstance(value, numbers.Real):  # bool, numpy scalars, Fraction, Decimal-like
+        if isinstance(value, numbers.Real):  # bool, numpy scalars, Fraction
+            return float(value)
+        decimal = sys.modules.get("decimal")  # not imported here: importing nbtrack stays quick
+        if decimal is not None and isinstance(value, decimal.Decimal):  # a Number, not a Real
             return float(value)
     except OverflowError:
         raise InvalidInputError(
@@ -172,20 +177,37 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 LAST_TIMESTAMP = 253_402_300_799_999
 
 
+def _whole(value: Any) -> int | None:
+    """An integer, or a float (numpy's too) with a whole value, as int; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(float(value))
+    return None
+
+
 def step_value(step: Any) -> int:
+    """An integer step; a float with a whole value (``3.0``, as MLflow takes it) too."""
     if step is None:
         return 0
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
-    value = int(step)
+    value = _whole(step)
+    if value is None:
+        raise TypeError(
+            f"step must be an integer (or a float with a whole value), got "
+            f"{type(step).__name__}: {step!r}"
+        )
     if not INT64_MIN <= value <= INT64_MAX:
         raise InvalidInputError(f"step {value} is out of range; steps are 64-bit integers")
     return value
 
 
 def timestamp_value(timestamp: Any) -> int:
-    """Integer milliseconds since the epoch, checked."""
-    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
+    """Integer milliseconds since the epoch, checked; a float (``time.time() * 1000``) is cut
+    to whole milliseconds, as MLflow does."""
+    finite = isinstance(timestamp, numbers.Real) and math.isfinite(timestamp)
+    if isinstance(timestamp, bool) or not finite:
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
