@@ -659,6 +659,29 @@ def test_log_artifact_takes_a_folder_and_a_missing_file_is_a_file_not_found_erro
     assert paths == ["plots/a.txt", "plots/sub/b.txt", "under/plots/a.txt", "under/plots/sub/b.txt"]
 
 
+def test_mlflow_s_system_tags_name_the_run_and_are_found_by_filters(store_dir: Path) -> None:
+    with mlflow.start_run(run_name="orig") as parent:
+        mlflow.set_tag("mlflow.runName", "renamed")
+        mlflow.set_tag("mlflow.note.content", "hello")
+        with mlflow.start_run(nested=True) as child:
+            pass
+    with mlflow.start_run(tags={"mlflow.runName": "from-tag"}) as tagged:
+        pass
+    got = mlflow.get_run(parent.info.run_id)
+    assert got.info.run_name == "renamed"
+    assert got.data.tags["nbtrack.note.content"] == "hello"
+    assert mlflow.get_run(tagged.info.run_id).info.run_name == "from-tag"
+    found = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert list(found.run_id) == [child.info.run_id]
+    named = mlflow.search_runs(
+        filter_string="tags.`mlflow.runName` IN ('renamed', 'from-tag')",
+        order_by=["tags.mlflow.runName"],
+    )
+    assert list(named.run_name) == ["from-tag", "renamed"]
+    user = mlflow.search_runs(filter_string="tags.mlflow.user != ''")
+    assert len(user) == 3
+
+
 def test_an_empty_list_of_experiments_searches_as_if_none_were_given(store_dir: Path) -> None:
     mlflow.set_experiment("a")
     with mlflow.start_run():

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
+from nbtrack.tracking.context import MLFLOW_TAGS
 
 __all__ = ["MAX_JOINS", "CompiledSearch", "compile_search", "like_to_glob"]
 
@@ -229,6 +230,8 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     """A comparison on a metric, param or tag: a condition on its joined row (a missing row
     has NULL columns), or an (NOT) EXISTS over its table once the joins are spent."""
     table = _KEYED_TABLES[node.kind]
+    if node.kind == "tag" and node.key in MLFLOW_TAGS:  # tags.mlflow.parentRunId and the like
+        node = replace(node, key=MLFLOW_TAGS[node.key])
     # Checked (and the node validated) before joining, so a constant false costs no join.
     if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
@@ -318,11 +321,12 @@ def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
-    alias = joins.add(table, key.key, 2)
+    name = MLFLOW_TAGS.get(key.key, key.key) if key.kind == "tag" else key.key
+    alias = joins.add(table, name, 2)
     if alias is not None:
         expr = f"{alias}.value"
     else:  # the joins are spent: a subquery, written (and bound) twice
-        args.extend([key.key, key.key])
+        args.extend([name, name])
         expr = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
     return f"{expr} IS NULL, {expr} {direction}"
 

@@ -41,6 +41,20 @@ NOTE = "nbtrack.note.content"
 ERROR = "nbtrack.error"
 KILLED_REASON = "nbtrack.killedReason"
 
+#: MLflow's system tags and the nbtrack tags that hold the same thing. Setting the first two
+#: (``mlflow.runName``, ``mlflow.note.content``) renames the run or sets its description, as in
+#: MLflow; filters and ``order_by`` read any of them (``tags.mlflow.parentRunId = '...'``).
+MLFLOW_TAGS = {
+    "mlflow.runName": RUN_NAME,
+    "mlflow.note.content": NOTE,
+    "mlflow.parentRunId": PARENT_RUN_ID,
+    "mlflow.user": USER,
+    "mlflow.source.name": SOURCE_NAME,
+    "mlflow.source.type": SOURCE_TYPE,
+    "mlflow.source.git.commit": GIT_COMMIT,
+    "mlflow.source.git.branch": GIT_BRANCH,
+}
+
 
 @functools.lru_cache(maxsize=1)
 def user() -> str:

@@ -26,6 +26,7 @@ import sys
 from typing import Any
 
 from ..exceptions import InvalidInputError, InvalidKeyError, ReservedTagError, ValueTooLongError
+from .context import MLFLOW_TAGS
 
 __all__ = [
     "MAX_EXPERIMENT_NAME_LENGTH",
@@ -94,7 +95,11 @@ def check_param_value(key: str, value: Any) -> str:
 
 
 def check_tag(key: Any, value: Any, *, internal: bool = False) -> tuple[str, str]:
+    """The checked ``(key, text)`` of a tag; MLflow's ``mlflow.runName`` and
+    ``mlflow.note.content`` become nbtrack's own keys for them."""
     check_key(key, "tag")
+    if not internal and MLFLOW_TAGS.get(key) in USER_SETTABLE_RESERVED:
+        key = MLFLOW_TAGS[key]
     if not internal and key.startswith(RESERVED_PREFIX) and key not in USER_SETTABLE_RESERVED:
         raise ReservedTagError(
             f"tag {key!r} uses the prefix {RESERVED_PREFIX!r}, which nbtrack keeps for its own "
