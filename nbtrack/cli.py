@@ -102,7 +102,7 @@ def experiments(ctx: click.Context, show_all: bool) -> None:
     counts = {str(k): v for k, v in client.store.experiment_run_counts().items()}
     view = ViewType.ALL if show_all else ViewType.ACTIVE_ONLY
     table = []
-    for e in client.search_experiments(view):
+    for e in client.search_experiments(view, order_by="experiment_id"):
         n, last = counts.get(e.experiment_id, (0, None))
         table.append([e.experiment_id, e.name, n, _when(last), e.lifecycle_stage])
     _print_table(["id", "name", "runs", "last run", "stage"], table)

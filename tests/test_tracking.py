@@ -332,11 +332,11 @@ def test_experiments(store_dir: Path) -> None:
     assert mlflow.get_experiment(b).tags == {"k": "v"}
     with pytest.raises(mlflow.exceptions.InvalidInputError, match="already exists"):
         mlflow.create_experiment("b")
-    names = [e.name for e in mlflow.search_experiments()]
+    names = sorted(e.name for e in mlflow.search_experiments())
     assert names == ["Default", "a", "b"]
     assert [e.name for e in mlflow.search_experiments(filter_string="name LIKE 'b%'")] == ["b"]
     mlflow.delete_experiment(b)
-    assert [e.name for e in mlflow.search_experiments()] == ["Default", "a"]
+    assert sorted(e.name for e in mlflow.search_experiments()) == ["Default", "a"]
     with pytest.raises(RunStateError, match="deleted"):
         mlflow.set_experiment("b")
     with pytest.raises(ExperimentNotFoundError):
@@ -682,6 +682,16 @@ def test_mlflow_s_system_tags_name_the_run_and_are_found_by_filters(store_dir: P
     assert len(user) == 3
 
 
+def test_experiments_come_newest_first_as_in_mlflow(store_dir: Path) -> None:
+    mlflow.search_experiments()  # the store, and its Default experiment, are made now
+    time.sleep(0.002)
+    for name in ("zeta", "alpha", "beta"):
+        mlflow.create_experiment(name)
+        time.sleep(0.002)
+    assert [e.name for e in mlflow.search_experiments()] == ["beta", "alpha", "zeta", "Default"]
+    assert [e.name for e in mlflow.search_experiments(max_results=1)] == ["beta"]
+
+
 def test_an_empty_list_of_experiments_searches_as_if_none_were_given(store_dir: Path) -> None:
     mlflow.set_experiment("a")
     with mlflow.start_run():
@@ -913,7 +923,8 @@ def test_search_experiments_filters_on_tags_times_and_ids_with_and_or(store_dir:
     nlp = mlflow.create_experiment("text", tags={"team": "nlp", "prod": "yes"})
 
     def names(text: str) -> list[str]:
-        return [e.name for e in mlflow.search_experiments(filter_string=text)]
+        found = mlflow.search_experiments(filter_string=text, order_by=["experiment_id"])
+        return [e.name for e in found]
 
     assert names("name LIKE 'vision-%' AND tags.team = 'nlp'") == ["vision-b"]
     assert names("tags.team = 'cv' OR tags.prod = 'yes'") == ["vision-a", "text"]

@@ -295,7 +295,8 @@ class Client(RegistryMethods):
         filter_string: str | None = None,
         order_by: list[str] | str | None = None,
     ) -> list[Experiment]:
-        """Experiments, by id.
+        """Experiments, newest first (MLflow's default ``order_by``: ``creation_time DESC``,
+        then ``experiment_id``).
 
         ``filter_string`` is the run filter language over ``name``, ``experiment_id``,
         ``creation_time``, ``last_update_time`` and ``tags.<key>``, with AND, OR and parentheses:
@@ -313,6 +314,8 @@ class Client(RegistryMethods):
             raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
         if isinstance(order_by, str):
             order_by = [order_by]
+        if not order_by:
+            order_by = ["creation_time DESC", "experiment_id ASC"]
         if order_by:
             for clause in reversed(order_by):
                 field, _, direction = clause.strip().partition(" ")
