@@ -221,10 +221,11 @@ def show(ctx: click.Context, run_id: str) -> None:
     client = _client(ctx)
     run = client.get_run(_find_run(client, run_id))
     i = run.info
+    deleted = i.lifecycle_stage == "deleted"
     click.echo(click.style(f"{i.run_name}  ({i.run_id})", bold=True))
     for label, value in [
         ("experiment", client.get_experiment(i.experiment_id).name),
-        ("status", i.status),
+        ("status", i.status + ("  (deleted: `nbtrack gc` purges it)" if deleted else "")),
         ("started", _when(i.start_time)),
         ("ended", _when(i.end_time)),
         ("duration", _duration(i.start_time, i.end_time)),

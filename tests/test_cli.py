@@ -611,6 +611,16 @@ def test_a_time_past_the_year_9999_written_by_another_tool_does_not_break_the_ta
     assert f"{micro} ms" in ok(store_dir, "runs", "show", run.info.run_id)
 
 
+def test_runs_show_takes_an_upper_case_prefix_and_says_a_run_is_deleted(
+    store_dir: Path, seeded: dict[str, str]
+) -> None:
+    run_id = seeded["lr-run"]
+    ok(store_dir, "runs", "delete", run_id)
+    out = ok(store_dir, "runs", "show", run_id[:8].upper())
+    assert run_id in out and "(deleted: `nbtrack gc` purges it)" in out
+    assert "deleted" not in ok(store_dir, "runs", "show", seeded["rf-run"]).split("params")[0]
+
+
 def test_runs_show_prints_every_line_of_a_short_value_and_the_end_of_a_long_one(
     store_dir: Path,
 ) -> None:

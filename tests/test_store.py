@@ -138,6 +138,24 @@ def test_the_fluent_api_the_client_and_the_cli_find_one_store_for_one_uri(
     assert [p.name for p in tmp_path.iterdir()] == ["runs"]
 
 
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("sqlite:///:memory:", "not in memory"),
+        ("sqlite:///file:x.db?mode=memory", "not in memory"),
+        ("sqlite:///runs.db?mode=ro", "query parameters are not supported"),
+        ("file://server/share/runs", "must be local"),
+    ],
+)
+def test_uris_nbtrack_cannot_honour_are_refused_not_misread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(nbtrack.exceptions.TrackingURIError, match=message):
+        nbtrack.set_tracking_uri(given)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_env_var_takes_precedence_and_a_conflict_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

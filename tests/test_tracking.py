@@ -682,6 +682,18 @@ def test_mlflow_s_system_tags_name_the_run_and_are_found_by_filters(store_dir: P
     assert len(user) == 3
 
 
+def test_update_run_back_to_running_clears_the_end_time(store_dir: Path) -> None:
+    client = Client()
+    run_id = client.create_run("0").info.run_id
+    client.set_terminated(run_id)
+    assert client.get_run(run_id).info.end_time is not None
+    client.update_run(run_id, status="RUNNING")
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.end_time) == ("RUNNING", None)
+    client.update_run(run_id, status="FAILED")
+    assert client.get_run(run_id).info.end_time is not None
+
+
 def test_experiments_come_newest_first_as_in_mlflow(store_dir: Path) -> None:
     mlflow.search_experiments()  # the store, and its Default experiment, are made now
     time.sleep(0.002)

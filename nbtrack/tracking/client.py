@@ -532,8 +532,9 @@ class Client(RegistryMethods):
         ``nbtrack runs``); RunNotFoundError if none, InvalidInputError if several."""
         if not isinstance(prefix, str) or not prefix:
             raise RunNotFoundError(f"a run id (or a prefix of one) is needed; got {prefix!r}")
+        given, prefix = prefix, prefix.lower()  # as copied from a tool that prints upper case
         if not all(c in "0123456789abcdef" for c in prefix):
-            raise RunNotFoundError(f"no run id starts with {prefix!r} (run ids are hex)")
+            raise RunNotFoundError(f"no run id starts with {given!r} (run ids are hex)")
         rows = self.store.run_ids_with_prefix(prefix)
         if not rows:
             raise RunNotFoundError(f"no run id starts with {prefix!r}")
@@ -569,14 +570,14 @@ class Client(RegistryMethods):
         fields: dict[str, Any] = {}
         if status is not None:
             fields["status"] = _check_status(status)
-            if RunStatus.is_terminated(status):
-                fields["end_time"] = _now_ms()
+            # As MLflow: an end time when it ends, none while it runs (again).
+            fields["end_time"] = _now_ms() if RunStatus.is_terminated(status) else None
         if name is not None:
             check_run_name(name)
             fields["run_name"] = name
         if fields:
             refused = None
-            if "end_time" in fields:  # ending the run: as set_terminated, its refusals follow
+            if fields.get("end_time") is not None:  # ending: as set_terminated, refusals follow
                 refused = self._terminate(run_id, **fields)
             else:
                 self._write_buffered()

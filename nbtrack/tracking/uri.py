@@ -120,6 +120,16 @@ def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
                     "e.g. sqlite:///runs.db (relative) or sqlite:////abs/path/runs.db"
                 )
             name = unquote(text[len("sqlite:///") :])
+            if name == ":memory:" or name.startswith("file:"):
+                raise TrackingURIError(
+                    f"{text!r}: nbtrack keeps runs in a database file beside their artifacts, "
+                    "not in memory; name a file, e.g. sqlite:///runs.db"
+                )
+            if "?" in text:
+                raise TrackingURIError(
+                    f"{text!r}: query parameters are not supported in a sqlite URI; name just "
+                    "the file, e.g. sqlite:///runs.db"
+                )
             if not name.strip():
                 raise TrackingURIError(
                     f"{text!r} names no database file; e.g. sqlite:///runs.db (relative) or "
@@ -134,6 +144,11 @@ def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
                 )
             return _file_location(path)
         if scheme == "file":
+            if parsed.netloc not in ("", "localhost"):
+                raise TrackingURIError(
+                    f"{text!r} names the host {parsed.netloc!r}; a file URI must be local: "
+                    "file:///path/to/dir"
+                )
             return _dir_or_file(Path(unquote(parsed.path)))
         raise TrackingURIError(
             f"unsupported tracking URI scheme {scheme!r} in {text!r}; supported: {SUPPORTED}"
