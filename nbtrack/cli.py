@@ -160,13 +160,11 @@ def runs(
         shown = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
         ids = [e.experiment_id for e in client.search_experiments(shown)]
     view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
-    # One more than shown, to know whether there are more.
-    found = client.search_runs(ids, filter_string, view, max_results + 1, list(order_by))
+    found = client.search_runs(ids, filter_string, view, max_results, list(order_by))
     if not found:
         click.echo("no runs" + (" match the filter" if filter_string else ""))
         return
-    more = len(found) > max_results
-    found = found[:max_results]
+    more = found.token is not None
     names = {e.experiment_id: e.name for e in client.search_experiments(ViewType.ALL)}
     all_metrics = sorted({k for r in found for k in r.data.metrics})
     all_params = sorted({k for r in found for k in r.data.params})

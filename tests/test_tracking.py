@@ -682,6 +682,41 @@ def test_mlflow_s_system_tags_name_the_run_and_are_found_by_filters(store_dir: P
     assert len(user) == 3
 
 
+def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None:
+    client = Client()
+    made = []
+    for i in range(5):
+        run = client.create_run("0", run_name=f"r{i}", start_time=1_700_000_000_000 + i)
+        made.append(run.info.run_id)
+    pages = [client.search_runs(["0"], max_results=2, order_by=["attributes.start_time"])]
+    while pages[-1].token:
+        pages.append(
+            client.search_runs(
+                ["0"], max_results=2, order_by=["attributes.start_time"], page_token=pages[-1].token
+            )
+        )
+    assert [[r.info.run_id for r in page] for page in pages] == [made[:2], made[2:4], made[4:]]
+    assert client.search_runs(["0"], max_results=5).token is None
+    for bad in ("nonsense", "e30="):  # not base64 JSON; JSON without an offset
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="page_token"):
+            client.search_runs(["0"], page_token=bad)
+
+
+def test_experiment_tags_and_the_parent_run_through_the_fluent_api(store_dir: Path) -> None:
+    exp = mlflow.set_experiment("tagged")
+    mlflow.set_experiment_tag("team", "cv")
+    mlflow.set_experiment_tags({"stage": "dev", "mlflow.note.content": "about"})
+    with pytest.raises(mlflow.exceptions.InvalidKeyError):
+        mlflow.set_experiment_tags({"ok": "1", "bad key!": "2"})  # nothing of it written
+    tags = mlflow.get_experiment(exp.experiment_id).tags
+    assert tags == {"team": "cv", "stage": "dev", "nbtrack.note.content": "about"}
+    with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
+        pass
+    found = mlflow.get_parent_run(child.info.run_id)
+    assert found is not None and found.info.run_id == parent.info.run_id
+    assert mlflow.get_parent_run(parent.info.run_id) is None
+
+
 def test_update_run_back_to_running_clears_the_end_time(store_dir: Path) -> None:
     client = Client()
     run_id = client.create_run("0").info.run_id

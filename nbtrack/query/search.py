@@ -75,6 +75,7 @@ def matching_rows(
     max_results: int,
     order_by: Sequence[str] | str | None,
     columns: Sequence[str],
+    offset: int = 0,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The ``columns`` of the matching runs' rows, ordered, inside a snapshot of the store:
     reads in the ``with`` block (the runs' params, metrics and tags) see the same state as
@@ -92,7 +93,7 @@ def matching_rows(
     with client.store.snapshot():
         try:
             limit = min(max_results, INT64_MAX)  # SQLite's LIMIT is 64-bit
-            rows = client.store.search_runs(ids, stages, search, limit, columns)
+            rows = client.store.search_runs(ids, stages, search, limit, columns, offset)
         except sqlite3.OperationalError as exc:
             if "too large" not in str(exc) and "too many" not in str(exc):
                 raise

@@ -605,9 +605,10 @@ class SQLiteStore:
         search: CompiledSearch,
         max_results: int,
         columns: Sequence[str] = ("run_id",),
+        offset: int = 0,
     ) -> list[tuple[Any, ...]]:
         """Rows (the ``columns`` of ``runs`` asked for) of the runs matching a compiled search,
-        in its order."""
+        in its order, from the ``offset``-th."""
         unknown = set(columns) - set(RUN_COLUMNS)
         if unknown:
             raise ValueError(f"unknown run columns {sorted(unknown)}")
@@ -617,7 +618,7 @@ class SQLiteStore:
             f"SELECT {', '.join(f'r.{c}' for c in columns)} FROM runs r {search.joins}"
             f" WHERE r.experiment_id IN ({exp_marks})"
             f" AND r.lifecycle_stage IN ({stage_marks}) AND ({search.where})"
-            f" ORDER BY {search.order} LIMIT ?"
+            f" ORDER BY {search.order} LIMIT ? OFFSET ?"
         )
         args = [
             *search.join_args,
@@ -626,6 +627,7 @@ class SQLiteStore:
             *search.where_args,
             *search.order_args,
             max_results,
+            offset,
         ]
         return self.query(sql, args)
 

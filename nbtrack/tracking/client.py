@@ -6,7 +6,9 @@ buffer are shared by every client of the same database in a process.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import math
 import os
 import sqlite3
@@ -35,6 +37,7 @@ from .entities import (
     Experiment,
     LifecycleStage,
     Metric,
+    PagedList,
     Param,
     Run,
     RunData,
@@ -908,14 +911,46 @@ class Client(RegistryMethods):
         run_view_type: int = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
-    ) -> list[Run]:
-        """Runs matching ``filter_string`` as Run objects (see :func:`nbtrack.search_runs`)."""
+        page_token: str | None = None,
+    ) -> PagedList:
+        """Runs matching ``filter_string`` as Run objects (see :func:`nbtrack.search_runs`), a
+        page of at most ``max_results``; its ``token`` asks for the next page (None on the
+        last), as MLflow's ``MlflowClient.search_runs``::
+
+            page = client.search_runs(["0"], max_results=100)
+            while page.token:
+                page = client.search_runs(["0"], max_results=100, page_token=page.token)
+        """
         from ..query.search import matching_rows
 
+        offset = _page_offset(page_token)
+        ask = max_results + 1 if isinstance(max_results, int) else max_results  # one more: a next?
         with matching_rows(
-            self, experiment_ids, filter_string, run_view_type, max_results, order_by, ("run_id",)
+            self, experiment_ids, filter_string, run_view_type, ask, order_by, ("run_id",), offset
         ) as rows:
-            return self._runs([row[0] for row in rows])
+            runs = self._runs([row[0] for row in rows[:max_results]])
+        more = len(rows) > max_results
+        return PagedList(runs, _page_token(offset + max_results) if more else None)
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _page_offset(token: str | None) -> int:
+    """The offset a page token of :func:`_page_token` stands for (0 for None)."""
+    if token is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except Exception:
+        offset = None
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInputError(
+            f"page_token {token!r} is not one this search gave; pass the token of the page "
+            "before, or None for the first page"
+        )
+    return offset
 
 
 def _check_mapping(function: str, what: str, value: Any) -> None:

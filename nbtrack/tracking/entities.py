@@ -16,6 +16,7 @@ __all__ = [
     "Experiment",
     "LifecycleStage",
     "Metric",
+    "PagedList",
     "Param",
     "Run",
     "RunData",
@@ -57,6 +58,15 @@ class RunStatus:
 class LifecycleStage:
     ACTIVE = "active"
     DELETED = "deleted"
+
+
+class PagedList(list[Any]):
+    """A page of results, as MLflow's ``PagedList``: a list, and the ``token`` that asks for
+    the next page (None on the last)."""
+
+    def __init__(self, items: Any = (), token: str | None = None):
+        super().__init__(items)
+        self.token = token
 
 
 class ViewType:

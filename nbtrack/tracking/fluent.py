@@ -46,6 +46,7 @@ __all__ = [
     "get_experiment",
     "get_experiment_by_name",
     "get_metric_history",
+    "get_parent_run",
     "get_run",
     "last_active_run",
     "log_artifact",
@@ -60,6 +61,8 @@ __all__ = [
     "restore_run",
     "search_experiments",
     "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
     "set_tag",
     "set_tags",
     "start_run",
@@ -258,6 +261,29 @@ def search_experiments(
 def delete_experiment(experiment_id: str) -> None:
     """Mark an experiment deleted; its runs are hidden, not removed."""
     _client().delete_experiment(experiment_id)
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Tag the active experiment (that of :func:`set_experiment`, else Default)."""
+    set_experiment_tags({key: value})
+
+
+def set_experiment_tags(tags: dict[str, Any]) -> None:
+    """Tag the active experiment; every tag is checked before any is written."""
+    if not isinstance(tags, dict):
+        raise InvalidInputError(f"set_experiment_tags takes a dict; got {type(tags).__name__}")
+    checked = [check_tag(key, value) for key, value in tags.items()]
+    client = _client()
+    experiment_id = _active_experiment_id(client)
+    for key, text in checked:
+        client.set_experiment_tag(experiment_id, key, text)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    """The parent of a nested run, or None for a top-level one."""
+    client = _client()
+    parent = client.get_run(run_id).data.tags.get(context.PARENT_RUN_ID)
+    return None if parent is None else client.get_run(parent)
 
 
 # -- runs -------------------------------------------------------------------------------------
