@@ -80,7 +80,7 @@ def test_search_times_are_utc_datetimes_and_not_yet_ended_is_nat(store_dir: Path
     df = mlflow.search_runs(order_by=["attributes.start_time"]).set_index("run_id")
     mlflow.end_run()
     for col in ("start_time", "end_time"):
-        assert str(df[col].dtype).startswith("datetime64[") and str(df[col].dt.tz) == "UTC"
+        assert str(df[col].dtype) == "datetime64[us, UTC]"  # as MLflow's
     finished = mlflow.get_run(done.info.run_id).info
     for col, ms in (("start_time", finished.start_time), ("end_time", finished.end_time)):
         assert df.loc[done.info.run_id, col] == pd.Timestamp(ms, unit="ms", tz="UTC")

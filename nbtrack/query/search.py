@@ -194,10 +194,13 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         "artifact_uri": [client.artifact_uri(a) for a in artifact_uris],
     }
     not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
-    utc = pd.DatetimeTZDtype("ms", "UTC")
+    utc = pd.DatetimeTZDtype("us", "UTC")  # microseconds, as MLflow's frame has them
     for col, values in (("start_time", starts), ("end_time", ends)):
         ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
-        columns[col] = pd.array(ms.view("datetime64[ms]"), dtype=utc)
+        # Past what microseconds hold (year 294,000; only another tool writes such): NaT.
+        shown = (ms != not_a_time) & (np.abs(ms) < 2**63 // 1000)
+        us = np.where(shown, ms * 1000, not_a_time)
+        columns[col] = pd.array(us.view("datetime64[us]"), dtype=utc)
     metrics = _metric_columns(client.store.run_children(run_ids, "latest_metrics"), n)
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]
