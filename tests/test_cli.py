@@ -533,11 +533,15 @@ def test_gc_keeps_the_runs_of_an_experiment_whose_location_is_the_store_s_artifa
     assert (store_dir / "artifacts" / "0" / "not-a-run").is_dir()
 
 
-def test_gc_leaves_the_artifacts_of_a_store_that_shares_its_folder(tmp_path: Path) -> None:
-    """runs.db and runs.sqlite side by side both keep artifacts in runs-artifacts/."""
+@pytest.mark.parametrize("other", ["runs.db", "runs", "runs.data"])
+def test_gc_leaves_the_artifacts_of_a_store_that_shares_its_folder(
+    tmp_path: Path, other: str
+) -> None:
+    """runs.sqlite and runs.db (or runs, or runs.data) side by side all keep artifacts in
+    runs-artifacts/."""
     ids = {}
-    for name in ("runs.db", "runs.sqlite"):
-        client = nbtrack.Client(tmp_path / name)
+    for name in (other, "runs.sqlite"):
+        client = nbtrack.Client(f"sqlite:///{tmp_path / name}")
         keep = client.create_run("0").info.run_id
         gone = client.create_run("0").info.run_id
         for run_id in (keep, gone):
@@ -547,11 +551,11 @@ def test_gc_leaves_the_artifacts_of_a_store_that_shares_its_folder(tmp_path: Pat
     artifacts = tmp_path / "runs-artifacts" / "0"
     out = ok(tmp_path / "runs.sqlite", "gc")
     assert "purged 1 deleted run(s), 1 artifact folder(s)" in out
-    assert f"also holds the artifacts of {tmp_path / 'runs.db'}" in out
+    assert f"also holds the artifacts of {tmp_path / other}" in out
     keep, gone = ids["runs.sqlite"]
-    assert sorted(p.name for p in artifacts.iterdir()) == sorted([*ids["runs.db"], keep])
+    assert sorted(p.name for p in artifacts.iterdir()) == sorted([*ids[other], keep])
     # The other store's runs, even its deleted one, are untouched until its own gc.
-    assert all((artifacts / r / "id.txt").read_text() == r for r in ids["runs.db"])
+    assert all((artifacts / r / "id.txt").read_text() == r for r in ids[other])
 
 
 def test_gc_shrinks_the_database(store_dir: Path) -> None:

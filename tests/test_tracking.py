@@ -23,7 +23,7 @@ from nbtrack.exceptions import (
     RunNotFoundError,
     RunStateError,
 )
-from nbtrack.tracking import fluent
+from nbtrack.tracking import context, fluent
 
 
 def test_mlflow_style_run_round_trip(store_dir: Path) -> None:
@@ -680,6 +680,29 @@ def test_mlflow_s_system_tags_name_the_run_and_are_found_by_filters(store_dir: P
     assert list(named.run_name) == ["from-tag", "renamed"]
     user = mlflow.search_runs(filter_string="tags.mlflow.user != ''")
     assert len(user) == 3
+
+
+def test_tags_set_under_mlflow_s_names_are_found_under_them(store_dir: Path) -> None:
+    client = Client()
+    parent = client.create_run("0", run_name="parent").info.run_id
+    child = client.create_run("0", tags={"mlflow.parentRunId": parent}).info.run_id
+    other = client.create_run("0").info.run_id
+    client.set_tag(other, "mlflow.user", "alice")
+    client.set_tag(other, "mlflow.parentRunId", parent)  # linked by hand, as MLflow allows
+    found = client.search_runs(["0"], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(r.info.run_id for r in found) == sorted([child, other])
+    def ids(text: str) -> set[str]:
+        return {r.info.run_id for r in client.search_runs(["0"], text)}
+
+    assert ids("tags.mlflow.user = 'alice'") == {other}
+    assert ids("tags.mlflow.parentRunId IS NULL") == {parent}
+    client.set_tag(parent, "mlflow.user", "zoe")
+    ordered = client.search_runs(["0"], order_by=["tags.mlflow.user DESC"])
+    users = {parent: "zoe", other: "alice", child: context.user()}
+    assert [r.info.run_id for r in ordered] == sorted(users, key=users.__getitem__, reverse=True)
+    got = mlflow.get_parent_run(child)
+    assert got is not None and got.info.run_id == parent
+    assert mlflow.get_parent_run(other).info.run_id == parent  # type: ignore[union-attr]
 
 
 def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None:

@@ -230,8 +230,6 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     """A comparison on a metric, param or tag: a condition on its joined row (a missing row
     has NULL columns), or an (NOT) EXISTS over its table once the joins are spent."""
     table = _KEYED_TABLES[node.kind]
-    if node.kind == "tag" and node.key in MLFLOW_TAGS:  # tags.mlflow.parentRunId and the like
-        node = replace(node, key=MLFLOW_TAGS[node.key])
     # Checked (and the node validated) before joining, so a constant false costs no join.
     if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
@@ -292,6 +290,12 @@ def _compile(node: FilterNode, joins: _Joins, args: list[object]) -> str:
         raise _invalid(f"unknown operator {node.op!r}")
     if node.kind == "attribute":
         return _compile_attribute(node, args)
+    if node.kind == "tag" and node.key in MLFLOW_TAGS:
+        # tags.mlflow.parentRunId and the like: the tag under MLflow's name (as a user may have
+        # set it) or nbtrack's own; "lacks it" means lacks both.
+        both = [node, replace(node, key=MLFLOW_TAGS[node.key])]
+        joiner = " AND " if node.op == "IS NULL" else " OR "
+        return "(" + joiner.join(_compile_keyed(n, joins, args) for n in both) + ")"
     if node.kind in _KEYED_TABLES:
         return _compile_keyed(node, joins, args)
     raise _invalid(f"unknown kind {node.kind!r}")
@@ -321,13 +325,23 @@ def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
-    name = MLFLOW_TAGS.get(key.key, key.key) if key.kind == "tag" else key.key
-    alias = joins.add(table, name, 2)
-    if alias is not None:
-        expr = f"{alias}.value"
-    else:  # the joins are spent: a subquery, written (and bound) twice
-        args.extend([name, name])
-        expr = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
+    names = [key.key]
+    if key.kind == "tag" and key.key in MLFLOW_TAGS:  # the tag a user set under MLflow's
+        names.append(MLFLOW_TAGS[key.key])  # name, else nbtrack's own
+    values: list[tuple[str, list[object]]] = []
+    for name in names:
+        alias = joins.add(table, name, 2)
+        if alias is not None:
+            values.append((f"{alias}.value", []))
+        else:  # the joins are spent: a subquery
+            sub = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
+            values.append((sub, [name]))
+    if len(values) == 1:
+        expr, bound = values[0]
+    else:
+        expr = f"coalesce({values[0][0]}, {values[1][0]})"
+        bound = values[0][1] + values[1][1]
+    args.extend(bound * 2)  # the expression is written twice
     return f"{expr} IS NULL, {expr} {direction}"
 
 

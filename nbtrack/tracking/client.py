@@ -181,6 +181,9 @@ def _close_stores(keep: Iterable[tuple[int, Path]] = ()) -> None:
 _waiting_refusals: dict[Path, dict[str, list[Exception]]] = {}
 
 
+_MLFLOW_PARENT = "mlflow.parentRunId"
+
+
 def _experiment_id(experiment_id: Any) -> int:
     value = parse_experiment_id(experiment_id)
     if value is None:
@@ -393,6 +396,8 @@ class Client(RegistryMethods):
         exp_id = _experiment_id(experiment_id)
         check_run_name(run_name)
         user_tags = dict(row[1:] for row in _tag_rows("", (tags or {}).items()))
+        if parent_run_id is None:  # MLflow's client makes a child run with this tag
+            parent_run_id = user_tags.pop(_MLFLOW_PARENT, None)
         if parent_run_id is not None:
             self._run_row(parent_run_id)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()

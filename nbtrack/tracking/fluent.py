@@ -282,7 +282,8 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
 def get_parent_run(run_id: str) -> Run | None:
     """The parent of a nested run, or None for a top-level one."""
     client = _client()
-    parent = client.get_run(run_id).data.tags.get(context.PARENT_RUN_ID)
+    tags = client.get_run(run_id).data.tags
+    parent = tags.get(context.PARENT_RUN_ID) or tags.get("mlflow.parentRunId")
     return None if parent is None else client.get_run(parent)
 
 

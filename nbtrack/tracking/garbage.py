@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .uri import DB_SUFFIXES
-
 if TYPE_CHECKING:
     from .client import Client
 
@@ -41,14 +39,24 @@ class Collection:
 
 
 def stores_sharing_artifacts(db_path: Path, artifact_root: Path) -> list[Path]:
-    """Other database files beside ``db_path`` whose artifacts go to the same folder."""
+    """Other SQLite databases beside ``db_path`` whose artifacts go to the same folder: any
+    file of the same stem (``runs.db``, ``runs.sqlite``, ``runs``, ``runs.data``)."""
     if db_path.parent / f"{db_path.stem}-artifacts" != artifact_root:
         return []  # a directory store (nbtrack.db and artifacts/): its folder is its own
     return sorted(
         p
-        for p in db_path.parent.glob(f"{db_path.stem}.*")
-        if p != db_path and p.suffix.lower() in DB_SUFFIXES and p.is_file()
+        for p in db_path.parent.iterdir()
+        if p != db_path and p.stem == db_path.stem and _is_sqlite(p)
     )
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is a SQLite database file (not its -wal or -shm, nor anything else)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(16) == b"SQLite format 3\x00"
+    except OSError:  # a folder, or unreadable
+        return False
 
 
 def _candidates(root: Path) -> list[Path]:
