@@ -35,6 +35,6 @@ def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         while nbtrack.active_run() is not None:
             nbtrack.end_run()
     fluent._experiment = None
-    fluent._last_run = None
+    fluent._stack.last = None
     fluent._clients.clear()
     uri.reset_tracking_uri()

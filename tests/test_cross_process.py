@@ -629,3 +629,20 @@ def test_a_run_made_with_create_run_outlives_the_process_that_made_it(tmp_path: 
     assert run.info.status == "FINISHED"
     assert "nbtrack.killedReason" not in run.data.tags
     assert run.data.metrics == {"loss": 0.5}
+
+
+def test_a_run_set_running_again_by_another_process_stays_running(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ids = tmp_path / "run_id.txt"
+    other_process(
+        store,
+        "import nbtrack\nnbtrack.set_tracking_uri(client.tracking_uri)\n"
+        "with nbtrack.start_run() as run: pass\nopen(argv[0], 'w').write(run.info.run_id)",
+        str(ids),
+    )
+    client = nbtrack.Client(store)
+    run_id = ids.read_text()
+    client.update_run(run_id, status="RUNNING")  # the process that ran it has exited
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.end_time) == ("RUNNING", None)
+    assert [r.info.status for r in client.search_runs(["0"])] == ["RUNNING"]

@@ -92,7 +92,7 @@ def test_relative_uris_follow_the_working_directory_alike(
     """sqlite:///runs.db and runs.db both mean runs.db in the working directory of the moment:
     after os.chdir, runs, artifacts and get_tracking_uri all move together."""
     monkeypatch.delenv(uri.ENV_VAR, raising=False)
-    for given in ("sqlite:///runs.db", "runs.db"):
+    for given in ("sqlite:///runs.db", "runs.db", "file:runs.db"):
         nbtrack.set_tracking_uri(given)
         for name in ("a", "b"):
             folder = tmp_path / given.replace(":", "_").replace("/", "_") / name
@@ -108,16 +108,19 @@ def test_relative_uris_follow_the_working_directory_alike(
     uri.reset_tracking_uri()
 
 
-def test_get_tracking_uri_leads_back_to_the_same_store_with_a_percent_in_its_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["sweep_lr%20x", "what?now", "take#2"])
+def test_get_tracking_uri_leads_back_to_the_same_store_whatever_its_path_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     monkeypatch.delenv(uri.ENV_VAR, raising=False)
-    nbtrack.set_tracking_uri(tmp_path / "sweep_lr%20x")
+    nbtrack.set_tracking_uri(tmp_path / name)
     with nbtrack.start_run() as run:
         pass
     again = nbtrack.Client(nbtrack.get_tracking_uri())
     assert again.get_run(run.info.run_id).info.run_id == run.info.run_id
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_lr%20x"]
+    nbtrack.set_tracking_uri(nbtrack.get_tracking_uri())
+    assert nbtrack.get_run(run.info.run_id).info.run_id == run.info.run_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     uri.reset_tracking_uri()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -97,3 +98,60 @@ def test_the_process_s_exit_ends_the_runs_threads_left_active(tmp_path: Path) ->
     assert status == {"forgotten": "FINISHED", "busy": "KILLED", "main": "FINISHED"}
     forgotten = next(r for r in runs if r.info.run_name == "forgotten")
     assert forgotten.data.metrics == {"x": 1.0}
+
+
+def test_last_active_run_is_the_run_this_thread_ended(store_dir: Path) -> None:
+    with nbtrack.start_run(run_name="main-run"):
+        pass
+
+    def other() -> None:
+        with nbtrack.start_run(run_name="worker-run"):
+            pass
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    last = nbtrack.last_active_run()
+    assert last is not None and last.info.run_name == "main-run"
+
+
+def test_a_child_forked_while_another_thread_holds_the_registry_lock_does_not_hang(
+    store_dir: Path,
+) -> None:
+    from nbtrack.tracking import fluent
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with fluent._stack._registry_lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(30)
+    result: list[int] = []
+
+    def fork_from_a_new_thread() -> None:  # a thread that never used the API
+        pid = os.fork()
+        if pid == 0:
+            with nbtrack.start_run():
+                pass
+            os._exit(0)
+        result.append(pid)
+
+    forker = threading.Thread(target=fork_from_a_new_thread)
+    forker.start()
+    forker.join()
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(result[0], os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(result[0], 9)
+        raise AssertionError("the forked child hung")

@@ -720,6 +720,9 @@ def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None
         )
     assert [[r.info.run_id for r in page] for page in pages] == [made[:2], made[2:4], made[4:]]
     assert client.search_runs(["0"], max_results=5).token is None
+    for count in (0, -1, True, 1.5):
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match=f"got {count!r}"):
+            client.search_runs(["0"], max_results=count)  # type: ignore[arg-type]
     for bad in ("nonsense", "e30="):  # not base64 JSON; JSON without an offset
         with pytest.raises(mlflow.exceptions.InvalidInputError, match="page_token"):
             client.search_runs(["0"], page_token=bad)

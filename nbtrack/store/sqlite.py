@@ -558,7 +558,7 @@ class SQLiteStore:
 
     def update_run(self, run_id: str, **fields: Any) -> bool:
         """Update a run's columns; False if there is no such run."""
-        allowed = {"status", "end_time", "run_name", "lifecycle_stage", "deleted_time"}
+        allowed = {"status", "end_time", "run_name", "lifecycle_stage", "deleted_time", "pid"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"can update only {sorted(allowed)}")
         sets = ", ".join(f"{k} = ?" for k in fields)

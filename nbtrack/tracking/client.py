@@ -580,6 +580,8 @@ class Client(RegistryMethods):
             fields["status"] = _check_status(status)
             # As MLflow: an end time when it ends, none while it runs (again).
             fields["end_time"] = _now_ms() if RunStatus.is_terminated(status) else None
+            if not RunStatus.is_terminated(status):  # running again, for whoever ends it:
+                fields["pid"] = None  # not taken for a run of its old, exited process
         if name is not None:
             check_run_name(name)
             fields["run_name"] = name
@@ -928,8 +930,10 @@ class Client(RegistryMethods):
         """
         from ..query.search import matching_rows
 
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
         offset = _page_offset(page_token)
-        ask = max_results + 1 if isinstance(max_results, int) else max_results  # one more: a next?
+        ask = max_results + 1  # one more than asked: is there a next page?
         with matching_rows(
             self, experiment_ids, filter_string, run_view_type, ask, order_by, ("run_id",), offset
         ) as rows:

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from ..exceptions import InvalidInputError, NbtrackWarning, RunNotFoundError, RunStateError
 from . import context
@@ -111,10 +112,23 @@ class _ThreadStacks:
             return [(t, s) for t, s in self._all if s and s is not mine]
 
     def only_this_thread(self) -> None:
-        """After a fork: the child has one thread, the one that forked."""
-        mine = self._mine()
-        self._all = [(weakref.ref(threading.current_thread()), mine)]
+        """After a fork: the child has one thread, the one that forked. (Another thread may
+        have held the registry's lock at the fork: it is replaced, never taken.)"""
         self._registry_lock = threading.Lock()
+        mine: list[_Frame] | None = getattr(self._local, "stack", None)
+        if mine is None:
+            mine = self._local.stack = []
+        self._all = [(weakref.ref(threading.current_thread()), mine)]
+
+    @property
+    def last(self) -> tuple[str, Client] | None:
+        """The run this thread ended last (``last_active_run``), and its client."""
+        last: tuple[str, Client] | None = getattr(self._local, "last", None)
+        return last
+
+    @last.setter
+    def last(self, value: tuple[str, Client] | None) -> None:
+        self._local.last = value
 
     def __len__(self) -> int:
         return len(self._mine())
@@ -142,7 +156,6 @@ def _alive(thread: weakref.ref[threading.Thread]) -> bool:
 
 _stack = _ThreadStacks()
 _stack_lock = threading.RLock()
-_last_run: tuple[str, Client] | None = None
 # (uri text, experiment name, experiment id) of the experiment set by set_experiment
 _experiment: tuple[str, str, str] | None = None
 _clients: dict[str, Client] = {}
@@ -167,7 +180,9 @@ def _store_key() -> str:
     prefix = ""
     if text[:10].lower() == "sqlite:///":  # sqlite:///runs.db is relative, like runs.db
         prefix, text = text[:10], text[10:]
-    elif uri_scheme(text) is not None:  # file:..., or one resolve() refuses
+    elif uri_scheme(text) == "file" and not urlparse(text).netloc:  # file:runs, file:///x
+        text = unquote(urlparse(text).path)
+    elif uri_scheme(text) is not None:  # one resolve() refuses
         return text
     text = os.path.expanduser(text)
     if os.path.isabs(text):
@@ -499,7 +514,6 @@ def _end_top(
 
     A run that a forked child inherited from its parent is the parent's to end: unless the
     child's code asks for it by name (``end_run``), it is only let go of here."""
-    global _last_run
     with _stack_lock:
         if not stack:
             return None
@@ -520,7 +534,7 @@ def _end_top(
             raise
         stack.pop()
         if stack is _stack:
-            _last_run = (frame.run.info.run_id, frame.client)
+            _stack.last = (frame.run.info.run_id, frame.client)
     return refused
 
 
@@ -614,13 +628,13 @@ def active_run() -> ActiveRun | None:
 
 
 def last_active_run() -> Run | None:
-    """The active run, else the run most recently ended in this process, read fresh."""
+    """The active run, else the run this thread ended most recently, read fresh."""
     if _stack:
         frame = _stack[-1]
         return frame.client.get_run(frame.run.info.run_id)
-    if _last_run is None:
+    if _stack.last is None:
         return None
-    run_id, client = _last_run
+    run_id, client = _stack.last
     return client.get_run(run_id)
 
 

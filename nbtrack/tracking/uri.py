@@ -48,9 +48,10 @@ class StoreLocation:
 
     @property
     def uri(self) -> str:
-        """``sqlite:///`` and the absolute path, a ``%`` in it escaped as ``%25`` (a URI's path
-        is percent-decoded when read back)."""
-        return "sqlite:///" + str(self.db_path).replace("%", "%25")
+        """``sqlite:///`` and the absolute path, ``%``, ``?`` and ``#`` in it escaped (a URI's
+        path is percent-decoded when read back, and would end at ``?`` or ``#``)."""
+        path = str(self.db_path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+        return "sqlite:///" + path
 
 
 def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
