@@ -589,6 +589,8 @@ def test_models_commands_do_not_make_a_store_where_there_is_none(
     out = failed(tmp_path / "typo", *command)
     assert f"no nbtrack store at {tmp_path / 'typo' / 'nbtrack.db'} (--store " in out
     assert not (tmp_path / "typo").exists()
+    assert "Usage:" in ok(tmp_path / "typo", *command, "--help")  # help needs no store
+    assert not (tmp_path / "typo").exists()
 
 
 def test_the_no_store_message_names_the_environment_variable_it_came_from(

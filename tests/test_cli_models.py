@@ -107,3 +107,17 @@ def test_predict_scores_a_csv_with_a_registered_model(
     code, out = _run(store_dir, "predict", "models:/iris/Production", "-i",
                      str(tmp_path / "batch.csv"))
     assert code == 1 and "no version in stage 'Production'" in out
+
+
+def test_predict_with_a_model_folder_needs_no_store(tmp_path: Path) -> None:
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    nbtrack.sklearn.save_model(LogisticRegression(max_iter=500).fit(X, y), tmp_path / "model")
+    X[:3].to_csv(tmp_path / "batch.csv", index=False)
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(tmp_path / "none"), "models", "predict", str(tmp_path / "model"), "-i",
+         str(tmp_path / "batch.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.split()[0] == "prediction"
+    assert not (tmp_path / "none").exists()

@@ -27,9 +27,12 @@ __all__ = ["models"]
 
 
 def _client() -> Any:
+    """A client of the command line's store, which must exist (serve and predict may load a
+    model from a folder, with no store at all)."""
+    from ..cli import require_store
     from ..tracking.client import Client
 
-    return Client()
+    return Client(require_store(click.get_current_context()))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> None:
@@ -43,9 +46,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """Registered models: versions, stages, aliases, history, serving."""
-    from ..cli import require_store
-
-    store = require_store(ctx)
+    store = (ctx.find_root().obj or {}).get("store")
     if store:  # `nbtrack --store X models ...`: the registry and model URIs resolve there
         os.environ["NBTRACK_TRACKING_URI"] = str(store)
 
