@@ -499,6 +499,22 @@ def test_the_optuna_callback_outside_a_run(optuna: Any) -> None:
     assert nbtrack.active_run() is None
 
 
+def test_the_optuna_callback_with_parallel_trials_records_into_the_run_it_was_made_in(
+    optuna: Any,
+) -> None:
+    """With n_jobs > 1 the callback runs on Optuna's worker threads, which have no active run
+    of their own: the trials still go under the user's run."""
+    study = _study(optuna)
+    with nbtrack.start_run(run_name="my-study") as run:
+        study.optimize(
+            _objective, n_trials=6, n_jobs=3, callbacks=[nbtrack.optuna.NbtrackCallback()]
+        )
+    runs = _runs()
+    assert len(runs) == 7  # the user's run and six trials: no study run of the callback's own
+    assert {r.data.tags.get("nbtrack.parentRunId") for r in runs} == {None, run.info.run_id}
+    assert nbtrack.get_run(run.info.run_id).data.tags["optuna.directions"] == "MINIMIZE"
+
+
 def test_optuna_autolog_inside_a_run_nests_the_trials(optuna: Any) -> None:
     def objective(trial: Any) -> float:
         value = _objective(trial)

@@ -101,8 +101,8 @@ class NbtrackCallback:
     Parameters
     ----------
     run_id
-        The study's run. Default: the run active at the first trial, else a run the callback
-        starts (named ``run_name``).
+        The study's run. Default: the run active at the first trial, else the run active
+        where the callback was made, else a run the callback starts (named ``run_name``).
     metric_name
         The name of the trial's value metric; a sequence of names for several objectives.
         Default ``"value"`` (``value_0``, ``value_1``, ... for several objectives).
@@ -132,6 +132,10 @@ class NbtrackCallback:
                 f"got {metric_name!r}"
             )
         self.run_id = run_id
+        # The run active where the callback is made: with n_jobs > 1 trials end on Optuna's
+        # worker threads, which have no active run of their own.
+        active = fluent.active_run()
+        self._made_in: str | None = None if active is None else active.info.run_id
         self.metric_name = metric_name
         self.run_name = run_name
         self._client: Any = None
@@ -155,6 +159,9 @@ class NbtrackCallback:
                 run = client.get_run(self.run_id)  # a clear error if there is none
             elif fluent.active_run() is not None:
                 client, run = fluent._stack[-1].client, fluent._stack[-1].run
+            elif self._made_in is not None:
+                client = fluent._client_for(self._made_in)
+                run = client.get_run(self._made_in)
             else:
                 client, run = own_run(INTEGRATION, self.run_name)
                 self._owned = True
@@ -278,6 +285,8 @@ def _with_callback(original: Any, study: Any, args: tuple, kwargs: dict,
     if ours is None:
         ours = NbtrackCallback(run_id=run_id)
         callbacks.append(ours)
+    elif ours.run_id is None:  # the user's own callback: into the run autolog chose
+        ours.run_id = run_id
     bound.arguments["callbacks"] = callbacks
     if bound.arguments.get("n_jobs", 1) == 1:
         bound.arguments["func"] = _traced(bound.arguments["func"], ours)
