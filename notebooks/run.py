@@ -73,7 +73,8 @@ def _unix_sockets(folder: Path) -> Config:
     from traitlets.config import Config
 
     config = Config()
-    if os.name == "posix":
+    # A Unix socket's path holds about 100 bytes ("kernel-12" is appended): else, TCP.
+    if os.name == "posix" and len(str(folder / "kernel-00000")) < 100:
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(folder / "kernel")
     return config

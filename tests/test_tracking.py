@@ -896,6 +896,10 @@ def test_steps_times_and_values_take_what_mlflow_takes(store_dir: Path) -> None:
         mlflow.log_metric("m", Decimal("1.5"), step=np.float64(2.0), timestamp=1.7e12 + 0.9)
         with pytest.raises(TypeError, match="whole value"):
             mlflow.log_metric("m", 1.0, step=2.5)
+        with pytest.raises(TypeError, match="signalling NaN"):
+            mlflow.log_metric("m", Decimal("sNaN"))
+        with pytest.raises(mlflow.exceptions.InvalidInputError, match="too large"):
+            mlflow.log_metric("m", Decimal("1e400"))
     [point] = Client().get_metric_history(run.info.run_id, "m")
     assert (point.value, point.step, point.timestamp) == (1.5, 2, 1_700_000_000_000)
     assert isinstance(point.step, int) and isinstance(point.timestamp, int)

@@ -154,7 +154,12 @@ def metric_value(key: str, value: Any) -> float:
             return float(value)
         decimal = sys.modules.get("decimal")  # not imported here: importing nbtrack stays quick
         if decimal is not None and isinstance(value, decimal.Decimal):  # a Number, not a Real
-            return float(value)
+            if value.is_snan():
+                raise TypeError(f"metric {key!r} is a signalling NaN: {value!r}")
+            number = float(value)
+            if math.isinf(number) and value.is_finite():
+                raise OverflowError
+            return number
     except OverflowError:
         raise InvalidInputError(
             f"metric {key!r} is too large for a 64-bit float (about ±1.8e308): {value!r:.40}"
