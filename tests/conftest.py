@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,18 @@ def _close_stores_opened_by_the_test() -> Iterator[None]:
     yield
     with contextlib.suppress(Exception):  # a test may leave rows it made unwritable on purpose
         client._close_stores(keep=before)
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_variable_restored() -> Iterator[None]:
+    """`nbtrack --store X models ...` sets NBTRACK_TRACKING_URI for the models it loads; run in
+    this process by a test, it must not point the tests after it at X."""
+    before = os.environ.get(uri.ENV_VAR)
+    yield
+    if before is None:
+        os.environ.pop(uri.ENV_VAR, None)
+    else:
+        os.environ[uri.ENV_VAR] = before
 
 
 @pytest.fixture

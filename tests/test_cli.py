@@ -26,7 +26,13 @@ RUN_TABLES = ("runs", "params", "tags", "metric_blocks", "latest_metrics", "arti
 
 def invoke(store: Path | str, *args: str) -> Result:
     """Run ``nbtrack --store <store> ARGS`` in this process."""
-    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=True)
+    # env= makes the runner restore the variable afterwards (the models group sets it).
+    return CliRunner().invoke(
+        cli,
+        ["--store", str(store), *args],
+        catch_exceptions=True,
+        env={"NBTRACK_TRACKING_URI": os.environ.get("NBTRACK_TRACKING_URI")},
+    )
 
 
 def ok(store: Path | str, *args: str) -> str:

@@ -109,7 +109,11 @@ def test_predict_scores_a_csv_with_a_registered_model(
     assert code == 1 and "no version in stage 'Production'" in out
 
 
-def test_predict_with_a_model_folder_needs_no_store(tmp_path: Path) -> None:
+def test_predict_with_a_model_folder_needs_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `models` passes --store on in the environment: restored after the test
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "none"))
     X, y = load_iris(return_X_y=True, as_frame=True)
     nbtrack.sklearn.save_model(LogisticRegression(max_iter=500).fit(X, y), tmp_path / "model")
     X[:3].to_csv(tmp_path / "batch.csv", index=False)
