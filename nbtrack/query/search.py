@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..exceptions import ExperimentNotFoundError, FilterSyntaxError, InvalidInputError
 from ..tracking.entities import Run, ViewType
@@ -173,13 +173,33 @@ def search_runs(
     with matching_rows(
         client, experiment_ids, filter_string, run_view_type, max_results, order_by, BASE_COLUMNS
     ) as rows:
-        return runs_frame(client, rows)
+        children = _children(client, [row[0] for row in rows])
+    return runs_frame(client, rows, children)  # pandas work: the store is free meanwhile
 
 
-def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """MLflow's search_runs DataFrame for these runs (rows of :data:`BASE_COLUMNS`), built
-    column by column straight from the store's rows (no per-run objects). Reads the runs'
-    metrics, params and tags: call it inside :func:`matching_rows`."""
+class _Children(NamedTuple):
+    """What a search's frame needs of the runs' own tables (see :meth:`run_children` and
+    :meth:`run_columns` of the store)."""
+
+    metrics: list[tuple[int, str, Any]]
+    params: dict[str, list[Any]]
+    tags: dict[str, list[Any]]
+
+
+def _children(client: Client, run_ids: list[str]) -> _Children:
+    """The latest metrics, params and tags of these runs; inside :func:`matching_rows`, so
+    that they come from the state the search saw."""
+    store = client.store
+    return _Children(
+        store.run_children(run_ids, "latest_metrics"),
+        store.run_columns(run_ids, "params"),  # None where a run lacks the key
+        store.run_columns(run_ids, "tags"),
+    )
+
+
+def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children) -> pd.DataFrame:
+    """MLflow's search_runs DataFrame for these runs (rows of :data:`BASE_COLUMNS`) and their
+    ``children``, built column by column (no per-run objects)."""
     import numpy as np
     import pandas as pd
 
@@ -201,11 +221,10 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         shown = (ms != not_a_time) & (np.abs(ms) < 2**63 // 1000)
         us = np.where(shown, ms * 1000, not_a_time)
         columns[col] = pd.array(us.view("datetime64[us]"), dtype=utc)
-    metrics = _metric_columns(client.store.run_children(run_ids, "latest_metrics"), n)
+    metrics = _metric_columns(children.metrics, n)
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]
-    for table in ("params", "tags"):
-        by_key = client.store.run_columns(run_ids, table)  # None where a run lacks the key
+    for table, by_key in (("params", children.params), ("tags", children.tags)):
         for key in sorted(by_key):
             columns[f"{table}.{key}"] = by_key[key]
     if n == 0:  # keep the text columns text-typed when nothing matched
