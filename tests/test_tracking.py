@@ -23,6 +23,7 @@ from nbtrack.exceptions import (
     RunNotFoundError,
     RunStateError,
 )
+from nbtrack.query.sql import MAX_JOINS
 from nbtrack.tracking import context, fluent
 
 
@@ -695,7 +696,17 @@ def test_tags_set_under_mlflow_s_names_are_found_under_them(store_dir: Path) -> 
         return {r.info.run_id for r in client.search_runs(["0"], text)}
 
     assert ids("tags.mlflow.user = 'alice'") == {other}
+    # One value per run, the tag under MLflow's name first: `other` is not also "not alice"
+    # because nbtrack's own user tag holds the login name.
+    assert ids("tags.mlflow.user != 'alice'") == {parent, child}
+    assert ids("tags.mlflow.user NOT IN ('alice')") == {parent, child}
+    assert ids(f"tags.mlflow.user = '{context.user()}'") == {parent, child}
     assert ids("tags.mlflow.parentRunId IS NULL") == {parent}
+    assert ids("tags.mlflow.parentRunId IS NOT NULL") == {child, other}
+    # The same past the join budget, where the comparisons become subqueries.
+    padding = " AND ".join(f"params.p{i} IS NULL" for i in range(MAX_JOINS))
+    assert ids(f"{padding} AND tags.mlflow.user != 'alice'") == {parent, child}
+    assert ids(f"{padding} AND tags.mlflow.parentRunId IS NULL") == {parent}
     client.set_tag(parent, "mlflow.user", "zoe")
     ordered = client.search_runs(["0"], order_by=["tags.mlflow.user DESC"])
     users = {parent: "zoe", other: "alice", child: context.user()}
@@ -703,6 +714,19 @@ def test_tags_set_under_mlflow_s_names_are_found_under_them(store_dir: Path) -> 
     got = mlflow.get_parent_run(child)
     assert got is not None and got.info.run_id == parent
     assert mlflow.get_parent_run(other).info.run_id == parent  # type: ignore[union-attr]
+
+
+def test_create_run_refuses_two_different_parents(store_dir: Path) -> None:
+    client = Client()
+    first = client.create_run("0").info.run_id
+    second = client.create_run("0").info.run_id
+    before = len(client.search_runs(["0"]))
+    with pytest.raises(InvalidInputError, match="different parent runs"):
+        client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": second})
+    assert len(client.search_runs(["0"])) == before
+    same = client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": first})
+    assert same.data.tags == {**same.data.tags, "nbtrack.parentRunId": first}
+    assert "mlflow.parentRunId" not in same.data.tags
 
 
 def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
@@ -258,6 +258,47 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     return condition
 
 
+def _value_expr(
+    table: str, names: Sequence[str], joins: _Joins, rank: int
+) -> tuple[str, list[object]]:
+    """An expression for the value of the first of ``names`` a run has in ``table`` (NULL if
+    it has none), and the arguments it binds, in the order they appear in it."""
+    values: list[str] = []
+    bound: list[object] = []
+    for name in names:
+        alias = joins.add(table, name, rank)
+        if alias is not None:
+            values.append(f"{alias}.value")
+        else:  # the joins are spent: a subquery
+            where = "o.run_id = r.run_id AND o.key = ?"
+            values.append(f"(SELECT o.value FROM {table} o WHERE {where})")
+            bound.append(name)
+    if len(values) == 1:
+        return values[0], bound
+    return f"coalesce({', '.join(values)})", bound
+
+
+def _mlflow_tag_names(key: str) -> list[str]:
+    """``tags.mlflow.user`` and the like name one value: the tag under MLflow's name, as a user
+    may have set it, else nbtrack's own; filters and order_by both see that one."""
+    return [key, MLFLOW_TAGS[key]] if key in MLFLOW_TAGS else [key]
+
+
+def _compile_mlflow_tag(node: Comparison, joins: _Joins, args: list[object]) -> str:
+    """A comparison on one of MLflow's system tags (see :func:`_mlflow_tag_names`)."""
+    if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
+        return _FALSE
+    rank = 0 if node.op in ("=", "IN") else 1
+    expr, bound = _value_expr("tags", _mlflow_tag_names(node.key), joins, rank)
+    args.extend(bound)  # the expression comes first in every condition below, and only once
+    if node.op == "IS NULL":
+        return f"{expr} IS NULL"
+    if node.op == "IS NOT NULL":
+        return f"{expr} IS NOT NULL"
+    condition = _keyed_condition(node, expr, args)
+    return f"{expr} IS NOT NULL" if condition == _TRUE else condition
+
+
 def _compile_attribute(node: Comparison, args: list[object]) -> str:
     """A comparison on a column of ``runs``."""
     column = _ATTRIBUTE_COLUMNS.get(node.key)
@@ -291,11 +332,7 @@ def _compile(node: FilterNode, joins: _Joins, args: list[object]) -> str:
     if node.kind == "attribute":
         return _compile_attribute(node, args)
     if node.kind == "tag" and node.key in MLFLOW_TAGS:
-        # tags.mlflow.parentRunId and the like: the tag under MLflow's name (as a user may have
-        # set it) or nbtrack's own; "lacks it" means lacks both.
-        both = [node, replace(node, key=MLFLOW_TAGS[node.key])]
-        joiner = " AND " if node.op == "IS NULL" else " OR "
-        return "(" + joiner.join(_compile_keyed(n, joins, args) for n in both) + ")"
+        return _compile_mlflow_tag(node, joins, args)
     if node.kind in _KEYED_TABLES:
         return _compile_keyed(node, joins, args)
     raise _invalid(f"unknown kind {node.kind!r}")
@@ -325,22 +362,8 @@ def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
-    names = [key.key]
-    if key.kind == "tag" and key.key in MLFLOW_TAGS:  # the tag a user set under MLflow's
-        names.append(MLFLOW_TAGS[key.key])  # name, else nbtrack's own
-    values: list[tuple[str, list[object]]] = []
-    for name in names:
-        alias = joins.add(table, name, 2)
-        if alias is not None:
-            values.append((f"{alias}.value", []))
-        else:  # the joins are spent: a subquery
-            sub = f"(SELECT o.value FROM {table} o WHERE o.run_id = r.run_id AND o.key = ?)"
-            values.append((sub, [name]))
-    if len(values) == 1:
-        expr, bound = values[0]
-    else:
-        expr = f"coalesce({values[0][0]}, {values[1][0]})"
-        bound = values[0][1] + values[1][1]
+    names = _mlflow_tag_names(key.key) if key.kind == "tag" else [key.key]
+    expr, bound = _value_expr(table, names, joins, 2)
     args.extend(bound * 2)  # the expression is written twice
     return f"{expr} IS NULL, {expr} {direction}"
 

@@ -396,8 +396,14 @@ class Client(RegistryMethods):
         exp_id = _experiment_id(experiment_id)
         check_run_name(run_name)
         user_tags = dict(row[1:] for row in _tag_rows("", (tags or {}).items()))
-        if parent_run_id is None:  # MLflow's client makes a child run with this tag
-            parent_run_id = user_tags.pop(_MLFLOW_PARENT, None)
+        tagged_parent = user_tags.pop(_MLFLOW_PARENT, None)  # MLflow's client makes a child
+        if parent_run_id is None:  # run with this tag
+            parent_run_id = tagged_parent
+        elif tagged_parent is not None and tagged_parent != parent_run_id:
+            raise InvalidInputError(
+                f"parent_run_id={parent_run_id!r} and tag {_MLFLOW_PARENT}={tagged_parent!r} "
+                "name different parent runs; give one of them"
+            )
         if parent_run_id is not None:
             self._run_row(parent_run_id)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
