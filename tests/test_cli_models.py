@@ -125,3 +125,19 @@ def test_predict_with_a_model_folder_needs_no_store(
     assert result.exit_code == 0, result.output
     assert result.output.split()[0] == "prediction"
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+@pytest.mark.parametrize("uri", ["models:/iris/1", "runs:/0123abcd/model"])
+def test_a_store_uri_with_a_mistyped_store_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, uri: str
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "typo"))
+    (tmp_path / "batch.csv").write_text("a\n1\n")
+    extra = ["-i", str(tmp_path / "batch.csv")] if command == "predict" else ["--port", "0"]
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "typo"), "models", command, uri, *extra]
+    )
+    assert result.exit_code == 1
+    assert "no nbtrack store at" in result.output and "--store" in result.output
+    assert not (tmp_path / "typo").exists()

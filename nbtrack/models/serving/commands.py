@@ -48,6 +48,7 @@ def serve_command(model_uri: str, host: str, port: int) -> None:
     """
     from .server import serve
 
+    _check_store(model_uri)
     try:
         serve(model_uri, host=host, port=port)
     except (NbtrackError, ImportError, OSError) as exc:
@@ -90,6 +91,7 @@ def predict_command(
     from .server import load_model
 
     kind = content_type or _kind_of(input_path)
+    _check_store(model_uri)
     try:
         parsed = parse_request(input_path.read_bytes(), _MEDIA_TYPES[kind])
     except NbtrackError as exc:
@@ -111,6 +113,15 @@ def predict_command(
         output_path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {output_path}: {exc.strerror}") from exc
+
+
+def _check_store(model_uri: str) -> None:
+    """A ``runs:/`` or ``models:/`` URI is looked up in the command line's store, which must
+    exist (a mistyped --store is an error, not a new empty store); a folder needs none."""
+    from ...cli import require_store
+
+    if model_uri.startswith(("runs:/", "models:/")):
+        require_store(click.get_current_context())
 
 
 def _kind_of(path: Path) -> str:
