@@ -133,7 +133,8 @@ def test_a_new_run_ends_the_old_one_and_warns_of_its_refused_rows(store_dir: Pat
     run_id = cached_run()
     other_process(store_dir, CONFLICT, run_id)
     nbtrack.log_param("lr", 0.2)
-    with pytest.warns(NbtrackWarning, match="'lr'"):
+    ending = pytest.warns(NbtrackWarning, match="ending the active run")
+    with ending, pytest.warns(NbtrackWarning, match="'lr'"):
         new = nbtrack.start_run()
     assert nbtrack.get_run(run_id).info.status == "FINISHED"
     assert nbtrack.active_run().info.run_id == new.info.run_id  # type: ignore[union-attr]
@@ -629,6 +630,21 @@ def test_a_run_made_with_create_run_outlives_the_process_that_made_it(tmp_path: 
     assert run.info.status == "FINISHED"
     assert "nbtrack.killedReason" not in run.data.tags
     assert run.data.metrics == {"loss": 0.5}
+
+
+def test_a_live_process_s_run_set_running_is_still_killed_when_it_dies(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ids = tmp_path / "run_id.txt"
+    other_process(
+        store,
+        "import os\nnbtrack.set_tracking_uri(client.tracking_uri)\nrun = nbtrack.start_run()\n"
+        "client.update_run(run.info.run_id, status='RUNNING')\nnbtrack.flush()\n"
+        "open(argv[0], 'w').write(run.info.run_id)\nos._exit(0)",  # dies without ending it
+        str(ids),
+    )
+    run = nbtrack.Client(store).get_run(ids.read_text())
+    assert run.info.status == "KILLED"
+    assert "nbtrack.killedReason" in run.data.tags
 
 
 def test_a_run_set_running_again_by_another_process_stays_running(tmp_path: Path) -> None:

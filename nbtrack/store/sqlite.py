@@ -113,7 +113,7 @@ if hasattr(os, "register_at_fork"):
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:  # Linux: a zombie has exited already
             if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
@@ -853,7 +853,7 @@ class SQLiteStore:
             "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
             (host, os.getpid()),
         )
-        dead = [(run_id, pid) for run_id, pid in rows if pid and not _pid_alive(pid)]
+        dead = [(run_id, pid) for run_id, pid in rows if pid and not pid_alive(pid)]
         if not dead:
             return []
         now = _now_ms()

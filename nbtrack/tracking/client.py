@@ -29,7 +29,7 @@ from ..exceptions import (
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome
-from ..store.sqlite import SQLiteStore
+from ..store.sqlite import SQLiteStore, pid_alive
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path
 from .buffer import WriteBuffer, combined
@@ -182,6 +182,14 @@ _waiting_refusals: dict[Path, dict[str, list[Exception]]] = {}
 
 
 _MLFLOW_PARENT = "mlflow.parentRunId"
+
+
+def _owned_by_a_live_process(row: Mapping[str, Any]) -> bool:
+    """Whether a run is RUNNING for a process that is still there (or on another host, where
+    it cannot be checked): the process that will end it, or be found gone."""
+    if row["status"] != RunStatus.RUNNING or not row.get("pid"):
+        return False
+    return row.get("host") != context.host() or pid_alive(int(row["pid"]))
 
 
 def _experiment_id(experiment_id: Any) -> int:
@@ -580,14 +588,15 @@ class Client(RegistryMethods):
         self._b.writable_runs.add(run_id)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
-        self._run_row(run_id)
+        row = self._run_row(run_id)
         fields: dict[str, Any] = {}
         if status is not None:
             fields["status"] = _check_status(status)
             # As MLflow: an end time when it ends, none while it runs (again).
             fields["end_time"] = _now_ms() if RunStatus.is_terminated(status) else None
-            if not RunStatus.is_terminated(status):  # running again, for whoever ends it:
-                fields["pid"] = None  # not taken for a run of its old, exited process
+            if not RunStatus.is_terminated(status) and not _owned_by_a_live_process(row):
+                fields["pid"] = None  # running again, for whoever ends it: not KILLED when
+                # its old process is found gone
         if name is not None:
             check_run_name(name)
             fields["run_name"] = name
