@@ -499,20 +499,29 @@ def test_the_optuna_callback_outside_a_run(optuna: Any) -> None:
     assert nbtrack.active_run() is None
 
 
-def test_the_optuna_callback_with_parallel_trials_records_into_the_run_it_was_made_in(
+def test_the_optuna_callback_with_parallel_trials_records_into_the_optimizing_run(
     optuna: Any,
 ) -> None:
     """With n_jobs > 1 the callback runs on Optuna's worker threads, which have no active run
-    of their own: the trials still go under the user's run."""
+    of their own: the trials still go under the run of the thread calling optimize, wherever
+    the callback was made."""
+    callback = nbtrack.optuna.NbtrackCallback()  # made before the run
     study = _study(optuna)
     with nbtrack.start_run(run_name="my-study") as run:
-        study.optimize(
-            _objective, n_trials=6, n_jobs=3, callbacks=[nbtrack.optuna.NbtrackCallback()]
-        )
+        study.optimize(_objective, n_trials=6, n_jobs=3, callbacks=[callback])
     runs = _runs()
     assert len(runs) == 7  # the user's run and six trials: no study run of the callback's own
     assert {r.data.tags.get("nbtrack.parentRunId") for r in runs} == {None, run.info.run_id}
     assert nbtrack.get_run(run.info.run_id).data.tags["optuna.directions"] == "MINIMIZE"
+
+
+def test_an_optuna_callback_made_in_an_ended_run_does_not_write_into_it(optuna: Any) -> None:
+    with nbtrack.start_run(run_name="earlier") as earlier:
+        callback = nbtrack.optuna.NbtrackCallback()
+    _study(optuna).optimize(_objective, n_trials=3, n_jobs=2, callbacks=[callback])
+    assert _children(earlier.info.run_id) == []
+    (study_run,) = [r for r in _runs() if r.info.run_name == "optuna-study"]
+    assert len(_children(study_run.info.run_id)) == 3
 
 
 def test_optuna_autolog_inside_a_run_nests_the_trials(optuna: Any) -> None:

@@ -5,9 +5,10 @@
     study.optimize(objective, n_trials=50, callbacks=[nbtrack.optuna.NbtrackCallback()])
 
 The study's run (the parent) is the run ``run_id`` if given, else the run active at the first
-trial (a ``%%track`` cell, a ``with nbtrack.start_run():`` block), else a run the callback starts
-named ``optuna-study`` (Optuna tells a callback nothing when a study ends, so that run is marked
-FINISHED after each trial, with the last trial's end as its end time).
+trial in the thread that called ``study.optimize`` (a ``%%track`` cell, a ``with
+nbtrack.start_run():`` block), else a run the callback starts named ``optuna-study`` (Optuna
+tells a callback nothing when a study ends, so that run is marked FINISHED after each trial,
+with the last trial's end as its end time).
 
 Each finished trial becomes a child run ``trial-<number>`` of the parent, with its start and end
 times, and:
@@ -40,8 +41,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 from ..tracking import fluent
@@ -91,6 +94,22 @@ def disable() -> None:
     unpatch(INTEGRATION)
 
 
+def _optimizing_run(study: Any) -> Any:
+    """The active-run frame of the thread that called ``study.optimize``: this thread, or with
+    ``n_jobs > 1`` (trials end on Optuna's worker threads, which have no run of their own) the
+    thread waiting in ``optimize`` for them. None when that thread has no active run."""
+    if fluent.active_run() is not None:
+        return fluent._stack[-1]
+    here = threading.get_ident()
+    for thread_id, top in sys._current_frames().items():
+        frame: FrameType | None = None if thread_id == here else top
+        while frame is not None:
+            if frame.f_code.co_name == "optimize" and frame.f_locals.get("self") is study:
+                return fluent._stack.top_of(thread_id)
+            frame = frame.f_back
+    return None
+
+
 def _ms(moment: Any) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
@@ -101,8 +120,8 @@ class NbtrackCallback:
     Parameters
     ----------
     run_id
-        The study's run. Default: the run active at the first trial, else the run active
-        where the callback was made, else a run the callback starts (named ``run_name``).
+        The study's run. Default: the run active, at the first trial, in the thread that
+        called ``study.optimize``, else a run the callback starts (named ``run_name``).
     metric_name
         The name of the trial's value metric; a sequence of names for several objectives.
         Default ``"value"`` (``value_0``, ``value_1``, ... for several objectives).
@@ -132,10 +151,6 @@ class NbtrackCallback:
                 f"got {metric_name!r}"
             )
         self.run_id = run_id
-        # The run active where the callback is made: with n_jobs > 1 trials end on Optuna's
-        # worker threads, which have no active run of their own.
-        active = fluent.active_run()
-        self._made_in: str | None = None if active is None else active.info.run_id
         self.metric_name = metric_name
         self.run_name = run_name
         self._client: Any = None
@@ -157,11 +172,8 @@ class NbtrackCallback:
             if self.run_id is not None:
                 client = fluent._client_for(self.run_id)
                 run = client.get_run(self.run_id)  # a clear error if there is none
-            elif fluent.active_run() is not None:
-                client, run = fluent._stack[-1].client, fluent._stack[-1].run
-            elif self._made_in is not None:
-                client = fluent._client_for(self._made_in)
-                run = client.get_run(self._made_in)
+            elif (frame := _optimizing_run(study)) is not None:
+                client, run = frame.client, frame.run
             else:
                 client, run = own_run(INTEGRATION, self.run_name)
                 self._owned = True

@@ -111,6 +111,15 @@ class _ThreadStacks:
         with self._registry_lock:
             return [(t, s) for t, s in self._all if s and s is not mine]
 
+    def top_of(self, thread_id: int) -> _Frame | None:
+        """The active run's frame of the live thread ``thread_id`` (None: it has none)."""
+        with self._registry_lock:
+            for thread, stack in self._all:
+                found = thread()
+                if found is not None and found.ident == thread_id and stack:
+                    return stack[-1]
+        return None
+
     def only_this_thread(self) -> None:
         """After a fork: the child has one thread, the one that forked. (Another thread may
         have held the registry's lock at the fork: it is replaced, never taken.)"""
