@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import sqlite3
 import subprocess
 import sys
 import time
 import warnings
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -592,6 +594,11 @@ def test_a_forked_child_that_never_logs_never_waits_on_the_store(store_dir: Path
         ({"timestamp": -1}, mlflow.exceptions.InvalidInputError),
         ({"timestamp": 2**63}, mlflow.exceptions.InvalidInputError),
         ({"timestamp": 1_763_900_000_000_000}, mlflow.exceptions.InvalidInputError),  # in µs
+        ({"step": 10**400}, mlflow.exceptions.InvalidInputError),
+        ({"step": Fraction(10**400)}, mlflow.exceptions.InvalidInputError),
+        ({"timestamp": 10**5000}, mlflow.exceptions.InvalidInputError),  # too long to print
+        ({"timestamp": Fraction(10**400, 3)}, mlflow.exceptions.InvalidInputError),
+        ({"timestamp": -0.5}, mlflow.exceptions.InvalidInputError),
     ],
 )
 def test_out_of_range_steps_and_timestamps_are_refused(
@@ -747,7 +754,8 @@ def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None
     for count in (0, -1, True, 1.5):
         with pytest.raises(mlflow.exceptions.InvalidInputError, match=f"got {count!r}"):
             client.search_runs(["0"], max_results=count)  # type: ignore[arg-type]
-    for bad in ("nonsense", "e30="):  # not base64 JSON; JSON without an offset
+    huge = base64.urlsafe_b64encode(b'{"offset": 9223372036854775808}').decode()  # 2**63
+    for bad in ("nonsense", "e30=", huge):  # not base64 JSON; JSON without an offset; too far
         with pytest.raises(mlflow.exceptions.InvalidInputError, match="page_token"):
             client.search_runs(["0"], page_token=bad)
 
@@ -924,9 +932,11 @@ def test_steps_times_and_values_take_what_mlflow_takes(store_dir: Path) -> None:
             mlflow.log_metric("m", Decimal("sNaN"))
         with pytest.raises(mlflow.exceptions.InvalidInputError, match="too large"):
             mlflow.log_metric("m", Decimal("1e400"))
+        mlflow.log_metric("exact", 1.0, step=Fraction(2**53 + 1))  # not rounded by a float
     [point] = Client().get_metric_history(run.info.run_id, "m")
     assert (point.value, point.step, point.timestamp) == (1.5, 2, 1_700_000_000_000)
     assert isinstance(point.step, int) and isinstance(point.timestamp, int)
+    assert Client().get_metric_history(run.info.run_id, "exact")[0].step == 2**53 + 1
 
 
 def test_set_experiment_wins_over_the_environment(

@@ -49,6 +49,7 @@ from .entities import (
 from .names import generate_run_name
 from .uri import StoreLocation, resolve, uri_scheme
 from .validation import (
+    INT64_MAX,
     check_experiment_name,
     check_key,
     check_param_value,
@@ -969,7 +970,7 @@ def _page_offset(token: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except Exception:
         offset = None
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= INT64_MAX:
         raise InvalidInputError(
             f"page_token {token!r} is not one this search gave; pass the token of the page "
             "before, or None for the first page"

@@ -188,14 +188,28 @@ LAST_TIMESTAMP = 253_402_300_799_999
 
 
 def _whole(value: Any) -> int | None:
-    """An integer, or a float (numpy's too) with a whole value, as int; else None."""
+    """An integer, or a float (numpy's too) or fraction with a whole value, as the exact int;
+    else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        return int(float(value))
+    if isinstance(value, numbers.Rational):  # Fraction: exact, however large
+        return int(value) if value.denominator == 1 else None
+    if isinstance(value, numbers.Real):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        if math.isfinite(number) and number.is_integer():
+            return int(number)
     return None
+
+
+def _shown(value: int) -> str:
+    """An integer for a message: its digits, or its size when it has too many to read (or
+    for Python to print)."""
+    return str(value) if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
 
 
 def step_value(step: Any) -> int:
@@ -209,26 +223,33 @@ def step_value(step: Any) -> int:
             f"{type(step).__name__}: {step!r}"
         )
     if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidInputError(f"step {value} is out of range; steps are 64-bit integers")
+        raise InvalidInputError(f"step {_shown(value)} is out of range; steps are 64-bit integers")
     return value
 
 
 def timestamp_value(timestamp: Any) -> int:
     """Integer milliseconds since the epoch, checked; a float (``time.time() * 1000``) is cut
     to whole milliseconds, as MLflow does."""
-    finite = isinstance(timestamp, numbers.Real) and math.isfinite(timestamp)
-    if isinstance(timestamp, bool) or not finite:
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real):
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
-    value = int(timestamp)
+    try:
+        finite = math.isfinite(timestamp)
+    except OverflowError:  # an int or fraction too large for a float: finite, and refused below
+        finite = True
+    if not finite:
+        raise TypeError(
+            f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
+        )
+    value = math.floor(timestamp)  # whole milliseconds: -0.5 is before 1970 too
     if value < 0:
         raise InvalidInputError(
-            f"timestamp {value} is before 1970; use milliseconds since the epoch"
+            f"timestamp {_shown(value)} is before 1970; use milliseconds since the epoch"
         )
     if value > LAST_TIMESTAMP:
         raise InvalidInputError(
-            f"timestamp {value} is past the year 9999 as milliseconds since the epoch (the "
+            f"timestamp {_shown(value)} is past the year 9999 as milliseconds since the epoch (the "
             f"largest is {LAST_TIMESTAMP}); if it is in microseconds or nanoseconds, divide "
             "it by 1000 or 1000000, as in int(time.time() * 1000) for now"
         )
