@@ -564,6 +564,22 @@ def test_gc_leaves_the_artifacts_of_a_store_that_shares_its_folder(
     assert all((artifacts / r / "id.txt").read_text() == r for r in ids[other])
 
 
+def test_gc_is_not_held_up_by_a_pipe_or_fooled_by_a_folder_of_the_same_stem(
+    tmp_path: Path,
+) -> None:
+    os.mkfifo(tmp_path / "runs.fifo")  # opening it to read would wait for a writer
+    (tmp_path / "runs.d").mkdir()
+    (tmp_path / "RUNS.db").write_bytes(b"SQLite format 3\x00")  # its own RUNS-artifacts here
+    client = nbtrack.Client(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    run_id = client.create_run("0").info.run_id
+    client.log_text(run_id, "x", "x.txt")
+    stray = tmp_path / "runs-artifacts" / "0" / ("f" * 32)
+    stray.mkdir()
+    out = ok(tmp_path / "runs.sqlite", "gc")
+    assert "1 artifact folder(s)" in out and "also holds" not in out
+    assert not stray.exists() and (tmp_path / "runs-artifacts" / "0" / run_id).is_dir()
+
+
 def test_gc_shrinks_the_database(store_dir: Path) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id

@@ -15,6 +15,7 @@ Anything else under the root is left alone: the folders of an experiment whose o
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -40,23 +41,40 @@ class Collection:
 
 def stores_sharing_artifacts(db_path: Path, artifact_root: Path) -> list[Path]:
     """Other SQLite databases beside ``db_path`` whose artifacts go to the same folder: any
-    file of the same stem (``runs.db``, ``runs.sqlite``, ``runs``, ``runs.data``)."""
+    file of the same stem (``runs.db``, ``runs.sqlite``, ``runs``, ``runs.data``; ``RUNS.db``
+    too where the file system ignores case)."""
     if db_path.parent / f"{db_path.stem}-artifacts" != artifact_root:
         return []  # a directory store (nbtrack.db and artifacts/): its folder is its own
+    stem = db_path.stem.casefold()
     return sorted(
         p
         for p in db_path.parent.iterdir()
-        if p != db_path and p.stem == db_path.stem and _is_sqlite(p)
+        if p != db_path
+        and p.stem.casefold() == stem
+        and _same_folder(db_path.parent / f"{p.stem}-artifacts", artifact_root)
+        and _may_be_sqlite(p)
     )
 
 
-def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is a SQLite database file (not its -wal or -shm, nor anything else)."""
+def _same_folder(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
     try:
+        return os.path.samefile(a, b)  # RUNS-artifacts is runs-artifacts on macOS
+    except OSError:
+        return False
+
+
+def _may_be_sqlite(path: Path) -> bool:
+    """Whether ``path`` is a SQLite database file (not its -wal or -shm, nor a folder, pipe or
+    other file), or a file that cannot be read, which might be one."""
+    try:
+        if not path.is_file():  # never opened: reading a named pipe would wait for a writer
+            return False
         with path.open("rb") as file:
             return file.read(16) == b"SQLite format 3\x00"
-    except OSError:  # a folder, or unreadable
-        return False
+    except OSError:
+        return True
 
 
 def _candidates(root: Path) -> list[Path]:
