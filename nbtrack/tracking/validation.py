@@ -195,7 +195,7 @@ def _whole(value: Any) -> int | None:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Rational):  # Fraction: exact, however large
-        return int(value) if value.denominator == 1 else None
+        return int(value.numerator) if value.denominator == 1 else None
     if isinstance(value, numbers.Real):
         try:
             number = float(value)
@@ -242,7 +242,7 @@ def timestamp_value(timestamp: Any) -> int:
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
-    value = math.floor(timestamp)  # whole milliseconds: -0.5 is before 1970 too
+    value = int(math.floor(timestamp))  # whole milliseconds: -0.5 is before 1970 too
     if value < 0:
         raise InvalidInputError(
             f"timestamp {_shown(value)} is before 1970; use milliseconds since the epoch"
