@@ -813,9 +813,12 @@ def test_predict_command_with_a_saved_model(
 
 
 @pytest.fixture
-def fake_pyfunc(monkeypatch: pytest.MonkeyPatch, model: IrisModel) -> list[str]:
-    """``nbtrack.pyfunc.load_model`` loading the iris model for MODEL_URI; returns the URIs."""
+def fake_pyfunc(monkeypatch: pytest.MonkeyPatch, model: IrisModel, tmp_path: Path) -> list[str]:
+    """``nbtrack.pyfunc.load_model`` loading the iris model for MODEL_URI; returns the URIs.
+    The commands look ``models:/`` URIs up in a store, which must exist: an empty one."""
     loaded: list[str] = []
+    nbtrack.Client(tmp_path / "store")  # made now
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "store"))
 
     def load_model(uri: str) -> IrisModel:
         loaded.append(uri)
@@ -941,8 +944,10 @@ def test_predict_errors_are_clear(fake_pyfunc: list[str], tmp_path: Path) -> Non
     assert result.exit_code == 2 and "'csv', 'json'" in result.output
 
 
-def test_serve_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[tuple[str, str, int]] = []
+    nbtrack.Client(tmp_path / "store")  # where models:/ URIs are looked up
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "store"))
 
     def fake_serve(model_uri: str, host: str = "127.0.0.1", port: int = 5001) -> None:
         calls.append((model_uri, host, port))
