@@ -580,6 +580,34 @@ def test_gc_is_not_held_up_by_a_pipe_or_fooled_by_a_folder_of_the_same_stem(
     assert not stray.exists() and (tmp_path / "runs-artifacts" / "0" / run_id).is_dir()
 
 
+def test_gc_counts_a_store_by_another_spelling_of_its_folder_and_not_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a case-insensitive file system (macOS): RUNS.db keeps its artifacts in
+    RUNS-artifacts, which is runs-artifacts; RUNS.sqlite is the store's own file."""
+    from nbtrack.tracking.garbage import stores_sharing_artifacts
+
+    nbtrack.Client(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    (tmp_path / "runs-artifacts").mkdir(exist_ok=True)
+    (tmp_path / "RUNS-artifacts").symlink_to(tmp_path / "runs-artifacts")
+    (tmp_path / "RUNS.sqlite").symlink_to(tmp_path / "runs.sqlite")
+    db, root = tmp_path / "runs.sqlite", tmp_path / "runs-artifacts"
+    assert stores_sharing_artifacts(db, root) == []
+    (tmp_path / "RUNS.db").write_bytes(b"SQLite format 3\x00")
+    assert stores_sharing_artifacts(db, root) == [tmp_path / "RUNS.db"]
+    # A file of the stem that cannot be read might be a store: counted, to be safe.
+    (tmp_path / "runs.data").write_bytes(b"")
+    real_open = os.open
+
+    def refuse(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).endswith("runs.data"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert tmp_path / "runs.data" in stores_sharing_artifacts(db, root)
+
+
 def test_gc_shrinks_the_database(store_dir: Path) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id

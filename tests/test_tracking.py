@@ -723,17 +723,31 @@ def test_tags_set_under_mlflow_s_names_are_found_under_them(store_dir: Path) -> 
     assert mlflow.get_parent_run(other).info.run_id == parent  # type: ignore[union-attr]
 
 
-def test_create_run_refuses_two_different_parents(store_dir: Path) -> None:
+def test_a_parent_given_as_such_wins_over_an_mlflow_parent_tag(store_dir: Path) -> None:
+    """As MLflow's start_run(nested=True), which sets the tag to the real parent."""
     client = Client()
     first = client.create_run("0").info.run_id
     second = client.create_run("0").info.run_id
-    before = len(client.search_runs(["0"]))
-    with pytest.raises(InvalidInputError, match="different parent runs"):
-        client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": second})
-    assert len(client.search_runs(["0"])) == before
-    same = client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": first})
-    assert same.data.tags == {**same.data.tags, "nbtrack.parentRunId": first}
-    assert "mlflow.parentRunId" not in same.data.tags
+    made = client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": second})
+    assert made.data.tags["nbtrack.parentRunId"] == first
+    assert "mlflow.parentRunId" not in made.data.tags
+    tagged = {"mlflow.parentRunId": second}
+    with mlflow.start_run() as outer, mlflow.start_run(nested=True, tags=tagged) as inner:
+        pass
+    parent = mlflow.get_parent_run(inner.info.run_id)
+    assert parent is not None and parent.info.run_id == outer.info.run_id
+
+
+def test_get_parent_run_reads_the_parent_as_filters_do(store_dir: Path) -> None:
+    client = Client()
+    with mlflow.start_run() as outer, mlflow.start_run(nested=True) as child:
+        pass
+    other = client.create_run("0").info.run_id
+    client.set_tag(child.info.run_id, "mlflow.parentRunId", other)  # relinked by hand
+    found = mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{other}'")
+    assert list(found.run_id) == [child.info.run_id]
+    assert mlflow.get_parent_run(child.info.run_id).info.run_id == other  # type: ignore[union-attr]
+    assert outer.info.run_id != other
 
 
 def test_client_search_runs_pages_with_tokens_as_mlflow(store_dir: Path) -> None:
@@ -1249,3 +1263,23 @@ def test_close_stores_writes_what_is_buffered_and_reopens_on_next_use(store_dir:
         assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]
     assert client.get_run(run_id).data.metrics == {"m": 1.5}  # opened again
     assert open_here() >= 3
+
+
+def test_update_run_to_running_frees_a_run_only_from_a_process_that_still_holds_it(
+    store_dir: Path,
+) -> None:
+    from nbtrack.store.base import Release
+
+    client = Client()
+    run_id = client.create_run("0", _ended_by_this_process=True).info.run_id
+    store = client.store
+    # A run of another host: its process cannot be checked from here, so it keeps it.
+    with store.write() as conn:
+        conn.execute("UPDATE runs SET host = 'otherbox', pid = 4242 WHERE run_id = ?", (run_id,))
+    client.update_run(run_id, status="RUNNING")
+    assert store.get_run_row(run_id)["pid"] == 4242  # type: ignore[index]
+    # Freed only from the process it was read with: one that resumed it meanwhile keeps it.
+    store.update_run(run_id, status="RUNNING", pid=Release(999, "otherbox"))
+    assert store.get_run_row(run_id)["pid"] == 4242  # type: ignore[index]
+    store.update_run(run_id, status="RUNNING", pid=Release(4242, "otherbox"))
+    assert store.get_run_row(run_id)["pid"] is None  # type: ignore[index]

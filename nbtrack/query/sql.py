@@ -9,8 +9,9 @@ key, so at most one row), and the filter an expression on the joined columns. Us
                  [*q.join_args, *q.where_args, *q.order_args])
 
 A join is one index probe per candidate run, cheaper than the correlated ``EXISTS`` subquery
-it replaces; past :data:`MAX_JOINS` further comparisons fall back to ``EXISTS``, so a filter of
-any size compiles, and plans quickly.
+it replaces; past :data:`MAX_JOINS` further comparisons fall back to ``EXISTS`` (and values
+of MLflow's system tags, and order keys, to scalar subqueries), so a filter of any size
+compiles, and plans quickly.
 
 Safety: no text that comes from the user (no key, no value) is ever put into the SQL string.
 Every key and value is bound as a ``?`` parameter; table, alias, column and operator text comes

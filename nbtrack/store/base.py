@@ -10,12 +10,12 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..query.sql import CompiledSearch
 
-__all__ = ["BatchOutcome", "Store"]
+__all__ = ["BatchOutcome", "Release", "Store"]
 
 
 @dataclass
@@ -35,6 +35,15 @@ class BatchOutcome:
 
     def __bool__(self) -> bool:
         return bool(self.refused or self.deleted)
+
+
+class Release(NamedTuple):
+    """The value of ``pid`` in :meth:`Store.update_run` that frees a run from its process:
+    NULL if the run still belongs to process ``pid`` on ``host``, else left as it is (another
+    process resumed the run meanwhile), in the same write."""
+
+    pid: int | None
+    host: str | None
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from ..exceptions import (
     SchemaVersionError,
     StoreError,
 )
-from .base import BatchOutcome
+from .base import BatchOutcome, Release
 from .blocks import pack, unpack
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
@@ -557,14 +557,23 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     def update_run(self, run_id: str, **fields: Any) -> bool:
-        """Update a run's columns; False if there is no such run."""
+        """Update a run's columns; False if there is no such run. ``pid`` may be a
+        :class:`~nbtrack.store.base.Release`."""
         allowed = {"status", "end_time", "run_name", "lifecycle_stage", "deleted_time", "pid"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"can update only {sorted(allowed)}")
-        sets = ", ".join(f"{k} = ?" for k in fields)
+        sets: list[str] = []
+        args: list[Any] = []
+        for key, value in fields.items():
+            if key == "pid" and isinstance(value, Release):
+                sets.append("pid = CASE WHEN pid IS ? AND host IS ? THEN NULL ELSE pid END")
+                args.extend(value)
+            else:
+                sets.append(f"{key} = ?")
+                args.append(value)
         with self.write() as conn:
             cur = conn.execute(
-                f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
+                f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*args, run_id]
             )
         return cur.rowcount > 0
 

@@ -28,7 +28,7 @@ from ..exceptions import (
     RunStateError,
 )
 from ..registry.client import RegistryMethods
-from ..store.base import BatchOutcome
+from ..store.base import BatchOutcome, Release
 from ..store.sqlite import SQLiteStore, pid_alive
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path
@@ -405,14 +405,11 @@ class Client(RegistryMethods):
         exp_id = _experiment_id(experiment_id)
         check_run_name(run_name)
         user_tags = dict(row[1:] for row in _tag_rows("", (tags or {}).items()))
-        tagged_parent = user_tags.pop(_MLFLOW_PARENT, None)  # MLflow's client makes a child
-        if parent_run_id is None:  # run with this tag
+        # MLflow's client makes a child run with this tag; a parent given as such wins, as
+        # the real parent overrides the tag in MLflow's start_run(nested=True).
+        tagged_parent = user_tags.pop(_MLFLOW_PARENT, None)
+        if parent_run_id is None:
             parent_run_id = tagged_parent
-        elif tagged_parent is not None and tagged_parent != parent_run_id:
-            raise InvalidInputError(
-                f"parent_run_id={parent_run_id!r} and tag {_MLFLOW_PARENT}={tagged_parent!r} "
-                "name different parent runs; give one of them"
-            )
         if parent_run_id is not None:
             self._run_row(parent_run_id)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
@@ -596,8 +593,10 @@ class Client(RegistryMethods):
             # As MLflow: an end time when it ends, none while it runs (again).
             fields["end_time"] = _now_ms() if RunStatus.is_terminated(status) else None
             if not RunStatus.is_terminated(status) and not _owned_by_a_live_process(row):
-                fields["pid"] = None  # running again, for whoever ends it: not KILLED when
-                # its old process is found gone
+                # Running again, for whoever ends it: not KILLED when its old process is found
+                # gone. Only if that is still the process it belongs to (not a process that
+                # resumed it meanwhile).
+                fields["pid"] = Release(row["pid"], row["host"])
         if name is not None:
             check_run_name(name)
             fields["run_name"] = name

@@ -307,7 +307,8 @@ def get_parent_run(run_id: str) -> Run | None:
     """The parent of a nested run, or None for a top-level one."""
     client = _client()
     tags = client.get_run(run_id).data.tags
-    parent = tags.get(context.PARENT_RUN_ID) or tags.get("mlflow.parentRunId")
+    # The tag under MLflow's name first, as filters on tags.mlflow.parentRunId read it.
+    parent = tags.get("mlflow.parentRunId") or tags.get(context.PARENT_RUN_ID)
     return None if parent is None else client.get_run(parent)
 
 

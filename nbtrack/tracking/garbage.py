@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,18 +50,19 @@ def stores_sharing_artifacts(db_path: Path, artifact_root: Path) -> list[Path]:
     return sorted(
         p
         for p in db_path.parent.iterdir()
-        if p != db_path
-        and p.stem.casefold() == stem
-        and _same_folder(db_path.parent / f"{p.stem}-artifacts", artifact_root)
+        if p.stem.casefold() == stem
+        and not _same_file(p, db_path)
+        and _same_file(db_path.parent / f"{p.stem}-artifacts", artifact_root)
         and _may_be_sqlite(p)
     )
 
 
-def _same_folder(a: Path, b: Path) -> bool:
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file or folder (``RUNS.db`` is ``runs.db`` on macOS)."""
     if a == b:
         return True
     try:
-        return os.path.samefile(a, b)  # RUNS-artifacts is runs-artifacts on macOS
+        return os.path.samefile(a, b)
     except OSError:
         return False
 
@@ -68,13 +70,21 @@ def _same_folder(a: Path, b: Path) -> bool:
 def _may_be_sqlite(path: Path) -> bool:
     """Whether ``path`` is a SQLite database file (not its -wal or -shm, nor a folder, pipe or
     other file), or a file that cannot be read, which might be one."""
+    if path.is_dir():
+        return False
     try:
-        if not path.is_file():  # never opened: reading a named pipe would wait for a writer
-            return False
-        with path.open("rb") as file:
-            return file.read(16) == b"SQLite format 3\x00"
+        # Non-blocking: opening a named pipe to read would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return True
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.read(fd, 16) == b"SQLite format 3\x00"
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _candidates(root: Path) -> list[Path]:

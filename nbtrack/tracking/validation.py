@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import posixpath
 import re
 import sys
@@ -206,10 +207,13 @@ def _whole(value: Any) -> int | None:
     return None
 
 
-def _shown(value: int) -> str:
-    """An integer for a message: its digits, or its size when it has too many to read (or
-    for Python to print)."""
-    return str(value) if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
+def _shown(value: Any) -> str:
+    """A number for a message, as given: its digits, or its size when it has too many to read
+    (or for Python to print)."""
+    whole = value if isinstance(value, numbers.Integral) else math.floor(value)
+    if int(whole).bit_length() > 128:
+        return f"of {int(whole).bit_length()} bits"
+    return str(int(value)) if isinstance(value, numbers.Integral) else repr(float(value))
 
 
 def step_value(step: Any) -> int:
@@ -242,16 +246,16 @@ def timestamp_value(timestamp: Any) -> int:
         raise TypeError(
             f"timestamp must be integer milliseconds since the epoch, got {timestamp!r}"
         )
-    value = int(math.floor(timestamp))  # whole milliseconds: -0.5 is before 1970 too
+    value = operator.index(math.floor(timestamp))  # whole milliseconds: -0.5 is before 1970 too
     if value < 0:
         raise InvalidInputError(
-            f"timestamp {_shown(value)} is before 1970; use milliseconds since the epoch"
+            f"timestamp {_shown(timestamp)} is before 1970; use milliseconds since the epoch"
         )
     if value > LAST_TIMESTAMP:
         raise InvalidInputError(
-            f"timestamp {_shown(value)} is past the year 9999 as milliseconds since the epoch (the "
-            f"largest is {LAST_TIMESTAMP}); if it is in microseconds or nanoseconds, divide "
-            "it by 1000 or 1000000, as in int(time.time() * 1000) for now"
+            f"timestamp {_shown(timestamp)} is past the year 9999 as milliseconds since the "
+            f"epoch (the largest is {LAST_TIMESTAMP}); if it is in microseconds or nanoseconds, "
+            "divide it by 1000 or 1000000, as in int(time.time() * 1000) for now"
         )
     return value
 
