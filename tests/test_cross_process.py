@@ -662,3 +662,46 @@ def test_a_run_set_running_again_by_another_process_stays_running(tmp_path: Path
     run = client.get_run(run_id)
     assert (run.info.status, run.info.end_time) == ("RUNNING", None)
     assert [r.info.status for r in client.search_runs(["0"])] == ["RUNNING"]
+
+
+WORKERS = """
+import multiprocessing as mp, os, sys, nbtrack
+
+def evaluate(args):
+    run_id, fold = args
+    nbtrack.MlflowClient().log_metric(run_id, "fold_acc", 0.9 + fold / 100, step=fold)
+    nbtrack.MlflowClient().set_tag(run_id, f"fold{fold}", "done")
+
+if __name__ == "__main__":
+    ctx = mp.get_context(sys.argv[1])
+    with nbtrack.start_run() as run:
+        jobs = [(run.info.run_id, k) for k in range(3)]
+        if sys.argv[2] == "process":
+            procs = [ctx.Process(target=evaluate, args=(job,)) for job in jobs]
+            [p.start() for p in procs]
+            [p.join() for p in procs]
+        else:  # a pool left by its with block: terminate() kills the workers
+            with ctx.Pool(2) as pool:
+                pool.map(evaluate, jobs)
+    print(run.info.run_id)
+"""
+
+
+@pytest.mark.parametrize("how", ["process", "pool"])
+def test_what_forked_workers_log_is_there_when_they_are_gone(
+    store_dir: Path, tmp_path: Path, how: str
+) -> None:
+    """A forked worker leaves through os._exit, and a pool's with block kills its workers:
+    neither runs exit handlers, so workers write each log call at once."""
+    script = tmp_path / "workers.py"
+    script.write_text(WORKERS)
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run(
+        [sys.executable, str(script), "fork", how], capture_output=True, text=True, env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    run = nbtrack.Client().get_run(done.stdout.split()[-1])
+    assert run.data.tags.keys() >= {"fold0", "fold1", "fold2"}
+    history = nbtrack.Client().get_metric_history(run.info.run_id, "fold_acc")
+    assert sorted(m.step for m in history) == [0, 1, 2]

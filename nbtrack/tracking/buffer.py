@@ -9,8 +9,11 @@ tags are appended to in-memory queues; one writer moves them to the store in a s
   on :func:`nbtrack.flush`, and at interpreter exit.
 
 A process that dies abruptly (SIGKILL, power loss) loses at most what was logged in the last
-``INTERVAL_S`` seconds. If a queue grows past ``BLOCK_AT`` rows (the store cannot keep up), the
-caller flushes itself: memory stays bounded.
+``INTERVAL_S`` seconds. Worker processes (forked, or started by :mod:`multiprocessing`) write
+each log call at once instead: they often end without running exit handlers (``os._exit``
+after a fork, a pool's ``terminate``), which would lose what they logged last. If a queue grows
+past ``BLOCK_AT`` rows (the store cannot keep up), the caller flushes itself: memory stays
+bounded.
 
 A background flush that fails keeps its rows and retries; the next flush made on behalf of the
 user (``flush()``, ``end_run``, any read) retries too and raises if it still fails, so an error is
@@ -28,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from collections import deque
@@ -50,6 +54,16 @@ BLOCK_AT = 500_000
 MetricRow = tuple[str, str, float, int, int]
 KeyValueRow = tuple[str, str, str]
 _Row = TypeVar("_Row")
+
+
+#: Whether each log call is written at once (in worker processes; see above).
+_write_through = False
+
+
+def _in_a_worker() -> bool:
+    """Whether this process was started by :mod:`multiprocessing` (any start method)."""
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
 
 
 class BatchWriter(Protocol):
@@ -79,6 +93,9 @@ class WriteBuffer:
         self._flush_lock = threading.Lock()
         _live_buffers.add(self)
         _writer.start()
+        if _in_a_worker():
+            global _write_through
+            _write_through = True
 
     def __len__(self) -> int:
         return len(self.metrics) + len(self.params) + len(self.tags)
@@ -99,6 +116,12 @@ class WriteBuffer:
     def add_tag(self, row: KeyValueRow) -> None:
         self.tags.append(row)
         _writer.ensure_soon()
+
+    def settle(self) -> None:
+        """The end of one log call: in a worker process, write what it queued now (in one
+        transaction); elsewhere nothing (the writer thread will)."""
+        if _write_through:
+            self.flush()
 
     def flush(self, *, background: bool = False) -> None:
         """Write everything queued so far.
@@ -238,9 +261,10 @@ def _reset_after_fork() -> None:
     """In a forked child the writer thread does not exist and its locks may be held by a thread
     that is gone. The parent's buffers stay the parent's: the child must neither write them
     again nor touch the parent's SQLite connection. Its clients get fresh buffers."""
-    global _writer
+    global _writer, _write_through
     _writer = _Writer()
     _live_buffers.clear()
+    _write_through = True  # a worker (a pool's, a data loader's): see the module's text
 
 
 if hasattr(os, "register_at_fork"):

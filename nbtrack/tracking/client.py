@@ -609,6 +609,7 @@ class Client(RegistryMethods):
                 self.store.update_run(run_id, **fields)
             if name is not None:
                 self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
+                self._b.buffer.settle()
             if refused is not None:
                 raise refused
 
@@ -709,6 +710,7 @@ class Client(RegistryMethods):
             for row in rows:
                 known[row[1]] = row[2]
                 self._b.buffer.add_param(row)
+        self._b.buffer.settle()
 
     def log_metric(
         self,
@@ -734,6 +736,8 @@ class Client(RegistryMethods):
         )
         if synchronous:
             self._write_buffered()
+        else:
+            self._b.buffer.settle()
 
     def log_metrics(
         self,
@@ -751,6 +755,7 @@ class Client(RegistryMethods):
         ]
         for row in rows:
             self._b.buffer.add_metric(row)
+        self._b.buffer.settle()
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
         """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow.
@@ -764,6 +769,7 @@ class Client(RegistryMethods):
         self._writable(run_id)
         rows = _tag_rows(run_id, tags.items())
         self._queue_tags(rows)
+        self._b.buffer.settle()
 
     def _queue_tags(self, rows: list[tuple[str, str, str]]) -> None:
         """Queue checked tag rows; a ``nbtrack.runName`` row also renames the run now."""
@@ -775,6 +781,7 @@ class Client(RegistryMethods):
 
     def _set_internal_tag(self, run_id: str, key: str, value: Any) -> None:
         self._b.buffer.add_tag((run_id, *check_tag(key, value, internal=True)))
+        self._b.buffer.settle()
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writable(run_id)
@@ -821,6 +828,8 @@ class Client(RegistryMethods):
         self._queue_tags(tag_rows)
         if synchronous:
             self._write_buffered()
+        else:
+            self._b.buffer.settle()
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of a metric, by step then time."""
