@@ -23,15 +23,18 @@ def _close_stores_opened_by_the_test() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _tracking_uri_variable_restored() -> Iterator[None]:
-    """`nbtrack --store X models ...` sets NBTRACK_TRACKING_URI for the models it loads; run in
-    this process by a test, it must not point the tests after it at X."""
-    before = os.environ.get(uri.ENV_VAR)
+def _tracking_variables_restored() -> Iterator[None]:
+    """set_tracking_uri and set_experiment put the store and experiment in the environment
+    (for child processes), and `nbtrack --store X models ...` sets NBTRACK_TRACKING_URI for the
+    models it loads: a test must not point the tests after it at its store or experiment."""
+    names = (uri.ENV_VAR, uri.EXPERIMENT_ID_VAR, uri.EXPERIMENT_NAME_VAR)
+    before = {name: os.environ.get(name) for name in names}
     yield
-    if before is None:
-        os.environ.pop(uri.ENV_VAR, None)
-    else:
-        os.environ[uri.ENV_VAR] = before
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -705,3 +705,52 @@ def test_what_forked_workers_log_is_there_when_they_are_gone(
     assert run.data.tags.keys() >= {"fold0", "fold1", "fold2"}
     history = nbtrack.Client().get_metric_history(run.info.run_id, "fold_acc")
     assert sorted(m.step for m in history) == [0, 1, 2]
+
+
+INHERIT = """
+import os, subprocess, sys, nbtrack
+
+CHILD = "import nbtrack\\nwith nbtrack.start_run(): nbtrack.log_metric('rmse', 0.5)"
+nbtrack.set_tracking_uri(sys.argv[1])
+nbtrack.set_experiment("ridge")
+subprocess.run([sys.executable, "-c", CHILD], check=True, cwd=os.path.dirname(sys.argv[1]))
+nbtrack.set_tracking_uri(sys.argv[2])  # another store: the child finds "ridge" by name there
+subprocess.run([sys.executable, "-c", CHILD], check=True)
+print(len(nbtrack.search_runs(experiment_names=["ridge"])))
+"""
+
+
+def test_processes_started_after_set_tracking_uri_and_set_experiment_use_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in MLflow: a joblib or multiprocessing worker, or any subprocess, inherits them."""
+    monkeypatch.delenv("NBTRACK_TRACKING_URI", raising=False)
+    monkeypatch.delenv("NBTRACK_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("NBTRACK_EXPERIMENT_NAME", raising=False)
+    (tmp_path / "work").mkdir()
+    first, second = tmp_path / "work" / "first", tmp_path / "second"
+    done = run_text(INHERIT, tmp_path, str(first), str(second))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
+    for store in (first, second):
+        found = nbtrack.Client(store).search_runs(
+            [nbtrack.Client(store).get_experiment_by_name("ridge").experiment_id]  # type: ignore[union-attr]
+        )
+        assert [r.data.metrics for r in found] == [{"rmse": 0.5}]
+    assert not (tmp_path / "work" / ".nbtrack").exists()
+
+
+def test_a_tracking_uri_variable_set_outside_still_wins_and_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbtrack.tracking import uri
+
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "outside"))
+    with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="takes precedence"):
+        nbtrack.set_tracking_uri(tmp_path / "inside")
+    try:
+        assert os.environ["NBTRACK_TRACKING_URI"] == str(tmp_path / "outside")
+        assert nbtrack.get_tracking_uri().endswith("outside/nbtrack.db")
+    finally:
+        uri.reset_tracking_uri()
+    assert os.environ["NBTRACK_TRACKING_URI"] == str(tmp_path / "outside")

@@ -32,7 +32,13 @@ from . import context
 from .buffer import combined
 from .client import Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
-from .uri import _current_uri_text, uri_scheme
+from .uri import (
+    EXPERIMENT_ID_VAR,
+    EXPERIMENT_NAME_VAR,
+    _current_uri_text,
+    export_experiment,
+    uri_scheme,
+)
 from .validation import check_run_name, check_tag
 
 __all__ = [
@@ -231,6 +237,7 @@ def set_experiment(
             f"restore it with nbtrack.Client().restore_experiment({experiment.experiment_id!r})"
         )
     _experiment = (_store_key(), experiment.name, experiment.experiment_id)
+    export_experiment(experiment.experiment_id, experiment.name)
     return experiment
 
 
@@ -242,10 +249,10 @@ def _active_experiment_id(client: Client) -> str:
             return _experiment[2]  # create_run checks that it still exists and is not deleted
         name: str | None = _experiment[1]  # the same experiment name in the store now in force
     else:
-        env_id = os.environ.get("NBTRACK_EXPERIMENT_ID")
+        env_id = os.environ.get(EXPERIMENT_ID_VAR)
         if env_id:
             return env_id
-        name = os.environ.get("NBTRACK_EXPERIMENT_NAME")
+        name = os.environ.get(EXPERIMENT_NAME_VAR)
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

@@ -1,7 +1,10 @@
 """Where the store lives: resolving tracking URIs.
 
 Order of precedence: the ``NBTRACK_TRACKING_URI`` environment variable, then
-:func:`set_tracking_uri`, then ``.nbtrack/`` in the working directory.
+:func:`set_tracking_uri`, then ``.nbtrack/`` in the working directory. :func:`set_tracking_uri`
+puts its store in that variable too (unless the variable was set already), as MLflow does, so
+that processes started from this one (a joblib or multiprocessing worker, a subprocess) use the
+same store.
 
 Accepted forms:
 
@@ -27,6 +30,8 @@ from ..exceptions import NbtrackWarning, TrackingURIError
 __all__ = ["ENV_VAR", "StoreLocation", "get_tracking_uri", "resolve", "set_tracking_uri"]
 
 ENV_VAR = "NBTRACK_TRACKING_URI"
+EXPERIMENT_ID_VAR = "NBTRACK_EXPERIMENT_ID"
+EXPERIMENT_NAME_VAR = "NBTRACK_EXPERIMENT_NAME"
 DEFAULT_DIR = ".nbtrack"
 DB_NAME = "nbtrack.db"
 DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -36,6 +41,10 @@ SUPPORTED = (
 )
 
 _explicit_uri: str | None = None
+#: The value set_tracking_uri put in the environment variable; another value there was set
+#: outside this process's nbtrack (by the user, a job runner) and takes precedence.
+_exported: str | None = None
+_exported_experiment: str | None = None
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
@@ -68,10 +77,10 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     The ``NBTRACK_TRACKING_URI`` environment variable, when set, takes precedence (so a job runner
     can redirect a notebook that sets its own URI); a warning says so.
     """
-    global _explicit_uri
+    global _explicit_uri, _exported
     text = os.fspath(uri)
-    resolve(text)  # validate now, not at the first log call
-    env = os.environ.get(ENV_VAR)
+    location = resolve(text)  # validate now, not at the first log call
+    env = _outside_value()
     if env and env != text:
         warnings.warn(
             f"{ENV_VAR}={env!r} is set and takes precedence over set_tracking_uri({text!r})",
@@ -79,6 +88,21 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
             stacklevel=2,
         )
     _explicit_uri = text
+    if env is None:  # for processes started from this one: absolute, as their folder may differ
+        # An experiment id exported for another store means nothing in this one: they find the
+        # experiment by its name, as this process does.
+        moved = os.environ.get(ENV_VAR) != location.uri
+        if moved and os.environ.get(EXPERIMENT_ID_VAR) == _exported_experiment:
+            os.environ.pop(EXPERIMENT_ID_VAR, None)
+        _exported = os.environ[ENV_VAR] = location.uri
+
+
+def export_experiment(experiment_id: str, name: str) -> None:
+    """Put the experiment of ``set_experiment`` in the environment, as MLflow does, for the
+    processes started from this one."""
+    global _exported_experiment
+    os.environ[EXPERIMENT_NAME_VAR] = name
+    _exported_experiment = os.environ[EXPERIMENT_ID_VAR] = experiment_id
 
 
 def get_tracking_uri() -> str:
@@ -86,14 +110,23 @@ def get_tracking_uri() -> str:
     return resolve(_current_uri_text()).uri
 
 
+def _outside_value() -> str | None:
+    """The environment variable, unless it holds what :func:`set_tracking_uri` put there."""
+    env = os.environ.get(ENV_VAR)
+    return env if env and env != _exported else None
+
+
 def _current_uri_text() -> str:
-    return os.environ.get(ENV_VAR) or _explicit_uri or DEFAULT_DIR
+    return _outside_value() or _explicit_uri or DEFAULT_DIR
 
 
 def reset_tracking_uri() -> None:
-    """Forget :func:`set_tracking_uri` (used by tests)."""
-    global _explicit_uri
-    _explicit_uri = None
+    """Forget :func:`set_tracking_uri`, and take its store out of the environment (used by
+    tests)."""
+    global _explicit_uri, _exported
+    if _exported is not None and os.environ.get(ENV_VAR) == _exported:
+        del os.environ[ENV_VAR]
+    _explicit_uri = _exported = None
 
 
 def uri_scheme(text: str) -> str | None:
