@@ -155,14 +155,21 @@ def runs(
                 raise click.BadParameter(f"no experiment named {name!r}", param_hint="--experiment")
             ids.append(exp.experiment_id)
     else:
-        # The runs of a deleted experiment are hidden, as `experiments` hides the experiment;
-        # `--experiment NAME` still lists them, and `--deleted` shows deleted runs everywhere.
+        # A deleted experiment's runs are deleted with it: `--deleted` shows them.
         shown = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
         ids = [e.experiment_id for e in client.search_experiments(shown)]
     view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
     found = client.search_runs(ids, filter_string, view, max_results, list(order_by))
     if not found:
-        click.echo("no runs" + (" match the filter" if filter_string else ""))
+        gone = [
+            n for n in experiment_names
+            if (e := client.get_experiment_by_name(n)) and e.lifecycle_stage == "deleted"
+        ]
+        note = ""
+        if gone and not deleted:
+            note = f" (experiment {', '.join(map(repr, gone))} is deleted, with its runs: add "
+            note += "--deleted to list them)"
+        click.echo("no runs" + (" match the filter" if filter_string else "") + note)
         return
     more = found.token is not None
     names = {e.experiment_id: e.name for e in client.search_experiments(ViewType.ALL)}

@@ -115,7 +115,7 @@ def seeded(store_dir: Path) -> dict[str, str]:
     """Two live experiments and a deleted one; run name -> run id.
 
     churn: rf-run (acc .91, artifact), lr-run (acc .85, artifact), xgb-run (acc .95)
-    vision: cnn (acc .70).  old (deleted): ghost.
+    vision: cnn (acc .70).  old (deleted, with its run): ghost.
     Runs are started a few ms apart, in that order, so "newest first" is well defined.
     """
     ids: dict[str, str] = {}
@@ -221,8 +221,10 @@ def test_runs_hides_the_runs_of_a_deleted_experiment(
     store_dir: Path, seeded: dict[str, str]
 ) -> None:
     assert "ghost" not in names_of(ok(store_dir, "runs"))
-    # Asked for by name, they are listed.
-    assert names_of(ok(store_dir, "runs", "--experiment", "old")) == ["ghost"]
+    # Deleted with their experiment, as in MLflow: asked for by name, the output says so.
+    out = ok(store_dir, "runs", "--experiment", "old")
+    assert out.startswith("no runs") and "'old' is deleted" in out and "--deleted" in out
+    assert names_of(ok(store_dir, "runs", "--experiment", "old", "--deleted")) == ["ghost"]
 
 
 @pytest.mark.parametrize(
@@ -429,17 +431,18 @@ def test_delete_hides_and_restore_brings_back(store_dir: Path, seeded: dict[str,
     out = ok(store_dir, "runs", "delete", run_id[:8])
     assert out.strip() == f"deleted {run_id}"
     assert "lr-run" not in names_of(ok(store_dir, "runs"))
-    assert names_of(ok(store_dir, "runs", "--deleted")) == ["lr-run"]
+    # with "ghost", deleted with its experiment
+    assert sorted(names_of(ok(store_dir, "runs", "--deleted"))) == ["ghost", "lr-run"]
     assert nbtrack.get_run(run_id).info.lifecycle_stage == "deleted"
 
     assert ok(store_dir, "runs", "restore", run_id[:8]).strip() == f"restored {run_id}"
     assert "lr-run" in names_of(ok(store_dir, "runs"))
-    assert ok(store_dir, "runs", "--deleted").strip() == "no runs"
+    assert names_of(ok(store_dir, "runs", "--deleted")) == ["ghost"]
 
 
 def test_delete_several_and_unknown(store_dir: Path, seeded: dict[str, str]) -> None:
     ok(store_dir, "runs", "delete", seeded["rf-run"][:8], seeded["cnn"])
-    assert set(names_of(ok(store_dir, "runs", "--deleted"))) == {"rf-run", "cnn"}
+    assert set(names_of(ok(store_dir, "runs", "--deleted"))) == {"rf-run", "cnn", "ghost"}
     failed(store_dir, "runs", "delete", "f" * 32)
     failed(store_dir, "runs", "delete")  # a run id is required
 
@@ -461,11 +464,12 @@ def test_gc_dry_run_changes_nothing(store_dir: Path, seeded: dict[str, str]) -> 
     artifacts = store_dir / "artifacts"
     before_db, before_files = db_dump(store_dir), files_under(artifacts)
     out = ok(store_dir, "gc", "--dry-run")
-    assert "would purge 1 deleted run(s) and 1 artifact folder(s)" in out
+    # rf-run and ghost, deleted with its experiment (which has no artifacts)
+    assert "would purge 2 deleted run(s) and 1 artifact folder(s)" in out
     assert seeded["rf-run"] in out
     assert db_dump(store_dir) == before_db
     assert files_under(artifacts) == before_files
-    assert names_of(ok(store_dir, "runs", "--deleted")) == ["rf-run"]
+    assert sorted(names_of(ok(store_dir, "runs", "--deleted"))) == ["ghost", "rf-run"]
 
 
 def test_gc_purges_deleted_runs_and_their_artifacts(
@@ -484,7 +488,7 @@ def test_gc_purges_deleted_runs_and_their_artifacts(
     ok(store_dir, "runs", "delete", rf[:8])
     out = ok(store_dir, "gc")
 
-    assert "purged 1 deleted run(s), 2 artifact folder(s)" in out
+    assert "purged 2 deleted run(s), 2 artifact folder(s)" in out  # and ghost
     assert db_rows(store_dir, rf) == dict.fromkeys(RUN_TABLES, 0)
     assert not rf_dir.exists()
     assert not orphan.exists()

@@ -531,6 +531,36 @@ def test_runs_from_a_script_keep_the_script_once(store_dir: Path, tmp_path: Path
     conn.close()
 
 
+def test_deleting_an_experiment_deletes_its_runs_and_restoring_it_brings_them_back(
+    store_dir: Path,
+) -> None:
+    """As in MLflow: the runs leave searches and refuse logging; restored with it, except a
+    run deleted on its own before."""
+    client = Client()
+    exp = client.create_experiment("scratch")
+    kept, dropped = (client.create_run(exp).info.run_id for _ in range(2))
+    client.log_metric(kept, "acc", 0.5)
+    client.delete_run(dropped)
+    time.sleep(0.002)  # the experiment's deletion comes a millisecond later
+    with mlflow.start_run(experiment_id=exp) as active:
+        mlflow.log_metric("acc", 0.1)
+        client.delete_experiment(exp)
+        assert client.get_run(kept).info.lifecycle_stage == "deleted"
+        assert mlflow.search_runs([exp]).empty
+        with pytest.raises(RunStateError, match="restore_experiment"):
+            mlflow.log_metric("acc", 0.2)
+        with pytest.raises(RunStateError, match="restore_experiment"):
+            client.log_metric(kept, "acc", 0.6)
+        with pytest.raises(RunStateError, match="restore it before renaming"):
+            client.rename_experiment(exp, "other")
+    client.restore_experiment(exp)
+    found = mlflow.search_runs([exp])
+    assert set(found.run_id) == {kept, active.info.run_id}
+    assert client.get_run(dropped).info.lifecycle_stage == "deleted"
+    client.log_metric(kept, "acc", 0.6)
+    assert client.get_run(kept).data.metrics == {"acc": 0.6}
+
+
 def test_create_run_in_a_missing_or_deleted_experiment_writes_nothing(store_dir: Path) -> None:
     client = Client()
     exp = client.create_experiment("gone")

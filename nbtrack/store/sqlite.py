@@ -487,6 +487,44 @@ class SQLiteStore:
                 [*fields.values(), _now_ms(), experiment_id],
             )
 
+    def delete_experiment(self, experiment_id: int) -> None:
+        """Mark an experiment and its active runs deleted, in one write, with one time: the
+        experiment's ``last_update_time`` and the runs' ``deleted_time``."""
+        now = _now_ms()
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ?"
+                " WHERE experiment_id = ?",
+                (now, experiment_id),
+            )
+            conn.execute(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?"
+                " WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                (now, experiment_id),
+            )
+
+    def restore_experiment(self, experiment_id: int) -> None:
+        """Undo :meth:`delete_experiment`: the experiment, and the runs deleted with it or since
+        (not those deleted before it, nor those purged meanwhile)."""
+        with self.write() as conn:
+            row = conn.execute(
+                "SELECT last_update_time FROM experiments WHERE experiment_id = ?"
+                " AND lifecycle_stage = 'deleted'",
+                (experiment_id,),
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute(
+                "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL"
+                " WHERE experiment_id = ? AND lifecycle_stage = 'deleted' AND deleted_time >= ?",
+                (experiment_id, row[0]),
+            )
+            conn.execute(
+                "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ?"
+                " WHERE experiment_id = ?",
+                (_now_ms(), experiment_id),
+            )
+
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
         with self.write() as conn:
             conn.execute(
@@ -940,10 +978,13 @@ class SQLiteStore:
         return ids
 
     def experiment_run_counts(self) -> dict[int, tuple[int, int | None]]:
-        """``experiment_id -> (active runs, latest start time)``."""
+        """``experiment_id -> (runs, latest start time)``: its active runs, or for a deleted
+        experiment the runs deleted with it (which restoring it brings back)."""
         rows = self.query(
-            "SELECT experiment_id, count(*), max(start_time) FROM runs"
-            " WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+            "SELECT r.experiment_id, count(*), max(r.start_time) FROM runs r"
+            " JOIN experiments e ON e.experiment_id = r.experiment_id"
+            " WHERE r.lifecycle_stage = 'active' OR (e.lifecycle_stage = 'deleted'"
+            " AND r.deleted_time >= e.last_update_time) GROUP BY r.experiment_id"
         )
         return {int(eid): (int(n), last) for eid, n, last in rows}
 

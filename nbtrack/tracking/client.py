@@ -354,22 +354,29 @@ class Client(RegistryMethods):
         return experiments if max_results is None else experiments[:max_results]
 
     def delete_experiment(self, experiment_id: str | int) -> None:
-        """Mark an experiment deleted (its runs stay, hidden); restore_experiment undoes it."""
+        """Mark an experiment deleted, and its runs with it, as MLflow does: they leave
+        searches, and logging to them is refused. restore_experiment undoes both; ``nbtrack
+        gc`` purges the runs."""
         self.get_experiment(experiment_id)
         if _experiment_id(experiment_id) == int(DEFAULT_EXPERIMENT_ID):
             raise InvalidInputError("the Default experiment (id 0) cannot be deleted")
-        self.store.update_experiment(
-            _experiment_id(experiment_id), lifecycle_stage=LifecycleStage.DELETED
-        )
+        self._write_buffered()
+        self.store.delete_experiment(_experiment_id(experiment_id))
+        self._b.writable_runs.clear()  # its runs are not writable any more: check again
 
     def restore_experiment(self, experiment_id: str | int) -> None:
+        """Make a deleted experiment active again, with the runs deleted with it (not those
+        deleted before it)."""
         self.get_experiment(experiment_id)
-        self.store.update_experiment(
-            _experiment_id(experiment_id), lifecycle_stage=LifecycleStage.ACTIVE
-        )
+        self.store.restore_experiment(_experiment_id(experiment_id))
 
     def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
-        self.get_experiment(experiment_id)
+        experiment = self.get_experiment(experiment_id)
+        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise RunStateError(
+                f"experiment {experiment.name!r} is deleted: restore it before renaming it "
+                f"(nbtrack.Client().restore_experiment({experiment.experiment_id!r}))"
+            )
         check_experiment_name(new_name)
         other = self.store.get_experiment(name=new_name)
         if other is not None and str(other["experiment_id"]) != str(experiment_id):
@@ -580,6 +587,13 @@ class Client(RegistryMethods):
             return
         row = self._run_row(run_id)
         if row["lifecycle_stage"] == LifecycleStage.DELETED:
+            exp_id = row["experiment_id"]
+            if self.store.experiment_stage(exp_id) == LifecycleStage.DELETED:
+                raise RunStateError(
+                    f"run {run_id} is deleted with its experiment "
+                    f"{self.get_experiment(exp_id).name!r}; restore_experiment('{exp_id}') "
+                    "before logging to it"
+                )
             raise RunStateError(
                 f"run {run_id} is deleted; restore_run({run_id!r}) before logging to it"
             )
