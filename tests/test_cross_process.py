@@ -754,3 +754,10 @@ def test_a_tracking_uri_variable_set_outside_still_wins_and_stays(
     finally:
         uri.reset_tracking_uri()
     assert os.environ["NBTRACK_TRACKING_URI"] == str(tmp_path / "outside")
+    # The same store spelt another way (as a worker inherits it from its parent): no warning.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", nbtrack.Client(tmp_path / "outside").tracking_uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nbtrack.set_tracking_uri("outside")
+    uri.reset_tracking_uri()

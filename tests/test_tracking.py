@@ -670,10 +670,13 @@ def test_the_default_experiment_cannot_be_deleted_however_its_id_is_spelt(
 def test_experiment_ids_are_digits_or_integers(store_dir: Path, bad: Any) -> None:
     client = Client()
     client.create_experiment("one")  # id 1
-    with pytest.raises(mlflow.exceptions.ExperimentNotFoundError, match="number like"):
+    # An input error (also a ValueError), as in search_runs: not "no such experiment".
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="number like"):
         client.get_experiment(bad)
-    with pytest.raises(mlflow.exceptions.ExperimentNotFoundError, match="number like"):
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match="number like"):
         client.delete_experiment(bad)
+    with pytest.raises(ValueError, match="number like"):
+        mlflow.start_run(experiment_id=bad)
     with pytest.raises(mlflow.exceptions.InvalidInputError, match="numbers like"):
         mlflow.search_runs(experiment_ids=[bad])
     assert [e.lifecycle_stage for e in client.search_experiments()] == ["active"] * 2

@@ -196,7 +196,7 @@ def _owned_by_a_live_process(row: Mapping[str, Any]) -> bool:
 def _experiment_id(experiment_id: Any) -> int:
     value = parse_experiment_id(experiment_id)
     if value is None:
-        raise ExperimentNotFoundError(
+        raise InvalidInputError(
             f"experiment id must be a number like '0' or '3'; got {experiment_id!r}"
         )
     return value

@@ -81,7 +81,7 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     text = os.fspath(uri)
     location = resolve(text)  # validate now, not at the first log call
     env = _outside_value()
-    if env and env != text:
+    if env and not _same_store(env, location):
         warnings.warn(
             f"{ENV_VAR}={env!r} is set and takes precedence over set_tracking_uri({text!r})",
             NbtrackWarning,
@@ -108,6 +108,14 @@ def export_experiment(experiment_id: str, name: str) -> None:
 def get_tracking_uri() -> str:
     """The tracking URI in force, as a ``sqlite:///`` URI of the absolute database path."""
     return resolve(_current_uri_text()).uri
+
+
+def _same_store(text: str, location: StoreLocation) -> bool:
+    """Whether the URI ``text`` names the store at ``location`` (False if it names none)."""
+    try:
+        return resolve(text).db_path == location.db_path
+    except TrackingURIError:
+        return False
 
 
 def _outside_value() -> str | None:

@@ -140,7 +140,8 @@ class MetricCurves(widgets.VBox):
                         name=t["name"],
                         mode="lines",
                         hovertemplate=f"{html.escape(t['run'])}<br>{html.escape(t['metric'])}"
-                        "<br>x=%{x}<br>value=%{y:.6g}<extra></extra>",
+                        f"<br>{html.escape(x_title[self.x_picker.value])}=%{{x}}"
+                        "<br>value=%{y:.6g}<extra></extra>",
                     )
                 )
             self.figure.layout.xaxis.title = x_title[self.x_picker.value]
