@@ -28,7 +28,8 @@ The tree::
 ``TypeError`` (not an ``NbtrackError``) is raised for a metric value that is not a real number,
 as Python itself does for wrong types.
 
-Warnings are ``NbtrackWarning``.
+Warnings are ``NbtrackWarning``. ``MlflowException`` is another name for ``NbtrackError``, for
+code written against MLflow (``except mlflow.exceptions.MlflowException``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidModelURIError",
     "LocalFileNotFoundError",
+    "MlflowException",
     "ModelNotFoundError",
     "ModelSchemaError",
     "ModelVersionNotFoundError",
@@ -163,3 +165,7 @@ class ForceRequiredError(NbtrackError):
 
 class NbtrackWarning(UserWarning):
     """Warnings nbtrack emits (for instance when a run is ended for you)."""
+
+
+#: MLflow's name for the base of its errors, for ``except mlflow.exceptions.MlflowException``.
+MlflowException = NbtrackError

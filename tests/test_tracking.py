@@ -1316,3 +1316,48 @@ def test_update_run_to_running_frees_a_run_only_from_a_process_that_still_holds_
     assert store.get_run_row(run_id)["pid"] == 4242  # type: ignore[index]
     store.update_run(run_id, status="RUNNING", pid=Release(4242, "otherbox"))
     assert store.get_run_row(run_id)["pid"] is None  # type: ignore[index]
+
+
+def test_a_missing_experiment_name_and_max_results_0_give_no_runs_as_in_mlflow(
+    store_dir: Path,
+) -> None:
+    with mlflow.start_run():
+        mlflow.log_metric("m", 1.0)
+    with pytest.warns(mlflow.exceptions.NbtrackWarning, match="no experiment named 'later'"):
+        found = mlflow.search_runs(experiment_names=["later"])
+    assert found.empty and "run_id" in found.columns
+    with pytest.warns(mlflow.exceptions.NbtrackWarning, match="'later'"):
+        assert len(mlflow.search_runs(experiment_names=["later", "Default"])) == 1
+    assert mlflow.search_runs(max_results=0).empty
+    assert mlflow.search_runs(max_results=0, output_format="list") == []
+    with pytest.raises(InvalidInputError, match="0 or more"):
+        mlflow.search_runs(max_results=-1)
+
+
+def test_mlflow_s_module_paths_and_entity_dictionaries(store_dir: Path) -> None:
+    from nbtrack.client import MlflowClient as FromClient
+    from nbtrack.entities import Metric, Param, RunStatus, RunTag, ViewType
+    from nbtrack.tracking import MlflowClient as FromTracking
+
+    assert FromClient is FromTracking is mlflow.MlflowClient
+    assert (ViewType, RunStatus, Metric, Param, RunTag) == (
+        mlflow.ViewType, mlflow.RunStatus, mlflow.Metric, mlflow.Param, mlflow.RunTag
+    )
+    try:  # the create-or-get pattern of MLflow scripts
+        mlflow.create_experiment("churn")
+        mlflow.create_experiment("churn")
+    except mlflow.exceptions.MlflowException as exc:
+        assert isinstance(exc, mlflow.exceptions.NbtrackError)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.5, step=3)
+        mlflow.log_param("lr", 0.1)
+    [point] = FromClient().get_metric_history(run.info.run_id, "loss")
+    assert point.run_id == run.info.run_id
+    assert point.to_dictionary() == {
+        "key": "loss", "value": 0.5, "timestamp": point.timestamp, "step": 3,
+        "run_id": run.info.run_id,
+    }
+    got = mlflow.get_run(run.info.run_id)
+    assert got.data.to_dictionary()["params"] == {"lr": "0.1"}
+    assert got.info.to_dictionary()["run_id"] == run.info.run_id
+    assert Param("a", "1").to_dictionary() == {"key": "a", "value": "1"}

@@ -7,11 +7,12 @@ every key and value is a bound parameter (:mod:`.sql`); the text of a filter nev
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..exceptions import ExperimentNotFoundError, FilterSyntaxError, InvalidInputError
+from ..exceptions import FilterSyntaxError, InvalidInputError, NbtrackWarning
 from ..tracking.entities import Run, ViewType
 from ..tracking.validation import INT64_MAX, parse_experiment_id
 from .filter import parse_filter, parse_order_by
@@ -81,8 +82,10 @@ def matching_rows(
     reads in the ``with`` block (the runs' params, metrics and tags) see the same state as
     the search did. What this process buffered is written first; nothing may be written
     inside the block."""
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
+        raise InvalidInputError(
+            f"max_results must be an integer of 0 or more; got {max_results!r}"
+        )
     if filter_string is not None and not isinstance(filter_string, str):
         raise InvalidInputError(f"filter_string must be a string; got {filter_string!r}")
     search = compile_search(parse_filter(filter_string or ""), parse_order_by(order_by))
@@ -152,9 +155,14 @@ def search_runs(
         ids: list[str | int] = []
         for name in names:
             exp = client.get_experiment_by_name(name)
-            if exp is None:
+            if exp is None:  # as in MLflow, left out (a script may run before it exists)
                 known = ", ".join(repr(e.name) for e in client.search_experiments(ViewType.ALL))
-                raise ExperimentNotFoundError(f"no experiment named {name!r}; experiments: {known}")
+                warnings.warn(
+                    f"no experiment named {name!r}: it adds no runs (experiments: {known})",
+                    NbtrackWarning,
+                    stacklevel=2,
+                )
+                continue
             ids.append(exp.experiment_id)
         if experiment_ids is not None:
             ids.extend(
@@ -167,6 +175,8 @@ def search_runs(
         else:
             experiment_ids = [_active_experiment_id(client)]
     if output_format == "list":
+        if max_results == 0:  # as in MLflow; Client.search_runs pages, so it needs 1 or more
+            return []
         return client.search_runs(
             experiment_ids, filter_string, run_view_type, max_results, order_by
         )

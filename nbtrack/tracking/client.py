@@ -851,7 +851,8 @@ class Client(RegistryMethods):
         steps, stamps, values = self.store.metric_history(run_id, key)
         if not steps:
             self._run_row(run_id)  # an unknown run is an error, a run without the key is not
-        return list(map(Metric, itertools.repeat(key, len(steps)), values, stamps, steps))
+        keys, run_ids = itertools.repeat(key, len(steps)), itertools.repeat(run_id, len(steps))
+        return list(map(Metric, keys, values, stamps, steps, run_ids))
 
     def get_metric_series(
         self, run_id: str, key: str

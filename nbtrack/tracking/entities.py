@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..exceptions import InvalidInputError
@@ -90,30 +90,41 @@ class ViewType:
         )
 
 
+class _AsDictionary:
+    """MLflow's ``to_dictionary()``: the fields as a plain dict."""
+
+    __slots__ = ()
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(slots=True)
-class Metric:
-    """One logged value of a metric. (Not frozen: building 10 k of them must stay cheap.)"""
+class Metric(_AsDictionary):
+    """One logged value of a metric (``run_id``: of the run it came from, in a history). Not
+    frozen: building 10 k of them must stay cheap."""
 
     key: str
     value: float
     timestamp: int
     step: int = 0
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
-class Param:
+class Param(_AsDictionary):
     key: str
     value: str
 
 
 @dataclass(frozen=True)
-class RunTag:
+class RunTag(_AsDictionary):
     key: str
     value: str
 
 
 @dataclass(frozen=True)
-class Experiment:
+class Experiment(_AsDictionary):
     experiment_id: str
     name: str
     artifact_location: str
@@ -124,7 +135,7 @@ class Experiment:
 
 
 @dataclass(frozen=True)
-class RunInfo:
+class RunInfo(_AsDictionary):
     run_id: str
     experiment_id: str
     run_name: str | None
@@ -142,7 +153,7 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class RunData:
+class RunData(_AsDictionary):
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
