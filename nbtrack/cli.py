@@ -334,13 +334,13 @@ def _size(db_path: Path) -> int:
 )
 @click.option(
     "--kind",
-    type=click.Choice(["history", "notebook"]),
-    default="history",
-    show_default=True,
-    help="The executed cells, or the saved notebook file.",
+    type=click.Choice(["history", "notebook", "script"]),
+    default=None,
+    help="The executed cells, the saved notebook file, or the script a script's run ran. "
+    "Default: the first of these the run has.",
 )
 @click.pass_context
-def export(ctx: click.Context, run_id: str, output: str, kind: str) -> None:
+def export(ctx: click.Context, run_id: str, output: str, kind: str | None) -> None:
     """Export a run's code snapshot as a notebook that reproduces it."""
     from .snapshot.export import export_snapshot, requirements_path
 

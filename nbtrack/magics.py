@@ -27,7 +27,7 @@ _SUBCOMMANDS = {
     "uri": "uri PATH           store runs in PATH (a folder, a .db file or sqlite:///...)",
     "runs": "runs [FILTER]      a table of recent runs of the active experiment",
     "show": "show RUN_ID        a run's params, metrics and tags (an id prefix is enough)",
-    "export": "export RUN PATH [history|notebook]  the run as a notebook that reproduces it",
+    "export": "export RUN PATH [history|notebook|script]  the run as a notebook that reproduces it",
     "diff": "diff RUN_A RUN_B   what changed: params, metrics, code cells, packages",
     "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
     "compare": "compare [EXPERIMENT] [FILTER]  a table of runs to sort, filter and plot",
@@ -184,10 +184,11 @@ class TrackMagics(Magics):
         from .tracking import fluent
 
         rest = _words(line)
-        if len(rest) not in (2, 3) or (len(rest) == 3 and rest[2] not in ("history", "notebook")):
-            raise UsageError("usage: %nbtrack export RUN_ID PATH.ipynb [history|notebook]")
+        kinds = ("history", "notebook", "script")
+        if len(rest) not in (2, 3) or (len(rest) == 3 and rest[2] not in kinds):
+            raise UsageError("usage: %nbtrack export RUN_ID PATH.ipynb [history|notebook|script]")
         client = fluent._client()
-        kind = rest[2] if len(rest) == 3 else "history"
+        kind = rest[2] if len(rest) == 3 else None  # the first the run has
         requirements = requirements_path(Path(rest[1]))
         path = export_snapshot(client, client.find_run_id(rest[0]), rest[1], kind)
         print(f"wrote {path} and {requirements}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -221,3 +224,38 @@ def test_defer_to_parameters_merges_an_existing_params_option() -> None:
         "extra = lr * 2",
     ]
     assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == "%%track\n!ls\nlr = 1"
+
+
+SCRIPT = """import nbtrack
+
+lr = 0.05
+epochs = 3
+with nbtrack.start_run(run_name="from-a-script"):
+    nbtrack.log_params({"lr": lr, "epochs": epochs})
+    nbtrack.log_metric("acc", lr * epochs)
+"""
+
+
+def test_a_script_s_run_exports_as_a_notebook_that_reproduces_it(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {"NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run_id = str(nbtrack.search_runs().run_id[0])
+    result = CliRunner().invoke(
+        cli, ["--store", str(store_dir), "export", run_id[:8], "-o", str(tmp_path / "e.ipynb")],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output  # the script, as no cells ran
+    nb = nbformat.read(tmp_path / "e.ipynb", as_version=4)
+    assert nb.metadata["nbtrack"]["kind"] == "script"
+    assert "# lr = 0.05  # set in the parameters cell" in nb.cells[-1].source
+    nb.cells[1].source = nb.cells[1].source.replace("lr = 0.05", "lr = 0.5")  # an override
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    _run_notebook(nb, tmp_path)
+    rerun = nbtrack.search_runs(order_by=["attributes.start_time DESC"]).iloc[0]
+    assert rerun["params.lr"] == "0.5" and rerun["metrics.acc"] == pytest.approx(1.5)

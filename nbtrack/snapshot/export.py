@@ -26,7 +26,7 @@ from .capture import load_snapshot
 
 __all__ = ["export_snapshot", "param_source"]
 
-KINDS = ("history", "notebook")
+KINDS = ("history", "notebook", "script")  # in order of preference
 
 
 def parameters_cell(params: dict[str, str]) -> str:
@@ -139,28 +139,32 @@ def _metadata_markdown(run: Any, experiment: str, env: dict[str, Any] | None, ki
 
 
 def export_snapshot(
-    client: Any, run_id: str, path: str | os.PathLike[str], kind: str = "history"
+    client: Any, run_id: str, path: str | os.PathLike[str], kind: str | None = None
 ) -> Path:
     """Write the run's snapshot as a notebook at ``path`` (and ``requirements.txt`` beside it).
 
-    Returns the notebook's path. Raises InvalidInputError for an unknown ``kind`` and
+    ``kind``: ``"history"``, ``"notebook"`` or ``"script"``; None takes the first of them the
+    run has. Returns the notebook's path. Raises InvalidInputError for an unknown ``kind`` and
     NotFoundError when the run has no snapshot of that kind.
     """
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    if kind not in KINDS:
+    if kind is not None and kind not in KINDS:
         raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     out = Path(path)
     if out.suffix != ".ipynb":
         raise InvalidInputError(f"the export path must end in .ipynb; got {str(out)!r}")
     run = client.get_run(run_id)
     experiment = client.get_experiment(run.info.experiment_id).name
+    available = client.store.run_snapshots(run.info.run_id)
+    if kind is None:
+        kind = next((k for k in KINDS if k in available), KINDS[0])
     snapshot = load_snapshot(client, run.info.run_id, kind)
     if snapshot is None:
-        available = sorted(client.store.run_snapshots(run.info.run_id)) or ["none"]
         raise NotFoundError(
-            f"run {run.info.run_id} has no {kind} snapshot (it has: {', '.join(available)})"
+            f"run {run.info.run_id} has no {kind} snapshot (it has: "
+            f"{', '.join(sorted(available)) or 'none'})"
         )
     env = load_snapshot(client, run.info.run_id, "environment")
     if kind == "history":
@@ -170,6 +174,8 @@ def export_snapshot(
         if history and run.info.status == "FAILED":
             failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
         metadata: dict[str, Any] = {}
+    elif kind == "script":  # the script as one cell, which ran as the run's own code
+        sources, failed, metadata = [str(snapshot)], [run.info.status == "FAILED"], {}
     else:
         original = nbformat.reads(snapshot, as_version=4)
         sources = [c.source for c in original.cells if c.cell_type == "code"]
@@ -178,7 +184,7 @@ def export_snapshot(
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
     params = run.data.params
     cells.append(new_code_cell(parameters_cell(params), metadata={"tags": ["parameters"]}))
-    if kind == "history" and sources:
+    if kind in ("history", "script") and sources:
         sources[-1] = defer_to_parameters(sources[-1], params)
     # A cell that raised when the run was made is tagged so that running the export goes on
     # past it (nbclient and papermill honour the `raises-exception` tag).

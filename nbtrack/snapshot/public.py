@@ -13,7 +13,7 @@ __all__ = ["diff_runs", "export_snapshot"]
 
 
 def export_snapshot(
-    run_id: str, path: str | os.PathLike[str], kind: str = "history"
+    run_id: str, path: str | os.PathLike[str], kind: str | None = None
 ) -> Path:
     """Write a run's snapshot as a notebook that reproduces it, and ``requirements.txt`` beside
     it (``<name>.requirements.txt`` if the folder has a requirements.txt of its own).
@@ -25,8 +25,9 @@ def export_snapshot(
     path
         The ``.ipynb`` file to write.
     kind
-        ``"history"`` (the cells that ran, in execution order; default) or ``"notebook"`` (the
-        notebook file as it was saved when the run started).
+        ``"history"`` (the cells that ran, in execution order), ``"notebook"`` (the notebook
+        file as it was saved when the run started) or ``"script"`` (the script a run of
+        ``python train.py`` ran, as one cell). Default: the first of these the run has.
 
     Returns
     -------
