@@ -259,3 +259,11 @@ def test_a_script_s_run_exports_as_a_notebook_that_reproduces_it(
     _run_notebook(nb, tmp_path)
     rerun = nbtrack.search_runs(order_by=["attributes.start_time DESC"]).iloc[0]
     assert rerun["params.lr"] == "0.5" and rerun["metrics.acc"] == pytest.approx(1.5)
+
+
+def test_diff_with_a_run_lacking_an_environment_says_so(base_run: str) -> None:
+    bare = nbtrack.Client().create_run("0", run_name="bare").info.run_id
+    text = str(nbtrack.diff_runs(base_run, bare))
+    assert "code:\n  not compared" in text and "packages:\n  not compared" in text
+    assert "no environment snapshot for bare: packages not compared" in text
+    assert text.count("-> -") == 1  # the metric bare lacks, not ~200 packages

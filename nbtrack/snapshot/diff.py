@@ -37,6 +37,8 @@ class RunDiff:
     cells_removed: list[str] = field(default_factory=list)
     cells_changed: list[str] = field(default_factory=list)  # unified diffs
     packages: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    code_compared: bool = True  # False when a run has no code snapshot
+    packages_compared: bool = True  # False when a run has no environment snapshot
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -57,6 +59,10 @@ class RunDiff:
         packages = [
             f"  {k}: {x or '-'} -> {y or '-'}" for k, (x, y) in sorted(self.packages.items())
         ]
+        if not self.code_compared:
+            code = ["  not compared (see the notes)"]
+        if not self.packages_compared:
+            packages = ["  not compared (see the notes)"]
         return [
             ("params", params),
             ("metrics", metrics),
@@ -148,6 +154,7 @@ def diff_runs(client: Any, a: str, b: str) -> RunDiff:
     if cells_a is None or cells_b is None:
         missing = [n for n, c in ((d.a_name, cells_a), (d.b_name, cells_b)) if c is None]
         d.notes.append(f"no code snapshot for {', '.join(missing)}: code not compared")
+        d.code_compared = False
     elif cells_a[-1:] == cells_b[-1:] == [_HISTORY] and len(cells_a) > 1 and len(cells_b) > 1:
         # Two executed histories: compare the runs' own cells (the last ones) with each other,
         # and what ran before them by alignment.
@@ -161,13 +168,18 @@ def diff_runs(client: Any, a: str, b: str) -> RunDiff:
         _diff_cells(d, [c for c in cells_a if c != _HISTORY], [c for c in cells_b if c != _HISTORY])
     env_a = load_snapshot(client, d.a, "environment") or {}
     env_b = load_snapshot(client, d.b, "environment") or {}
+    if not (env_a and env_b):  # one side unknown: every package would look added or removed
+        lacking = [name for name, env in ((d.a_name, env_a), (d.b_name, env_b)) if not env]
+        d.notes.append(f"no environment snapshot for {', '.join(lacking)}: packages not compared")
+        d.packages_compared = False
+        return d
     pk_a, pk_b = env_a.get("packages", {}), env_b.get("packages", {})
     d.packages = {
         k: (pk_a.get(k), pk_b.get(k))
         for k in pk_a.keys() | pk_b.keys()
         if pk_a.get(k) != pk_b.get(k)
     }
-    if env_a.get("python") != env_b.get("python") and env_a and env_b:
+    if env_a.get("python") != env_b.get("python"):
         d.packages["python"] = (env_a.get("python"), env_b.get("python"))
     return d
 
