@@ -691,7 +691,12 @@ def test_notebook_path_relative_to_the_server_root(
     monkeypatch.chdir(tmp_path / "sub")  # the kernel starts in the notebook's folder
     monkeypatch.setenv("JPY_SESSION_NAME", "sub/nb.ipynb")
     ok(ip, "%%track -q\nx = 1")
-    assert last_run().data.tags["nbtrack.notebook.path"] == str(path.resolve())
+    tags = last_run().data.tags
+    assert tags["nbtrack.notebook.path"] == str(path.resolve())
+    # and the run's source is that notebook, as when the front end names it
+    assert (tags["nbtrack.source.name"], tags["nbtrack.source.type"]) == (
+        str(path.resolve()), "NOTEBOOK"
+    )
 
 
 def test_notebook_found_from_vs_code(ip: InteractiveShell, tmp_path: Path) -> None:
@@ -748,7 +753,12 @@ def test_nbtrack_notebook_path_with_spaces(ip: InteractiveShell, tmp_path: Path)
     path = _notebook(tmp_path / "my notebook.ipynb")
     ok(ip, f"%nbtrack notebook '{path}'")
     ok(ip, "%%track -q\nx = 1")
-    assert last_run().data.tags["nbtrack.notebook.path"] == str(path.resolve())
+    tags = last_run().data.tags
+    assert tags["nbtrack.notebook.path"] == str(path.resolve())
+    # and the run's source is that notebook, as when the front end names it
+    assert (tags["nbtrack.source.name"], tags["nbtrack.source.type"]) == (
+        str(path.resolve()), "NOTEBOOK"
+    )
 
 
 # -- %nbtrack -------------------------------------------------------------------------------------

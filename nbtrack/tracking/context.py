@@ -70,15 +70,12 @@ def host() -> str:
 
 
 def _notebook_path() -> str | None:
-    """The notebook file of this kernel, when the front end tells us."""
-    main = sys.modules.get("__main__")
-    vsc = getattr(main, "__vsc_ipynb_file__", None)
-    if vsc:
-        return str(vsc)
-    jpy = os.environ.get("JPY_SESSION_NAME")
-    if jpy and jpy.endswith(".ipynb"):
-        return str(Path(jpy).resolve())
-    return None
+    """The notebook file of this kernel: named by ``%nbtrack notebook``, or told by the front
+    end (VS Code, Jupyter Server), as snapshots find it."""
+    from ..snapshot.notebook import find_notebook_path
+
+    found = find_notebook_path()
+    return None if found is None else str(found)
 
 
 def _in_ipython() -> bool:
