@@ -27,7 +27,13 @@ def _tracking_variables_restored() -> Iterator[None]:
     """set_tracking_uri and set_experiment put the store and experiment in the environment
     (for child processes), and `nbtrack --store X models ...` sets NBTRACK_TRACKING_URI for the
     models it loads: a test must not point the tests after it at its store or experiment."""
-    names = (uri.ENV_VAR, uri.EXPERIMENT_ID_VAR, uri.EXPERIMENT_NAME_VAR)
+    names = (
+        uri.ENV_VAR,
+        uri.EXPERIMENT_ID_VAR,
+        uri.EXPERIMENT_NAME_VAR,
+        uri._EXPORT_MARK,
+        uri._EXPERIMENT_MARK,
+    )
     before = {name: os.environ.get(name) for name in names}
     yield
     for name, value in before.items():

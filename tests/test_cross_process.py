@@ -711,9 +711,12 @@ INHERIT = """
 import os, subprocess, sys, nbtrack
 
 CHILD = "import nbtrack\\nwith nbtrack.start_run(): nbtrack.log_metric('rmse', 0.5)"
+# A child that picks a store of its own (without a warning): it wins over the inherited one.
+OWN = "import sys, nbtrack\\nnbtrack.set_tracking_uri(sys.argv[1])\\n" + CHILD
 nbtrack.set_tracking_uri(sys.argv[1])
 nbtrack.set_experiment("ridge")
 subprocess.run([sys.executable, "-c", CHILD], check=True, cwd=os.path.dirname(sys.argv[1]))
+subprocess.run([sys.executable, "-W", "error", "-c", OWN, sys.argv[3]], check=True)
 nbtrack.set_tracking_uri(sys.argv[2])  # another store: the child finds "ridge" by name there
 subprocess.run([sys.executable, "-c", CHILD], check=True)
 print(len(nbtrack.search_runs(experiment_names=["ridge"])))
@@ -729,9 +732,14 @@ def test_processes_started_after_set_tracking_uri_and_set_experiment_use_them(
     monkeypatch.delenv("NBTRACK_EXPERIMENT_NAME", raising=False)
     (tmp_path / "work").mkdir()
     first, second = tmp_path / "work" / "first", tmp_path / "second"
-    done = run_text(INHERIT, tmp_path, str(first), str(second))
+    own = tmp_path / "own"
+    done = run_text(INHERIT, tmp_path, str(first), str(second), str(own))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1"]
+    # A child that picks a store of its own: its run is there, in "ridge" (found by name).
+    mine = nbtrack.Client(own)
+    ridge = mine.get_experiment_by_name("ridge")
+    assert ridge is not None and len(mine.search_runs([ridge.experiment_id])) == 1
     for store in (first, second):
         found = nbtrack.Client(store).search_runs(
             [nbtrack.Client(store).get_experiment_by_name("ridge").experiment_id]  # type: ignore[union-attr]

@@ -292,6 +292,32 @@ def test_version_4_store_gains_the_covering_run_index(tmp_path: Path) -> None:
     assert [r.info.run_id for r in found] == ["r1"]
 
 
+def test_version_5_store_deletes_the_runs_of_its_deleted_experiments(tmp_path: Path) -> None:
+    from nbtrack.store.schema import MIGRATIONS
+
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:5]:
+        migration(conn)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (5)")
+    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    conn.execute("INSERT INTO experiments VALUES (1, 'old', NULL, 'deleted', 1, 50)")
+    for run_id, exp in (("kept", 0), ("gone", 1)):
+        conn.execute(
+            "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
+            " VALUES (?, ?, 'FINISHED', 5, ?)",
+            (run_id, exp, f"{exp}/{run_id}"),
+        )
+    conn.close()
+    client = nbtrack.Client(path)
+    assert client.store.schema_version == CURRENT_VERSION >= 6
+    assert client.get_run("kept").info.lifecycle_stage == "active"
+    assert client.get_run("gone").info.lifecycle_stage == "deleted"
+    client.restore_experiment("1")  # brings back the runs deleted with it
+    assert client.get_run("gone").info.lifecycle_stage == "active"
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

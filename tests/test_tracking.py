@@ -553,7 +553,11 @@ def test_deleting_an_experiment_deletes_its_runs_and_restoring_it_brings_them_ba
             client.log_metric(kept, "acc", 0.6)
         with pytest.raises(RunStateError, match="restore it before renaming"):
             client.rename_experiment(exp, "other")
+    with pytest.raises(RunStateError, match="deleted already"):
+        client.delete_experiment(exp)  # nothing changed: the restore below still works
     client.restore_experiment(exp)
+    with pytest.raises(RunStateError, match="is not deleted"):
+        client.restore_experiment(exp)
     found = mlflow.search_runs([exp])
     assert set(found.run_id) == {kept, active.info.run_id}
     assert client.get_run(dropped).info.lifecycle_stage == "deleted"

@@ -198,6 +198,19 @@ CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_t
 """
 
 
+# Version 6: a deleted experiment's runs are deleted with it (as in MLflow); in stores written
+# before, they stayed active. They are marked deleted at the experiment's deletion time, so that
+# restoring the experiment brings them back.
+_V6 = """
+UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = (
+    SELECT e.last_update_time FROM experiments e WHERE e.experiment_id = runs.experiment_id
+)
+WHERE lifecycle_stage = 'active' AND experiment_id IN (
+    SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted'
+);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -214,6 +227,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V6),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -487,25 +487,30 @@ class SQLiteStore:
                 [*fields.values(), _now_ms(), experiment_id],
             )
 
-    def delete_experiment(self, experiment_id: int) -> None:
-        """Mark an experiment and its active runs deleted, in one write, with one time: the
-        experiment's ``last_update_time`` and the runs' ``deleted_time``."""
+    def delete_experiment(self, experiment_id: int) -> bool:
+        """Mark an active experiment and its active runs deleted, in one write, with one time:
+        the experiment's ``last_update_time`` and the runs' ``deleted_time``. False, changing
+        nothing, unless the experiment was active."""
         now = _now_ms()
         with self.write() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ?"
-                " WHERE experiment_id = ?",
+                " WHERE experiment_id = ? AND lifecycle_stage = 'active'",
                 (now, experiment_id),
             )
+            if cur.rowcount != 1:
+                return False
             conn.execute(
                 "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?"
                 " WHERE experiment_id = ? AND lifecycle_stage = 'active'",
                 (now, experiment_id),
             )
+        return True
 
-    def restore_experiment(self, experiment_id: int) -> None:
+    def restore_experiment(self, experiment_id: int) -> bool:
         """Undo :meth:`delete_experiment`: the experiment, and the runs deleted with it or since
-        (not those deleted before it, nor those purged meanwhile)."""
+        (not those deleted before it, nor those purged meanwhile). False, changing nothing,
+        unless the experiment was deleted."""
         with self.write() as conn:
             row = conn.execute(
                 "SELECT last_update_time FROM experiments WHERE experiment_id = ?"
@@ -513,7 +518,7 @@ class SQLiteStore:
                 (experiment_id,),
             ).fetchone()
             if row is None:
-                return
+                return False
             conn.execute(
                 "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL"
                 " WHERE experiment_id = ? AND lifecycle_stage = 'deleted' AND deleted_time >= ?",
@@ -524,6 +529,7 @@ class SQLiteStore:
                 " WHERE experiment_id = ?",
                 (_now_ms(), experiment_id),
             )
+        return True
 
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
         with self.write() as conn:

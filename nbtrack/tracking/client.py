@@ -357,18 +357,20 @@ class Client(RegistryMethods):
         """Mark an experiment deleted, and its runs with it, as MLflow does: they leave
         searches, and logging to them is refused. restore_experiment undoes both; ``nbtrack
         gc`` purges the runs."""
-        self.get_experiment(experiment_id)
+        experiment = self.get_experiment(experiment_id)
         if _experiment_id(experiment_id) == int(DEFAULT_EXPERIMENT_ID):
             raise InvalidInputError("the Default experiment (id 0) cannot be deleted")
         self._write_buffered()
-        self.store.delete_experiment(_experiment_id(experiment_id))
+        if not self.store.delete_experiment(_experiment_id(experiment_id)):
+            raise RunStateError(f"experiment {experiment.name!r} is deleted already")
         self._b.writable_runs.clear()  # its runs are not writable any more: check again
 
     def restore_experiment(self, experiment_id: str | int) -> None:
         """Make a deleted experiment active again, with the runs deleted with it (not those
         deleted before it)."""
-        self.get_experiment(experiment_id)
-        self.store.restore_experiment(_experiment_id(experiment_id))
+        experiment = self.get_experiment(experiment_id)
+        if not self.store.restore_experiment(_experiment_id(experiment_id)):
+            raise RunStateError(f"experiment {experiment.name!r} is not deleted")
 
     def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
         experiment = self.get_experiment(experiment_id)

@@ -41,10 +41,11 @@ SUPPORTED = (
 )
 
 _explicit_uri: str | None = None
-#: The value set_tracking_uri put in the environment variable; another value there was set
-#: outside this process's nbtrack (by the user, a job runner) and takes precedence.
-_exported: str | None = None
-_exported_experiment: str | None = None
+#: The values set_tracking_uri and set_experiment put in the variables (here or in a process
+#: that started this one). Such a tracking URI is a default, which set_tracking_uri overrides;
+#: any other value was set from outside and wins.
+_EXPORT_MARK = "_NBTRACK_EXPORTED_TRACKING_URI"
+_EXPERIMENT_MARK = "_NBTRACK_EXPORTED_EXPERIMENT_ID"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
@@ -64,7 +65,7 @@ class StoreLocation:
 
 
 def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
-    """Set where runs are stored for this process.
+    """Set where runs are stored for this process, and the processes it starts.
 
     Parameters
     ----------
@@ -74,35 +75,38 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
 
     Notes
     -----
-    The ``NBTRACK_TRACKING_URI`` environment variable, when set, takes precedence (so a job runner
-    can redirect a notebook that sets its own URI); a warning says so.
+    The ``NBTRACK_TRACKING_URI`` environment variable, when set from outside (by a job runner,
+    to redirect a notebook that sets its own URI), takes precedence; a warning says so.
+    Otherwise the URI goes into that variable, as MLflow does, so that processes started from
+    this one use the same store, unless they set their own.
     """
-    global _explicit_uri, _exported
     text = os.fspath(uri)
     location = resolve(text)  # validate now, not at the first log call
-    env = _outside_value()
-    if env and not _same_store(env, location):
+    outside = _outside_value()
+    if outside and not _same_store(outside, location):
         warnings.warn(
-            f"{ENV_VAR}={env!r} is set and takes precedence over set_tracking_uri({text!r})",
+            f"{ENV_VAR}={outside!r} is set and takes precedence over set_tracking_uri({text!r})",
             NbtrackWarning,
             stacklevel=2,
         )
+    global _explicit_uri
     _explicit_uri = text
-    if env is None:  # for processes started from this one: absolute, as their folder may differ
-        # An experiment id exported for another store means nothing in this one: they find the
-        # experiment by its name, as this process does.
-        moved = os.environ.get(ENV_VAR) != location.uri
-        if moved and os.environ.get(EXPERIMENT_ID_VAR) == _exported_experiment:
+    if outside is None:
+        before = _inherited_value()
+        exported_id = os.environ.get(EXPERIMENT_ID_VAR)
+        moved = not (before and _same_store(before, location))
+        if moved and exported_id and exported_id == os.environ.get(_EXPERIMENT_MARK):
+            # An experiment id exported for another store means nothing in this one: the
+            # processes started from here find the experiment by its name, as this one does.
             os.environ.pop(EXPERIMENT_ID_VAR, None)
-        _exported = os.environ[ENV_VAR] = location.uri
+        os.environ[ENV_VAR] = os.environ[_EXPORT_MARK] = text
 
 
 def export_experiment(experiment_id: str, name: str) -> None:
     """Put the experiment of ``set_experiment`` in the environment, as MLflow does, for the
     processes started from this one."""
-    global _exported_experiment
     os.environ[EXPERIMENT_NAME_VAR] = name
-    _exported_experiment = os.environ[EXPERIMENT_ID_VAR] = experiment_id
+    os.environ[EXPERIMENT_ID_VAR] = os.environ[_EXPERIMENT_MARK] = experiment_id
 
 
 def get_tracking_uri() -> str:
@@ -118,23 +122,31 @@ def _same_store(text: str, location: StoreLocation) -> bool:
         return False
 
 
-def _outside_value() -> str | None:
-    """The environment variable, unless it holds what :func:`set_tracking_uri` put there."""
+def _inherited_value() -> str | None:
+    """The environment variable when :func:`set_tracking_uri` put it there (in this process or
+    one that started it): a default, which this process's own ``set_tracking_uri`` overrides."""
     env = os.environ.get(ENV_VAR)
-    return env if env and env != _exported else None
+    return env if env and env == os.environ.get(_EXPORT_MARK) else None
+
+
+def _outside_value() -> str | None:
+    """The environment variable when it was set from outside nbtrack: it wins."""
+    env = os.environ.get(ENV_VAR)
+    return env if env and env != os.environ.get(_EXPORT_MARK) else None
 
 
 def _current_uri_text() -> str:
-    return _outside_value() or _explicit_uri or DEFAULT_DIR
+    return _outside_value() or _explicit_uri or _inherited_value() or DEFAULT_DIR
 
 
 def reset_tracking_uri() -> None:
     """Forget :func:`set_tracking_uri`, and take its store out of the environment (used by
     tests)."""
-    global _explicit_uri, _exported
-    if _exported is not None and os.environ.get(ENV_VAR) == _exported:
-        del os.environ[ENV_VAR]
-    _explicit_uri = _exported = None
+    global _explicit_uri
+    if _inherited_value() is not None:
+        os.environ.pop(ENV_VAR, None)
+    os.environ.pop(_EXPORT_MARK, None)
+    _explicit_uri = None
 
 
 def uri_scheme(text: str) -> str | None:
