@@ -77,7 +77,18 @@ MlflowClient = Client  # the name MLflow code uses: `mlflow.MlflowClient()`
 #: Submodules imported on first attribute access, so ``nbtrack.pyfunc.load_model(...)`` works
 #: after a bare ``import nbtrack`` without every import paying for them.
 _LAZY_SUBMODULES = frozenset(
-    {"keras", "lightgbm", "models", "optuna", "pyfunc", "pytorch", "sklearn", "xgboost"}
+    {
+        "client",  # MLflow's paths: mlflow.client.MlflowClient, mlflow.entities.ViewType
+        "entities",
+        "keras",
+        "lightgbm",
+        "models",
+        "optuna",
+        "pyfunc",
+        "pytorch",
+        "sklearn",
+        "xgboost",
+    }
 )
 
 

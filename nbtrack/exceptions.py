@@ -19,7 +19,7 @@ The tree::
     │   ├── ReservedTagError        a tag under the reserved ``nbtrack.`` prefix
     │   ├── InvalidModelURIError    a model URI nbtrack cannot parse (lists the accepted forms)
     │   ├── ModelSchemaError        prediction input that does not match the model's signature
-    │   ├── AlreadyExistsError      a registered model with that name exists already
+    │   ├── AlreadyExistsError      an experiment or registered model of that name exists already
     │   └── LocalFileNotFoundError  a file to log as an artifact is missing (a FileNotFoundError)
     ├── FilterSyntaxError           a malformed filter (also a ValueError); points at the token
     ├── RunStateError               the run's state forbids it (e.g. logging to a deleted run)
@@ -63,11 +63,20 @@ __all__ = [
 
 
 class NbtrackError(Exception):
-    """Base class of every error nbtrack raises on purpose."""
+    """Base class of every error nbtrack raises on purpose.
+
+    ``error_code`` is MLflow's name for the kind of error (``RESOURCE_DOES_NOT_EXIST``,
+    ``INVALID_PARAMETER_VALUE``, ...), for code that checks ``exc.error_code`` as it does with
+    MLflow's ``MlflowException``.
+    """
+
+    error_code = "INTERNAL_ERROR"
 
 
 class TrackingURIError(NbtrackError, ValueError):
     """The tracking URI is malformed or names a scheme nbtrack does not support."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
 
 
 class StoreError(NbtrackError):
@@ -80,6 +89,8 @@ class SchemaVersionError(StoreError):
 
 class NotFoundError(NbtrackError, LookupError):
     """No object with that id or name."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
 
 
 class RunNotFoundError(NotFoundError):
@@ -104,6 +115,8 @@ class ModelVersionNotFoundError(NotFoundError):
 
 class InvalidInputError(NbtrackError, ValueError):
     """An argument has a value that is not allowed."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
 
 
 class InvalidKeyError(InvalidInputError):
@@ -131,7 +144,9 @@ class ModelSchemaError(InvalidInputError):
 
 
 class AlreadyExistsError(InvalidInputError):
-    """An object with that name exists already (a registered model, say)."""
+    """An object with that name exists already (an experiment, a registered model)."""
+
+    error_code = "RESOURCE_ALREADY_EXISTS"
 
 
 class LocalFileNotFoundError(InvalidInputError, FileNotFoundError):
@@ -145,6 +160,8 @@ class FilterSyntaxError(NbtrackError, ValueError):
     ``position`` is the 0-based offset of the offending token in ``text``.
     """
 
+    error_code = "INVALID_PARAMETER_VALUE"
+
     def __init__(self, message: str, text: str = "", position: int = -1) -> None:
         self.text = text
         self.position = position
@@ -156,6 +173,8 @@ class FilterSyntaxError(NbtrackError, ValueError):
 
 class RunStateError(NbtrackError):
     """The run's state does not allow this operation."""
+
+    error_code = "INVALID_STATE"
 
 
 class ForceRequiredError(NbtrackError):

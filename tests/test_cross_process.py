@@ -769,3 +769,45 @@ def test_a_tracking_uri_variable_set_outside_still_wins_and_stays(
         warnings.simplefilter("error")
         nbtrack.set_tracking_uri("outside")
     uri.reset_tracking_uri()
+
+
+LOCKED = """
+import multiprocessing as mp, sqlite3, sys, time, nbtrack
+
+def worker(run_id, out):
+    started = time.monotonic()
+    try:
+        nbtrack.MlflowClient().log_metric(run_id, "m", 1.0)
+        out.put(("ok", time.monotonic() - started))
+    except Exception as exc:
+        out.put((repr(exc), time.monotonic() - started))
+
+if __name__ == "__main__":
+    with nbtrack.start_run() as run:
+        pass
+    other = sqlite3.connect(sys.argv[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the store
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    p = ctx.Process(target=worker, args=(run.info.run_id, out))
+    p.start()
+    print(*out.get(timeout=60))
+    p.join()
+    other.execute("ROLLBACK")
+"""
+
+
+def test_a_worker_s_log_call_neither_raises_nor_waits_out_a_held_lock(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "locked.py"
+    script.write_text(LOCKED)
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run(
+        [sys.executable, str(script), str(store_dir / "nbtrack.db")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome, seconds = done.stdout.split()
+    assert outcome == "ok"
+    assert float(seconds) < 30  # the store's busy timeout is 60 s

@@ -226,13 +226,15 @@ def test_defer_to_parameters_merges_an_existing_params_option() -> None:
     assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == "%%track\n!ls\nlr = 1"
 
 
-SCRIPT = """import nbtrack
+SCRIPT = """import argparse, os, nbtrack
 
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=1)
+args = parser.parse_args()
 lr = 0.05
-epochs = 3
-with nbtrack.start_run(run_name="from-a-script"):
-    nbtrack.log_params({"lr": lr, "epochs": epochs})
-    nbtrack.log_metric("acc", lr * epochs)
+with nbtrack.start_run(run_name=os.path.basename(__file__)):
+    nbtrack.log_params({"lr": lr, "epochs": args.epochs})
+    nbtrack.log_metric("acc", lr * args.epochs)
 """
 
 
@@ -242,8 +244,8 @@ def test_a_script_s_run_exports_as_a_notebook_that_reproduces_it(
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     env = {"NBTRACK_TRACKING_URI": str(store_dir)}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    done = subprocess.run([sys.executable, str(script), "--epochs", "3"], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
     assert done.returncode == 0, done.stderr
     run_id = str(nbtrack.search_runs().run_id[0])
     result = CliRunner().invoke(
@@ -258,7 +260,9 @@ def test_a_script_s_run_exports_as_a_notebook_that_reproduces_it(
     monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
     _run_notebook(nb, tmp_path)
     rerun = nbtrack.search_runs(order_by=["attributes.start_time DESC"]).iloc[0]
-    assert rerun["params.lr"] == "0.5" and rerun["metrics.acc"] == pytest.approx(1.5)
+    # the command line it had (argparse reads it), its __file__, the overridden literal
+    assert rerun["params.lr"] == "0.5" and rerun["params.epochs"] == "3"
+    assert rerun["metrics.acc"] == pytest.approx(1.5) and rerun["run_name"] == "train.py"
 
 
 def test_diff_with_a_run_lacking_an_environment_says_so(base_run: str) -> None:

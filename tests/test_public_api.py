@@ -83,3 +83,13 @@ def test_every_public_callable_has_a_docstring_or_is_a_plain_entity() -> None:
         obj = getattr(nbtrack, name)
         if callable(obj) and not isinstance(obj, type):
             assert obj.__doc__, f"nbtrack.{name} has no docstring"
+
+
+def test_mlflow_s_module_paths_work_without_importing_them_first() -> None:
+    code = (
+        "import nbtrack as mlflow; "
+        "print(mlflow.entities.ViewType.ALL, mlflow.client.MlflowClient.__name__, "
+        "mlflow.exceptions.MlflowException.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "Client", "NbtrackError"]

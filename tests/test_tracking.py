@@ -1352,6 +1352,10 @@ def test_mlflow_s_module_paths_and_entity_dictionaries(store_dir: Path) -> None:
         mlflow.create_experiment("churn")
     except mlflow.exceptions.MlflowException as exc:
         assert isinstance(exc, mlflow.exceptions.NbtrackError)
+        assert exc.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(mlflow.exceptions.MlflowException) as missing:
+        mlflow.get_run("f" * 32)
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     with mlflow.start_run() as run:
         mlflow.log_metric("loss", 0.5, step=3)
         mlflow.log_param("lr", 0.1)

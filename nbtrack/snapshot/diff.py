@@ -43,7 +43,9 @@ class RunDiff:
 
     @property
     def same_code(self) -> bool:
-        return not (self.cells_added or self.cells_removed or self.cells_changed)
+        """Whether both runs ran the same code (False when it could not be compared)."""
+        compared = self.code_compared
+        return compared and not (self.cells_added or self.cells_removed or self.cells_changed)
 
     def _sections(self) -> list[tuple[str, list[str]]]:
         params = [f"+ {k} = {v}" for k, v in sorted(self.params_added.items())]

@@ -93,6 +93,24 @@ def param_source(name: str, value: str) -> str:
     return f"{name} = {value!r}"
 
 
+def _script_prologue(run: Any) -> str:
+    """The cell that gives a script, run in a kernel, the command line and ``__file__`` it had
+    (the kernel's own ``sys.argv`` would make its argparse exit)."""
+    import shlex
+
+    from ..tracking.context import SOURCE_ARGS, SOURCE_NAME
+
+    name = run.data.tags.get(SOURCE_NAME, "script.py")
+    args = shlex.split(run.data.tags.get(SOURCE_ARGS, ""))
+    return (
+        "# The script's command line when the run was made (edit it to change what argparse\n"
+        "# reads; the parameters cell sets only values the script assigns as literals).\n"
+        "import sys\n"
+        f"sys.argv = {[name, *args]!r}\n"
+        f"__file__ = {name!r}"
+    )
+
+
 def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -174,8 +192,9 @@ def export_snapshot(
         if history and run.info.status == "FAILED":
             failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
         metadata: dict[str, Any] = {}
-    elif kind == "script":  # the script as one cell, which ran as the run's own code
-        sources, failed, metadata = [str(snapshot)], [run.info.status == "FAILED"], {}
+    elif kind == "script":  # the script as one cell, after one giving it its command line
+        sources = [_script_prologue(run), str(snapshot)]
+        failed, metadata = [False, run.info.status == "FAILED"], {}
     else:
         original = nbformat.reads(snapshot, as_version=4)
         sources = [c.source for c in original.cells if c.cell_type == "code"]

@@ -33,12 +33,13 @@ import contextlib
 import os
 import sys
 import threading
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from ..exceptions import NbtrackError
+from ..exceptions import NbtrackError, NbtrackWarning
 from ..store.base import BatchOutcome
 
 __all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
@@ -119,9 +120,17 @@ class WriteBuffer:
 
     def settle(self) -> None:
         """The end of one log call: in a worker process, write what it queued now (in one
-        transaction); elsewhere nothing (the writer thread will)."""
-        if _write_through:
-            self.flush()
+        transaction); elsewhere nothing (the writer thread will).
+
+        A worker's log call waits for another writer's lock at most ``BACKGROUND_WAIT_S`` and
+        never raises: rows it could not write stay queued for the next call or tick. Rows the
+        store refused are reported at once, as a warning (a worker seldom ends its runs, where
+        they would be raised otherwise)."""
+        if not _write_through:
+            return
+        self.flush(background=True)
+        for error in self.take_refused():
+            warnings.warn(str(error), NbtrackWarning, stacklevel=3)
 
     def flush(self, *, background: bool = False) -> None:
         """Write everything queued so far.

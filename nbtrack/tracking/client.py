@@ -21,6 +21,7 @@ from typing import Any
 
 from ..clock import now_ms as _now_ms
 from ..exceptions import (
+    AlreadyExistsError,
     ExperimentNotFoundError,
     InvalidInputError,
     ParamConflictError,
@@ -277,7 +278,7 @@ class Client(RegistryMethods):
                 if (existing["lifecycle_stage"] == LifecycleStage.DELETED)
                 else ""
             )
-            raise InvalidInputError(
+            raise AlreadyExistsError(
                 f"experiment {name!r} already exists with id {existing['experiment_id']}{state}"
             )
         if artifact_location is not None:
@@ -286,7 +287,7 @@ class Client(RegistryMethods):
         try:
             return str(self.store.create_experiment(name, artifact_location, clean_tags))
         except sqlite3.IntegrityError:  # created by another process since the check above
-            raise InvalidInputError(f"experiment {name!r} already exists") from None
+            raise AlreadyExistsError(f"experiment {name!r} already exists") from None
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment ``name``, created if missing (safe when processes race to create it)."""
@@ -382,7 +383,7 @@ class Client(RegistryMethods):
         check_experiment_name(new_name)
         other = self.store.get_experiment(name=new_name)
         if other is not None and str(other["experiment_id"]) != str(experiment_id):
-            raise InvalidInputError(f"experiment {new_name!r} already exists")
+            raise AlreadyExistsError(f"experiment {new_name!r} already exists")
         self.store.update_experiment(_experiment_id(experiment_id), name=new_name)
 
     def set_experiment_tag(self, experiment_id: str | int, key: str, value: Any) -> None:

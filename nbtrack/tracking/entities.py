@@ -108,7 +108,7 @@ class Metric(_AsDictionary):
     value: float
     timestamp: int
     step: int = 0
-    run_id: str | None = None
+    run_id: str | None = field(default=None, compare=False)  # == compares the point itself
 
 
 @dataclass(frozen=True)
