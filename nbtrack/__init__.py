@@ -101,20 +101,31 @@ def __getattr__(name: str) -> object:
 
 
 def autolog(
+    log_input_examples: bool = False,
+    log_model_signatures: bool = True,
     log_models: bool = True,
+    log_datasets: bool = True,
+    log_traces: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    extra_tags: dict[str, str] | None = None,
+    exclude_flavors: list[str] | None = None,
+    *,
     max_tuning_runs: int = 5,
 ) -> list[str]:
     """Record every training fit with no log calls, for each installed library (scikit-learn,
-    XGBoost, LightGBM, PyTorch Lightning, Keras, Optuna); ``disable=True`` turns it off. See
-    :func:`nbtrack.autologging.autolog`; each library also has its own switch
-    (``nbtrack.sklearn.autolog()``)."""
+    XGBoost, LightGBM, PyTorch Lightning, Keras, Optuna); ``disable=True`` turns it off. The
+    signature is MLflow's; see :func:`nbtrack.autologging.autolog`. Each library also has its
+    own switch (``nbtrack.sklearn.autolog()``)."""
     from .autologging import autolog as _autolog
 
-    return _autolog(log_models=log_models, disable=disable, exclusive=exclusive, silent=silent,
-                    max_tuning_runs=max_tuning_runs)
+    return _autolog(
+        log_input_examples, log_model_signatures, log_models, log_datasets, log_traces,
+        disable, exclusive, disable_for_unsupported_versions, silent, extra_tags,
+        exclude_flavors, max_tuning_runs=max_tuning_runs,
+    )
 
 
 def load_ipython_extension(ipython: object) -> None:

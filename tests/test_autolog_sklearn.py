@@ -197,3 +197,23 @@ def test_a_search_on_worker_threads_is_still_one_run(autolog: None, iris: tuple)
     assert parent.data.params["n_jobs"] == "2" and parent.data.params["estimator__C"] == "1.0"
     assert parent.data.params["best_C"] == str(search.best_params_["C"])
     assert len(runs) == 4  # the search and its three candidates, nothing logged from threads
+
+
+def test_autolog_takes_mlflow_s_arguments(store_dir: Path, iris: tuple) -> None:
+    X, y = iris
+    with pytest.raises(nbtrack.exceptions.InvalidInputError, match="exclude_flavors.*'mxnet'"):
+        nbtrack.autolog(exclude_flavors=["mxnet"])
+    try:
+        on = nbtrack.autolog(
+            log_input_examples=True, log_model_signatures=True, log_datasets=False,
+            extra_tags={"team": "churn"}, exclude_flavors=["xgboost", "pytorch"], silent=True,
+        )
+        assert "sklearn" in on and "xgboost" not in on and "pytorch_lightning" not in on
+        LogisticRegression(max_iter=300).fit(X, y)
+        (run,) = _runs()
+        assert run.data.tags["team"] == "churn"  # on every run autolog starts
+        with nbtrack.start_run() as mine:
+            LogisticRegression(max_iter=300).fit(X, y)
+        assert "team" not in nbtrack.get_run(mine.info.run_id).data.tags  # not on the user's
+    finally:
+        nbtrack.autolog(disable=True)

@@ -75,25 +75,52 @@ def _configure(name: str, disable: bool, exclusive: bool, silent: bool, **option
     return True
 
 
+#: MLflow's flavor names for the integrations, as ``exclude_flavors`` may give them.
+_FLAVOR_NAMES = {"pytorch": "pytorch_lightning", "lightning": "pytorch_lightning",
+                 "tensorflow": "keras"}
+
+
 def autolog(
+    log_input_examples: bool = False,
+    log_model_signatures: bool = True,
     log_models: bool = True,
+    log_datasets: bool = True,
+    log_traces: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    extra_tags: dict[str, str] | None = None,
+    exclude_flavors: list[str] | None = None,
+    *,
     max_tuning_runs: int = 5,
 ) -> list[str]:
     """Turn on (or with ``disable=True`` off) autolog for every installed library.
 
+    The signature is MLflow's, so MLflow code passes its arguments unchanged.
+
     Parameters
     ----------
+    log_input_examples, log_model_signatures
+        Accepted as MLflow's: scikit-learn, XGBoost, LightGBM and Lightning models are saved
+        with a few rows of their training input and the signature inferred from it either way
+        (Keras models as a ``.keras`` file, without).
     log_models
         Save each fitted model as the run's ``model`` artifact.
+    log_datasets, log_traces, disable_for_unsupported_versions
+        Accepted for MLflow's signature; nbtrack logs no datasets or traces, and tries every
+        installed version.
     disable
         Turn autolog off and put every patched method back.
     exclusive
         Log nothing into runs you started yourself (only into runs autolog starts).
     silent
         No warnings from autolog's own failures (they never stop training either way).
+    extra_tags
+        Tags to set on every run autolog starts.
+    exclude_flavors
+        Integrations to leave alone, by name (``"sklearn"``, ``"xgboost"``, ``"lightgbm"``,
+        ``"pytorch"`` or ``"pytorch_lightning"``, ``"keras"``, ``"optuna"``).
     max_tuning_runs
         Child runs per hyperparameter search: the best ``max_tuning_runs`` candidates.
 
@@ -102,9 +129,25 @@ def autolog(
     list of str
         The integrations now on (or, with ``disable``, now off).
     """
+    del log_input_examples, log_model_signatures, log_datasets, log_traces
+    del disable_for_unsupported_versions
+    excluded = {_FLAVOR_NAMES.get(f, f) for f in exclude_flavors or ()}
+    unknown = excluded - set(INTEGRATIONS)
+    if unknown:
+        raise InvalidInputError(
+            f"exclude_flavors names {sorted(unknown)}; autolog knows "
+            f"{', '.join(INTEGRATIONS)} (and MLflow's pytorch, tensorflow)"
+        )
+    tags = {}
+    if extra_tags and not disable:
+        from ..tracking.validation import check_tag
+
+        tags = dict(check_tag(k, v) for k, v in extra_tags.items())  # checked now, not per run
+    scope.extra_tags.clear()
+    scope.extra_tags.update(tags)
     names = []
     for name, (library, _) in INTEGRATIONS.items():
-        if importlib.util.find_spec(library) is None:
+        if name in excluded or importlib.util.find_spec(library) is None:
             continue
         options: dict[str, object] = {"log_models": log_models}
         if name == "sklearn":

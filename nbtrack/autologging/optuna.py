@@ -49,7 +49,15 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch
-from .scope import AUTOLOG_TAG, fit_run, log_params, own_run, param_key, param_text, run_logged
+from .scope import (
+    fit_run,
+    log_params,
+    mark_autolog_run,
+    own_run,
+    param_key,
+    param_text,
+    run_logged,
+)
 
 __all__ = ["NbtrackCallback", "autolog", "disable", "enable"]
 
@@ -210,7 +218,7 @@ class NbtrackCallback:
                                     run_name=f"trial-{trial.number}", parent_run_id=parent,
                                     _ended_by_this_process=True)
             child = str(run.info.run_id)
-            client._set_internal_tag(child, AUTOLOG_TAG, INTEGRATION)
+            mark_autolog_run(client, child, INTEGRATION)
         log_params(INTEGRATION, client, child, trial.params)
         if trial.values is not None:
             names = self._metric_names(len(trial.values))
@@ -281,7 +289,7 @@ def _start_trial_run(trial: Any, callback: NbtrackCallback) -> tuple[Any, Any]:
     finally:
         fluent._suppress_snapshots.reset(suppressed)
     client = fluent._stack[-1].client
-    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, INTEGRATION)
+    mark_autolog_run(client, run.info.run_id, INTEGRATION)
     callback._trial_runs[(trial.study.study_name, trial.number)] = run.info.run_id
     return run, client
 

@@ -51,7 +51,7 @@ def fit_run(integration: str, run_name: str) -> Iterator[tuple[Any, str, bool] |
         return
     run = fluent.start_run(run_name=run_name, live=False)
     client = fluent._stack[-1].client
-    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, integration)
+    mark_autolog_run(client, run.info.run_id, integration)
     with run:
         yield client, run.info.run_id, True
 
@@ -61,7 +61,7 @@ def child_run(client: Any, parent_run_id: str, run_name: str, integration: str) 
     parent = client.get_run(parent_run_id)
     child = client.create_run(parent.info.experiment_id, run_name=run_name,
                               parent_run_id=parent_run_id, _ended_by_this_process=True)
-    client._set_internal_tag(child.info.run_id, AUTOLOG_TAG, integration)
+    mark_autolog_run(client, child.info.run_id, integration)
     return str(child.info.run_id)
 
 
@@ -118,6 +118,17 @@ def log_params(integration: str, client: Any, run_id: str, params: Mapping[str, 
                 warn(integration, f"param not logged: {exc}")
 
 
+#: Tags that ``nbtrack.autolog(extra_tags=...)`` puts on every run autolog starts.
+extra_tags: dict[str, str] = {}
+
+
+def mark_autolog_run(client: Any, run_id: str, integration: str) -> None:
+    """Tag a run that autolog started: the integration, and the user's ``extra_tags``."""
+    client._set_internal_tag(run_id, AUTOLOG_TAG, integration)
+    if extra_tags:
+        client.set_tags(run_id, extra_tags)
+
+
 def own_run(integration: str, run_name: str | None,
             experiment_name: str | None = None) -> tuple[Any, Any]:
     """A new run that is not made active (a logger's or a callback's own), with the code
@@ -126,7 +137,7 @@ def own_run(integration: str, run_name: str | None,
     experiment_id = (client.get_or_create_experiment(experiment_name).experiment_id
                      if experiment_name else fluent._active_experiment_id(client))
     run = fluent.create_run_with_code(client, experiment_id, run_name=run_name)
-    client._set_internal_tag(run.info.run_id, AUTOLOG_TAG, integration)
+    mark_autolog_run(client, run.info.run_id, integration)
     return client, run
 
 
