@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from . import exceptions
 from ._version import __version__
-from .exceptions import NbtrackError
+from .exceptions import MlflowException, NbtrackError
 from .models.public import load_model, log_model, register_model
 from .query.search import search_runs
 from .snapshot.public import diff_runs, export_snapshot
@@ -41,10 +41,12 @@ from .tracking.fluent import (
     active_run,
     create_experiment,
     delete_experiment,
+    delete_experiment_tag,
     delete_run,
     delete_tag,
     end_run,
     flush,
+    flush_async_logging,
     get_artifact_uri,
     get_experiment,
     get_experiment_by_name,
@@ -61,6 +63,7 @@ from .tracking.fluent import (
     log_param,
     log_params,
     log_text,
+    restore_experiment,
     restore_run,
     search_experiments,
     set_experiment,
@@ -70,7 +73,7 @@ from .tracking.fluent import (
     set_tags,
     start_run,
 )
-from .tracking.uri import get_tracking_uri, set_tracking_uri
+from .tracking.uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
 
 MlflowClient = Client  # the name MLflow code uses: `mlflow.MlflowClient()`
 
@@ -142,6 +145,7 @@ __all__ = [
     "Experiment",
     "Metric",
     "MlflowClient",
+    "MlflowException",
     "NbtrackError",
     "Param",
     "Run",
@@ -155,6 +159,7 @@ __all__ = [
     "autolog",
     "create_experiment",
     "delete_experiment",
+    "delete_experiment_tag",
     "delete_run",
     "delete_tag",
     "diff_runs",
@@ -162,6 +167,7 @@ __all__ = [
     "exceptions",
     "export_snapshot",
     "flush",
+    "flush_async_logging",
     "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
@@ -169,6 +175,7 @@ __all__ = [
     "get_parent_run",
     "get_run",
     "get_tracking_uri",
+    "is_tracking_uri_set",
     "last_active_run",
     "load_ipython_extension",
     "load_model",
@@ -183,6 +190,7 @@ __all__ = [
     "log_params",
     "log_text",
     "register_model",
+    "restore_experiment",
     "restore_run",
     "search_experiments",
     "search_runs",

@@ -201,7 +201,7 @@ def test_a_search_on_worker_threads_is_still_one_run(autolog: None, iris: tuple)
 
 def test_autolog_takes_mlflow_s_arguments(store_dir: Path, iris: tuple) -> None:
     X, y = iris
-    with pytest.raises(nbtrack.exceptions.InvalidInputError, match="exclude_flavors.*'mxnet'"):
+    with pytest.raises(nbtrack.exceptions.InvalidInputError, match=r"exclude_flavors.*'mxnet'"):
         nbtrack.autolog(exclude_flavors=["mxnet"])
     try:
         on = nbtrack.autolog(

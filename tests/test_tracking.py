@@ -1369,3 +1369,37 @@ def test_mlflow_s_module_paths_and_entity_dictionaries(store_dir: Path) -> None:
     assert got.data.to_dictionary()["params"] == {"lr": "0.1"}
     assert got.info.to_dictionary()["run_id"] == run.info.run_id
     assert Param("a", "1").to_dictionary() == {"key": "a", "value": "1"}
+
+
+def test_more_of_mlflow_s_client_and_fluent_names(store_dir: Path) -> None:
+    client = mlflow.MlflowClient(tracking_uri=str(store_dir), registry_uri=str(store_dir))
+    with pytest.raises(InvalidInputError, match="registry_uri"):
+        mlflow.MlflowClient(tracking_uri=str(store_dir), registry_uri=str(store_dir / "other"))
+    for name in ("a", "b", "c"):
+        client.create_experiment(name)
+        time.sleep(0.002)
+    pages = [client.search_experiments(max_results=2)]
+    while pages[-1].token:
+        pages.append(client.search_experiments(max_results=2, page_token=pages[-1].token))
+    assert [[e.name for e in page] for page in pages] == [["c", "b"], ["a", "Default"]]
+    mlflow.set_experiment("a")
+    mlflow.set_experiment_tag("team", "cv")
+    mlflow.delete_experiment_tag("team")
+    assert "team" not in mlflow.get_experiment_by_name("a").tags  # type: ignore[union-attr]
+    with pytest.raises(InvalidInputError, match="no tag 'team'"):
+        mlflow.delete_experiment_tag("team")
+    b = client.get_experiment_by_name("b").experiment_id  # type: ignore[union-attr]
+    mlflow.delete_experiment(b)
+    mlflow.restore_experiment(b)
+    assert mlflow.get_experiment(b).lifecycle_stage == "active"
+    with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
+        ops = mlflow.log_metric("m", 1.0, synchronous=False)
+        assert ops is not None
+        ops.wait()
+        assert mlflow.log_params({"p": 1}, synchronous=False) is not None
+        assert mlflow.log_metric("m", 2.0) is None
+    assert client.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id  # type: ignore[union-attr]
+    assert mlflow.is_tracking_uri_set()
+    mlflow.flush_async_logging()
+    with pytest.raises(mlflow.MlflowException):
+        mlflow.get_run("0" * 32)

@@ -531,6 +531,15 @@ class SQLiteStore:
             )
         return True
 
+    def delete_experiment_tag(self, experiment_id: int, key: str) -> bool:
+        """Remove an experiment's tag; False if it had none of that key."""
+        with self.write() as conn:
+            cur = conn.execute(
+                "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+                (experiment_id, key),
+            )
+        return cur.rowcount > 0
+
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:
         with self.write() as conn:
             conn.execute(

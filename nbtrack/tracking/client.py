@@ -219,8 +219,18 @@ class Client(RegistryMethods):
     >>> client.set_terminated(run.info.run_id)                        # doctest: +SKIP
     """
 
-    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        tracking_uri: str | os.PathLike[str] | None = None,
+        registry_uri: str | os.PathLike[str] | None = None,
+    ):
         self._location = resolve(tracking_uri)
+        if registry_uri is not None and resolve(registry_uri).db_path != self._location.db_path:
+            raise InvalidInputError(
+                f"registry_uri {os.fspath(registry_uri)!r} names another store than the tracking "
+                f"URI ({self._location.uri}): nbtrack keeps the model registry in the tracking "
+                "store; leave registry_uri out, or give the same store"
+            )
         self._b: _Backend | _Unopened = backend(self._location)
         self._artifact_prefix = str(self._location.artifact_root) + os.sep
         _live_clients.add(self)
@@ -310,9 +320,11 @@ class Client(RegistryMethods):
         max_results: int | None = None,
         filter_string: str | None = None,
         order_by: list[str] | str | None = None,
-    ) -> list[Experiment]:
+        page_token: str | None = None,
+    ) -> PagedList:
         """Experiments, newest first (MLflow's default ``order_by``: ``creation_time DESC``,
-        then ``experiment_id``).
+        then ``experiment_id``): a page of at most ``max_results`` (all by default), whose
+        ``token`` asks for the next (None on the last), as in MLflow.
 
         ``filter_string`` is the run filter language over ``name``, ``experiment_id``,
         ``creation_time``, ``last_update_time`` and ``tags.<key>``, with AND, OR and parentheses:
@@ -352,7 +364,12 @@ class Client(RegistryMethods):
                     return int(value) if f == "experiment_id" else value
 
                 experiments.sort(key=sort_key, reverse=direction.strip().upper() == "DESC")
-        return experiments if max_results is None else experiments[:max_results]
+        offset = _page_offset(page_token)
+        if max_results is None:
+            return PagedList(experiments[offset:], None)
+        end = offset + max_results
+        more = end < len(experiments)
+        return PagedList(experiments[offset:end], _page_token(end) if more else None)
 
     def delete_experiment(self, experiment_id: str | int) -> None:
         """Mark an experiment deleted, and its runs with it, as MLflow does: they leave
@@ -390,6 +407,19 @@ class Client(RegistryMethods):
         self.get_experiment(experiment_id)
         key, text = check_tag(key, value)
         self.store.set_experiment_tag(_experiment_id(experiment_id), key, text)
+
+    def delete_experiment_tag(self, experiment_id: str | int, key: str) -> None:
+        """Remove a tag from an experiment (an error if it has no tag ``key``)."""
+        experiment = self.get_experiment(experiment_id)
+        if not self.store.delete_experiment_tag(_experiment_id(experiment_id), key):
+            raise InvalidInputError(f"experiment {experiment.name!r} has no tag {key!r}")
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The parent of a nested run, or None for a top-level one (the ``mlflow.parentRunId``
+        tag first, as filters read it)."""
+        tags = self.get_run(run_id).data.tags
+        parent = tags.get(_MLFLOW_PARENT) or tags.get(context.PARENT_RUN_ID)
+        return None if parent is None else self.get_run(parent)
 
     # -- runs ---------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunStatus",
+    "RunOperations",
     "RunTag",
     "ViewType",
 ]
@@ -193,3 +195,17 @@ class ActiveRun(Run):
         from .fluent import _end_run_with_exception
 
         _end_run_with_exception(self.info.run_id, exc_type, exc, tb)
+
+
+class RunOperations:
+    """What a log call with ``synchronous=False`` returns, as in MLflow: the rows are buffered
+    (as every log call's are), and :meth:`wait` returns once they are written."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[], None]) -> None:
+        self._write = write
+
+    def wait(self) -> None:
+        """Write what is buffered now, and return when it is stored."""
+        self._write()

@@ -31,7 +31,7 @@ from ..exceptions import InvalidInputError, NbtrackWarning, RunNotFoundError, Ru
 from . import context
 from .buffer import combined
 from .client import Client
-from .entities import ActiveRun, Experiment, Metric, Run, RunStatus, ViewType
+from .entities import ActiveRun, Experiment, Metric, Run, RunOperations, RunStatus, ViewType
 from .uri import (
     EXPERIMENT_ID_VAR,
     EXPERIMENT_NAME_VAR,
@@ -45,10 +45,12 @@ __all__ = [
     "active_run",
     "create_experiment",
     "delete_experiment",
+    "delete_experiment_tag",
     "delete_run",
     "delete_tag",
     "end_run",
     "flush",
+    "flush_async_logging",
     "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
@@ -65,6 +67,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "restore_experiment",
     "restore_run",
     "search_experiments",
     "set_experiment",
@@ -310,13 +313,20 @@ def set_experiment_tags(tags: dict[str, Any]) -> None:
         client.set_experiment_tag(experiment_id, key, text)
 
 
+def delete_experiment_tag(key: str) -> None:
+    """Remove a tag from the active experiment."""
+    client = _client()
+    client.delete_experiment_tag(_active_experiment_id(client), key)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    """Make a deleted experiment active again, with the runs deleted with it."""
+    _client().restore_experiment(experiment_id)
+
+
 def get_parent_run(run_id: str) -> Run | None:
     """The parent of a nested run, or None for a top-level one."""
-    client = _client()
-    tags = client.get_run(run_id).data.tags
-    # The tag under MLflow's name first, as filters on tags.mlflow.parentRunId read it.
-    parent = tags.get("mlflow.parentRunId") or tags.get(context.PARENT_RUN_ID)
-    return None if parent is None else client.get_run(parent)
+    return _client_for(run_id).get_parent_run(run_id)
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -671,11 +681,15 @@ def _target(run_id: str | None) -> tuple[Client, str]:
     return f.client, f.run.info.run_id
 
 
-def _maybe_flush(client: Client, synchronous: bool | None) -> None:
+def _maybe_flush(client: Client, synchronous: bool | None) -> RunOperations | None:
     # Writes are buffered; synchronous=True (MLflow's flag) waits until they are written (a
-    # row the store refuses is reported where its run ends, or by an explicit flush()).
+    # row the store refuses is reported where its run ends, or by an explicit flush()), and
+    # synchronous=False returns what MLflow returns then, to wait() on.
     if synchronous:
         client._write_buffered()
+    elif synchronous is not None:
+        return RunOperations(client._write_buffered)
+    return None
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -688,11 +702,11 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
-) -> None:
+) -> RunOperations | None:
     """Log several params (of the active run, or of ``run_id``); all are checked first."""
     client, target = _target(run_id)
     client.log_params(target, params)
-    _maybe_flush(client, synchronous)
+    return _maybe_flush(client, synchronous)
 
 
 def log_metric(
@@ -702,19 +716,19 @@ def log_metric(
     synchronous: bool | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
-) -> None:
+) -> RunOperations | None:
     """Log a metric value of the active run, or of ``run_id`` (buffered: microseconds a call).
 
     The signature is MLflow's: ``step``, ``synchronous`` (True waits until it is stored),
     ``timestamp`` (ms since the epoch), ``run_id``.
     """
-    if run_id is None and _stack and not synchronous:  # the training-loop path: no detours
+    if run_id is None and _stack and synchronous is None:  # the training loop's: no detours
         f = _stack[-1]
         f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
-        return
+        return None
     client, target = _target(run_id)
     client.log_metric(target, key, value, timestamp, step)
-    _maybe_flush(client, synchronous)
+    return _maybe_flush(client, synchronous)
 
 
 def log_metrics(
@@ -723,26 +737,26 @@ def log_metrics(
     synchronous: bool | None = None,
     run_id: str | None = None,
     timestamp: int | None = None,
-) -> None:
+) -> RunOperations | None:
     """Log several metrics (of the active run, or of ``run_id``) at one step; all are checked
     before any is written."""
     client, target = _target(run_id)
     client.log_metrics(target, metrics, step, timestamp)
-    _maybe_flush(client, synchronous)
+    return _maybe_flush(client, synchronous)
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     client, run_id = _target(None)
     client.set_tag(run_id, key, value)
-    _maybe_flush(client, synchronous)
+    return _maybe_flush(client, synchronous)
 
 
-def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags of the active run; all are checked before any is written."""
     client, run_id = _target(None)
     client.set_tags(run_id, tags)
-    _maybe_flush(client, synchronous)
+    return _maybe_flush(client, synchronous)
 
 
 def delete_tag(key: str) -> None:
@@ -839,6 +853,12 @@ def flush() -> None:
     from .buffer import flush_all
 
     flush_all()
+
+
+def flush_async_logging() -> None:
+    """MLflow's name for :func:`flush`: every log call is buffered, as MLflow's asynchronous
+    logging is."""
+    flush()
 
 
 # -- process exit ------------------------------------------------------------------------------

@@ -27,7 +27,14 @@ from urllib.parse import unquote, urlparse
 
 from ..exceptions import NbtrackWarning, TrackingURIError
 
-__all__ = ["ENV_VAR", "StoreLocation", "get_tracking_uri", "resolve", "set_tracking_uri"]
+__all__ = [
+    "ENV_VAR",
+    "StoreLocation",
+    "get_tracking_uri",
+    "is_tracking_uri_set",
+    "resolve",
+    "set_tracking_uri",
+]
 
 ENV_VAR = "NBTRACK_TRACKING_URI"
 EXPERIMENT_ID_VAR = "NBTRACK_EXPERIMENT_ID"
@@ -107,6 +114,12 @@ def export_experiment(experiment_id: str, name: str) -> None:
     processes started from this one."""
     os.environ[EXPERIMENT_NAME_VAR] = name
     os.environ[EXPERIMENT_ID_VAR] = os.environ[_EXPERIMENT_MARK] = experiment_id
+
+
+def is_tracking_uri_set() -> bool:
+    """Whether a tracking URI was chosen (by :func:`set_tracking_uri` here or in a process that
+    started this one, or by ``NBTRACK_TRACKING_URI``) rather than the default ``.nbtrack/``."""
+    return bool(_explicit_uri or os.environ.get(ENV_VAR))
 
 
 def get_tracking_uri() -> str:
