@@ -81,7 +81,8 @@ MlflowClient = Client  # the name MLflow code uses: `mlflow.MlflowClient()`
 #: after a bare ``import nbtrack`` without every import paying for them.
 _LAZY_SUBMODULES = frozenset(
     {
-        "client",  # MLflow's paths: mlflow.client.MlflowClient, mlflow.entities.ViewType
+        "artifacts",  # MLflow's paths: mlflow.artifacts.load_dict, mlflow.entities.ViewType, ...
+        "client",
         "entities",
         "keras",
         "lightgbm",

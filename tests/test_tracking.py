@@ -1403,3 +1403,30 @@ def test_more_of_mlflow_s_client_and_fluent_names(store_dir: Path) -> None:
     mlflow.flush_async_logging()
     with pytest.raises(mlflow.MlflowException):
         mlflow.get_run("0" * 32)
+
+
+def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
+    with mlflow.start_run() as run:
+        mlflow.log_dict({"lr": 0.1}, "config.json")
+        mlflow.log_dict({"depth": 3}, "conf/model.yaml")
+        mlflow.log_text("hello", "notes/readme.txt")
+        local = mlflow.get_artifact_uri("notes/readme.txt")
+    run_id = run.info.run_id
+    assert mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json") == {"lr": 0.1}
+    assert mlflow.artifacts.load_dict(f"runs:/{run_id[:8]}/conf/model.yaml") == {"depth": 3}
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/notes/readme.txt") == "hello"
+    assert mlflow.artifacts.load_text(Path(local).as_uri()) == "hello"
+    assert mlflow.artifacts.load_text(local) == "hello"
+    copied = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="notes", dst_path=tmp_path / "out"
+    )
+    assert Path(copied, "readme.txt").read_text() == "hello"
+    assert {p for p, _ in mlflow.artifacts.list_artifacts(run_id=run_id)} == {
+        "config.json", "conf/model.yaml", "notes/readme.txt"
+    }
+    with pytest.raises(InvalidInputError, match="not both"):
+        mlflow.artifacts.download_artifacts(f"runs:/{run_id}/x", run_id=run_id)
+    with pytest.raises(InvalidInputError, match="no artifact file"):
+        mlflow.artifacts.load_text(f"runs:/{run_id}/missing.txt")
+    with pytest.raises(InvalidInputError, match="runs:/<run_id>/<path> or a local path"):
+        mlflow.artifacts.load_text("s3://bucket/key")

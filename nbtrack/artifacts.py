@@ -1,0 +1,131 @@
+"""MLflow's ``mlflow.artifacts`` functions: copy, list or read a run's artifacts.
+
+An artifact is named by ``run_id`` (and ``artifact_path``), or by one URI:
+``runs:/<run_id>/<path>``, or a local path (``file://`` or plain) such as an artifact URI that
+``get_artifact_uri`` returned::
+
+    nbtrack.artifacts.load_dict(f"runs:/{run_id}/config.json")
+    nbtrack.artifacts.download_artifacts(run_id=run_id, artifact_path="plots", dst_path="out")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .exceptions import InvalidInputError
+
+__all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_text"]
+
+
+def download_artifacts(
+    artifact_uri: str | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    dst_path: str | os.PathLike[str] | None = None,
+    tracking_uri: str | None = None,
+) -> str:
+    """Copy an artifact file or folder into ``dst_path`` (a new temporary folder by default)
+    and return the local path of the copy."""
+    run, path, local = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
+    if run is not None:
+        client, found = run
+        return str(client.download_artifacts(found, path, dst_path))
+    assert local is not None
+    if dst_path is None:
+        return str(local)  # a local file already: nothing to copy
+    target = Path(dst_path) / local.name
+    Path(dst_path).mkdir(parents=True, exist_ok=True)
+    if local.is_dir():
+        shutil.copytree(local, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(local, target)
+    return str(target)
+
+
+def list_artifacts(
+    artifact_uri: str | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    tracking_uri: str | None = None,
+) -> list[tuple[str, int]]:
+    """``(path, size)`` of the run's artifact files (under ``artifact_path``), as
+    :meth:`nbtrack.Client.list_artifacts` gives them."""
+    run, path, _ = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
+    if run is None:
+        raise InvalidInputError(
+            "list_artifacts takes a run: run_id=... or a runs:/<run_id>/<path> URI"
+        )
+    client, found = run
+    return list(client.list_artifacts(found, path or None))
+
+
+def load_text(artifact_uri: str) -> str:
+    """The text of an artifact file (``runs:/<run_id>/notes.txt``, or a local path)."""
+    return _file(artifact_uri).read_text(encoding="utf-8")
+
+
+def load_dict(artifact_uri: str) -> dict[str, Any]:
+    """An artifact file written by ``log_dict``: JSON, or YAML for ``.yaml`` / ``.yml``."""
+    file = _file(artifact_uri)
+    text = file.read_text(encoding="utf-8")
+    if file.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        loaded = yaml.safe_load(text)
+    else:
+        loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise InvalidInputError(f"{artifact_uri} holds a {type(loaded).__name__}, not a dict")
+    return loaded
+
+
+def _file(artifact_uri: str) -> Path:
+    run, path, local = _locate(artifact_uri, None, None, None)
+    if run is not None:
+        client, found = run
+        local = Path(client.get_artifact_uri(found, path))
+    assert local is not None
+    if not local.is_file():
+        raise InvalidInputError(f"no artifact file at {artifact_uri}")
+    return local
+
+
+def _locate(
+    artifact_uri: str | None, run_id: str | None, artifact_path: str | None,
+    tracking_uri: str | None,
+) -> tuple[tuple[Any, str] | None, str, Path | None]:
+    """``((client, run_id), path, None)`` for a run's artifact, ``(None, "", local path)`` for
+    a local one."""
+    from .tracking import fluent
+    from .tracking.client import Client
+
+    if (artifact_uri is None) == (run_id is None):
+        raise InvalidInputError("give artifact_uri, or run_id (with artifact_path), not both")
+    if artifact_uri is not None and artifact_path is not None:
+        raise InvalidInputError("artifact_path goes with run_id; put the path in artifact_uri")
+    if artifact_uri is not None:
+        if artifact_uri.startswith("runs:/"):
+            run_id, _, path = artifact_uri[len("runs:/") :].strip("/").partition("/")
+        else:
+            parsed = urlparse(artifact_uri)
+            if parsed.scheme not in ("", "file") or (parsed.scheme == "file" and parsed.netloc):
+                raise InvalidInputError(
+                    f"cannot read {artifact_uri!r}: give runs:/<run_id>/<path> or a local path"
+                )
+            local = Path(unquote(parsed.path) if parsed.scheme else artifact_uri)
+            if not local.exists():
+                raise InvalidInputError(f"no artifact at {artifact_uri}")
+            return None, "", local
+    else:
+        path = artifact_path or ""
+    assert run_id is not None
+    client = Client(tracking_uri) if tracking_uri is not None else None
+    if client is None:
+        client = fluent._client_for(run_id)
+    found = client.find_run_id(run_id)  # a unique prefix works, as in the CLI
+    return (client, found), path, None
