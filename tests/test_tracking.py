@@ -1430,3 +1430,45 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
         mlflow.artifacts.load_text(f"runs:/{run_id}/missing.txt")
     with pytest.raises(InvalidInputError, match="runs:/<run_id>/<path> or a local path"):
         mlflow.artifacts.load_text("s3://bucket/key")
+
+
+def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:
+    import pandas as pd
+    from PIL import Image
+
+    ids = []
+    for i in range(2):
+        with mlflow.start_run() as run:
+            mlflow.log_table({"q": ["a", "b"], "score": [i, i + 0.5]}, "eval.json")
+            mlflow.log_table(pd.DataFrame({"q": ["c"], "score": [9.0]}), "eval.json")  # appended
+            ids.append(run.info.run_id)
+    with mlflow.start_run():
+        pass  # a run without the table: left out
+    table = mlflow.load_table("eval.json", extra_columns=["run_id"])
+    assert sorted(table.columns) == ["q", "run_id", "score"]
+    assert len(table) == 6 and set(table.run_id) == set(ids)
+    mine = mlflow.load_table("eval.json", run_ids=[ids[0]])
+    assert list(mine.q) == ["a", "b", "c"] and list(mine.score) == [0, 0.5, 9.0]
+    with pytest.raises(InvalidInputError, match=r"end in \.json"):
+        mlflow.log_table({"a": [1]}, "eval.csv", run_id=ids[0])
+    with pytest.raises(InvalidInputError, match="one length"):
+        mlflow.log_table({"a": [1], "b": [1, 2]}, "bad.json", run_id=ids[0])
+    with pytest.raises(mlflow.exceptions.NotFoundError, match="no run has a table"):
+        mlflow.load_table("other.json")
+
+    pixels = np.zeros((4, 6, 3), dtype=np.uint8)
+    pixels[:, :, 0] = 255
+    with mlflow.start_run() as run:
+        mlflow.log_image(pixels, "red.png")
+        for step in range(2):
+            mlflow.log_image(np.full((3, 3), step / 2), key="mask", step=step)
+        with pytest.raises(InvalidInputError, match="between 0 and 1"):
+            mlflow.log_image(np.full((3, 3), 2.0), "bad.png")
+        with pytest.raises(InvalidInputError, match="1, 3 or 4 channels"):
+            mlflow.log_image(np.zeros((2, 2, 5)), "bad.png")
+        with pytest.raises(InvalidInputError, match="artifact_file, or key"):
+            mlflow.log_image(pixels)
+    files = {p for p, _ in Client().list_artifacts(run.info.run_id)}
+    assert files == {"red.png", "images/mask/step-0.png", "images/mask/step-1.png"}
+    red = Image.open(Path(Client().get_artifact_uri(run.info.run_id, "red.png")))
+    assert red.size == (6, 4) and red.getpixel((0, 0)) == (255, 0, 0)

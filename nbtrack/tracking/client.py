@@ -24,6 +24,7 @@ from ..exceptions import (
     AlreadyExistsError,
     ExperimentNotFoundError,
     InvalidInputError,
+    NotFoundError,
     ParamConflictError,
     RunNotFoundError,
     RunStateError,
@@ -942,6 +943,78 @@ class Client(RegistryMethods):
         self.store.index_artifacts(
             run_id, self._artifacts(run_id).write_figure(figure, artifact_file, save_kwargs)
         )
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a DataFrame (or a dict of columns) as a JSON table, MLflow's format; a table
+        file the run has already gets the rows appended, as in MLflow."""
+        from .tables import table_json
+
+        if not isinstance(artifact_file, str) or not artifact_file.endswith(".json"):
+            raise InvalidInputError(
+                f"a table's artifact_file must end in .json; got {artifact_file!r}"
+            )
+        writer = self._artifacts(run_id)
+        existing = Path(self.get_artifact_uri(run_id, artifact_file))
+        before = existing.read_text(encoding="utf-8") if existing.is_file() else None
+        text = table_json(data, before, f"{artifact_file} of run {run_id}")
+        self.store.index_artifacts(run_id, writer.write_text(text, artifact_file))
+
+    def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None = None,
+        extra_columns: Sequence[str] | None = None,
+    ) -> Any:
+        """The table ``artifact_file`` of each run that has it (of ``run_ids``, else of every
+        run of the experiment), as one DataFrame; ``extra_columns=["run_id"]`` adds the run's
+        id to each row."""
+        import pandas as pd
+
+        from .tables import read_table
+
+        columns = list(extra_columns or [])
+        if set(columns) - {"run_id"}:
+            raise InvalidInputError(f"extra_columns may hold 'run_id' only; got {columns!r}")
+        ids = list(run_ids) if run_ids is not None else [
+            r.info.run_id for r in self.search_runs([experiment_id], max_results=100_000)
+        ]
+        frames = []
+        for run_id in ids:
+            file = Path(self.get_artifact_uri(run_id, artifact_file))
+            if file.is_file():
+                frame = read_table(file.read_text(encoding="utf-8"), str(file))
+                if columns:
+                    frame["run_id"] = run_id
+                frames.append(frame)
+        if not frames:
+            raise NotFoundError(f"no run has a table {artifact_file!r}")
+        return pd.concat(frames, ignore_index=True)
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """Save a PIL image or NumPy array as a PNG: at ``artifact_file``, or as step ``step``
+        of the series ``key`` (``images/<key>/step-<step>.png``)."""
+        from .tables import image_png, image_series_file
+
+        del timestamp, synchronous  # the file is written at once either way
+        if (artifact_file is None) == (key is None):
+            raise InvalidInputError("give artifact_file, or key (and step) for a series")
+        if key is not None:
+            artifact_file = image_series_file(check_key(key, "image"), step_value(step))
+        elif step is not None:
+            raise InvalidInputError("step goes with key, for a series of images")
+        assert artifact_file is not None
+        writer = self._artifacts(run_id)
+        self.store.index_artifacts(run_id, writer.write_bytes(image_png(image), artifact_file))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
         """``(path, size)`` of the run's artifacts, optionally under ``path``."""

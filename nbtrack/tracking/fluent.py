@@ -58,14 +58,17 @@ __all__ = [
     "get_parent_run",
     "get_run",
     "last_active_run",
+    "load_table",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_image",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
     "log_text",
     "restore_experiment",
     "restore_run",
@@ -797,6 +800,39 @@ def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> 
     ``run_id``."""
     client, target = _target(run_id)
     client.log_dict(target, dictionary, artifact_file)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a DataFrame (or a dict of columns) as a JSON table in the artifacts of the active
+    run, or of ``run_id``; an existing table file gets the rows appended, as in MLflow."""
+    client, target = _target(run_id)
+    client.log_table(target, data, artifact_file)
+
+
+def load_table(
+    artifact_file: str,
+    run_ids: list[str] | None = None,
+    extra_columns: list[str] | None = None,
+) -> Any:
+    """The table ``artifact_file`` of the given runs (default: every run of the active
+    experiment that has it) as one DataFrame; ``extra_columns=["run_id"]`` says whose rows."""
+    client = _client()
+    return client.load_table(_active_experiment_id(client), artifact_file, run_ids, extra_columns)
+
+
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    *,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = None,
+) -> None:
+    """Save a PIL image or NumPy array as a PNG in the artifacts of the active run: at
+    ``artifact_file``, or as step ``step`` of the series ``key``."""
+    client, target = _target(None)
+    client.log_image(target, image, artifact_file, key, step, timestamp, synchronous)
 
 
 def log_figure(
