@@ -1375,9 +1375,10 @@ def test_more_of_mlflow_s_client_and_fluent_names(store_dir: Path) -> None:
     client = mlflow.MlflowClient(tracking_uri=str(store_dir), registry_uri=str(store_dir))
     with pytest.raises(InvalidInputError, match="registry_uri"):
         mlflow.MlflowClient(tracking_uri=str(store_dir), registry_uri=str(store_dir / "other"))
+    client.search_experiments()  # the store, and its Default experiment, are made now
     for name in ("a", "b", "c"):
+        time.sleep(0.002)  # each a millisecond later: "newest first" is well defined
         client.create_experiment(name)
-        time.sleep(0.002)
     pages = [client.search_experiments(max_results=2)]
     while pages[-1].token:
         pages.append(client.search_experiments(max_results=2, page_token=pages[-1].token))
