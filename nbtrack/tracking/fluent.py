@@ -823,7 +823,6 @@ def load_table(
 def log_image(
     image: Any,
     artifact_file: str | None = None,
-    *,
     key: str | None = None,
     step: int | None = None,
     timestamp: int | None = None,
