@@ -69,19 +69,22 @@ def load_text(artifact_uri: str) -> str:
     return _file(artifact_uri).read_text(encoding="utf-8")
 
 
-def load_dict(artifact_uri: str) -> dict[str, Any]:
-    """An artifact file written by ``log_dict``: JSON, or YAML for ``.yaml`` / ``.yml``."""
+def load_dict(artifact_uri: str) -> Any:
+    """An artifact file written by ``log_dict``: JSON (a dict, or whatever it holds, as in
+    MLflow), or YAML for ``.yaml`` / ``.yml``."""
     file = _file(artifact_uri)
     text = file.read_text(encoding="utf-8")
     if file.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        loaded = yaml.safe_load(text)
-    else:
-        loaded = json.loads(text)
-    if not isinstance(loaded, dict):
-        raise InvalidInputError(f"{artifact_uri} holds a {type(loaded).__name__}, not a dict")
-    return loaded
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"{artifact_uri} is not YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{artifact_uri} is not JSON: {exc}") from None
 
 
 def _file(artifact_uri: str) -> Path:

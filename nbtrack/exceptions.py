@@ -72,6 +72,16 @@ class NbtrackError(Exception):
 
     error_code = "INTERNAL_ERROR"
 
+    def __init__(self, message: object = "", *args: object, error_code: str | None = None):
+        super().__init__(message, *args)
+        if error_code is not None:  # MlflowException(message, error_code=...)
+            self.error_code = error_code
+
+    @property
+    def message(self) -> str:
+        """The message, as MLflow's ``MlflowException.message``."""
+        return str(self.args[0]) if self.args else ""
+
 
 class TrackingURIError(NbtrackError, ValueError):
     """The tracking URI is malformed or names a scheme nbtrack does not support."""

@@ -257,10 +257,13 @@ def test_a_script_s_run_exports_as_a_notebook_that_reproduces_it(
     assert nb.metadata["nbtrack"]["kind"] == "script"
     assert "# lr = 0.05  # set in the parameters cell" in nb.cells[-1].source
     nb.cells[1].source = nb.cells[1].source.replace("lr = 0.05", "lr = 0.5")  # an override
+    # The arguments are not recorded (they may hold secrets): the user puts them back.
+    assert "sys.argv = [" in nb.cells[2].source and "--epochs" not in nb.cells[2].source
+    nb.cells[2].source = nb.cells[2].source.replace(".py']", ".py', '--epochs', '3']")
     monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
     _run_notebook(nb, tmp_path)
     rerun = nbtrack.search_runs(order_by=["attributes.start_time DESC"]).iloc[0]
-    # the command line it had (argparse reads it), its __file__, the overridden literal
+    # the command line given back (argparse reads it), its __file__, the overridden literal
     assert rerun["params.lr"] == "0.5" and rerun["params.epochs"] == "3"
     assert rerun["metrics.acc"] == pytest.approx(1.5) and rerun["run_name"] == "train.py"
 

@@ -1399,11 +1399,23 @@ def test_more_of_mlflow_s_client_and_fluent_names(store_dir: Path) -> None:
         ops.wait()
         assert mlflow.log_params({"p": 1}, synchronous=False) is not None
         assert mlflow.log_metric("m", 2.0) is None
+        assert mlflow.log_param("q", 2) == 2
+        mlflow.log_param("r", 3, synchronous=False).wait()
+        run_id = child.info.run_id
+        for ops in (
+            client.log_metric(run_id, "n", 1.0, synchronous=False),
+            client.log_param(run_id, "s", 1, synchronous=False),
+            client.set_tag(run_id, "t", 1, synchronous=False),
+            client.log_batch(run_id, [mlflow.Metric("n", 2.0, 0, 1)], synchronous=False),
+        ):
+            ops.wait()  # type: ignore[union-attr]
     assert client.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id  # type: ignore[union-attr]
     assert mlflow.is_tracking_uri_set()
     mlflow.flush_async_logging()
     with pytest.raises(mlflow.MlflowException):
         mlflow.get_run("0" * 32)
+    raised = mlflow.MlflowException("custom", error_code="INVALID_PARAMETER_VALUE")
+    assert (raised.message, raised.error_code) == ("custom", "INVALID_PARAMETER_VALUE")
 
 
 def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
@@ -1456,6 +1468,12 @@ def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:
         mlflow.log_table({"a": [1], "b": [1, 2]}, "bad.json", run_id=ids[0])
     with pytest.raises(mlflow.exceptions.NotFoundError, match="no run has a table"):
         mlflow.load_table("other.json")
+    with mlflow.start_run() as own:  # a table of its own run_id column; scalars make a row
+        mlflow.log_table({"run_id": "theirs", "v": 1}, "ids.json")
+    both = mlflow.load_table("ids.json", run_ids=[own.info.run_id], extra_columns=["run_id"])
+    assert both.to_dict("records") == [{"run_id": "theirs", "v": 1, "run_id_": own.info.run_id}]
+    with pytest.raises(InvalidInputError, match="holds images"):
+        mlflow.log_table({"img": [Image.new("RGB", (2, 2))]}, "im.json", run_id=ids[0])
 
     pixels = np.zeros((4, 6, 3), dtype=np.uint8)
     pixels[:, :, 0] = 255
@@ -1463,13 +1481,24 @@ def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:
         mlflow.log_image(pixels, "red.png")
         for step in range(2):
             mlflow.log_image(np.full((3, 3), step / 2), key="mask", step=step)
-        with pytest.raises(InvalidInputError, match="between 0 and 1"):
-            mlflow.log_image(np.full((3, 3), 2.0), "bad.png")
+        with pytest.warns(mlflow.exceptions.NbtrackWarning, match="scaled to 0-1"):
+            mlflow.log_image(np.array([[-1.0, 1.0]]), "normalized.png")  # as MLflow: rescaled
+        mlflow.log_image(np.array([[True, False]]), "mask.png")
+        mlflow.log_image(pixels, "red.jpg")
         with pytest.raises(InvalidInputError, match="1, 3 or 4 channels"):
             mlflow.log_image(np.zeros((2, 2, 5)), "bad.png")
+        with pytest.raises(InvalidInputError, match="image format"):
+            mlflow.log_image(pixels, "noext")
         with pytest.raises(InvalidInputError, match="artifact_file, or key"):
             mlflow.log_image(pixels)
     files = {p for p, _ in Client().list_artifacts(run.info.run_id)}
-    assert files == {"red.png", "images/mask/step-0.png", "images/mask/step-1.png"}
-    red = Image.open(Path(Client().get_artifact_uri(run.info.run_id, "red.png")))
-    assert red.size == (6, 4) and red.getpixel((0, 0)) == (255, 0, 0)
+    assert files == {"red.png", "red.jpg", "mask.png", "normalized.png",
+                     "images/mask/step-0.png", "images/mask/step-1.png"}
+
+    def opened(name: str) -> Any:
+        return Image.open(Path(Client().get_artifact_uri(run.info.run_id, name)))
+
+    assert opened("red.png").size == (6, 4) and opened("red.png").getpixel((0, 0)) == (255, 0, 0)
+    assert opened("red.jpg").format == "JPEG"
+    assert [opened("mask.png").getpixel((x, 0)) for x in (0, 1)] == [255, 0]
+    assert [opened("normalized.png").getpixel((x, 0)) for x in (0, 1)] == [0, 255]

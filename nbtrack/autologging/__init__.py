@@ -131,13 +131,9 @@ def autolog(
     """
     del log_input_examples, log_model_signatures, log_datasets, log_traces
     del disable_for_unsupported_versions
+    # Names of flavors nbtrack has no autolog for (openai, statsmodels, ...) exclude nothing,
+    # as in MLflow.
     excluded = {_FLAVOR_NAMES.get(f, f) for f in exclude_flavors or ()}
-    unknown = excluded - set(INTEGRATIONS)
-    if unknown:
-        raise InvalidInputError(
-            f"exclude_flavors names {sorted(unknown)}; autolog knows "
-            f"{', '.join(INTEGRATIONS)} (and MLflow's pytorch, tensorflow)"
-        )
     tags = {}
     if extra_tags and not disable:
         from ..tracking.validation import check_tag

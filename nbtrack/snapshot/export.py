@@ -94,19 +94,17 @@ def param_source(name: str, value: str) -> str:
 
 
 def _script_prologue(run: Any) -> str:
-    """The cell that gives a script, run in a kernel, the command line and ``__file__`` it had
-    (the kernel's own ``sys.argv`` would make its argparse exit)."""
-    import shlex
-
-    from ..tracking.context import SOURCE_ARGS, SOURCE_NAME
+    """The cell that gives a script, run in a kernel, its ``__file__`` and a command line of
+    its own (the kernel's ``sys.argv`` would make its argparse exit). The arguments it was run
+    with are not recorded (they may hold secrets): the cell says where to put them."""
+    from ..tracking.context import SOURCE_NAME
 
     name = run.data.tags.get(SOURCE_NAME, "script.py")
-    args = shlex.split(run.data.tags.get(SOURCE_ARGS, ""))
     return (
-        "# The script's command line when the run was made (edit it to change what argparse\n"
-        "# reads; the parameters cell sets only values the script assigns as literals).\n"
+        "# The script's command line: add the arguments it was run with, if any (they are not\n"
+        "# recorded); the parameters cell sets only values the script assigns as literals.\n"
         "import sys\n"
-        f"sys.argv = {[name, *args]!r}\n"
+        f"sys.argv = [{name!r}]\n"
         f"__file__ = {name!r}"
     )
 

@@ -44,6 +44,7 @@ from .entities import (
     Run,
     RunData,
     RunInfo,
+    RunOperations,
     RunStatus,
     RunTag,
     ViewType,
@@ -252,6 +253,15 @@ class Client(RegistryMethods):
         refused = buffer.take_refused()
         if refused:
             raise combined(refused)
+
+    def _written(self, synchronous: bool | None) -> RunOperations | None:
+        """MLflow's ``synchronous`` flag of a log call: True returns once the rows are written;
+        False returns an object to ``wait()`` on; None (the default) leaves them buffered."""
+        if synchronous:
+            self._write_buffered()
+        elif synchronous is not None:
+            return RunOperations(self._write_buffered)
+        return None
 
     def _write_buffered(self) -> None:
         """Write everything buffered before a read or a change: the errors of refused rows
@@ -744,9 +754,7 @@ class Client(RegistryMethods):
         store refuses (another process stored the param first) is reported where the run
         ends."""
         self.log_params(run_id, {key: value})
-        if synchronous:
-            self._write_buffered()
-        return value
+        return self._written(synchronous) or value
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         _check_mapping("log_params", "params", params)
@@ -768,7 +776,7 @@ class Client(RegistryMethods):
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
-    ) -> None:
+    ) -> RunOperations | None:
         """Log one value of a metric (buffered; costs microseconds). ``synchronous=True``
         returns once it is written."""
         if run_id not in self._b.writable_runs:
@@ -782,10 +790,8 @@ class Client(RegistryMethods):
                 0 if step is None else step_value(step),
             )
         )
-        if synchronous:
-            self._write_buffered()
-        else:
-            self._b.buffer.settle()
+        self._b.buffer.settle()
+        return self._written(synchronous)
 
     def log_metrics(
         self,
@@ -805,12 +811,13 @@ class Client(RegistryMethods):
             self._b.buffer.add_metric(row)
         self._b.buffer.settle()
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
         """Set a tag; setting ``nbtrack.runName`` renames the run, as in MLflow.
         ``synchronous=True`` returns once it is written."""
         self.set_tags(run_id, {key: value})
-        if synchronous:
-            self._write_buffered()
+        return self._written(synchronous)
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         _check_mapping("set_tags", "tags", tags)
@@ -844,7 +851,7 @@ class Client(RegistryMethods):
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         synchronous: bool | None = True,
-    ) -> None:
+    ) -> RunOperations | None:
         """Log many metrics, params and tags; all are checked before any is queued."""
         self._writable(run_id)
         metric_rows = [
@@ -874,10 +881,8 @@ class Client(RegistryMethods):
             buffer.metrics.extend(metric_rows)
             buffer.params.extend(param_rows)
         self._queue_tags(tag_rows)
-        if synchronous:
-            self._write_buffered()
-        else:
-            self._b.buffer.settle()
+        self._b.buffer.settle()
+        return self._written(synchronous)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of a metric, by step then time."""
@@ -976,7 +981,7 @@ class Client(RegistryMethods):
         columns = list(extra_columns or [])
         if set(columns) - {"run_id"}:
             raise InvalidInputError(f"extra_columns may hold 'run_id' only; got {columns!r}")
-        ids = list(run_ids) if run_ids is not None else [
+        ids = list(run_ids) if run_ids else [  # as in MLflow, [] means every run
             r.info.run_id for r in self.search_runs([experiment_id], max_results=100_000)
         ]
         frames = []
@@ -984,8 +989,8 @@ class Client(RegistryMethods):
             file = Path(self.get_artifact_uri(run_id, artifact_file))
             if file.is_file():
                 frame = read_table(file.read_text(encoding="utf-8"), str(file))
-                if columns:
-                    frame["run_id"] = run_id
+                if columns:  # next to a run_id column of the table's own, as MLflow does
+                    frame["run_id_" if "run_id" in frame.columns else "run_id"] = run_id
                 frames.append(frame)
         if not frames:
             raise NotFoundError(f"no run has a table {artifact_file!r}")
@@ -1003,7 +1008,7 @@ class Client(RegistryMethods):
     ) -> None:
         """Save a PIL image or NumPy array as a PNG: at ``artifact_file``, or as step ``step``
         of the series ``key`` (``images/<key>/step-<step>.png``)."""
-        from .tables import image_png, image_series_file
+        from .tables import image_bytes, image_series_file
 
         del timestamp, synchronous  # the file is written at once either way
         if (artifact_file is None) == (key is None):
@@ -1014,7 +1019,8 @@ class Client(RegistryMethods):
             raise InvalidInputError("step goes with key, for a series of images")
         assert artifact_file is not None
         writer = self._artifacts(run_id)
-        self.store.index_artifacts(run_id, writer.write_bytes(image_png(image), artifact_file))
+        data = image_bytes(image, artifact_file)
+        self.store.index_artifacts(run_id, writer.write_bytes(data, artifact_file))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
         """``(path, size)`` of the run's artifacts, optionally under ``path``."""

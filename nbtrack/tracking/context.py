@@ -6,7 +6,6 @@ tag                      meaning (MLflow's equivalent in parentheses)
 nbtrack.user             the OS user who started the run (mlflow.user)
 nbtrack.source.name      the notebook or script file, or ``<ipython>`` (mlflow.source.name)
 nbtrack.source.type      NOTEBOOK, SCRIPT or INTERACTIVE (mlflow.source.type)
-nbtrack.source.args      a script's command-line arguments (shell-quoted), when it had some
 nbtrack.git.commit       commit of the git work tree the source sits in (mlflow.source.git.commit)
 nbtrack.git.branch       its branch, when on one
 nbtrack.parentRunId      the parent of a nested run (mlflow.parentRunId)
@@ -34,7 +33,6 @@ __all__ = ["git_info", "host", "source", "user"]
 USER = "nbtrack.user"
 SOURCE_NAME = "nbtrack.source.name"
 SOURCE_TYPE = "nbtrack.source.type"
-SOURCE_ARGS = "nbtrack.source.args"
 GIT_COMMIT = "nbtrack.git.commit"
 GIT_BRANCH = "nbtrack.git.branch"
 PARENT_RUN_ID = "nbtrack.parentRunId"
@@ -98,13 +96,6 @@ def _script(argv0: str) -> tuple[str, str]:
     if argv0 and argv0 != "-c" and os.path.exists(argv0):
         return str(Path(argv0).resolve()), "SCRIPT"
     return "<interactive>", "INTERACTIVE"
-
-
-@functools.lru_cache(maxsize=8)
-def _args(argv: tuple[str, ...]) -> str:
-    import shlex
-
-    return shlex.join(argv)
 
 
 @functools.lru_cache(maxsize=64)
@@ -179,8 +170,6 @@ def _read_head(gitdir: Path) -> dict[str, str]:
 def run_context_tags() -> dict[str, str]:
     name, kind = source()
     tags = {USER: user(), SOURCE_NAME: name, SOURCE_TYPE: kind}
-    if kind == "SCRIPT" and len(sys.argv) > 1:  # what an export needs to run it again
-        tags[SOURCE_ARGS] = _args(tuple(sys.argv[1:]))
     where = os.path.dirname(name) if kind in ("NOTEBOOK", "SCRIPT") else os.getcwd()
     tags.update(git_info(where))
     return tags

@@ -696,11 +696,11 @@ def _maybe_flush(client: Client, synchronous: bool | None) -> RunOperations | No
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    """Log a param of the active run. Re-logging the same value is fine; another value raises."""
+    """Log a param of the active run. Re-logging the same value is fine; another value raises.
+    Returns ``value`` (with ``synchronous=False``, an object to ``wait()`` on), as MLflow does."""
     client, run_id = _target(None)
     client.log_param(run_id, key, value)
-    _maybe_flush(client, synchronous)
-    return value
+    return _maybe_flush(client, synchronous) or value
 
 
 def log_params(

@@ -3,34 +3,54 @@
 
 A table is JSON ``{"columns": [...], "data": [[...], ...]}`` (pandas' ``orient="split"``
 without the index); logging to a table file that exists already appends the rows, as MLflow
-does. An image is a PNG, from a PIL image or a NumPy array (height x width, with 1, 3 or 4
-channels; integers 0-255, or floats 0-1).
+does. An image is saved in the format its file name says (PNG, JPEG, ...), from a PIL image or
+a NumPy array (height x width, with 1, 3 or 4 channels; integers 0-255, floats 0-1, scaled to
+that with a warning when they range wider, or booleans).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import warnings
 from typing import Any
 
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, NbtrackWarning
 
-__all__ = ["image_png", "image_series_file", "read_table", "table_json"]
+__all__ = ["image_bytes", "image_series_file", "read_table", "table_json"]
 
 
 def _frame(data: Any) -> Any:
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, dict):
+        frame = data
+    elif isinstance(data, dict):
+        if data and not any(_is_column(v) for v in data.values()):
+            data = {k: [v] for k, v in data.items()}  # scalars: one row, as MLflow takes them
         try:
-            return pd.DataFrame(data)
-        except ValueError as exc:  # columns of different lengths, scalars only
+            frame = pd.DataFrame(data)
+        except ValueError as exc:  # columns of different lengths
             raise InvalidInputError(f"log_table needs columns of one length: {exc}") from None
-    raise InvalidInputError(
-        f"log_table takes a pandas DataFrame or a dict of columns; got {type(data).__name__}"
-    )
+    else:
+        raise InvalidInputError(
+            f"log_table takes a pandas DataFrame or a dict of columns; got {type(data).__name__}"
+        )
+    for column in frame.columns:
+        if frame[column].dtype == object and any(_is_image(v) for v in frame[column]):
+            raise InvalidInputError(
+                f"column {column!r} holds images, which a table file cannot keep; log them with "
+                "log_image and put their file names in the table"
+            )
+    return frame
+
+
+def _is_column(value: Any) -> bool:
+    return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+
+
+def _is_image(value: Any) -> bool:
+    return type(value).__module__.startswith("PIL.")
 
 
 def read_table(text: str, where: str) -> Any:
@@ -55,16 +75,28 @@ def table_json(data: Any, existing: str | None = None, where: str = "") -> str:
     return str(frame.to_json(orient="split", index=False, date_format="iso"))
 
 
-def image_png(image: Any) -> bytes:
-    """PNG bytes of a PIL image or a NumPy array."""
+def image_bytes(image: Any, artifact_file: str) -> bytes:
+    """The image encoded in the format its file name says (``.png``, ``.jpg``, ...)."""
+    import os
+
     try:
         from PIL import Image
     except ImportError:
         raise InvalidInputError("log_image needs Pillow: pip install pillow") from None
+    extension = os.path.splitext(artifact_file)[1].lower()
+    known = Image.registered_extensions()
+    if extension not in known:
+        common = ", ".join(e for e in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+                           if e in known)
+        raise InvalidInputError(
+            f"cannot tell an image format from {artifact_file!r}; end it in one of {common}"
+        )
     if not isinstance(image, Image.Image):
         image = Image.fromarray(_uint8(image))
+    if known[extension] == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # JPEG has no alpha
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=known[extension])
     return buffer.getvalue()
 
 
@@ -80,15 +112,24 @@ def _uint8(image: Any) -> Any:
         )
     if array.ndim == 3 and shape[2] == 1:
         array = array[:, :, 0]
+    if array.dtype.kind == "b":
+        return array.astype(np.uint8) * 255
     if array.dtype.kind == "f":
-        if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1):
-            raise InvalidInputError("a float image must have values between 0 and 1")
-        return (np.nan_to_num(array) * 255).round().astype(np.uint8)
-    if array.dtype.kind in "iub":
+        array = np.nan_to_num(array)
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 1.0)
+        if low < 0 or high > 1:  # as MLflow: scaled to 0-1 by its range, with a warning
+            warnings.warn(
+                f"image values range from {low:g} to {high:g}, not 0-1: scaled to 0-1",
+                NbtrackWarning,
+                stacklevel=5,
+            )
+            array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+        return (array * 255).round().astype(np.uint8)
+    if array.dtype.kind in "iu":
         if array.size and (array.min() < 0 or array.max() > 255):
             raise InvalidInputError("an integer image must have values between 0 and 255")
         return array.astype(np.uint8)
-    raise InvalidInputError(f"log_image takes integer or float pixels; got {array.dtype}")
+    raise InvalidInputError(f"log_image takes integer, float or bool pixels; got {array.dtype}")
 
 
 def image_series_file(key: str, step: int) -> str:

@@ -97,6 +97,9 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
             stacklevel=2,
         )
     global _explicit_uri
+    # Kept as given: a relative path means the working directory of the moment, here after an
+    # os.chdir and in a process started from here alike (which starts in this one's, unless
+    # told otherwise).
     _explicit_uri = text
     if outside is None:
         before = _inherited_value()
