@@ -216,3 +216,37 @@ def test_autolog_takes_mlflow_s_arguments(store_dir: Path, iris: tuple) -> None:
         assert "team" not in nbtrack.get_run(mine.info.run_id).data.tags  # not on the user's
     finally:
         nbtrack.autolog(disable=True)
+
+
+def test_fits_that_scikit_learn_makes_itself_are_no_runs(autolog: None, iris: tuple) -> None:
+    """classification_report, f1_score and log_loss fit label encoders of their own: no run
+    of the user's, nor a model in the user's run."""
+    from sklearn.metrics import classification_report, f1_score, log_loss
+    from sklearn.model_selection import cross_val_score
+
+    X, y = iris
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    classification_report(y, model.predict(X))
+    f1_score(y, model.predict(X), average="macro")
+    log_loss(y, model.predict_proba(X))
+    assert [r.info.run_name for r in _runs()] == ["LogisticRegression"]
+    last = nbtrack.last_active_run()
+    assert last is not None and last.info.run_name == "LogisticRegression"
+    cross_val_score(LogisticRegression(max_iter=500), X, y, cv=2)  # the user's training
+    assert len(_runs()) == 3
+
+
+def test_a_library_switched_off_stays_off_under_autolog(store_dir: Path, iris: tuple) -> None:
+    """MLflow's rule: nbtrack.sklearn.autolog(disable=True), then nbtrack.autolog()."""
+    X, y = iris
+    try:
+        nbtrack.sklearn.autolog(disable=True)
+        on = nbtrack.autolog(silent=True)
+        assert "sklearn" not in on
+        LogisticRegression(max_iter=300).fit(X, y)
+        assert _runs() == []
+        nbtrack.sklearn.autolog()  # its own switch turns it on again
+        LogisticRegression(max_iter=300).fit(X, y)
+        assert len(_runs()) == 1
+    finally:
+        nbtrack.autolog(disable=True)

@@ -145,6 +145,8 @@ def autolog(
     for name, (library, _) in INTEGRATIONS.items():
         if name in excluded or importlib.util.find_spec(library) is None:
             continue
+        if not disable and name in _switched_off:  # its own switch said off: it stays off,
+            continue  # as in MLflow
         options: dict[str, object] = {"log_models": log_models}
         if name == "sklearn":
             options["max_tuning_runs"] = max_tuning_runs
@@ -158,9 +160,18 @@ def enabled_integrations() -> list[str]:
     return [n for n in INTEGRATIONS if patching.is_patched(n)]
 
 
+#: Integrations turned off by their own switch (``nbtrack.sklearn.autolog(disable=True)``):
+#: ``nbtrack.autolog()`` leaves them off.
+_switched_off: set[str] = set()
+
+
 def library_autolog(name: str, disable: bool, exclusive: bool, silent: bool,
                     **options: object) -> None:
     """One library's switch (``nbtrack.sklearn.autolog(...)`` and the like)."""
     if name not in INTEGRATIONS:
         raise InvalidInputError(f"no autolog for {name!r}; there is {', '.join(INTEGRATIONS)}")
+    if disable:
+        _switched_off.add(name)
+    else:
+        _switched_off.discard(name)
     _configure(name, disable, exclusive, silent, **options)

@@ -18,6 +18,7 @@ inside it, unlogged):
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from .fingerprint import log_fingerprint
@@ -68,7 +69,20 @@ def _split_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
     return X, y
 
 
+def _made_by_sklearn_itself() -> bool:
+    """Whether the fit being hooked was called by scikit-learn's own code rather than the
+    user's: a metric's label encoder (``classification_report``, ``f1_score``), a scorer's.
+    Those are no training of the user's, and no run. (The fold fits of ``cross_validate``
+    and the like, in ``sklearn.model_selection``, are the user's training, as in MLflow.)"""
+    caller = sys._getframe(3)  # this <- _hook <- the patch's wrapper <- who called fit
+    module = str(caller.f_globals.get("__name__", ""))
+    return module.startswith("sklearn.") and not module.startswith("sklearn.model_selection")
+
+
 def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:
+    if _made_by_sklearn_itself():
+        return original(estimator, *args, **kwargs)
+
     def finish(client: Any, run_id: str, result: Any) -> None:
         X, y = _split_args(args, kwargs)
         call_safely(integration, "logging params", log_params, integration, client, run_id,
