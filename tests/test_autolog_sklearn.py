@@ -250,3 +250,20 @@ def test_a_library_switched_off_stays_off_under_autolog(store_dir: Path, iris: t
         assert len(_runs()) == 1
     finally:
         nbtrack.autolog(disable=True)
+
+
+def test_autolog_reports_a_library_that_cannot_load_once(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbtrack import autologging
+
+    broken = {"broken": ("json", "nbtrack.autologging.no_such_integration")}
+    monkeypatch.setattr(autologging, "INTEGRATIONS", broken)
+    monkeypatch.setattr(autologging, "_reported_broken", set())
+    with pytest.warns(NbtrackWarning, match=r"autolog \(broken\) is off"):
+        assert nbtrack.autolog() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nbtrack.autolog() == []  # said once is enough
+    with pytest.warns(NbtrackWarning, match="is off"):  # asked for by name: said again
+        autologging.library_autolog("broken", disable=False, exclusive=False, silent=False)

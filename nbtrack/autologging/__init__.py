@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from typing import Any
 
 from ..exceptions import InvalidInputError
 from . import patching, scope
@@ -45,8 +46,15 @@ INTEGRATIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _configure(name: str, disable: bool, exclusive: bool, silent: bool, **options: object) -> bool:
-    """Turn one integration on or off; False (with a warning) if its library cannot load."""
+#: Integrations whose library could not load, already reported by ``nbtrack.autolog()``.
+_reported_broken: set[str] = set()
+
+
+def _configure(name: str, disable: bool, exclusive: bool, silent: bool, *,
+               explicit: bool = True, **options: Any) -> bool:
+    """Turn one integration on or off; False (with a warning) if its library cannot load.
+    ``explicit``: asked for by the library's own switch, which warns each time; ``autolog()``
+    warns once per process of a library that cannot load (keras with no backend, say)."""
     if disable and not patching.is_patched(name):
         scope.exclusive.discard(name)
         return True  # nothing to put back (and no reason to import the library)
@@ -55,7 +63,8 @@ def _configure(name: str, disable: bool, exclusive: bool, silent: bool, **option
         if not disable:
             importlib.import_module(INTEGRATIONS[name][0])
     except Exception as exc:  # installed but broken (keras without a backend, say)
-        if not silent:
+        if not silent and (explicit or name not in _reported_broken):
+            _reported_broken.add(name)
             import warnings
 
             from ..exceptions import NbtrackWarning
@@ -150,7 +159,7 @@ def autolog(
         options: dict[str, object] = {"log_models": log_models}
         if name == "sklearn":
             options["max_tuning_runs"] = max_tuning_runs
-        if _configure(name, disable, exclusive, silent, **options):
+        if _configure(name, disable, exclusive, silent, explicit=False, **options):
             names.append(name)
     return names
 
@@ -166,7 +175,7 @@ _switched_off: set[str] = set()
 
 
 def library_autolog(name: str, disable: bool, exclusive: bool, silent: bool,
-                    **options: object) -> None:
+                    **options: Any) -> None:
     """One library's switch (``nbtrack.sklearn.autolog(...)`` and the like)."""
     if name not in INTEGRATIONS:
         raise InvalidInputError(f"no autolog for {name!r}; there is {', '.join(INTEGRATIONS)}")
