@@ -97,6 +97,8 @@ class WriteBuffer:
         if _in_a_worker():
             global _write_through
             _write_through = True
+        #: Write each log call at once (a worker process's buffer; see the module's text).
+        self.write_through = _write_through
 
     def __len__(self) -> int:
         return len(self.metrics) + len(self.params) + len(self.tags)
@@ -126,7 +128,7 @@ class WriteBuffer:
         never raises: rows it could not write stay queued for the next call or tick. Rows the
         store refused are reported at once, as a warning (a worker seldom ends its runs, where
         they would be raised otherwise)."""
-        if not _write_through:
+        if not self.write_through:
             return
         self.flush(background=True)
         for error in self.take_refused():

@@ -781,7 +781,8 @@ class Client(RegistryMethods):
         returns once it is written."""
         if run_id not in self._b.writable_runs:
             self._writable(run_id)
-        self._b.buffer.add_metric(
+        buffer = self._b.buffer
+        buffer.add_metric(
             (
                 run_id,
                 check_key(key, "metric"),
@@ -790,7 +791,9 @@ class Client(RegistryMethods):
                 0 if step is None else step_value(step),
             )
         )
-        self._b.buffer.settle()
+        if synchronous is None and not buffer.write_through:  # a training loop's: done
+            return None
+        buffer.settle()
         return self._written(synchronous)
 
     def log_metrics(

@@ -152,7 +152,10 @@ def _outside_value() -> str | None:
 
 
 def _current_uri_text() -> str:
-    return _outside_value() or _explicit_uri or _inherited_value() or DEFAULT_DIR
+    env = os.environ.get(ENV_VAR)
+    if env and env != os.environ.get(_EXPORT_MARK):  # set from outside: it wins
+        return env
+    return _explicit_uri or env or DEFAULT_DIR  # env here: inherited from a parent, a default
 
 
 def reset_tracking_uri() -> None:
