@@ -962,7 +962,7 @@ class Client(RegistryMethods):
                 f"a table's artifact_file must end in .json; got {artifact_file!r}"
             )
         writer = self._artifacts(run_id)
-        existing = Path(self.get_artifact_uri(run_id, artifact_file))
+        existing = writer.root / check_artifact_path(artifact_file, "artifact_file")
         before = existing.read_text(encoding="utf-8") if existing.is_file() else None
         text = table_json(data, before, f"{artifact_file} of run {run_id}")
         self.store.index_artifacts(run_id, writer.write_text(text, artifact_file))
@@ -984,12 +984,16 @@ class Client(RegistryMethods):
         columns = list(extra_columns or [])
         if set(columns) - {"run_id"}:
             raise InvalidInputError(f"extra_columns may hold 'run_id' only; got {columns!r}")
-        ids = list(run_ids) if run_ids else [  # as in MLflow, [] means every run
-            r.info.run_id for r in self.search_runs([experiment_id], max_results=100_000)
-        ]
+        sub = check_artifact_path(artifact_file, "artifact_file")
+        if run_ids:
+            rows = self.store.get_run_rows([self.find_run_id(r) for r in run_ids])
+            folders = {row["run_id"]: self.artifact_uri(str(row["artifact_uri"])) for row in rows}
+        else:  # as in MLflow, none given (or []) means every run of the experiment
+            found = self.search_runs([experiment_id], max_results=100_000)
+            folders = {r.info.run_id: r.info.artifact_uri for r in found}
         frames = []
-        for run_id in ids:
-            file = Path(self.get_artifact_uri(run_id, artifact_file))
+        for run_id, folder in folders.items():
+            file = Path(folder) / sub
             if file.is_file():
                 frame = read_table(file.read_text(encoding="utf-8"), str(file))
                 if columns:  # next to a run_id column of the table's own, as MLflow does
