@@ -1,7 +1,8 @@
 """MLflow's ``mlflow.artifacts`` functions: copy, list or read a run's artifacts.
 
 An artifact is named by ``run_id`` (and ``artifact_path``), or by one URI:
-``runs:/<run_id>/<path>``, or a local path (``file://`` or plain) such as an artifact URI that
+``runs:/<run_id>/<path>``, ``models:/<name>/<version>`` (a registered model's files), or a local
+path (``file://`` or plain) such as an artifact URI that
 ``get_artifact_uri`` returned::
 
     nbtrack.artifacts.load_dict(f"runs:/{run_id}/config.json")
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .exceptions import InvalidInputError
+from .tracking.artifacts import split_runs_uri
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_text"]
 
@@ -111,14 +113,23 @@ def _locate(
         raise InvalidInputError("give artifact_uri, or run_id (with artifact_path), not both")
     if artifact_uri is not None and artifact_path is not None:
         raise InvalidInputError("artifact_path goes with run_id; put the path in artifact_uri")
+    client = Client(tracking_uri) if tracking_uri is not None else None
+    if artifact_uri is not None and artifact_uri.startswith("models:/"):
+        # A registered version: where its model was logged (a runs:/ URI, or a folder).
+        from .models.uri import parse_model_uri, registry_version
+
+        where = client or fluent._client()
+        artifact_uri = registry_version(parse_model_uri(artifact_uri), where).source
     if artifact_uri is not None:
-        if artifact_uri.startswith("runs:/"):
-            run_id, _, path = artifact_uri[len("runs:/") :].strip("/").partition("/")
+        in_run = split_runs_uri(artifact_uri)
+        if in_run is not None:
+            run_id, path = in_run
         else:
             parsed = urlparse(artifact_uri)
             if parsed.scheme not in ("", "file") or (parsed.scheme == "file" and parsed.netloc):
                 raise InvalidInputError(
-                    f"cannot read {artifact_uri!r}: give runs:/<run_id>/<path> or a local path"
+                    f"cannot read {artifact_uri!r}: give runs:/<run_id>/<path>, "
+                    "models:/<name>/<version>, or a local path"
                 )
             local = Path(unquote(parsed.path) if parsed.scheme else artifact_uri)
             if not local.exists():
@@ -127,7 +138,6 @@ def _locate(
     else:
         path = artifact_path or ""
     assert run_id is not None
-    client = Client(tracking_uri) if tracking_uri is not None else None
     if client is None:
         client = fluent._client_for(run_id)
     found = client.find_run_id(run_id)  # a unique prefix works, as in the CLI

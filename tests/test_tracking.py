@@ -1441,8 +1441,15 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
         mlflow.artifacts.download_artifacts(f"runs:/{run_id}/x", run_id=run_id)
     with pytest.raises(InvalidInputError, match="no artifact file"):
         mlflow.artifacts.load_text(f"runs:/{run_id}/missing.txt")
-    with pytest.raises(InvalidInputError, match="runs:/<run_id>/<path> or a local path"):
+    with pytest.raises(InvalidInputError, match="runs:/<run_id>/<path>, models:/"):
         mlflow.artifacts.load_text("s3://bucket/key")
+    # A registered version's files, through the registry
+    Client().create_registered_model("notes")
+    version = Client().create_model_version("notes", f"runs:/{run_id}/notes", run_id)
+    copied = mlflow.artifacts.download_artifacts(
+        f"models:/notes/{version.version}", dst_path=tmp_path / "reg"
+    )
+    assert Path(copied, "readme.txt").read_text() == "hello"
 
 
 def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidModelURIError, ModelNotFoundError, ModelVersionNotFoundError
+from ..tracking.artifacts import split_runs_uri
 
 if TYPE_CHECKING:
     from ..registry.entities import ModelVersion
@@ -63,12 +64,12 @@ def parse_model_uri(uri: str | os.PathLike[str]) -> ModelURI:
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidModelURIError(f"a model URI must be a non-empty string; got {uri!r}. "
                                    f"Accepted forms: {FORMS}")
-    if uri.startswith("runs:/"):
-        rest = uri[len("runs:/"):].strip("/")
-        run_id, _, path = rest.partition("/")
+    in_run = split_runs_uri(uri)
+    if in_run is not None:
+        run_id, path = in_run
         if not run_id or not path:
             raise _bad(uri, "needs a run id and an artifact path, like runs:/<run_id>/model")
-        return ModelURI("runs", run_id=run_id, artifact_path=path.strip("/"))
+        return ModelURI("runs", run_id=run_id, artifact_path=path)
     if uri.startswith("models:/"):
         rest = uri[len("models:/"):].strip("/")
         if "@" in rest:

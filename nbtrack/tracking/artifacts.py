@@ -18,6 +18,18 @@ from ..exceptions import InvalidInputError, LocalFileNotFoundError
 __all__ = ["ArtifactWriter", "check_artifact_path"]
 
 
+RUNS_SCHEME = "runs:/"
+
+
+def split_runs_uri(uri: str) -> tuple[str, str] | None:
+    """``(run id, artifact path)`` of ``runs:/<run_id>/<path>`` (the path may be empty), or
+    None for any other URI."""
+    if not uri.startswith(RUNS_SCHEME):
+        return None
+    run_id, _, path = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
+    return run_id, path.strip("/")
+
+
 def check_artifact_path(path: str | None, what: str = "artifact_path") -> str:
     """A relative POSIX path inside the run's artifact folder ('' for its root)."""
     if path is None or path in ("", "."):
