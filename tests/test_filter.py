@@ -22,6 +22,7 @@ from nbtrack.query.filter import (
     parse_order_by,
 )
 from nbtrack.query.sql import MAX_JOINS, compile_search, like_to_glob
+from nbtrack.store.plan import search_source
 from nbtrack.store.schema import MIGRATIONS
 
 NAN = math.nan
@@ -894,17 +895,35 @@ _fixture_comparisons = st.one_of(
 _fixture_trees = _trees_of(_fixture_comparisons, max_leaves=6)
 
 
+def compiled_for_store(
+    conn: sqlite3.Connection, node: FilterNode | None, order_keys: Sequence[OrderKey] = ()
+) -> tuple[str, list[object]]:
+    """The query the store runs for a filter (see nbtrack.store.plan), and its args."""
+    q = compile_search(node, order_keys)
+    source, source_args, start, start_args = search_source(
+        lambda sql, args: conn.execute(sql, args).fetchall(), [1], ["active"], q
+    )
+    sql = (
+        f"SELECT r.run_id {source} WHERE {start} AND r.experiment_id IN (?)"
+        f" AND r.lifecycle_stage IN (?) AND ({q.where}) ORDER BY {q.order}"
+    )
+    return sql, [*source_args, *start_args, 1, "active", *q.where_args, *q.order_args]
+
+
 @settings(PROPERTY_SETTINGS, max_examples=500)
-@given(_fixture_trees, st.booleans())
-def test_filter_agrees_with_reference(
-    db: sqlite3.Connection, tree: FilterNode, joins_spent: bool
-) -> None:
-    """Both forms of a keyed comparison (a LEFT JOIN, or EXISTS once the joins are spent) select
-    exactly the runs the stated semantics select."""
+@given(_fixture_trees, st.sampled_from(["joins", "exists", "from a param"]))
+def test_filter_agrees_with_reference(db: sqlite3.Connection, tree: FilterNode, form: str) -> None:
+    """Every form of a keyed comparison (a LEFT JOIN, EXISTS once the joins are spent, or the
+    table a search starts from when it goes through the param index) selects exactly the runs
+    the stated semantics select."""
     from unittest import mock
 
-    with mock.patch("nbtrack.query.sql.MAX_JOINS", 0 if joins_spent else MAX_JOINS):
-        sql, args = compiled(tree)
+    if form == "from a param":  # any param probe of the filter looks worth starting from
+        with mock.patch("nbtrack.store.plan._runs_in_scope", return_value=10**9):
+            sql, args = compiled_for_store(db, tree)
+    else:
+        with mock.patch("nbtrack.query.sql.MAX_JOINS", 0 if form == "exists" else MAX_JOINS):
+            sql, args = compiled(tree)
     assert set(r[0] for r in db.execute(sql, args)) == {r for r in ALL if _holds(tree, r)}
 
 

@@ -318,6 +318,29 @@ def test_version_5_store_deletes_the_runs_of_its_deleted_experiments(tmp_path: P
     assert client.get_run("gone").info.lifecycle_stage == "active"
 
 
+def test_version_6_store_gains_the_param_value_index(tmp_path: Path) -> None:
+    from nbtrack.store.schema import MIGRATIONS
+
+    path = tmp_path / "v6.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:6]:
+        migration(conn)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (6)")
+    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
+        " VALUES ('r1', 0, 'FINISHED', 5, '0/r1')"
+    )
+    conn.execute("INSERT INTO params VALUES ('r1', 'lr', '0.1')")
+    conn.close()
+    client = nbtrack.Client(path)
+    assert client.store.schema_version == CURRENT_VERSION >= 7
+    columns = [row[2] for row in client.store.query("PRAGMA index_info(params_by_value)")]
+    assert columns == ["key", "value"]
+    assert [r.info.run_id for r in client.search_runs(["0"], "params.lr = '0.1'")] == ["r1"]
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

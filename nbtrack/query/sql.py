@@ -41,7 +41,7 @@ from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
 from nbtrack.tracking.context import MLFLOW_TAGS
 
-__all__ = ["MAX_JOINS", "CompiledSearch", "compile_search", "like_to_glob"]
+__all__ = ["MAX_JOINS", "CompiledSearch", "Probe", "compile_search", "like_to_glob"]
 
 #: Attribute name (canonical or alias) -> column of ``runs r``. The only source of column text.
 _ATTRIBUTE_COLUMNS: dict[str, str] = {
@@ -194,7 +194,9 @@ class _Joins:
     fewer probes per run. The order of LEFT JOINs on ``r`` alone never changes the result.
     """
 
-    joins: list[tuple[int, str, str]] = field(default_factory=list)  # (rank, clause, key)
+    joins: list[tuple[int, str, str, str]] = field(default_factory=list)  # rank, alias, ...
+    #: The alias joined for each comparison (by identity), for :func:`_probes`.
+    aliases: dict[int, str] = field(default_factory=dict)
 
     def add(self, table: str, key: str, rank: int = 1) -> str | None:
         """Join ``table`` on ``(r.run_id, key)``; its alias, or None when the budget is spent."""
@@ -202,13 +204,13 @@ class _Joins:
             return None
         alias = f"k{len(self.joins)}"
         clause = f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
-        self.joins.append((rank, clause, key))
+        self.joins.append((rank, alias, clause, key))
         return alias
 
-    def sql(self) -> tuple[str, list[object]]:
-        """The clauses, by rank, and their arguments in the same order."""
+    def clauses(self) -> tuple[tuple[str, str, object], ...]:
+        """``(alias, clause, argument)`` of each join, by rank (stable)."""
         ranked = sorted(self.joins, key=lambda join: join[0])
-        return " ".join(j[1] for j in ranked), [j[2] for j in ranked]
+        return tuple((alias, clause, key) for _, alias, clause, key in ranked)
 
 
 def _keyed_condition(node: Comparison, column: str, args: list[object]) -> str:
@@ -235,6 +237,8 @@ def _compile_keyed(node: Comparison, joins: _Joins, args: list[object]) -> str:
     if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
     alias = joins.add(table, node.key, 0 if node.op in ("=", "IN") else 1)
+    if alias is not None:
+        joins.aliases[id(node)] = alias
     if alias is None:
         head = f"SELECT 1 FROM {table} e WHERE e.run_id = r.run_id AND e.key = ?"
         args.append(node.key)
@@ -340,16 +344,62 @@ def _compile(node: FilterNode, joins: _Joins, args: list[object]) -> str:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A condition every matching run must meet: it has the param ``key`` with one of
+    ``values``. A store may find the candidate runs through it (an index on the param's key
+    and value) rather than go through every run of the experiments searched. ``alias``: the
+    join of ``params`` that the filter compares for it (None if it compares in a subquery)."""
+
+    key: str
+    values: tuple[str, ...]
+    alias: str | None
+
+
+@dataclass(frozen=True)
 class CompiledSearch:
     """SQL fragments of one search over ``runs r``; the args of each fragment are separate
-    because the caller's own conditions sit between them."""
+    because the caller's own conditions sit between them. ``probes``: the param conditions
+    (``=`` and ``IN``) ANDed at the top of the filter, which every match meets."""
 
-    joins: str
-    join_args: list[object]
     where: str
     where_args: list[object]
     order: str
     order_args: list[object]
+    join_clauses: tuple[tuple[str, str, object], ...] = ()  # (alias, clause, argument)
+    probes: tuple[Probe, ...] = ()
+
+    @property
+    def joins(self) -> str:
+        """The ``LEFT JOIN`` clauses to write after ``FROM runs r``."""
+        return self.joins_except(None)[0]
+
+    @property
+    def join_args(self) -> list[object]:
+        """The arguments of :attr:`joins`, in order."""
+        return self.joins_except(None)[1]
+
+    def joins_except(self, alias: str | None) -> tuple[str, list[object]]:
+        """The join clauses but the one of ``alias`` (a store that selects from that table
+        itself, under that alias), and their arguments."""
+        kept = [(clause, arg) for name, clause, arg in self.join_clauses if name != alias]
+        return " ".join(clause for clause, _ in kept), [arg for _, arg in kept]
+
+
+def _probes(node: FilterNode | None, joins: _Joins) -> list[Probe]:
+    """The :class:`Probe` of each param ``=`` or ``IN`` that the whole filter ANDs (through
+    nested ANDs, never into an OR)."""
+    if isinstance(node, BoolOp):
+        if node.op != "AND":
+            return []
+        return [probe for item in node.items for probe in _probes(item, joins)]
+    if not isinstance(node, Comparison) or node.kind != "param":
+        return []
+    alias = joins.aliases.get(id(node))
+    if node.op == "=" and isinstance(node.value, str):
+        return [Probe(node.key, (node.value,), alias)]
+    if node.op == "IN" and isinstance(node.value, tuple) and node.value:
+        return [Probe(node.key, node.value, alias)]
+    return []
 
 
 def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
@@ -388,8 +438,8 @@ def compile_search(
         expression (``"1"`` for None); ``order``: the body of an ``ORDER BY`` clause, for each
         key ``<expr> IS NULL, <expr> ASC|DESC`` (runs lacking the value, or whose latest metric
         is NaN, sort last in both directions), then the tie-breakers ``r.start_time DESC,
-        r.run_id``. No fragment holds user text: every key and value is a ``?`` placeholder,
-        bound by the matching ``*_args`` list.
+        r.run_id``; ``probes``: see :class:`CompiledSearch`. No fragment holds user text:
+        every key and value is a ``?`` placeholder, bound by the matching ``*_args`` list.
 
     Raises
     ------
@@ -403,5 +453,5 @@ def compile_search(
     order_args: list[object] = []
     parts = [_order_term(key, joins, order_args) for key in order_keys]
     parts.append("r.start_time DESC, r.run_id")
-    join_sql, join_args = joins.sql()
-    return CompiledSearch(join_sql, join_args, where, where_args, ", ".join(parts), order_args)
+    probes = tuple(_probes(node, joins))
+    return CompiledSearch(where, where_args, ", ".join(parts), order_args, joins.clauses(), probes)

@@ -211,6 +211,14 @@ WHERE lifecycle_stage = 'active' AND experiment_id IN (
 """
 
 
+# Version 7: params by key and value, so that a search for ``params.model = 'rf'`` can start from
+# the runs that have it instead of probing every run of the experiment (the store decides which
+# way is shorter; see ``SQLiteStore.search_runs``).
+_V7 = """
+CREATE INDEX params_by_value ON params (key, value);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -228,6 +236,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V4),
     _script(_V5),
     _script(_V6),
+    _script(_V7),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

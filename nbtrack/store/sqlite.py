@@ -34,6 +34,7 @@ from ..exceptions import (
 )
 from .base import BatchOutcome, Release
 from .blocks import pack, unpack
+from .plan import search_source
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
 if TYPE_CHECKING:
@@ -676,14 +677,18 @@ class SQLiteStore:
             raise ValueError(f"unknown run columns {sorted(unknown)}")
         exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
         stage_marks = ", ".join("?" for _ in lifecycle_stages)
+        source, source_args, start, start_args = search_source(
+            self.query, experiment_ids, lifecycle_stages, search
+        )
         sql = (
-            f"SELECT {', '.join(f'r.{c}' for c in columns)} FROM runs r {search.joins}"
-            f" WHERE r.experiment_id IN ({exp_marks})"
+            f"SELECT {', '.join(f'r.{c}' for c in columns)} {source}"
+            f" WHERE {start} AND r.experiment_id IN ({exp_marks})"
             f" AND r.lifecycle_stage IN ({stage_marks}) AND ({search.where})"
             f" ORDER BY {search.order} LIMIT ? OFFSET ?"
         )
         args = [
-            *search.join_args,
+            *source_args,
+            *start_args,
             *experiment_ids,
             *lifecycle_stages,
             *search.where_args,

@@ -1,0 +1,135 @@
+"""Where a search starts (nbtrack.store.plan): from the runs of the experiments searched, or
+from the runs that have a param value the filter requires; the result is the same either way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+import nbtrack
+from nbtrack.store import plan
+
+
+def _fill(experiment: str, runs: int, params: dict[str, object]) -> list[str]:
+    """``runs`` finished runs in ``experiment``; each param value may be a function of i."""
+    client = nbtrack.Client()
+    exp_id = client.get_experiment_by_name(experiment)
+    exp = exp_id.experiment_id if exp_id else client.create_experiment(experiment)
+    ids = []
+    for i in range(runs):
+        run_id = client.create_run(exp, run_name=f"{experiment}-{i}").info.run_id
+        values = {k: (v(i) if callable(v) else v) for k, v in params.items()}
+        client.log_batch(
+            run_id,
+            metrics=[nbtrack.Metric("acc", (i % 7) / 7, 0, 0)],
+            params=[nbtrack.Param(k, str(v)) for k, v in values.items()],
+        )
+        client.set_terminated(run_id)
+        ids.append(run_id)
+    return ids
+
+
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    """The SQL the store runs inside the block."""
+    seen: list[str] = []
+    conn = nbtrack.Client().store.conn
+    conn.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        conn.set_trace_callback(None)
+
+
+def _search(experiment: str, filter_string: str) -> tuple[list[str], str]:
+    """The run ids found, in order, and the search statement that found them."""
+    with _statements() as seen:
+        frame = nbtrack.search_runs(
+            experiment_names=[experiment],
+            filter_string=filter_string,
+            order_by=["metrics.acc DESC", "params.i"],
+        )
+    statement = next(s for s in seen if s.startswith("SELECT r.run_id, r.experiment_id"))
+    return list(frame["run_id"]), statement
+
+
+def _search_without_probing(experiment: str, filter_string: str) -> list[str]:
+    with mock.patch.object(plan, "MIN_RUNS_TO_PROBE", 10**9):
+        ids, statement = _search(experiment, filter_string)
+    assert "params_by_value" not in statement
+    return ids
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Path:
+    _fill("big", 400, {"i": lambda i: i, "model": lambda i: "rf" if i % 10 == 3 else "svm",
+                       "seed": 1, "shared": lambda i: "yes" if i % 20 == 0 else "no"})  # fmt: skip
+    _fill("other", 300, {"i": lambda i: i, "model": "xgb", "seed": 1, "shared": "yes"})
+    nbtrack.flush()
+    return store_dir
+
+
+def test_a_rare_param_value_is_where_the_search_starts(store: Path) -> None:
+    ids, statement = _search("big", "params.model = 'rf' AND metrics.acc > 0.2")
+    assert "FROM params k0 INDEXED BY params_by_value CROSS JOIN runs r" in statement
+    assert len(ids) == sum(1 for i in range(400) if i % 10 == 3 and (i % 7) / 7 > 0.2)
+    assert ids == _search_without_probing("big", "params.model = 'rf' AND metrics.acc > 0.2")
+
+
+def test_the_rarest_of_several_param_values_is_chosen(store: Path) -> None:
+    text = "params.seed = '1' AND params.model IN ('rf', 'lgbm') AND params.i != '3'"
+    ids, statement = _search("big", text)
+    assert "FROM params k1 INDEXED BY params_by_value" in statement  # model, not seed
+    assert len(ids) == 39
+    assert ids == _search_without_probing("big", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("params.seed = '1'", 400),  # every run has it
+        ("params.shared = 'yes'", 20),  # rare in 'big', but every run of 'other' has it
+    ],
+)
+def test_a_value_common_in_the_store_keeps_the_search_in_its_experiment(
+    store: Path, text: str, found: int
+) -> None:
+    """Through the param index the search would look at more runs than 'big' holds."""
+    ids, statement = _search("big", text)
+    assert "FROM runs r INDEXED BY runs_by_experiment" in statement
+    assert "params_by_value" not in statement
+    assert len(ids) == found
+
+
+def test_a_param_inside_an_or_is_not_a_starting_point(store: Path) -> None:
+    ids, statement = _search("big", "params.model = 'rf' OR metrics.acc > 0.9")
+    assert "params_by_value" not in statement
+    assert len(ids) == 40
+
+
+def test_small_searches_are_not_planned(store_dir: Path) -> None:
+    _fill("small", 20, {"i": lambda i: i, "model": lambda i: "rf" if i == 5 else "svm"})
+    with _statements() as seen:
+        frame = nbtrack.search_runs(experiment_names=["small"], filter_string="params.model='rf'")
+    assert list(frame["run_name"]) == ["small-5"]
+    assert not any("params_by_value" in s for s in seen)
+
+
+def test_paging_through_a_search_that_starts_from_a_param(store: Path) -> None:
+    client = nbtrack.Client()
+    exp = client.get_experiment_by_name("big").experiment_id
+    pages, token = [], None
+    while True:
+        page = client.search_runs(
+            [exp], "params.model = 'rf'", max_results=15, order_by=["params.i"],
+            page_token=token,
+        )  # fmt: skip
+        pages.extend(run.data.params["i"] for run in page)
+        token = page.token
+        if not token:
+            break
+    assert pages == sorted((str(i) for i in range(3, 400, 10)), key=str)
