@@ -16,6 +16,7 @@ from ..exceptions import FilterSyntaxError, InvalidInputError, NbtrackWarning
 from ..tracking.entities import Run, ViewType
 from ..tracking.validation import INT64_MAX, parse_experiment_id
 from .filter import parse_filter, parse_order_by
+from .frame import BASE_COLUMNS, runs_frame
 from .sql import compile_search
 
 if TYPE_CHECKING:
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["search_run_ids", "search_runs"]
 
 DEFAULT_MAX_RESULTS = 100_000
-BASE_COLUMNS = (
-    "run_id",
-    "experiment_id",
-    "run_name",
-    "status",
-    "artifact_uri",
-    "start_time",
-    "end_time",
-)
 
 
 def _experiment_ids(client: Client, ids: Sequence[str | int] | str | int) -> list[int]:
@@ -205,55 +197,3 @@ def _children(client: Client, run_ids: list[str]) -> _Children:
         store.run_columns(run_ids, "params"),  # None where a run lacks the key
         store.run_columns(run_ids, "tags"),
     )
-
-
-def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children) -> pd.DataFrame:
-    """MLflow's search_runs DataFrame for these runs (rows of :data:`BASE_COLUMNS`) and their
-    ``children``, built column by column (no per-run objects)."""
-    import numpy as np
-    import pandas as pd
-
-    n = len(rows)
-    by_column = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in BASE_COLUMNS]
-    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = by_column
-    columns: dict[str, Any] = {
-        "run_id": run_ids,
-        "experiment_id": [str(e) for e in experiment_ids],
-        "run_name": run_names,
-        "status": statuses,
-        "artifact_uri": [client.artifact_uri(a) for a in artifact_uris],
-    }
-    not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
-    utc = pd.DatetimeTZDtype("us", "UTC")  # microseconds, as MLflow's frame has them
-    for col, values in (("start_time", starts), ("end_time", ends)):
-        ms = np.array([not_a_time if v is None else v for v in values], dtype=np.int64)
-        # Past what microseconds hold (year 294,000; only another tool writes such): NaT.
-        shown = (ms != not_a_time) & (np.abs(ms) < 2**63 // 1000)
-        us = np.where(shown, ms * 1000, not_a_time)
-        columns[col] = pd.array(us.view("datetime64[us]"), dtype=utc)
-    metrics = _metric_columns(children.metrics, n)
-    for key in sorted(metrics):
-        columns[f"metrics.{key}"] = metrics[key]
-    for table, by_key in (("params", children.params), ("tags", children.tags)):
-        for key in sorted(by_key):
-            columns[f"{table}.{key}"] = by_key[key]
-    if n == 0:  # keep the text columns text-typed when nothing matched
-        for col in ("run_id", "experiment_id", "run_name", "status", "artifact_uri"):
-            columns[col] = pd.Series([], dtype=object)
-    return pd.DataFrame(columns, copy=False)  # the columns are fresh: no need to copy them
-
-
-def _metric_columns(rows: list[tuple[int, str, float | None]], n: int) -> dict[str, Any]:
-    """Per key, the float64 column of its latest values from ``(run index, key, value)`` rows:
-    NaN where a run lacks the key, and for NaN itself (stored as NULL). Filled as one
-    key-by-run matrix in numpy: row by row in Python it cost more than the query."""
-    import numpy as np
-    import pandas as pd
-
-    if not rows:
-        return {}
-    index, keys, values = zip(*rows, strict=True)
-    codes, names = pd.factorize(np.array(keys, dtype=object))
-    matrix = np.full((len(names), n), np.nan)
-    matrix[codes, np.array(index, dtype=np.intp)] = np.array(values, dtype=np.float64)
-    return dict(zip(names, matrix, strict=True))
