@@ -760,6 +760,32 @@ def test_tags_set_under_mlflow_s_names_are_found_under_them(store_dir: Path) -> 
     assert mlflow.get_parent_run(other).info.run_id == parent  # type: ignore[union-attr]
 
 
+def test_a_run_s_tags_answer_to_mlflow_s_names(store_dir: Path) -> None:
+    """MLflow code reads the description, name and parent of a run from run.data.tags under
+    MLflow's names; each tag is still listed once, under its own name."""
+    with (
+        mlflow.start_run(run_name="parent", description="first try") as parent,
+        mlflow.start_run(nested=True) as child,
+    ):
+        mlflow.set_tag("mlflow.user", "zoe")  # set under MLflow's name: that one wins
+    tags = mlflow.get_run(child.info.run_id).data.tags
+    assert tags["mlflow.parentRunId"] == parent.info.run_id
+    assert tags.get("mlflow.user") == "zoe" and tags["nbtrack.user"] == context.user()
+    assert "mlflow.source.type" in tags
+    assert tags["mlflow.source.type"] == tags["nbtrack.source.type"]
+    assert tags.get("mlflow.note.content") is None and "mlflow.note.content" not in tags
+    assert tags.get("mlflow.source.git.commit", "none") == tags.get("nbtrack.git.commit", "none")
+    assert tags.get("mlflow.nothing", "none") == "none"
+    with pytest.raises(KeyError):
+        tags["mlflow.note.content"]
+    (listed,) = mlflow.search_runs(filter_string="tags.mlflow.runName = 'parent'",
+                                   output_format="list")  # fmt: skip
+    assert listed.data.tags["mlflow.note.content"] == "first try"
+    assert listed.data.tags.get("mlflow.runName") == "parent"
+    assert not any(k.startswith("mlflow.") for k in listed.data.tags)
+    assert listed.to_dictionary()["data"]["tags"] == dict(listed.data.tags)
+
+
 def test_a_parent_given_as_such_wins_over_an_mlflow_parent_tag(store_dir: Path) -> None:
     """As MLflow's start_run(nested=True), which sets the tag to the real parent."""
     client = Client()
@@ -767,7 +793,8 @@ def test_a_parent_given_as_such_wins_over_an_mlflow_parent_tag(store_dir: Path) 
     second = client.create_run("0").info.run_id
     made = client.create_run("0", parent_run_id=first, tags={"mlflow.parentRunId": second})
     assert made.data.tags["nbtrack.parentRunId"] == first
-    assert "mlflow.parentRunId" not in made.data.tags
+    assert "mlflow.parentRunId" not in dict(made.data.tags)  # not stored apart
+    assert made.data.tags["mlflow.parentRunId"] == first
     tagged = {"mlflow.parentRunId": second}
     with mlflow.start_run() as outer, mlflow.start_run(nested=True, tags=tagged) as inner:
         pass

@@ -154,11 +154,42 @@ class RunInfo(_AsDictionary):
         return self.run_id
 
 
+class RunTags(dict[str, str]):
+    """A run's tags, which also answer to MLflow's names for nbtrack's own (``tags.get(
+    "mlflow.runName")`` is the ``nbtrack.runName`` tag), unless a tag of the MLflow name was
+    set itself, as filters read them. Listing them shows each tag once, under its own name."""
+
+    __slots__ = ()
+
+    def _own_name(self, key: str) -> str:
+        from .context import MLFLOW_TAGS
+
+        return key if dict.__contains__(self, key) else MLFLOW_TAGS.get(key, key)
+
+    def __missing__(self, key: str) -> str:
+        own = self._own_name(key) if isinstance(key, str) else key
+        if own == key:
+            raise KeyError(key)
+        return dict.__getitem__(self, own)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return dict.__contains__(self, key)
+        return dict.__contains__(self, self._own_name(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, self._own_name(key) if isinstance(key, str) else key, default)
+
+
 @dataclass(frozen=True)
 class RunData(_AsDictionary):
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=RunTags)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tags, RunTags):
+            object.__setattr__(self, "tags", RunTags(self.tags))
 
 
 @dataclass(frozen=True)
