@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from .exceptions import InvalidInputError
 from .tracking.artifacts import split_runs_uri
+from .tracking.entities import FileInfo
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_text"]
 
@@ -54,9 +55,9 @@ def list_artifacts(
     run_id: str | None = None,
     artifact_path: str | None = None,
     tracking_uri: str | None = None,
-) -> list[tuple[str, int]]:
-    """``(path, size)`` of the run's artifact files (under ``artifact_path``), as
-    :meth:`nbtrack.Client.list_artifacts` gives them."""
+) -> list[FileInfo]:
+    """The files and folders directly in the run's artifact folder (``artifact_path``, or
+    the one a ``runs:/`` URI names), as :meth:`nbtrack.Client.list_artifacts` lists them."""
     run, path, _ = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
     if run is None:
         raise InvalidInputError(

@@ -253,7 +253,7 @@ def show(ctx: click.Context, run_id: str) -> None:
             click.echo(f"  {k:<{width}}  {lines[0]}")
             for line in lines[1:]:
                 click.echo(f"  {'':<{width}}  {line}")
-    files = client.list_artifacts(i.run_id)
+    files = client.list_artifact_files(i.run_id)
     if files:
         click.echo(click.style("\nartifacts", bold=True))
         for path, size in files:

@@ -1,10 +1,12 @@
 """MLflow's ``mlflow.entities`` path for the tracking objects: code that imports
-``from mlflow.entities import ViewType, Metric, Param, RunTag`` runs with nbtrack unchanged."""
+``from mlflow.entities import ViewType, Metric, Param, RunTag, FileInfo`` runs with nbtrack
+unchanged."""
 
 from __future__ import annotations
 
 from .tracking.entities import (
     Experiment,
+    FileInfo,
     LifecycleStage,
     Metric,
     Param,
@@ -18,6 +20,7 @@ from .tracking.entities import (
 
 __all__ = [
     "Experiment",
+    "FileInfo",
     "LifecycleStage",
     "Metric",
     "Param",

@@ -59,7 +59,7 @@ def _steps(run: Any, key: str) -> list[int]:
 
 
 def _artifacts(run: Any) -> set[str]:
-    return {path for path, _ in nbtrack.Client().list_artifacts(run.info.run_id)}
+    return {path for path, _ in nbtrack.Client().list_artifact_files(run.info.run_id)}
 
 
 def _artifact(run: Any, path: str) -> Path:

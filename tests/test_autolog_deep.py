@@ -201,7 +201,7 @@ def test_lightning_autolog_inside_a_run_makes_no_extra_run(tmp_path: Path) -> No
     assert only.data.params["lr"] == "0.1"
     assert _steps(run.info.run_id, "train_loss") == list(range(8))
     assert "model" not in {p.split("/")[0] for p, _ in
-                           nbtrack.Client().list_artifacts(run.info.run_id)}
+                           nbtrack.Client().list_artifact_files(run.info.run_id)}
     assert (Path(csv.log_dir) / "metrics.csv").exists()
 
 
@@ -257,7 +257,7 @@ def test_lightning_autolog_uses_the_trainers_own_nbtrack_logger(tmp_path: Path) 
     assert run.info.run_name == "given" and run.info.status == "FINISHED"
     assert run.data.params["optimizer_name"] == "SGD"
     assert "model/MLmodel.json" in {p for p, _ in
-                                    nbtrack.Client().list_artifacts(run.info.run_id)}
+                                    nbtrack.Client().list_artifact_files(run.info.run_id)}
 
 
 def test_lightning_autolog_logs_checkpoints(tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_lightning_autolog_logs_checkpoints(tmp_path: Path) -> None:
     nbtrack.pytorch.autolog(log_models=False, log_checkpoints=True)
     _trainer(L, tmp_path, enable_checkpointing=True).fit(Module(), loader)
     (run,) = _runs()
-    files = [p for p, _ in nbtrack.Client().list_artifacts(run.info.run_id)]
+    files = [p for p, _ in nbtrack.Client().list_artifact_files(run.info.run_id)]
     assert files and all(p.startswith("checkpoints/") and p.endswith(".ckpt") for p in files)
     assert run.data.tags["best_checkpoint"] in files
 
@@ -354,7 +354,7 @@ def test_keras_autolog_inside_a_run_keeps_the_users_callbacks() -> None:
     assert only.info.run_id == run.info.run_id and seen == [0, 1, 2]
     assert _steps(run.info.run_id, "loss") == [0, 1, 2]
     assert only.data.params["epochs"] == "3" and "batch_size" not in only.data.params
-    assert nbtrack.Client().list_artifacts(run.info.run_id) == []
+    assert nbtrack.Client().list_artifact_files(run.info.run_id) == []
 
 
 def test_the_keras_callback_alone() -> None:

@@ -96,7 +96,7 @@ def test_inside_an_active_run_everything_goes_into_it(autolog: None, iris: tuple
     assert only.info.run_id == run.info.run_id
     assert "training_accuracy_score" in only.data.metrics
     # each fit's model kept: a logged model is never replaced
-    folders = {p.split("/")[0] for p, _ in nbtrack.Client().list_artifacts(run.info.run_id)}
+    folders = {p.split("/")[0] for p, _ in nbtrack.Client().list_artifact_files(run.info.run_id)}
     assert folders == {"model", "model-2"}
 
 

@@ -57,7 +57,7 @@ def _requirements(uri: str) -> dict[str, str]:
 
 def _assert_nothing_logged(run_id: str) -> None:
     client = nbtrack.Client()
-    assert client.list_artifacts(run_id) == []
+    assert client.list_artifact_files(run_id) == []
     root = Path(client.get_artifact_uri(run_id))
     assert not root.exists() or not any(root.rglob("*"))
 

@@ -49,7 +49,7 @@ def test_log_model_writes_a_complete_model_folder(store_dir: Path, diabetes: tup
     assert example["dataframe_split"]["columns"] == list(X.columns)
     # The run's artifact index lists the model's files.
     client = nbtrack.Client()
-    assert {p for p, _ in client.list_artifacts(run.info.run_id)} >= {"model/MLmodel.json"}
+    assert {p for p, _ in client.list_artifact_files(run.info.run_id)} >= {"model/MLmodel.json"}
 
 
 def test_log_model_starts_a_run_when_none_is_active(store_dir: Path, diabetes: tuple) -> None:
@@ -121,7 +121,7 @@ def test_bad_log_model_calls_leave_the_run_untouched(store_dir: Path, diabetes: 
             nbtrack.log_model(model, "model", registered_model_name="a/b")
         with pytest.raises(InvalidInputError, match="no method 'predict_log'"):
             nbtrack.sklearn.log_model(model, "model", pyfunc_predict_fn="predict_log")
-    assert nbtrack.Client().list_artifacts(run.info.run_id) == []
+    assert nbtrack.Client().list_artifact_files(run.info.run_id) == []
     assert nbtrack.Client().search_registered_models() == []
 
 

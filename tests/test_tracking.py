@@ -18,6 +18,7 @@ import pytest
 
 import nbtrack as mlflow
 from nbtrack import Client, RunStatus
+from nbtrack.entities import FileInfo
 from nbtrack.exceptions import (
     ExperimentNotFoundError,
     InvalidInputError,
@@ -380,7 +381,7 @@ def test_artifacts(store_dir: Path, tmp_path: Path) -> None:
     assert (root / "plots" / "sub" / "b.csv").read_text() == "3,4"
     assert (root / "notes" / "readme.md").read_text() == "hello"
     assert '"arr": [\n    0,' in (root / "config.json").read_text()
-    listed = [p for p, _ in Client().list_artifacts(run.info.run_id)]
+    listed = [p for p, _ in Client().list_artifact_files(run.info.run_id)]
     assert listed == sorted(
         [
             "model.txt",
@@ -391,10 +392,29 @@ def test_artifacts(store_dir: Path, tmp_path: Path) -> None:
             "config.json",
         ]
     )
-    assert [p for p, _ in Client().list_artifacts(run.info.run_id, "plots")] == [
+    assert [p for p, _ in Client().list_artifact_files(run.info.run_id, "plots")] == [
         "plots/a.csv",
         "plots/sub/b.csv",
     ]
+    # MLflow's listing: one folder's entries, folders marked, paths from the run's root
+    client = Client()
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(run.info.run_id)] == [
+        ("config.json", False), ("model.txt", False), ("models", True), ("notes", True),
+        ("plots", True),
+    ]  # fmt: skip
+    assert client.list_artifacts(run.info.run_id, "plots") == [
+        FileInfo("plots/a.csv", False, (root / "plots" / "a.csv").stat().st_size),
+        FileInfo("plots/sub", True, None),
+    ]
+    assert [f.path for f in client.list_artifacts(run.info.run_id, "plots/sub/")] == [
+        "plots/sub/b.csv"
+    ]
+    assert client.list_artifacts(run.info.run_id, "model.txt") == []  # a file: nothing in it
+    assert client.list_artifacts(run.info.run_id, "nowhere") == []
+    assert client.list_artifacts(run.info.run_id)[0].to_dictionary() == {
+        "path": "config.json", "is_dir": False,
+        "file_size": (root / "config.json").stat().st_size,
+    }  # fmt: skip
     assert root.is_relative_to(store_dir / "artifacts")
 
 
@@ -700,7 +720,7 @@ def test_log_artifact_takes_a_folder_and_a_missing_file_is_a_file_not_found_erro
             mlflow.log_artifact(str(tmp_path / "missing.txt"))
         with pytest.raises(mlflow.exceptions.InvalidInputError, match="does not exist"):
             mlflow.log_artifacts(str(tmp_path / "missing"))
-    paths = [p for p, _ in Client().list_artifacts(run.info.run_id)]
+    paths = [p for p, _ in Client().list_artifact_files(run.info.run_id)]
     assert paths == ["plots/a.txt", "plots/sub/b.txt", "under/plots/a.txt", "under/plots/sub/b.txt"]
 
 
@@ -1237,14 +1257,14 @@ def test_bad_logging_input_names_the_problem_and_writes_nothing(store_dir: Path)
         mlflow.log_text("kept", "kept/file.txt")
         mlflow.flush()
         before = mlflow.get_run(run.info.run_id)
-        artifacts = Client().list_artifacts(run.info.run_id)
+        artifacts = Client().list_artifact_files(run.info.run_id)
         for _label, call, message in _bad_logging_calls():
             with pytest.raises(InvalidInputError, match=message):
                 call()
         mlflow.flush()
         after = mlflow.get_run(run.info.run_id)
         assert after.data == before.data
-        assert Client().list_artifacts(run.info.run_id) == artifacts
+        assert Client().list_artifact_files(run.info.run_id) == artifacts
         root = Path(after.info.artifact_uri)
         assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
             "kept", "kept/file.txt"
@@ -1271,8 +1291,8 @@ def test_artifact_calls_take_run_id_and_download(store_dir: Path, tmp_path: Path
         mlflow.log_dict({"k": 1}, "d.json", run_id=rid)
         mlflow.log_figure(fig, "f.png", save_kwargs={"dpi": 20}, run_id=rid)
     client = Client()
-    assert client.list_artifacts(active.info.run_id) == []
-    paths = sorted(p for p, _ in client.list_artifacts(rid))
+    assert client.list_artifact_files(active.info.run_id) == []
+    paths = sorted(p for p, _ in client.list_artifact_files(rid))
     assert paths == ["d.json", "f.png", "files/a.txt", "t.txt", "tree/sub/a.txt"]
     small = (tmp_path / "small.png")
     fig.savefig(small, dpi=20)
@@ -1461,9 +1481,14 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
         run_id=run_id, artifact_path="notes", dst_path=tmp_path / "out"
     )
     assert Path(copied, "readme.txt").read_text() == "hello"
-    assert {p for p, _ in mlflow.artifacts.list_artifacts(run_id=run_id)} == {
-        "config.json", "conf/model.yaml", "notes/readme.txt"
-    }
+    assert mlflow.artifacts.list_artifacts(run_id=run_id) == [
+        FileInfo("conf", True, None),
+        FileInfo("config.json", False, len((Path(local).parents[1] / "config.json").read_bytes())),
+        FileInfo("notes", True, None),
+    ]
+    assert [f.path for f in mlflow.artifacts.list_artifacts(f"runs:/{run_id}/notes")] == [
+        "notes/readme.txt"
+    ]
     with pytest.raises(InvalidInputError, match="not both"):
         mlflow.artifacts.download_artifacts(f"runs:/{run_id}/x", run_id=run_id)
     with pytest.raises(InvalidInputError, match="no artifact file"):
@@ -1525,7 +1550,7 @@ def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:
             mlflow.log_image(pixels, "noext")
         with pytest.raises(InvalidInputError, match="artifact_file, or key"):
             mlflow.log_image(pixels)
-    files = {p for p, _ in Client().list_artifacts(run.info.run_id)}
+    files = {p for p, _ in Client().list_artifact_files(run.info.run_id)}
     assert files == {"red.png", "red.jpg", "mask.png", "normalized.png",
                      "images/mask/step-0.png", "images/mask/step-1.png"}
 

@@ -184,7 +184,7 @@ def log_model(
 
 def model_path_taken(client: Any, run_id: str, artifact_path: str) -> bool:
     """True if the run has an artifact at ``artifact_path`` or under it already."""
-    return bool(client.list_artifacts(run_id, artifact_path))
+    return bool(client.list_artifact_files(run_id, artifact_path))
 
 
 def free_model_path(client: Any, run_id: str, base: str = "model") -> str:

@@ -37,6 +37,7 @@ from .artifacts import ArtifactWriter, check_artifact_path
 from .buffer import WriteBuffer, combined
 from .entities import (
     Experiment,
+    FileInfo,
     LifecycleStage,
     Metric,
     PagedList,
@@ -1029,8 +1030,25 @@ class Client(RegistryMethods):
         data = image_bytes(image, artifact_file)
         self.store.index_artifacts(run_id, writer.write_bytes(data, artifact_file))
 
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
-        """``(path, size)`` of the run's artifacts, optionally under ``path``."""
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files and folders directly in the run's artifact folder ``path`` (its root by
+        default), as MLflow lists them: :class:`FileInfo` entries, sorted by path, whose
+        ``path`` starts from the run's root. A file's path, or one with nothing, lists
+        nothing. Every file at any depth: :meth:`list_artifact_files`."""
+        prefix = check_artifact_path(path)
+        entries: dict[str, FileInfo] = {}
+        for file_path, size in self.list_artifact_files(run_id, prefix or None):
+            rest = file_path[len(prefix) + 1 :] if prefix else file_path
+            if not rest:  # ``path`` names this file: not a folder to list
+                continue
+            name, _, deeper = rest.partition("/")
+            entry = f"{prefix}/{name}" if prefix else name
+            entries[entry] = FileInfo(entry, True, None) if deeper else FileInfo(entry, False, size)
+        return [entries[p] for p in sorted(entries)]
+
+    def list_artifact_files(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
+        """``(path, size in bytes)`` of every artifact file of the run, at any depth, or only
+        of ``path`` and the files under it."""
         self._run_row(run_id)
         prefix = check_artifact_path(path)
         rows = self.store.list_artifacts(run_id)
@@ -1048,7 +1066,8 @@ class Client(RegistryMethods):
 
         source = Path(self.get_artifact_uri(run_id, path))
         if not source.exists():
-            known = ", ".join(repr(p) for p, _ in self.list_artifacts(run_id)[:10]) or "none"
+            known = ", ".join(repr(p) for p, _ in self.list_artifact_files(run_id)[:10])
+            known = known or "none"
             raise InvalidInputError(
                 f"run {run_id} has no artifact {path!r}; its artifacts: {known}"
             )

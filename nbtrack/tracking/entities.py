@@ -126,6 +126,17 @@ class RunTag(_AsDictionary):
 
 
 @dataclass(frozen=True)
+class FileInfo(_AsDictionary):
+    """One entry of a run's artifact folder, as :meth:`nbtrack.Client.list_artifacts` lists
+    them: ``path`` from the run's artifact root, and ``file_size`` in bytes (None for a
+    folder)."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+@dataclass(frozen=True)
 class Experiment(_AsDictionary):
     experiment_id: str
     name: str

@@ -94,7 +94,7 @@ class RunDetail(widgets.VBox):
         super().__init__([self.header, tabs])
 
     def _artifact_views(self) -> list[widgets.Widget]:
-        files = self.client.list_artifacts(self.run.info.run_id)
+        files = self.client.list_artifact_files(self.run.info.run_id)
         if not files:
             return [widgets.HTML("<i>no artifacts</i>")]
         root = Path(self.run.info.artifact_uri)
