@@ -901,7 +901,7 @@ def compiled_for_store(
     """The query the store runs for a filter (see nbtrack.store.plan), and its args."""
     q = compile_search(node, order_keys)
     source, source_args, start, start_args = search_source(
-        lambda sql, args: conn.execute(sql, args).fetchall(), [1], ["active"], q
+        lambda sql, args: conn.execute(sql, args).fetchall(), [1], ["active"], q, 10**9
     )
     sql = (
         f"SELECT r.run_id {source} WHERE {start} AND r.experiment_id IN (?)"
@@ -911,7 +911,7 @@ def compiled_for_store(
 
 
 @settings(PROPERTY_SETTINGS, max_examples=500)
-@given(_fixture_trees, st.sampled_from(["joins", "exists", "from a param"]))
+@given(_fixture_trees, st.sampled_from(["joins", "exists", "from a param", "store default"]))
 def test_filter_agrees_with_reference(db: sqlite3.Connection, tree: FilterNode, form: str) -> None:
     """Every form of a keyed comparison (a LEFT JOIN, EXISTS once the joins are spent, or the
     table a search starts from when it goes through the param index) selects exactly the runs
@@ -921,6 +921,8 @@ def test_filter_agrees_with_reference(db: sqlite3.Connection, tree: FilterNode, 
     if form == "from a param":  # any param probe of the filter looks worth starting from
         with mock.patch("nbtrack.store.plan._runs_in_scope", return_value=10**9):
             sql, args = compiled_for_store(db, tree)
+    elif form == "store default":  # a few runs: params looked up by run
+        sql, args = compiled_for_store(db, tree)
     else:
         with mock.patch("nbtrack.query.sql.MAX_JOINS", 0 if form == "exists" else MAX_JOINS):
             sql, args = compiled(tree)

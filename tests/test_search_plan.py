@@ -45,16 +45,25 @@ def _statements() -> Iterator[list[str]]:
         conn.set_trace_callback(None)
 
 
-def _search(experiment: str, filter_string: str) -> tuple[list[str], str]:
+def _search(
+    experiment: str, filter_string: str, max_results: int = 100_000, ordered: bool = True
+) -> tuple[list[str], str]:
     """The run ids found, in order, and the search statement that found them."""
     with _statements() as seen:
         frame = nbtrack.search_runs(
             experiment_names=[experiment],
             filter_string=filter_string,
-            order_by=["metrics.acc DESC", "params.i"],
+            order_by=["metrics.acc DESC", "params.i"] if ordered else None,
+            max_results=max_results,
         )
     statement = next(s for s in seen if s.startswith("SELECT r.run_id, r.experiment_id"))
     return list(frame["run_id"]), statement
+
+
+def _first_step(statement: str) -> str:
+    """How SQLite's plan for the statement starts, e.g. 'SEARCH r USING INDEX ...'."""
+    plan = nbtrack.Client().store.query(f"EXPLAIN QUERY PLAN {statement}")
+    return str(plan[0][3])
 
 
 def _search_without_probing(experiment: str, filter_string: str) -> list[str]:
@@ -76,6 +85,7 @@ def store(store_dir: Path) -> Path:
 def test_a_rare_param_value_is_where_the_search_starts(store: Path) -> None:
     ids, statement = _search("big", "params.model = 'rf' AND metrics.acc > 0.2")
     assert "FROM params k0 INDEXED BY params_by_value CROSS JOIN runs r" in statement
+    assert _first_step(statement).startswith("SEARCH k0 USING COVERING INDEX params_by_value")
     assert len(ids) == sum(1 for i in range(400) if i % 10 == 3 and (i % 7) / 7 > 0.2)
     assert ids == _search_without_probing("big", "params.model = 'rf' AND metrics.acc > 0.2")
 
@@ -100,8 +110,8 @@ def test_a_value_common_in_the_store_keeps_the_search_in_its_experiment(
 ) -> None:
     """Through the param index the search would look at more runs than 'big' holds."""
     ids, statement = _search("big", text)
-    assert "FROM runs r INDEXED BY runs_by_experiment" in statement
     assert "params_by_value" not in statement
+    assert "runs_by_experiment" in _first_step(statement)
     assert len(ids) == found
 
 
@@ -133,3 +143,37 @@ def test_paging_through_a_search_that_starts_from_a_param(store: Path) -> None:
         if not token:
             break
     assert pages == sorted((str(i) for i in range(3, 400, 10)), key=str)
+
+
+def test_a_short_page_in_time_order_reads_the_newest_runs_first(store: Path) -> None:
+    """The first runs in the default order come straight from the experiment index, which
+    stops at the page's end: no counting, no param index."""
+    with _statements() as seen:
+        ids, statement = _search("big", "params.model = 'rf'", max_results=10, ordered=False)
+    assert not any("params_by_value" in s for s in seen)
+    assert "runs_by_experiment" in _first_step(statement)
+    assert len(ids) == 10
+    everything, _ = _search("big", "params.model = 'rf'", ordered=False)
+    assert ids == everything[:10]
+
+
+def test_a_long_page_in_time_order_of_a_rare_value_starts_from_it(store: Path) -> None:
+    ids, statement = _search("big", "params.model = 'rf'", ordered=False)
+    assert "CROSS JOIN runs r" in statement
+    assert len(ids) == 40
+
+
+def test_a_filter_on_run_id_still_finds_the_run_by_its_key(store: Path) -> None:
+    run_id = nbtrack.search_runs(experiment_names=["big"], max_results=1)["run_id"][0]
+    for text in (f"attributes.run_id = '{run_id}'",
+                 f"attributes.run_id = '{run_id}' AND params.seed IN ('1', '2')"):  # fmt: skip
+        ids, statement = _search("big", text)
+        assert ids == [run_id]
+        assert "sqlite_autoindex_runs_1" in _first_step(statement)
+
+
+def test_a_long_in_list_is_not_a_starting_point(store: Path) -> None:
+    values = ", ".join(["'rf'"] + [f"'x{i}'" for i in range(plan.MAX_PROBE_VALUES)])
+    ids, statement = _search("big", f"params.model IN ({values})")
+    assert "params_by_value" not in statement
+    assert len(ids) == 40

@@ -203,14 +203,13 @@ class _Joins:
         if len(self.joins) >= MAX_JOINS:
             return None
         alias = f"k{len(self.joins)}"
-        clause = f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
-        self.joins.append((rank, alias, clause, key))
+        self.joins.append((rank, alias, table, key))
         return alias
 
     def clauses(self) -> tuple[tuple[str, str, object], ...]:
-        """``(alias, clause, argument)`` of each join, by rank (stable)."""
+        """``(alias, table, key)`` of each join, by rank (stable)."""
         ranked = sorted(self.joins, key=lambda join: join[0])
-        return tuple((alias, clause, key) for _, alias, clause, key in ranked)
+        return tuple((alias, table, key) for _, alias, table, key in ranked)
 
 
 def _keyed_condition(node: Comparison, column: str, args: list[object]) -> str:
@@ -359,14 +358,19 @@ class Probe:
 class CompiledSearch:
     """SQL fragments of one search over ``runs r``; the args of each fragment are separate
     because the caller's own conditions sit between them. ``probes``: the param conditions
-    (``=`` and ``IN``) ANDed at the top of the filter, which every match meets."""
+    (``=`` and ``IN``) ANDed at the top of the filter, which every match meets; ``ordered``:
+    whether order keys were given (else the order is the tie-breakers' alone); ``by_run_id``:
+    whether the filter ANDs ``attributes.run_id =`` or ``IN`` at its top, so that a store can
+    find the runs by their key."""
 
     where: str
     where_args: list[object]
     order: str
     order_args: list[object]
-    join_clauses: tuple[tuple[str, str, object], ...] = ()  # (alias, clause, argument)
+    join_clauses: tuple[tuple[str, str, object], ...] = ()  # (alias, table, key)
     probes: tuple[Probe, ...] = ()
+    ordered: bool = False
+    by_run_id: bool = False  # the filter ANDs a run_id = or IN at its top
 
     @property
     def joins(self) -> str:
@@ -378,11 +382,39 @@ class CompiledSearch:
         """The arguments of :attr:`joins`, in order."""
         return self.joins_except(None)[1]
 
-    def joins_except(self, alias: str | None) -> tuple[str, list[object]]:
-        """The join clauses but the one of ``alias`` (a store that selects from that table
-        itself, under that alias), and their arguments."""
-        kept = [(clause, arg) for name, clause, arg in self.join_clauses if name != alias]
-        return " ".join(clause for clause, _ in kept), [arg for _, arg in kept]
+    def joins_except(
+        self, alias: str | None, hints: dict[str, str] | None = None
+    ) -> tuple[str, list[object]]:
+        """The join clauses but the one of ``alias`` (for a store that selects from that
+        table itself, under that alias), and their arguments. ``hints``: per table, SQL to
+        write after its alias (a store's ``INDEXED BY``)."""
+        hints = hints or {}
+        clauses, args = [], []
+        for name, table, key in self.join_clauses:
+            if name == alias:
+                continue
+            hint = f" {hints[table]}" if table in hints else ""
+            clauses.append(
+                f"LEFT JOIN {table} {name}{hint} ON {name}.run_id = r.run_id AND {name}.key = ?"
+            )
+            args.append(key)
+        return " ".join(clauses), args
+
+
+def _top_conjuncts(node: FilterNode | None) -> list[Comparison]:
+    """The comparisons the whole filter ANDs (through nested ANDs, never into an OR)."""
+    if isinstance(node, BoolOp):
+        if node.op != "AND":
+            return []
+        return [c for item in node.items for c in _top_conjuncts(item)]
+    return [node] if isinstance(node, Comparison) else []
+
+
+def _by_run_id(node: FilterNode | None) -> bool:
+    return any(
+        c.kind == "attribute" and c.key == "run_id" and c.op in ("=", "IN")
+        for c in _top_conjuncts(node)
+    )
 
 
 def _probes(node: FilterNode | None, joins: _Joins) -> list[Probe]:
@@ -454,4 +486,13 @@ def compile_search(
     parts = [_order_term(key, joins, order_args) for key in order_keys]
     parts.append("r.start_time DESC, r.run_id")
     probes = tuple(_probes(node, joins))
-    return CompiledSearch(where, where_args, ", ".join(parts), order_args, joins.clauses(), probes)
+    return CompiledSearch(
+        where,
+        where_args,
+        ", ".join(parts),
+        order_args,
+        joins.clauses(),
+        probes,
+        ordered=bool(order_keys),
+        by_run_id=_by_run_id(node),
+    )

@@ -677,8 +677,9 @@ class SQLiteStore:
             raise ValueError(f"unknown run columns {sorted(unknown)}")
         exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
         stage_marks = ", ".join("?" for _ in lifecycle_stages)
+        needed = min(offset + max_results, 2**63 - 1)  # SQLite's LIMIT is 64-bit
         source, source_args, start, start_args = search_source(
-            self.query, experiment_ids, lifecycle_stages, search
+            self.query, experiment_ids, lifecycle_stages, search, needed
         )
         sql = (
             f"SELECT {', '.join(f'r.{c}' for c in columns)} {source}"
