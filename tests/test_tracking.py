@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -804,6 +805,21 @@ def test_a_run_s_tags_answer_to_mlflow_s_names(store_dir: Path) -> None:
     assert listed.data.tags.get("mlflow.runName") == "parent"
     assert not any(k.startswith("mlflow.") for k in listed.data.tags)
     assert listed.to_dictionary()["data"]["tags"] == dict(listed.data.tags)
+    # The dict's other ways of reading and changing it agree with those lookups.
+    copied = listed.data.tags.copy()
+    assert copied["mlflow.runName"] == "parent" and copied == listed.data.tags
+    assert copied.setdefault("mlflow.note.content", "fallback") == "first try"
+    with pytest.raises(KeyError, match=r"'mlflow\.parentRunId'"):
+        copied["mlflow.parentRunId"]  # the run has no parent: the error names the key asked
+    assert copied.setdefault("mlflow.parentRunId", "p") == "p"
+    assert copied["nbtrack.parentRunId"] == "p"  # stored under nbtrack's name, as MLflow's
+    assert copied.pop("mlflow.note.content") == "first try" and "nbtrack.note.content" not in copied
+    assert copied.pop("mlflow.note.content", None) is None
+    del copied["mlflow.runName"]
+    assert "nbtrack.runName" not in copied
+    with pytest.raises(KeyError, match=r"'mlflow\.runName'"):
+        del copied["mlflow.runName"]
+    assert pickle.loads(pickle.dumps(listed)).data.tags["mlflow.runName"] == "parent"
 
 
 def test_a_parent_given_as_such_wins_over_an_mlflow_parent_tag(store_dir: Path) -> None:

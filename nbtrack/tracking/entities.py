@@ -166,30 +166,49 @@ class RunInfo(_AsDictionary):
 
 
 class RunTags(dict[str, str]):
-    """A run's tags, which also answer to MLflow's names for nbtrack's own (``tags.get(
-    "mlflow.runName")`` is the ``nbtrack.runName`` tag), unless a tag of the MLflow name was
-    set itself, as filters read them. Listing them shows each tag once, under its own name."""
+    """A run's tags, which also answer to MLflow's names for nbtrack's own: ``tags.get(
+    "mlflow.runName")``, ``tags["mlflow.parentRunId"]`` and ``"mlflow.user" in tags`` read the
+    ``nbtrack.`` tag unless a tag of the MLflow name was set itself (as filters read them).
+    Listing them (``keys()``, ``items()``, ``dict(tags)``) shows each tag once, under the name
+    it is stored under."""
 
     __slots__ = ()
 
-    def _own_name(self, key: str) -> str:
+    def _own_name(self, key: Any) -> Any:
+        """The key a lookup of ``key`` reads: ``key`` itself if present, else the nbtrack tag
+        MLflow's name stands for."""
         from .context import MLFLOW_TAGS
 
-        return key if dict.__contains__(self, key) else MLFLOW_TAGS.get(key, key)
+        if not isinstance(key, str) or dict.__contains__(self, key):
+            return key
+        return MLFLOW_TAGS.get(key, key)
 
     def __missing__(self, key: str) -> str:
-        own = self._own_name(key) if isinstance(key, str) else key
-        if own == key:
-            raise KeyError(key)
-        return dict.__getitem__(self, own)
+        own = self._own_name(key)
+        if own != key and dict.__contains__(self, own):
+            return dict.__getitem__(self, own)
+        raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, str):
-            return dict.__contains__(self, key)
         return dict.__contains__(self, self._own_name(key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        return dict.get(self, self._own_name(key) if isinstance(key, str) else key, default)
+        return dict.get(self, self._own_name(key), default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return dict.setdefault(self, self._own_name(key), default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        return dict.pop(self, self._own_name(key), *default)
+
+    def __delitem__(self, key: str) -> None:
+        own = self._own_name(key)
+        if not dict.__contains__(self, own):
+            raise KeyError(key)
+        dict.__delitem__(self, own)
+
+    def copy(self) -> RunTags:
+        return RunTags(self)
 
 
 @dataclass(frozen=True)
