@@ -28,3 +28,18 @@ def test_text_columns_are_the_ones_pandas_infers(store_dir: Path) -> None:
     assert frame["run_name"].tolist() == ["run-0", "run-1", "run-2"]
     assert frame["tags.team"].isna().tolist() == [False, False, True]
     assert frame["params.note"].tolist() == ["", "é ✓", "é ✓"]
+
+
+def test_a_column_of_none_alone_is_as_pandas_makes_it(store_dir: Path) -> None:
+    """Another tool may leave run names NULL: the column is pandas' own (object, None)."""
+    import sqlite3
+
+    for _ in range(2):
+        with nbtrack.start_run():
+            nbtrack.log_param("model", "rf")
+    nbtrack.flush()
+    with sqlite3.connect(store_dir / "nbtrack.db") as conn:
+        conn.execute("UPDATE runs SET run_name = NULL")
+    frame = nbtrack.search_runs()
+    assert frame["run_name"].tolist() == [None, None]
+    pd.testing.assert_frame_equal(frame, _as_pandas_would_build_it(frame))

@@ -81,7 +81,7 @@ def _metric_columns(rows: list[tuple[int, str, float | None]], n: int) -> dict[s
 
 
 @cache
-def _text_column() -> Callable[[list[Any]], Any]:
+def _text_column() -> Callable[[list[str | None]], Any]:
     """A function making the column pandas would make of a list of str and None.
 
     With pandas' Arrow-backed ``str`` dtype (the default from pandas 3) it builds the Arrow
@@ -103,7 +103,11 @@ def _text_column() -> Callable[[list[Any]], Any]:
     import pyarrow as pa
     from pandas.arrays import ArrowStringArray
 
-    # (pandas-stubs lack the dtype keyword of pandas 3's ArrowStringArray)
-    return lambda values: ArrowStringArray(  # type: ignore[call-arg]
-        pa.array(values, type=pa.large_string()), dtype=dtype
-    )
+    def column(values: list[str | None]) -> Any:
+        if values.count(None) == len(values):  # pandas infers object for None alone
+            return values
+        # (pandas-stubs lack the dtype keyword of pandas 3's ArrowStringArray)
+        array = pa.array(values, type=pa.large_string())
+        return ArrowStringArray(array, dtype=dtype)  # type: ignore[call-arg]
+
+    return column
