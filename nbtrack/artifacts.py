@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .exceptions import InvalidInputError
-from .tracking.artifacts import split_runs_uri
+from .tracking.artifacts import RUNS_SCHEME, check_artifact_path, list_folder, split_runs_uri
 from .tracking.entities import FileInfo
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_text"]
@@ -56,15 +57,25 @@ def list_artifacts(
     artifact_path: str | None = None,
     tracking_uri: str | None = None,
 ) -> list[FileInfo]:
-    """The files and folders directly in the run's artifact folder (``artifact_path``, or
-    the one a ``runs:/`` URI names), as :meth:`nbtrack.Client.list_artifacts` lists them."""
-    run, path, _ = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
-    if run is None:
-        raise InvalidInputError(
-            "list_artifacts takes a run: run_id=... or a runs:/<run_id>/<path> URI"
-        )
-    client, found = run
-    return list(client.list_artifacts(found, path or None))
+    """The files and folders directly in an artifact folder, as MLflow lists them: a run's
+    (``run_id`` and ``artifact_path``, paths from the run's root), or the one a ``runs:/``,
+    ``models:/`` or local URI names (paths from the folder holding it, as in MLflow)."""
+    uri = None if artifact_uri is None else _resolved(artifact_uri, tracking_uri)
+    run, path, _ = _locate(uri, run_id, artifact_path, tracking_uri)
+    if uri is None:
+        assert run is not None
+        client, found = run
+        return client.list_artifacts(found, path or None)
+    # As MLflow does with a URI: its last part listed inside its parent, paths from the parent
+    # (runs:/<id>/dir lists dir/a.txt, runs:/<id>/dir/ lists a.txt).
+    if run is not None:
+        client, found = run
+        parent, last = posixpath.split(uri.partition(RUNS_SCHEME)[2].partition("/")[2])
+        root = Path(client.get_artifact_uri(found, check_artifact_path(parent)))
+        return list_folder(root, check_artifact_path(last))
+    given = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
+    parent, last = os.path.split(given)
+    return list_folder(Path(parent), last)
 
 
 def load_text(artifact_uri: str) -> str:
@@ -101,6 +112,19 @@ def _file(artifact_uri: str) -> Path:
     return local
 
 
+def _resolved(artifact_uri: str, tracking_uri: str | None) -> str:
+    """``artifact_uri``, or for a registered version (``models:/``) where its model was logged
+    (a ``runs:/`` URI, or a folder)."""
+    if not artifact_uri.startswith("models:/"):
+        return artifact_uri
+    from .models.uri import parse_model_uri, registry_version
+    from .tracking import fluent
+    from .tracking.client import Client
+
+    where = Client(tracking_uri) if tracking_uri is not None else fluent._client()
+    return str(registry_version(parse_model_uri(artifact_uri), where).source)
+
+
 def _locate(
     artifact_uri: str | None, run_id: str | None, artifact_path: str | None,
     tracking_uri: str | None,
@@ -115,13 +139,8 @@ def _locate(
     if artifact_uri is not None and artifact_path is not None:
         raise InvalidInputError("artifact_path goes with run_id; put the path in artifact_uri")
     client = Client(tracking_uri) if tracking_uri is not None else None
-    if artifact_uri is not None and artifact_uri.startswith("models:/"):
-        # A registered version: where its model was logged (a runs:/ URI, or a folder).
-        from .models.uri import parse_model_uri, registry_version
-
-        where = client or fluent._client()
-        artifact_uri = registry_version(parse_model_uri(artifact_uri), where).source
     if artifact_uri is not None:
+        artifact_uri = _resolved(artifact_uri, tracking_uri)
         in_run = split_runs_uri(artifact_uri)
         if in_run is not None:
             run_id, path = in_run

@@ -1505,6 +1505,23 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
     assert [f.path for f in mlflow.artifacts.list_artifacts(f"runs:/{run_id}/notes")] == [
         "notes/readme.txt"
     ]
+    # As MLflow: a URI's last part is listed inside its parent, paths from the parent.
+    for uri, listed in (
+        (f"runs:/{run_id}/notes/", ["readme.txt"]),
+        (f"runs:/{run_id}/conf", ["conf/model.yaml"]),
+        (f"runs:/{run_id}/notes/readme.txt", []),
+        (str(Path(local).parent) + "/", ["readme.txt"]),
+        (Path(local).parent.as_uri(), ["notes/readme.txt"]),
+    ):
+        assert [f.path for f in mlflow.artifacts.list_artifacts(uri)] == listed, uri
+    # What is on disk, as MLflow lists it: a file written into the folder, an empty folder.
+    Path(local).with_name("draft.txt").write_text("x")
+    Path(local).with_name("empty").mkdir()
+    assert mlflow.artifacts.list_artifacts(run_id=run_id, artifact_path="notes") == [
+        FileInfo("notes/draft.txt", False, 1),
+        FileInfo("notes/empty", True, None),
+        FileInfo("notes/readme.txt", False, 5),
+    ]
     with pytest.raises(InvalidInputError, match="not both"):
         mlflow.artifacts.download_artifacts(f"runs:/{run_id}/x", run_id=run_id)
     with pytest.raises(InvalidInputError, match="no artifact file"):
@@ -1518,6 +1535,8 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
         f"models:/notes/{version.version}", dst_path=tmp_path / "reg"
     )
     assert Path(copied, "readme.txt").read_text() == "hello"
+    listed = mlflow.artifacts.list_artifacts(f"models:/notes/{version.version}")
+    assert [f.path for f in listed] == ["notes/draft.txt", "notes/empty", "notes/readme.txt"]
 
 
 def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..exceptions import InvalidInputError, LocalFileNotFoundError
+from .entities import FileInfo
 
-__all__ = ["ArtifactWriter", "check_artifact_path"]
+__all__ = ["ArtifactWriter", "check_artifact_path", "list_folder"]
 
 
 RUNS_SCHEME = "runs:/"
@@ -28,6 +29,24 @@ def split_runs_uri(uri: str) -> tuple[str, str] | None:
         return None
     run_id, _, path = uri[len(RUNS_SCHEME) :].strip("/").partition("/")
     return run_id, path.strip("/")
+
+
+def list_folder(root: Path, path: str) -> list[FileInfo]:
+    """MLflow's listing of one folder: the files and folders directly in ``root / path`` (a
+    relative POSIX path, '' for ``root`` itself), sorted, each with its path from ``root``.
+    Nothing for a file, or a path with nothing there."""
+    folder = root / path if path else root
+    if not folder.is_dir():
+        return []
+    entries = []
+    with os.scandir(folder) as found:
+        for entry in found:
+            shown = f"{path}/{entry.name}" if path else entry.name
+            if entry.is_dir():
+                entries.append(FileInfo(shown, True, None))
+            else:
+                entries.append(FileInfo(shown, False, entry.stat().st_size))
+    return sorted(entries, key=lambda info: info.path)
 
 
 def check_artifact_path(path: str | None, what: str = "artifact_path") -> str:

@@ -33,7 +33,7 @@ from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome, Release
 from ..store.sqlite import SQLiteStore, pid_alive
 from . import context
-from .artifacts import ArtifactWriter, check_artifact_path
+from .artifacts import ArtifactWriter, check_artifact_path, list_folder
 from .buffer import WriteBuffer, combined
 from .entities import (
     Experiment,
@@ -1034,17 +1034,11 @@ class Client(RegistryMethods):
         """The files and folders directly in the run's artifact folder ``path`` (its root by
         default), as MLflow lists them: :class:`FileInfo` entries, sorted by path, whose
         ``path`` starts from the run's root. A file's path, or one with nothing, lists
-        nothing. Every file at any depth: :meth:`list_artifact_files`."""
-        prefix = check_artifact_path(path)
-        entries: dict[str, FileInfo] = {}
-        for file_path, size in self.list_artifact_files(run_id, prefix or None):
-            rest = file_path[len(prefix) + 1 :] if prefix else file_path
-            if not rest:  # ``path`` names this file: not a folder to list
-                continue
-            name, _, deeper = rest.partition("/")
-            entry = f"{prefix}/{name}" if prefix else name
-            entries[entry] = FileInfo(entry, True, None) if deeper else FileInfo(entry, False, size)
-        return [entries[p] for p in sorted(entries)]
+        nothing. What is on disk is listed, as in MLflow, including files written into the
+        folder directly; every file nbtrack logged, at any depth: :meth:`list_artifact_files`.
+        """
+        row = self._run_row(run_id)
+        return list_folder(self._artifact_dir(row), check_artifact_path(path))
 
     def list_artifact_files(self, run_id: str, path: str | None = None) -> list[tuple[str, int]]:
         """``(path, size in bytes)`` of every artifact file of the run, at any depth, or only
