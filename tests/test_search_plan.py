@@ -177,3 +177,48 @@ def test_a_long_in_list_is_not_a_starting_point(store: Path) -> None:
     ids, statement = _search("big", f"params.model IN ({values})")
     assert "params_by_value" not in statement
     assert len(ids) == 40
+
+
+def _start_time_of_newest(experiment: str, rank: int) -> int:
+    runs = nbtrack.search_runs(experiment_names=[experiment], max_results=rank)
+    return int(runs["start_time"].iloc[-1].value // 1_000_000)  # ns -> ms
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_a_start_time_range_keeps_the_search_on_the_experiment_index(
+    store: Path, ordered: bool
+) -> None:
+    """The newest runs come from the experiment index's time range: 40 runs of 'rf' in the
+    store are not fewer than half the runs the range holds."""
+    since = _start_time_of_newest("big", 30)
+    text = f"params.model = 'rf' AND attributes.start_time >= {since}"
+    with _statements() as seen:
+        ids, statement = _search("big", text, ordered=ordered)
+    assert "params_by_value" not in statement
+    assert not any("FROM params INDEXED BY params_by_value" in s for s in seen)  # not counted
+    assert ids == _search_without_probing("big", text) if ordered else len(ids) <= 30
+
+
+def test_run_ids_inside_an_or_keep_the_search_on_the_runs_key(store: Path) -> None:
+    first, second = nbtrack.search_runs(experiment_names=["big"], max_results=2)["run_id"]
+    text = f"(attributes.run_id = '{first}' OR attributes.run_id = '{second}')"
+    with _statements() as seen:
+        ids, statement = _search("big", f"{text} AND params.seed = '1'")
+    assert sorted(ids) == sorted([first, second])
+    assert "params_by_value" not in statement
+    assert not any("FROM params INDEXED BY params_by_value" in s for s in seen)
+
+
+@pytest.mark.parametrize("experiments", [["big"], ["big", "other"]])
+def test_a_short_page_of_a_rare_value_starts_from_it(
+    store: Path, experiments: list[str]
+) -> None:
+    """Two runs in the store have i = 123; reading the newest runs first would go through
+    every run to find them."""
+    with _statements() as seen:
+        frame = nbtrack.search_runs(
+            experiment_names=experiments, filter_string="params.i = '123'", max_results=5
+        )
+    statement = next(s for s in seen if s.startswith("SELECT r.run_id, r.experiment_id"))
+    assert "CROSS JOIN runs r" in statement
+    assert sorted(frame["run_name"]) == sorted(f"{e}-123" for e in experiments)

@@ -359,9 +359,10 @@ class CompiledSearch:
     """SQL fragments of one search over ``runs r``; the args of each fragment are separate
     because the caller's own conditions sit between them. ``probes``: the param conditions
     (``=`` and ``IN``) ANDed at the top of the filter, which every match meets; ``ordered``:
-    whether order keys were given (else the order is the tie-breakers' alone); ``by_run_id``:
-    whether the filter ANDs ``attributes.run_id =`` or ``IN`` at its top, so that a store can
-    find the runs by their key."""
+    whether order keys were given (else the order is the tie-breakers' alone); ``narrowing``
+    (with ``narrowing_args``): the conditions ANDed at the top of the filter that only compare
+    columns of ``runs`` a store can look up (run id, start time, status), ``"1"`` if none, so
+    that a store can count the runs a search goes through."""
 
     where: str
     where_args: list[object]
@@ -370,7 +371,8 @@ class CompiledSearch:
     join_clauses: tuple[tuple[str, str, object], ...] = ()  # (alias, table, key)
     probes: tuple[Probe, ...] = ()
     ordered: bool = False
-    by_run_id: bool = False  # the filter ANDs a run_id = or IN at its top
+    narrowing: str = "1"
+    narrowing_args: list[object] = field(default_factory=list)
 
     @property
     def joins(self) -> str:
@@ -401,20 +403,45 @@ class CompiledSearch:
         return " ".join(clauses), args
 
 
-def _top_conjuncts(node: FilterNode | None) -> list[Comparison]:
-    """The comparisons the whole filter ANDs (through nested ANDs, never into an OR)."""
+#: Columns of ``runs`` that its indexes find (the key, the experiment index's start time, the
+#: status index), and the operators they serve.
+_LOOKED_UP = {
+    "run_id": frozenset({"=", "IN"}),
+    "status": frozenset({"=", "IN"}),
+    "start_time": frozenset({"=", "<", "<=", ">", ">="}),
+    "created": frozenset({"=", "<", "<=", ">", ">="}),
+}
+
+
+def _looks_up_runs(node: FilterNode) -> bool:
+    """Whether every comparison under ``node`` is one :data:`_LOOKED_UP` serves."""
     if isinstance(node, BoolOp):
-        if node.op != "AND":
-            return []
-        return [c for item in node.items for c in _top_conjuncts(item)]
-    return [node] if isinstance(node, Comparison) else []
-
-
-def _by_run_id(node: FilterNode | None) -> bool:
-    return any(
-        c.kind == "attribute" and c.key == "run_id" and c.op in ("=", "IN")
-        for c in _top_conjuncts(node)
+        return all(_looks_up_runs(item) for item in node.items)
+    return (
+        isinstance(node, Comparison)
+        and node.kind == "attribute"
+        and node.op in _LOOKED_UP.get(node.key, frozenset())
     )
+
+
+def _narrowing(node: FilterNode | None) -> tuple[str, list[object]]:
+    """The filter's top-level conjuncts that only look runs up (see :data:`_LOOKED_UP`),
+    compiled: ``"1"`` when there are none."""
+    if node is None:
+        return _TRUE, []
+    items = list(node.items) if isinstance(node, BoolOp) and node.op == "AND" else [node]
+    conjuncts: list[FilterNode] = []
+    while items:
+        item = items.pop(0)
+        if isinstance(item, BoolOp) and item.op == "AND":
+            items[:0] = item.items
+        elif _looks_up_runs(item):
+            conjuncts.append(item)
+    if not conjuncts:
+        return _TRUE, []
+    args: list[object] = []
+    sql = " AND ".join(_compile(item, _Joins(), args) for item in conjuncts)
+    return sql, args
 
 
 def _probes(node: FilterNode | None, joins: _Joins) -> list[Probe]:
@@ -486,6 +513,7 @@ def compile_search(
     parts = [_order_term(key, joins, order_args) for key in order_keys]
     parts.append("r.start_time DESC, r.run_id")
     probes = tuple(_probes(node, joins))
+    narrowing, narrowing_args = _narrowing(node)
     return CompiledSearch(
         where,
         where_args,
@@ -494,5 +522,6 @@ def compile_search(
         joins.clauses(),
         probes,
         ordered=bool(order_keys),
-        by_run_id=_by_run_id(node),
+        narrowing=narrowing,
+        narrowing_args=narrowing_args,
     )

@@ -11,14 +11,16 @@ store decides, and writes its plan into the SQL:
   param is looked up by its run (``INDEXED BY`` the primary key), and SQLite is free to start
   from the experiment index, or from ``runs.run_id`` for a filter on it;
 - it starts from a param (``params kN INDEXED BY params_by_value CROSS JOIN runs r``; SQLite
-  keeps the left table of a ``CROSS JOIN`` outside) only when counts show that under half as
-  many runs have the value as the search would otherwise look at, and the filter names no run
-  ids.
+  keeps the left table of a ``CROSS JOIN`` outside) only when counts show that at most half as
+  many runs have the value as the search would otherwise go through.
 
-The counts are capped so that they cost less than the search they may save: the runs in scope
-are counted up to what the search needs (``offset + limit``) when the order is the default one,
-which SQLite reads from the experiment index and stops early; with order keys the search must
-look at every run in scope anyway.
+What the search would otherwise go through is counted with the filter's conditions on looked-up
+columns of ``runs`` (run ids, a start-time range, a status), so that a search those make short
+is neither lengthened nor outweighed by the counts. In the default order (newest first) from one
+experiment, SQLite reads the experiment index in order and stops after the page (``offset +
+limit``); such a search goes through all of its scope only when no more runs than the page have
+the value, so the counts there stop at the page's size. Otherwise the rows must be sorted, all
+of them are gone through, and counting them costs a fraction of that.
 """
 
 from __future__ import annotations
@@ -49,15 +51,21 @@ def _marks(count: int) -> str:
 
 
 def _runs_in_scope(
-    query: Query, experiment_ids: Sequence[int], stages: Sequence[str], cap: int
+    query: Query,
+    experiment_ids: Sequence[int],
+    stages: Sequence[str],
+    search: CompiledSearch,
+    cap: int,
 ) -> int:
-    """How many runs the search covers, counting to ``cap`` at most (-1: no cap)."""
+    """How many runs the search goes through, counting to ``cap`` at most (-1: no cap): those
+    of its experiments and stages that meet the filter's conditions on looked-up columns of
+    ``runs`` (run ids, a start-time range, a status), which SQLite finds through an index."""
     sql = (
-        "SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY runs_by_experiment"
-        f" WHERE experiment_id IN ({_marks(len(experiment_ids)) or 'NULL'})"
-        f" AND lifecycle_stage IN ({_marks(len(stages))}) LIMIT ?)"
+        "SELECT count(*) FROM (SELECT 1 FROM runs r"
+        f" WHERE r.experiment_id IN ({_marks(len(experiment_ids)) or 'NULL'})"
+        f" AND r.lifecycle_stage IN ({_marks(len(stages))}) AND ({search.narrowing}) LIMIT ?)"
     )
-    return int(query(sql, [*experiment_ids, *stages, cap])[0][0])
+    return int(query(sql, [*experiment_ids, *stages, *search.narrowing_args, cap])[0][0])
 
 
 def _runs_with(query: Query, probe: Probe, cap: int) -> int:
@@ -87,22 +95,39 @@ def search_source(
     joins, join_args = search.joins_except(None, _PARAMS_BY_RUN)
     scoped: Source = (f"FROM runs r {joins}", join_args, "1", [])
     probes = [p for p in search.probes if len(p.values) <= MAX_PROBE_VALUES]
-    if not probes or search.by_run_id:  # the runs' own key finds them quickest
+    if not probes:
         return scoped
-    # What the search from the experiments looks at: every run in scope with order keys; in
-    # the default order, at least its first `needed` runs (fewer than that in scope: all).
-    looked_at = _runs_in_scope(query, experiment_ids, stages, -1 if search.ordered else needed)
-    if looked_at < MIN_RUNS_TO_PROBE:
-        return scoped
-    # Per run, starting from the param costs about what going through the experiment index
-    # does (measured: 1.4-1.9 us against 0.6-1.4 us): worth it only when it leaves at most half
-    # the runs to look at. (In the default order, fewer than `needed` runs with the value also
-    # means the other search finds fewer than it needs, so it looks at every run in scope.)
-    best, fewest = None, looked_at // 2
-    for probe in probes:
-        count = _runs_with(query, probe, fewest)
-        if count < fewest:
-            best, fewest = probe, count
+
+    def rarest(cap: int) -> tuple[Probe | None, int]:
+        """The probe fewest runs of the store have, if under ``cap``, and how many."""
+        best, fewest = None, cap
+        for probe in probes:
+            count = _runs_with(query, probe, fewest)
+            if count < fewest:
+                best, fewest = probe, count
+        return best, fewest
+
+    # Per run, starting from a param value costs about what going through the experiment does
+    # (measured: 1.4-1.9 us against 0.6-1.4 us): it is chosen only when at most half as many
+    # runs have the value as the other way goes through.
+    # That way goes through every run in scope when the rows must be sorted (order keys, or
+    # several experiments or stages, whose index entries are not in one order) ...
+    everything = search.ordered or len(experiment_ids) != 1 or len(stages) != 1
+    in_scope = _runs_in_scope(query, experiment_ids, stages, search, -1 if everything else needed)
+    if everything or in_scope < needed:  # ... or when the scope holds fewer than the page
+        if in_scope < MIN_RUNS_TO_PROBE:
+            return scoped
+        best, fewest = rarest(in_scope // 2)
+    else:
+        # In time order, reading the experiment index stops after `needed` matches; it goes
+        # through every run in scope only when no more than `needed` runs have the value.
+        best, fewest = rarest(needed + 1)
+        if best is not None:
+            in_scope = _runs_in_scope(
+                query, experiment_ids, stages, search, max(2 * fewest + 1, MIN_RUNS_TO_PROBE)
+            )
+            if in_scope < MIN_RUNS_TO_PROBE or in_scope <= 2 * fewest:
+                return scoped
     if best is None:
         return scoped
     # The probe's own join becomes the table the search starts from, under the same alias.
