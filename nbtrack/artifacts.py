@@ -58,9 +58,12 @@ def list_artifacts(
     tracking_uri: str | None = None,
 ) -> list[FileInfo]:
     """The files and folders directly in an artifact folder, as MLflow lists them: a run's
-    (``run_id`` and ``artifact_path``, paths from the run's root), or the one a ``runs:/``,
-    ``models:/`` or local URI names (paths from the folder holding it, as in MLflow)."""
+    (``run_id`` and ``artifact_path``, paths from the run's root), the one a ``runs:/`` or
+    local URI names (paths from the folder holding it, as in MLflow), or a registered model
+    version's (``models:/``, paths from the model's folder, as in MLflow)."""
     uri = None if artifact_uri is None else _resolved(artifact_uri, tracking_uri)
+    if uri is not None and artifact_uri is not None and artifact_uri.startswith("models:/"):
+        uri = uri.rstrip("/") + "/"  # as MLflow: a model's own files, paths from its folder
     run, path, _ = _locate(uri, run_id, artifact_path, tracking_uri)
     if uri is None:
         assert run is not None

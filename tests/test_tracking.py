@@ -815,6 +815,8 @@ def test_a_run_s_tags_answer_to_mlflow_s_names(store_dir: Path) -> None:
     assert copied["nbtrack.parentRunId"] == "p"  # stored under nbtrack's name, as MLflow's
     assert copied.pop("mlflow.note.content") == "first try" and "nbtrack.note.content" not in copied
     assert copied.pop("mlflow.note.content", None) is None
+    with pytest.raises(KeyError, match=r"'mlflow\.note\.content'"):
+        copied.pop("mlflow.note.content")
     del copied["mlflow.runName"]
     assert "nbtrack.runName" not in copied
     with pytest.raises(KeyError, match=r"'mlflow\.runName'"):
@@ -1536,7 +1538,7 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
     )
     assert Path(copied, "readme.txt").read_text() == "hello"
     listed = mlflow.artifacts.list_artifacts(f"models:/notes/{version.version}")
-    assert [f.path for f in listed] == ["notes/draft.txt", "notes/empty", "notes/readme.txt"]
+    assert [f.path for f in listed] == ["draft.txt", "empty", "readme.txt"]  # as MLflow
 
 
 def test_tables_and_images_as_mlflow_logs_them(store_dir: Path) -> None:

@@ -199,7 +199,10 @@ class RunTags(dict[str, str]):
         return dict.setdefault(self, self._own_name(key), default)
 
     def pop(self, key: str, *default: Any) -> Any:
-        return dict.pop(self, self._own_name(key), *default)
+        own = self._own_name(key)
+        if not default and not dict.__contains__(self, own):
+            raise KeyError(key)
+        return dict.pop(self, own, *default)
 
     def __delitem__(self, key: str) -> None:
         own = self._own_name(key)
