@@ -268,23 +268,33 @@ def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
     assert client.store.run_snapshots("r1") == {}
 
 
-def test_version_4_store_gains_the_covering_run_index(tmp_path: Path) -> None:
+def _store_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A store as nbtrack's schema ``version`` left it, with the Default experiment; the
+    caller adds rows and closes it."""
     from nbtrack.store.schema import MIGRATIONS
 
-    path = tmp_path / "v4.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS[:4]:
+    for migration in MIGRATIONS[:version]:
         migration(conn)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version VALUES (4)")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
     conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    return conn
+
+
+def _one_run_with_a_param(path: Path, version: int) -> None:
+    conn = _store_at_version(path, version)
     conn.execute(
         "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
         " VALUES ('r1', 0, 'FINISHED', 5, '0/r1')"
     )
     conn.execute("INSERT INTO params VALUES ('r1', 'lr', '0.1')")
     conn.close()
-    client = nbtrack.Client(path)
+
+
+def test_version_4_store_gains_the_covering_run_index(tmp_path: Path) -> None:
+    _one_run_with_a_param(tmp_path / "v4.db", 4)
+    client = nbtrack.Client(tmp_path / "v4.db")
     assert client.store.schema_version == CURRENT_VERSION >= 5
     columns = [row[2] for row in client.store.query("PRAGMA index_info(runs_by_experiment)")]
     assert columns == ["experiment_id", "lifecycle_stage", "start_time", "run_id"]
@@ -293,15 +303,7 @@ def test_version_4_store_gains_the_covering_run_index(tmp_path: Path) -> None:
 
 
 def test_version_5_store_deletes_the_runs_of_its_deleted_experiments(tmp_path: Path) -> None:
-    from nbtrack.store.schema import MIGRATIONS
-
-    path = tmp_path / "v5.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS[:5]:
-        migration(conn)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version VALUES (5)")
-    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
+    conn = _store_at_version(tmp_path / "v5.db", 5)
     conn.execute("INSERT INTO experiments VALUES (1, 'old', NULL, 'deleted', 1, 50)")
     for run_id, exp in (("kept", 0), ("gone", 1)):
         conn.execute(
@@ -310,7 +312,7 @@ def test_version_5_store_deletes_the_runs_of_its_deleted_experiments(tmp_path: P
             (run_id, exp, f"{exp}/{run_id}"),
         )
     conn.close()
-    client = nbtrack.Client(path)
+    client = nbtrack.Client(tmp_path / "v5.db")
     assert client.store.schema_version == CURRENT_VERSION >= 6
     assert client.get_run("kept").info.lifecycle_stage == "active"
     assert client.get_run("gone").info.lifecycle_stage == "deleted"
@@ -319,22 +321,8 @@ def test_version_5_store_deletes_the_runs_of_its_deleted_experiments(tmp_path: P
 
 
 def test_version_6_store_gains_the_param_value_index(tmp_path: Path) -> None:
-    from nbtrack.store.schema import MIGRATIONS
-
-    path = tmp_path / "v6.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS[:6]:
-        migration(conn)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version VALUES (6)")
-    conn.execute("INSERT INTO experiments VALUES (0, 'Default', NULL, 'active', 1, 1)")
-    conn.execute(
-        "INSERT INTO runs (run_id, experiment_id, status, start_time, artifact_uri)"
-        " VALUES ('r1', 0, 'FINISHED', 5, '0/r1')"
-    )
-    conn.execute("INSERT INTO params VALUES ('r1', 'lr', '0.1')")
-    conn.close()
-    client = nbtrack.Client(path)
+    _one_run_with_a_param(tmp_path / "v6.db", 6)
+    client = nbtrack.Client(tmp_path / "v6.db")
     assert client.store.schema_version == CURRENT_VERSION >= 7
     columns = [row[2] for row in client.store.query("PRAGMA index_info(params_by_value)")]
     assert columns == ["key", "value"]
