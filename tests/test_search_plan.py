@@ -33,16 +33,23 @@ def _fill(experiment: str, runs: int, params: dict[str, object]) -> list[str]:
     return ids
 
 
+_WATCHERS: list[list[str]] = []
+
+
 @contextmanager
 def _statements() -> Iterator[list[str]]:
-    """The SQL the store runs inside the block."""
+    """The SQL the store runs inside the block (blocks may nest: each sees it all)."""
     seen: list[str] = []
     conn = nbtrack.Client().store.conn
-    conn.set_trace_callback(seen.append)
+    if not _WATCHERS:
+        conn.set_trace_callback(lambda sql: [w.append(sql) for w in _WATCHERS])
+    _WATCHERS.append(seen)
     try:
         yield seen
     finally:
-        conn.set_trace_callback(None)
+        _WATCHERS.remove(seen)
+        if not _WATCHERS:
+            conn.set_trace_callback(None)
 
 
 def _search(
@@ -147,10 +154,12 @@ def test_paging_through_a_search_that_starts_from_a_param(store: Path) -> None:
 
 def test_a_short_page_in_time_order_reads_the_newest_runs_first(store: Path) -> None:
     """The first runs in the default order come straight from the experiment index, which
-    stops at the page's end: no counting, no param index."""
+    stops at the page's end; the counts stop there too."""
     with _statements() as seen:
         ids, statement = _search("big", "params.model = 'rf'", max_results=10, ordered=False)
-    assert not any("params_by_value" in s for s in seen)
+    counts = [s for s in seen if s.startswith("SELECT count(*)")]
+    assert counts and all(s.endswith(("LIMIT 10)", "LIMIT 11)")) for s in counts), counts
+    assert "params_by_value" not in statement
     assert "runs_by_experiment" in _first_step(statement)
     assert len(ids) == 10
     everything, _ = _search("big", "params.model = 'rf'", ordered=False)
@@ -222,3 +231,16 @@ def test_a_short_page_of_a_rare_value_starts_from_it(
     statement = next(s for s in seen if s.startswith("SELECT r.run_id, r.experiment_id"))
     assert "CROSS JOIN runs r" in statement
     assert sorted(frame["run_name"]) == sorted(f"{e}-123" for e in experiments)
+
+
+def test_a_status_is_not_counted(store: Path) -> None:
+    """Counting the runs of one status would read every run's row: the count leaves it out,
+    and the search still filters on it."""
+    with _statements() as seen:
+        ids, _ = _search("big", "params.model = 'rf' AND attributes.status = 'FINISHED'")
+    counts = [s for s in seen if s.startswith("SELECT count(*) FROM (SELECT 1 FROM runs r")]
+    assert counts and not any("status" in s for s in counts)
+    assert len(ids) == 40
+    assert ids == _search_without_probing(
+        "big", "params.model = 'rf' AND attributes.status = 'FINISHED'"
+    )

@@ -361,8 +361,8 @@ class CompiledSearch:
     (``=`` and ``IN``) ANDed at the top of the filter, which every match meets; ``ordered``:
     whether order keys were given (else the order is the tie-breakers' alone); ``narrowing``
     (with ``narrowing_args``): the conditions ANDed at the top of the filter that only compare
-    columns of ``runs`` a store can look up (run id, start time, status), ``"1"`` if none, so
-    that a store can count the runs a search goes through."""
+    columns of ``runs`` a store can look up (run id, start time), ``"1"`` if none, so that a
+    store can count the runs a search goes through."""
 
     where: str
     where_args: list[object]
@@ -403,11 +403,11 @@ class CompiledSearch:
         return " ".join(clauses), args
 
 
-#: Columns of ``runs`` that its indexes find (the key, the experiment index's start time, the
-#: status index), and the operators they serve.
+#: Columns of ``runs`` that its indexes find without reading the runs' rows (the key, and the
+#: start time in the experiment index), and the operators they serve. (Not the status: counting
+#: the runs of one would read every row of the experiment.)
 _LOOKED_UP = {
     "run_id": frozenset({"=", "IN"}),
-    "status": frozenset({"=", "IN"}),
     "start_time": frozenset({"=", "<", "<=", ">", ">="}),
     "created": frozenset({"=", "<", "<=", ">", ">="}),
 }

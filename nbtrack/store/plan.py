@@ -15,8 +15,8 @@ store decides, and writes its plan into the SQL:
   many runs have the value as the search would otherwise go through.
 
 What the search would otherwise go through is counted with the filter's conditions on looked-up
-columns of ``runs`` (run ids, a start-time range, a status), so that a search those make short
-is neither lengthened nor outweighed by the counts. In the default order (newest first) from one
+columns of ``runs`` (run ids, a start-time range), so that a search those make short is neither
+lengthened nor outweighed by the counts. In the default order (newest first) from one
 experiment, SQLite reads the experiment index in order and stops after the page (``offset +
 limit``); such a search goes through all of its scope only when no more runs than the page have
 the value, so the counts there stop at the page's size. Otherwise the rows must be sorted, all
@@ -59,7 +59,7 @@ def _runs_in_scope(
 ) -> int:
     """How many runs the search goes through, counting to ``cap`` at most (-1: no cap): those
     of its experiments and stages that meet the filter's conditions on looked-up columns of
-    ``runs`` (run ids, a start-time range, a status), which SQLite finds through an index."""
+    ``runs`` (run ids, a start-time range), which SQLite counts in an index."""
     sql = (
         "SELECT count(*) FROM (SELECT 1 FROM runs r"
         f" WHERE r.experiment_id IN ({_marks(len(experiment_ids)) or 'NULL'})"
@@ -122,11 +122,10 @@ def search_source(
         # In time order, reading the experiment index stops after `needed` matches; it goes
         # through every run in scope only when no more than `needed` runs have the value.
         best, fewest = rarest(needed + 1)
-        if best is not None:
-            in_scope = _runs_in_scope(
-                query, experiment_ids, stages, search, max(2 * fewest + 1, MIN_RUNS_TO_PROBE)
-            )
-            if in_scope < MIN_RUNS_TO_PROBE or in_scope <= 2 * fewest:
+        enough = max(2 * fewest + 1, MIN_RUNS_TO_PROBE)  # runs in scope that make it worth it
+        if best is not None and in_scope < enough:  # (counted up to `needed` so far)
+            in_scope = _runs_in_scope(query, experiment_ids, stages, search, enough)
+            if in_scope < enough:
                 return scoped
     if best is None:
         return scoped
