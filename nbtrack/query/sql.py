@@ -424,41 +424,37 @@ def _looks_up_runs(node: FilterNode) -> bool:
     )
 
 
+def _conjuncts(node: FilterNode | None) -> list[FilterNode]:
+    """The parts the whole filter ANDs, through nested ANDs (an OR is one part)."""
+    if node is None:
+        return []
+    if isinstance(node, BoolOp) and node.op == "AND":
+        return [part for item in node.items for part in _conjuncts(item)]
+    return [node]
+
+
 def _narrowing(node: FilterNode | None) -> tuple[str, list[object]]:
     """The filter's top-level conjuncts that only look runs up (see :data:`_LOOKED_UP`),
     compiled: ``"1"`` when there are none."""
-    if node is None:
-        return _TRUE, []
-    items = list(node.items) if isinstance(node, BoolOp) and node.op == "AND" else [node]
-    conjuncts: list[FilterNode] = []
-    while items:
-        item = items.pop(0)
-        if isinstance(item, BoolOp) and item.op == "AND":
-            items[:0] = item.items
-        elif _looks_up_runs(item):
-            conjuncts.append(item)
-    if not conjuncts:
+    parts = [part for part in _conjuncts(node) if _looks_up_runs(part)]
+    if not parts:
         return _TRUE, []
     args: list[object] = []
-    sql = " AND ".join(_compile(item, _Joins(), args) for item in conjuncts)
-    return sql, args
+    return " AND ".join(_compile(part, _Joins(), args) for part in parts), args
 
 
 def _probes(node: FilterNode | None, joins: _Joins) -> list[Probe]:
-    """The :class:`Probe` of each param ``=`` or ``IN`` that the whole filter ANDs (through
-    nested ANDs, never into an OR)."""
-    if isinstance(node, BoolOp):
-        if node.op != "AND":
-            return []
-        return [probe for item in node.items for probe in _probes(item, joins)]
-    if not isinstance(node, Comparison) or node.kind != "param":
-        return []
-    alias = joins.aliases.get(id(node))
-    if node.op == "=" and isinstance(node.value, str):
-        return [Probe(node.key, (node.value,), alias)]
-    if node.op == "IN" and isinstance(node.value, tuple) and node.value:
-        return [Probe(node.key, node.value, alias)]
-    return []
+    """The :class:`Probe` of each param ``=`` or ``IN`` that the whole filter ANDs."""
+    probes = []
+    for part in _conjuncts(node):
+        if not isinstance(part, Comparison) or part.kind != "param":
+            continue
+        alias = joins.aliases.get(id(part))
+        if part.op == "=" and isinstance(part.value, str):
+            probes.append(Probe(part.key, (part.value,), alias))
+        elif part.op == "IN" and isinstance(part.value, tuple) and part.value:
+            probes.append(Probe(part.key, part.value, alias))
+    return probes
 
 
 def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:

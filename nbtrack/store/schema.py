@@ -213,7 +213,7 @@ WHERE lifecycle_stage = 'active' AND experiment_id IN (
 
 # Version 7: params by key and value, so that a search for ``params.model = 'rf'`` can start from
 # the runs that have it instead of probing every run of the experiment (the store decides which
-# way is shorter; see ``SQLiteStore.search_runs``).
+# way is shorter; see ``nbtrack/store/plan.py``).
 _V7 = """
 CREATE INDEX params_by_value ON params (key, value);
 """
