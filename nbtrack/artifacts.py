@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .exceptions import InvalidInputError
-from .tracking.artifacts import RUNS_SCHEME, check_artifact_path, list_folder, split_runs_uri
+from .tracking.artifacts import list_folder, split_runs_uri
 from .tracking.entities import FileInfo
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_text"]
@@ -61,24 +61,21 @@ def list_artifacts(
     (``run_id`` and ``artifact_path``, paths from the run's root), the one a ``runs:/`` or
     local URI names (paths from the folder holding it, as in MLflow), or a registered model
     version's (``models:/``, paths from the model's folder, as in MLflow)."""
-    uri = None if artifact_uri is None else _resolved(artifact_uri, tracking_uri)
-    if uri is not None and artifact_uri is not None and artifact_uri.startswith("models:/"):
-        uri = uri.rstrip("/") + "/"  # as MLflow: a model's own files, paths from its folder
-    run, path, _ = _locate(uri, run_id, artifact_path, tracking_uri)
-    if uri is None:
+    run, path, local = _locate(artifact_uri, run_id, artifact_path, tracking_uri)
+    if artifact_uri is None:
         assert run is not None
         client, found = run
         return client.list_artifacts(found, path or None)
     # As MLflow does with a URI: its last part listed inside its parent, paths from the parent
-    # (runs:/<id>/dir lists dir/a.txt, runs:/<id>/dir/ lists a.txt).
+    # (runs:/<id>/dir lists dir/a.txt, runs:/<id>/dir/ lists a.txt); a registered version's
+    # own files, paths from the model's folder.
+    inside = artifact_uri.endswith("/") or artifact_uri.startswith("models:/")
     if run is not None:
         client, found = run
-        parent, last = posixpath.split(uri.partition(RUNS_SCHEME)[2].partition("/")[2])
-        root = Path(client.get_artifact_uri(found, check_artifact_path(parent)))
-        return list_folder(root, check_artifact_path(last))
-    given = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
-    parent, last = os.path.split(given)
-    return list_folder(Path(parent), last)
+        parent, last = (path, "") if inside else posixpath.split(path)
+        return list_folder(Path(client.get_artifact_uri(found, parent)), last)
+    assert local is not None
+    return list_folder(local, "") if inside else list_folder(local.parent, local.name)
 
 
 def load_text(artifact_uri: str) -> str:

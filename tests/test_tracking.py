@@ -1510,6 +1510,7 @@ def test_mlflow_s_artifacts_module(store_dir: Path, tmp_path: Path) -> None:
     # As MLflow: a URI's last part is listed inside its parent, paths from the parent.
     for uri, listed in (
         (f"runs:/{run_id}/notes/", ["readme.txt"]),
+        (f"runs://{run_id}/notes/", ["readme.txt"]),  # read as load_text reads it
         (f"runs:/{run_id}/conf", ["conf/model.yaml"]),
         (f"runs:/{run_id}/notes/readme.txt", []),
         (str(Path(local).parent) + "/", ["readme.txt"]),
