@@ -430,7 +430,7 @@ class Client(RegistryMethods):
         """The parent of a nested run, or None for a top-level one (the ``mlflow.parentRunId``
         tag first, as filters read it)."""
         tags = self.get_run(run_id).data.tags
-        parent = tags.get(_MLFLOW_PARENT) or tags.get(context.PARENT_RUN_ID)
+        parent = tags.get(_MLFLOW_PARENT)  # else nbtrack's own (RunTags reads it so)
         return None if parent is None else self.get_run(parent)
 
     # -- runs ---------------------------------------------------------------------------------
@@ -794,7 +794,8 @@ class Client(RegistryMethods):
         )
         if synchronous is None and not buffer.write_through:  # a training loop's: done
             return None
-        buffer.settle()
+        if not synchronous:  # (synchronous=True writes everything just below)
+            buffer.settle()
         return self._written(synchronous)
 
     def log_metrics(
@@ -885,7 +886,8 @@ class Client(RegistryMethods):
             buffer.metrics.extend(metric_rows)
             buffer.params.extend(param_rows)
         self._queue_tags(tag_rows)
-        self._b.buffer.settle()
+        if not synchronous:  # (synchronous=True writes everything just below)
+            self._b.buffer.settle()
         return self._written(synchronous)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..exceptions import InvalidInputError
+from .context import MLFLOW_TAGS
 
 __all__ = [
     "ActiveRun",
@@ -177,8 +178,6 @@ class RunTags(dict[str, str]):
     def _own_name(self, key: Any) -> Any:
         """The key a lookup of ``key`` reads: ``key`` itself if present, else the nbtrack tag
         MLflow's name stands for."""
-        from .context import MLFLOW_TAGS
-
         if not isinstance(key, str) or dict.__contains__(self, key):
             return key
         return MLFLOW_TAGS.get(key, key)

@@ -684,23 +684,12 @@ def _target(run_id: str | None) -> tuple[Client, str]:
     return f.client, f.run.info.run_id
 
 
-def _maybe_flush(client: Client, synchronous: bool | None) -> RunOperations | None:
-    # Writes are buffered; synchronous=True (MLflow's flag) waits until they are written (a
-    # row the store refuses is reported where its run ends, or by an explicit flush()), and
-    # synchronous=False returns what MLflow returns then, to wait() on.
-    if synchronous:
-        client._write_buffered()
-    elif synchronous is not None:
-        return RunOperations(client._write_buffered)
-    return None
-
-
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run. Re-logging the same value is fine; another value raises.
     Returns ``value`` (with ``synchronous=False``, an object to ``wait()`` on), as MLflow does."""
     client, run_id = _target(None)
     client.log_param(run_id, key, value)
-    return _maybe_flush(client, synchronous) or value
+    return client._written(synchronous) or value
 
 
 def log_params(
@@ -709,7 +698,7 @@ def log_params(
     """Log several params (of the active run, or of ``run_id``); all are checked first."""
     client, target = _target(run_id)
     client.log_params(target, params)
-    return _maybe_flush(client, synchronous)
+    return client._written(synchronous)
 
 
 def log_metric(
@@ -731,7 +720,7 @@ def log_metric(
         return None
     client, target = _target(run_id)
     client.log_metric(target, key, value, timestamp, step)
-    return _maybe_flush(client, synchronous)
+    return client._written(synchronous)
 
 
 def log_metrics(
@@ -745,21 +734,21 @@ def log_metrics(
     before any is written."""
     client, target = _target(run_id)
     client.log_metrics(target, metrics, step, timestamp)
-    return _maybe_flush(client, synchronous)
+    return client._written(synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     client, run_id = _target(None)
     client.set_tag(run_id, key, value)
-    return _maybe_flush(client, synchronous)
+    return client._written(synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags of the active run; all are checked before any is written."""
     client, run_id = _target(None)
     client.set_tags(run_id, tags)
-    return _maybe_flush(client, synchronous)
+    return client._written(synchronous)
 
 
 def delete_tag(key: str) -> None:
