@@ -230,6 +230,32 @@ def test_git_state_follows_a_commit_made_during_the_session(tmp_path: Path) -> N
     assert signature(tmp_path) != before
 
 
+def test_git_commit_is_followed_without_a_reflog_too(tmp_path: Path) -> None:
+    import subprocess
+
+    from nbtrack.tracking.context import GIT_BRANCH, GIT_COMMIT, git_info
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("config", "core.logAllRefUpdates", "false")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    assert not (tmp_path / ".git" / "logs" / "HEAD").exists()
+    first = git_info(str(tmp_path))
+    git("checkout", "-qb", "other")  # rewrites HEAD
+    assert git_info(str(tmp_path))[GIT_BRANCH] == "other" != first[GIT_BRANCH]
+    assert git_info(str(tmp_path))[GIT_COMMIT] == first[GIT_COMMIT]
+
+
 def test_package_list_is_read_again_after_an_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,17 +113,25 @@ def git_dir(directory: str) -> str | None:
     return None
 
 
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
+@functools.lru_cache(maxsize=64)
+def _head_files(gitdir: str) -> tuple[str, str]:
+    return os.path.join(gitdir, "logs", "HEAD"), os.path.join(gitdir, "HEAD")
 
 
 def git_signature(gitdir: str) -> tuple[int, int]:
-    """Changes whenever HEAD moves: a commit, checkout or reset rewrites HEAD or appends to the
-    reflog (two stat calls, cheap enough for every start_run)."""
-    return _mtime(os.path.join(gitdir, "HEAD")), _mtime(os.path.join(gitdir, "logs", "HEAD"))
+    """Changes whenever HEAD moves. Git appends a line to HEAD's reflog at every move (commit,
+    checkout, reset, merge), so its size and time say so in one stat call, cheap enough for
+    every start_run. Without a reflog (``core.logAllRefUpdates`` off) it is HEAD itself, which
+    a checkout rewrites but a commit on the branch does not: such a commit shows from the next
+    checkout, or in a new process."""
+    reflog, head = _head_files(gitdir)
+    for path in (reflog, head):
+        try:
+            found = os.stat(path)
+        except OSError:
+            continue
+        return found.st_size, found.st_mtime_ns
+    return 0, 0
 
 
 def git_info(directory: str) -> dict[str, str]:

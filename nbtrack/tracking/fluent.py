@@ -82,17 +82,22 @@ __all__ = [
 ]
 
 
+#: This process's id, set again in a forked child (os.getpid is a system call, and every
+#: start_run and end_run asks each frame of the stack).
+_pid = os.getpid()
+
+
 @dataclass
 class _Frame:
     run: ActiveRun
     client: Client
     observers: list[Any] = field(default_factory=list)  # live curves watching this run
-    pid: int = field(default_factory=os.getpid)  # a forked child inherits the frame, not the run
+    pid: int = field(default_factory=lambda: _pid)  # a forked child inherits the frame, not the run
 
     @property
     def inherited(self) -> bool:
         """The frame came with a fork: its run is the parent process's."""
-        return self.pid != os.getpid()
+        return self.pid != _pid
 
 
 class _ThreadStacks:
@@ -185,7 +190,8 @@ _clients: dict[str, Client] = {}
 def _new_lock_after_fork() -> None:
     # Another thread of the parent may have held the lock at the fork; in the child that
     # thread is gone and the lock would never be released.
-    global _stack_lock
+    global _stack_lock, _pid
+    _pid = os.getpid()
     _stack_lock = threading.RLock()
     _stack.only_this_thread()
 
