@@ -147,7 +147,8 @@ def autolog(
     if extra_tags and not disable:
         from ..tracking.validation import check_tag
 
-        tags = dict(check_tag(k, v) for k, v in extra_tags.items())  # checked now, not per run
+        # Checked now, so that a bad tag fails here rather than at the first fit.
+        tags = dict(check_tag(k, v) for k, v in extra_tags.items())
     scope.extra_tags.clear()
     scope.extra_tags.update(tags)
     names = []

@@ -13,6 +13,7 @@ import math
 import os
 import sqlite3
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ from .entities import (
     RunTag,
     ViewType,
 )
-from .names import generate_run_name, new_run_id
+from .names import generate_run_name
 from .uri import StoreLocation, resolve, uri_scheme
 from .validation import (
     INT64_MAX,
@@ -464,7 +465,7 @@ class Client(RegistryMethods):
         if parent_run_id is not None:
             self._run_row(parent_run_id)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
-        run_id = new_run_id()
+        run_id = uuid.uuid4().hex
         all_tags = context.run_context_tags()
         all_tags.update(user_tags)
         all_tags[context.RUN_NAME] = name
