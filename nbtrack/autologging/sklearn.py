@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+from types import FrameType
 from typing import Any
 
 from .fingerprint import log_fingerprint
@@ -74,9 +75,15 @@ def _made_by_sklearn_itself() -> bool:
     user's: a metric's label encoder (``classification_report``, ``f1_score``), a scorer's.
     Those are no training of the user's, and no run. (The fold fits of ``cross_validate``
     and the like, in ``sklearn.model_selection``, are the user's training, as in MLflow.)"""
-    caller = sys._getframe(3)  # this <- _hook <- the patch's wrapper <- who called fit
-    module = str(caller.f_globals.get("__name__", ""))
+    caller: FrameType | None = sys._getframe(1)
+    while caller is not None and _module_of(caller).startswith("nbtrack."):
+        caller = caller.f_back  # past the hook and the patch's wrappers, however many
+    module = "" if caller is None else _module_of(caller)
     return module.startswith("sklearn.") and not module.startswith("sklearn.model_selection")
+
+
+def _module_of(frame: Any) -> str:
+    return str(frame.f_globals.get("__name__", ""))
 
 
 def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:

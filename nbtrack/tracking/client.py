@@ -992,8 +992,13 @@ class Client(RegistryMethods):
             rows = self.store.get_run_rows([self.find_run_id(r) for r in run_ids])
             folders = {row["run_id"]: self.artifact_uri(str(row["artifact_uri"])) for row in rows}
         else:  # as in MLflow, none given (or []) means every run of the experiment
-            found = self.search_runs([experiment_id], max_results=100_000)
-            folders = {r.info.run_id: r.info.artifact_uri for r in found}
+            from ..query.search import matching_rows
+
+            with matching_rows(
+                self, [experiment_id], "", ViewType.ACTIVE_ONLY, INT64_MAX, None,
+                ("run_id", "artifact_uri"),
+            ) as found:  # the two columns of every run, not whole runs
+                folders = {run_id: self.artifact_uri(str(uri)) for run_id, uri in found}
         frames = []
         for run_id, folder in folders.items():
             file = Path(folder) / sub
