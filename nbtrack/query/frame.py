@@ -3,7 +3,7 @@ objects): MLflow's columns, in MLflow's types."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
         "experiment_id": text([str(e) for e in experiment_ids]),
         "run_name": text(run_names),
         "status": text(statuses),
-        "artifact_uri": text([client.artifact_uri(a) for a in artifact_uris]),
+        "artifact_uri": text(client.artifact_uris(artifact_uris)),
     }
     not_a_time = np.iinfo(np.int64).min  # NaT once viewed as datetime64
     utc = pd.DatetimeTZDtype("us", "UTC")  # microseconds, as MLflow's frame has them
@@ -81,7 +81,7 @@ def _metric_columns(rows: list[tuple[int, str, float | None]], n: int) -> dict[s
 
 
 @cache
-def _text_column() -> Callable[[list[str | None]], Any]:
+def _text_column() -> Callable[[Sequence[str | None]], Any]:
     """A function making the column pandas would make of a list of str and None.
 
     With pandas' Arrow-backed ``str`` dtype (the default from pandas 3) it builds the Arrow
@@ -103,11 +103,11 @@ def _text_column() -> Callable[[list[str | None]], Any]:
     import pyarrow as pa
     from pandas.arrays import ArrowStringArray
 
-    def column(values: list[str | None]) -> Any:
-        if values.count(None) == len(values):  # pandas infers object for None alone
+    def column(values: Sequence[str | None]) -> Any:
+        array = pa.array(values, type=pa.large_string())
+        if array.null_count == len(values):  # pandas infers object for None alone
             return values
         # (pandas-stubs lack the dtype keyword of pandas 3's ArrowStringArray)
-        array = pa.array(values, type=pa.large_string())
         return ArrowStringArray(array, dtype=dtype)  # type: ignore[call-arg]
 
     return column

@@ -523,6 +523,11 @@ class Client(RegistryMethods):
         """The absolute artifact folder of a run from the ``artifact_uri`` its row holds."""
         return stored if os.path.isabs(stored) else self._artifact_prefix + stored
 
+    def artifact_uris(self, stored: Sequence[str]) -> list[str]:
+        """:meth:`artifact_uri` of many rows (a search's column)."""
+        prefix, isabs = self._artifact_prefix, os.path.isabs
+        return [uri if isabs(uri) else prefix + uri for uri in stored]
+
     def _artifact_dir(self, row: dict[str, Any]) -> Path:
         return Path(self.artifact_uri(str(row["artifact_uri"])))
 
