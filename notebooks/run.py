@@ -4,7 +4,8 @@
 
 The notebook runs in its own folder, so its runs land in ``.nbtrack/`` beside it unless ``--store``
 (or ``NBTRACK_TRACKING_URI``) says otherwise. The executed copy is written next to it as
-``<name>.executed.ipynb``. Exits non-zero, showing the failing cell, if any cell raises.
+``<name>.executed.ipynb``, its plotly widgets saved as the figures they ended with (see
+static_figures.py). Exits non-zero, showing the failing cell, if any cell raises.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{path} does not exist")
     if args.store:
         os.environ["NBTRACK_TRACKING_URI"] = str(Path(args.store).resolve())
+    from static_figures import COLLECT, collected, make_static
+
     nb = nbformat.read(path, as_version=4)
     output = args.output or path.with_suffix(".executed.ipynb")
     print(f"executing {path.name} ({len(nb.cells)} cells) in a fresh kernel ...", flush=True)
     started = time.perf_counter()
+    nb.cells.append(nbformat.v4.new_code_cell(COLLECT))  # the figures as they ended
     try:
         with tempfile.TemporaryDirectory(prefix="nbtrack-kernel-") as sockets:
             NotebookClient(
@@ -52,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                 config=_unix_sockets(Path(sockets)),
             ).execute()
     except CellExecutionError as exc:
+        nb.cells.pop()
         nbformat.write(nb, output)
         print(
             f"FAILED: a cell raised; executed notebook written to {output}\n{exc}", file=sys.stderr
         )
         return 1
+    make_static(nb, collected(nb.cells.pop()))
     nbformat.write(nb, output)
     print(f"done in {time.perf_counter() - started:.1f}s; executed notebook: {output}")
     last = nb.cells[-1]
