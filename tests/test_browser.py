@@ -4,7 +4,8 @@ browser shows: the widgets' front ends (ipywidgets, Plotly's FigureWidget) rende
 the curves.
 
 notebooks/registry.ipynb is run the same way: its stage controls render, showing the version
-the notebook promoted in Production. Screenshots are kept in test-artifacts/.
+the notebook promoted in Production. The quickstart, executed headless by notebooks/run.py,
+opens with its charts drawn, without running anything. Screenshots are kept in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -194,3 +195,32 @@ def test_registry_notebook_renders_the_stage_controls(
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"registry-{front_end}.png"))
     assert "Production" in stages  # the promotion made in the notebook shows in the browser
+
+
+def test_executed_quickstart_opens_with_its_charts_drawn(
+    lab: tuple[str, str, str], tmp_path: Path
+) -> None:
+    base, token, front_end = lab
+    executed = tmp_path / "lab" / "quickstart.executed.ipynb"
+    subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "run.py"), str(NOTEBOOKS / "quickstart.ipynb"),
+         "--store", str(tmp_path / "quickstart-store"), "--output", str(executed)],
+        check=True, capture_output=True, timeout=600,
+    )
+    with _browser(tmp_path) as page:
+        page.goto(f"{base}/{FRONT_ENDS[front_end][2]}/{executed.name}?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        # every saved chart: the live curves of seven runs and the comparison of six
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot').length >= 9", timeout=120_000
+        )
+        points = page.evaluate(
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".map(p => p._fullData.map(t => t.y.length))"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        comparison = page.locator(".js-plotly-plot").nth(7)  # the curves of every run
+        comparison.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)  # the notebook lays out the cells around it again
+        comparison.screenshot(path=str(ARTIFACTS / f"quickstart-executed-{front_end}.png"))
+    assert all(n == 60 for figure in points for n in figure), points  # each run's 60 steps
