@@ -29,6 +29,19 @@ def shell() -> Iterator[InteractiveShell]:
         sh.user_ns.pop(name, None)
 
 
+def _git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` as a throwaway author; its standard output."""
+    out = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+
 def _rows(store_dir: Path, sql: str) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(store_dir / "nbtrack.db")
     try:
@@ -104,14 +117,7 @@ def test_environment_git_commit_branch_and_dirty(tmp_path: Path) -> None:
     repo.mkdir()
 
     def git(*args: str) -> str:
-        out = subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
+        return _git(repo, *args)
 
     git("init", "-q", "-b", "trunk")
     (repo / "train.py").write_text("print(1)\n")
@@ -204,19 +210,11 @@ def test_capture_snapshots_of_a_script(store_dir: Path, tmp_path: Path) -> None:
 
 
 def test_git_state_follows_a_commit_made_during_the_session(tmp_path: Path) -> None:
-    import subprocess
-
     from nbtrack.snapshot.environment import signature
     from nbtrack.tracking.context import GIT_COMMIT, git_info
 
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        return _git(tmp_path, *args)
 
     git("init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n")
@@ -230,19 +228,11 @@ def test_git_state_follows_a_commit_made_during_the_session(tmp_path: Path) -> N
     assert signature(tmp_path) != before
 
 
-def test_git_commit_is_followed_without_a_reflog_too(tmp_path: Path) -> None:
-    import subprocess
-
+def test_git_checkout_is_followed_without_a_reflog(tmp_path: Path) -> None:
     from nbtrack.tracking.context import GIT_BRANCH, GIT_COMMIT, git_info
 
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        return _git(tmp_path, *args)
 
     git("init", "-q")
     git("config", "core.logAllRefUpdates", "false")
