@@ -52,9 +52,7 @@ def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
         # Plotly widgets are saved as the figures they ended with: the live curves of the
         # baseline run hold its 60 steps, and the file does not carry plotly.js per figure.
         executed = nbformat.read(out, as_version=4)
-        figures = [
-            figure for cell in executed.cells for figure in _plotly_outputs(cell)
-        ]
+        figures = [figure for cell in executed.cells for figure in _plotly_outputs(cell)]
         assert len(figures) >= 2
         baseline = next(c for c in executed.cells if c.source.startswith("%%track --name"))
         [live] = _plotly_outputs(baseline)
@@ -106,8 +104,11 @@ def test_figure_widgets_become_figures_and_other_widgets_keep_their_state() -> N
             "version_major": 2,
             "version_minor": 0,
             "state": {
-                "box": model("VBoxModel", children=["IPY_MODEL_pick", "IPY_MODEL_fig"],
-                             layout="IPY_MODEL_box-layout"),
+                "box": model(
+                    "VBoxModel",
+                    children=["IPY_MODEL_pick", "IPY_MODEL_fig"],
+                    layout="IPY_MODEL_box-layout",
+                ),
                 "box-layout": model("LayoutModel"),
                 "pick": model("DropdownModel", value="loss"),
                 "fig": model("AnyModel", _esm="x" * 1000),

@@ -41,7 +41,6 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-
 def _rows(store_dir: Path, sql: str) -> list[tuple[object, ...]]:
     conn = sqlite3.connect(store_dir / "nbtrack.db")
     try:
