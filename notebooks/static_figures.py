@@ -3,9 +3,9 @@
 A ``FigureWidget`` saved in a notebook's widget state carries plotly.js itself (about 5 MB per
 figure, plotly being an anywidget) and only the traces it was displayed with: the curves drawn
 into it afterwards (a live run's, say) travel as messages, which no saved state keeps. So an
-executed tour notebook was tens of megabytes of empty charts. :func:`make_static` replaces each
-output that shows figure widgets with the figures as they ended, in plotly's own output format
-(which JupyterLab, VS Code and nbviewer draw), and keeps the state of the other widgets only.
+executed tour notebook was tens of megabytes of empty charts. :func:`make_static` shows each
+figure widget as the figure it ended with, in plotly's own output format (which JupyterLab,
+VS Code and nbviewer draw), and keeps the saved state of the other widgets (a run table, say).
 """
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ def collected(cell: Any) -> dict[str, Any]:
 
 
 def make_static(nb: Any, figures: dict[str, Any]) -> int:
-    """Replace the outputs of ``nb`` that show any of ``figures`` (figure widgets, by model
-    id, alone or inside boxes) with those figures, and drop the saved state of every widget
-    no remaining output shows. Returns how many outputs were replaced."""
+    """Show each of ``figures`` (figure widgets, by model id) that an output of ``nb`` shows,
+    alone or inside a box, as a figure output of its own after that output; the rest of the
+    box (a run table, controls) stays a widget, drawn from its saved state, and an output
+    left with nothing but empty boxes goes. Then drop the saved state of every widget no
+    output shows. Returns how many figure outputs were added."""
     widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
     states: dict[str, Any] = widgets.get("state", {})
-    replaced = 0
+    added = 0
     shown: set[str] = set()
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -69,13 +71,15 @@ def make_static(nb: Any, figures: dict[str, Any]) -> int:
                 outputs.append(output)
                 continue
             models = list(_reachable(view["model_id"], states))
-            drawn = [figures[m] for m in models if m in figures]
-            if not drawn:
+            drawn = [m for m in models if m in figures]
+            for model in drawn:
+                _forget_child(states, model)
+            rest = list(_reachable(view["model_id"], states))
+            if not drawn or any(_is_content(states.get(m, {})) for m in rest):
                 outputs.append(output)
-                shown.update(models)
-                continue
-            replaced += 1
-            outputs.extend(_figure_output(figure) for figure in drawn)
+                shown.update(rest)
+            outputs.extend(_figure_output(figures[m]) for m in drawn)
+            added += len(drawn)
         cell.outputs = outputs
     if states:
         kept = {m: s for m, s in states.items() if m in shown}
@@ -83,7 +87,25 @@ def make_static(nb: Any, figures: dict[str, Any]) -> int:
             widgets["state"] = kept
         else:
             del nb.metadata["widgets"]
-    return replaced
+    return added
+
+
+def _forget_child(states: dict[str, Any], model_id: str) -> None:
+    """Take ``model_id`` out of every box's children."""
+    ref = f"IPY_MODEL_{model_id}"
+    for saved in states.values():
+        children = saved.get("state", {}).get("children")
+        if isinstance(children, list) and ref in children:
+            saved["state"]["children"] = [c for c in children if c != ref]
+
+
+def _is_content(saved: dict[str, Any]) -> bool:
+    """Whether a widget shows something of its own (not a box, a layout or a style)."""
+    name = str(saved.get("model_name", ""))
+    return bool(name) and name not in _FRAMES and not name.endswith("StyleModel")
+
+
+_FRAMES = {"LayoutModel", "BoxModel", "HBoxModel", "VBoxModel", "GridBoxModel"}
 
 
 def _reachable(model_id: str, states: dict[str, Any]) -> Iterator[str]:

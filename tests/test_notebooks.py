@@ -58,7 +58,6 @@ def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
         [live] = _plotly_outputs(baseline)
         assert len(_values(live["data"][0]["y"])) == 60
         assert out.stat().st_size < 2_000_000
-        assert "widgets" not in executed.metadata  # every widget shown was a figure
     conn = sqlite3.connect(store / "nbtrack.db")
     statuses = {s for (s,) in conn.execute("SELECT status FROM runs")}
     conn.close()
@@ -96,34 +95,47 @@ def test_figure_widgets_become_figures_and_other_widgets_keep_their_state() -> N
         return {"model_name": name, "model_module": "m", "state": state}
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("curves"), nbformat.v4.new_code_cell("slider")]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ("compare", "live", "slider")]
     nb.cells[0].outputs = [view("box"), nbformat.v4.new_output("stream", text="trained\n")]
-    nb.cells[1].outputs = [view("slider")]
+    nb.cells[1].outputs = [view("frame")]
+    nb.cells[2].outputs = [view("slider")]
     nb.metadata["widgets"] = {
         WIDGET_STATE: {
             "version_major": 2,
             "version_minor": 0,
             "state": {
+                # a run table above its curves
                 "box": model(
                     "VBoxModel",
-                    children=["IPY_MODEL_pick", "IPY_MODEL_fig"],
+                    children=["IPY_MODEL_table", "IPY_MODEL_fig"],
                     layout="IPY_MODEL_box-layout",
                 ),
                 "box-layout": model("LayoutModel"),
-                "pick": model("DropdownModel", value="loss"),
+                "table": model("HTMLModel", value="<table>runs</table>"),
                 "fig": model("AnyModel", _esm="x" * 1000),
+                # a figure in a box of nothing else
+                "frame": model("VBoxModel", children=["IPY_MODEL_live"]),
+                "live": model("AnyModel", _esm="x" * 1000),
+                # no figure at all
                 "slider": model("FloatSliderModel", value=0.5, layout="IPY_MODEL_s-layout"),
                 "s-layout": model("LayoutModel"),
             },
         }
     }
-    figure = {"data": [{"type": "scatter", "y": [3.0, 2.0, 1.0]}], "layout": {}}
+    curves = {"data": [{"type": "scatter", "y": [3.0, 2.0, 1.0]}], "layout": {}}
+    live = {"data": [{"type": "scatter", "y": [1.0]}], "layout": {"title": {"text": "loss"}}}
 
-    assert make_static(nb, {"fig": figure}) == 1
-    first = nb.cells[0].outputs
-    assert [o.output_type for o in first] == ["display_data", "stream"]
-    assert first[0].data["application/vnd.plotly.v1+json"] == figure
-    assert WIDGET_VIEW not in first[0].data
-    assert nb.cells[1].outputs[0].data[WIDGET_VIEW] == {"model_id": "slider"}
-    assert set(nb.metadata["widgets"][WIDGET_STATE]["state"]) == {"slider", "s-layout"}
+    assert make_static(nb, {"fig": curves, "live": live}) == 2
+    compare, frame, slider = (cell.outputs for cell in nb.cells)
+    # the table stays a widget, the curves follow it as a figure
+    assert [o.output_type for o in compare] == ["display_data"] * 2 + ["stream"]
+    assert compare[0].data[WIDGET_VIEW] == {"model_id": "box"}
+    assert compare[1].data["application/vnd.plotly.v1+json"] == curves
+    # a box left empty goes
+    assert len(frame) == 1 and frame[0].data["application/vnd.plotly.v1+json"] == live
+    assert frame[0].data["text/plain"] == "<Figure: loss>"
+    assert slider[0].data[WIDGET_VIEW] == {"model_id": "slider"}
+    state = nb.metadata["widgets"][WIDGET_STATE]["state"]
+    assert set(state) == {"box", "box-layout", "table", "slider", "s-layout"}
+    assert state["box"]["state"]["children"] == ["IPY_MODEL_table"]
     nbformat.validate(nb)
