@@ -56,12 +56,18 @@ def main(argv: list[str] | None = None) -> int:
                 config=_unix_sockets(Path(sockets)),
             ).execute()
     except CellExecutionError as exc:
-        nb.cells.pop()
-        nbformat.write(nb, output)
-        print(
-            f"FAILED: a cell raised; executed notebook written to {output}\n{exc}", file=sys.stderr
-        )
-        return 1
+        collector = nb.cells.pop()
+        if not any(o.get("output_type") == "error" for o in collector.get("outputs", [])):
+            nbformat.write(nb, output)
+            print(
+                f"FAILED: a cell raised; executed notebook written to {output}\n{exc}",
+                file=sys.stderr,
+            )
+            return 1
+        # Only the figures' collection failed: the notebook ran. Its figure widgets are saved
+        # as they were displayed.
+        print(f"note: the figures could not be read from the kernel ({exc.ename})", file=sys.stderr)
+        nb.cells.append(collector)
     make_static(nb, collected(nb.cells.pop()))
     nbformat.write(nb, output)
     print(f"done in {time.perf_counter() - started:.1f}s; executed notebook: {output}")

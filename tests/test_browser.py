@@ -210,7 +210,8 @@ def test_executed_quickstart_opens_with_its_charts_drawn(
     with _browser(tmp_path) as page:
         page.goto(f"{base}/{FRONT_ENDS[front_end][2]}/{executed.name}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-        # every saved chart: the live curves of seven runs and the comparison of six
+        # every saved chart: eight live ones (seven runs, and the best run resumed to log a
+        # figure) and the comparison of the seven runs
         page.wait_for_function(
             "() => document.querySelectorAll('.js-plotly-plot').length >= 9", timeout=120_000
         )

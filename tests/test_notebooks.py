@@ -79,63 +79,174 @@ def _values(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
-def test_figure_widgets_become_figures_and_other_widgets_keep_their_state() -> None:
+def _static_figures() -> Any:
     sys.path.insert(0, str(Path(__file__).parent.parent / "notebooks"))
     try:
-        from static_figures import WIDGET_STATE, WIDGET_VIEW, make_static
+        import static_figures
     finally:
         sys.path.pop(0)
+    return static_figures
 
-    def view(model_id: str) -> Any:
-        return nbformat.v4.new_output(
-            "display_data", data={WIDGET_VIEW: {"model_id": model_id}, "text/plain": "box"}
-        )
 
-    def model(name: str, **state: Any) -> dict[str, Any]:
-        return {"model_name": name, "model_module": "m", "state": state}
+def _view(model_id: str) -> Any:
+    view = {"model_id": model_id}
+    return nbformat.v4.new_output(
+        "display_data",
+        data={"application/vnd.jupyter.widget-view+json": view, "text/plain": "widget"},
+    )
 
+
+def _model(name: str, **state: Any) -> dict[str, Any]:
+    return {"model_name": name, "model_module": "m", "state": state}
+
+
+def _figure_model(**state: Any) -> dict[str, Any]:
+    return _model(
+        "AnyModel", _anywidget_id="plotly.graph_objs.FigureWidget", _esm="x" * 999, **state
+    )
+
+
+def _notebook(outputs: list[list[Any]], states: dict[str, Any]) -> Any:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in ("compare", "live", "slider")]
-    nb.cells[0].outputs = [view("box"), nbformat.v4.new_output("stream", text="trained\n")]
-    nb.cells[1].outputs = [view("frame")]
-    nb.cells[2].outputs = [view("slider")]
+    nb.cells = [nbformat.v4.new_code_cell(f"cell {i}") for i in range(len(outputs))]
+    for cell, cell_outputs in zip(nb.cells, outputs, strict=True):
+        cell.outputs = cell_outputs
     nb.metadata["widgets"] = {
-        WIDGET_STATE: {
+        "application/vnd.jupyter.widget-state+json": {
             "version_major": 2,
             "version_minor": 0,
-            "state": {
-                # a run table above its curves
-                "box": model(
-                    "VBoxModel",
-                    children=["IPY_MODEL_table", "IPY_MODEL_fig"],
-                    layout="IPY_MODEL_box-layout",
-                ),
-                "box-layout": model("LayoutModel"),
-                "table": model("HTMLModel", value="<table>runs</table>"),
-                "fig": model("AnyModel", _esm="x" * 1000),
-                # a figure in a box of nothing else
-                "frame": model("VBoxModel", children=["IPY_MODEL_live"]),
-                "live": model("AnyModel", _esm="x" * 1000),
-                # no figure at all
-                "slider": model("FloatSliderModel", value=0.5, layout="IPY_MODEL_s-layout"),
-                "s-layout": model("LayoutModel"),
-            },
+            "state": states,
         }
     }
-    curves = {"data": [{"type": "scatter", "y": [3.0, 2.0, 1.0]}], "layout": {}}
-    live = {"data": [{"type": "scatter", "y": [1.0]}], "layout": {"title": {"text": "loss"}}}
+    return nb
 
-    assert make_static(nb, {"fig": curves, "live": live}) == 2
-    compare, frame, slider = (cell.outputs for cell in nb.cells)
-    # the table stays a widget, the curves follow it as a figure
-    assert [o.output_type for o in compare] == ["display_data"] * 2 + ["stream"]
-    assert compare[0].data[WIDGET_VIEW] == {"model_id": "box"}
-    assert compare[1].data["application/vnd.plotly.v1+json"] == curves
-    # a box left empty goes
-    assert len(frame) == 1 and frame[0].data["application/vnd.plotly.v1+json"] == live
-    assert frame[0].data["text/plain"] == "<Figure: loss>"
-    assert slider[0].data[WIDGET_VIEW] == {"model_id": "slider"}
-    state = nb.metadata["widgets"][WIDGET_STATE]["state"]
-    assert set(state) == {"box", "box-layout", "table", "slider", "s-layout"}
-    assert state["box"]["state"]["children"] == ["IPY_MODEL_table"]
+
+def _shown(cell: Any) -> list[str]:
+    """What each output of a cell shows: a widget's id, a figure's title, or a stream."""
+    out = []
+    for output in cell.outputs:
+        data = output.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data:
+            out.append(data["application/vnd.jupyter.widget-view+json"]["model_id"])
+        elif "application/vnd.plotly.v1+json" in data:
+            assert "plotly" in data["text/html"]  # nbconvert's and nbviewer's copy
+            out.append(data["application/vnd.plotly.v1+json"]["layout"]["title"]["text"])
+        else:
+            out.append(output.output_type)
+    return out
+
+
+def test_figure_widgets_become_figures_and_other_widgets_keep_their_state() -> None:
+    static = _static_figures()
+    state_key = "application/vnd.jupyter.widget-state+json"
+
+    def fig(title: str) -> dict[str, Any]:
+        return {
+            "data": [{"type": "scatter", "y": [3.0, 2.0]}],
+            "layout": {"title": {"text": title}},
+        }
+
+    states = {
+        # a run table above its curves, shown twice
+        "box": _model(
+            "VBoxModel",
+            children=["IPY_MODEL_table", "IPY_MODEL_curves"],
+            layout="IPY_MODEL_box-layout",
+        ),
+        "box-layout": _model("LayoutModel"),
+        "table": _model("HTMLModel", value="<table>runs</table>"),
+        "curves": _figure_model(layout="IPY_MODEL_curves-layout"),
+        "curves-layout": _model("LayoutModel"),
+        # figures in nested boxes, and nothing else
+        "outer": _model("VBoxModel", children=["IPY_MODEL_inner", "IPY_MODEL_bottom"]),
+        "inner": _model("HBoxModel", children=["IPY_MODEL_top"]),
+        "top": _figure_model(),
+        "bottom": _figure_model(),
+        # a figure shown on its own, closed before the end: as it was displayed
+        "closed": _figure_model(
+            _widget_data=[{"type": "bar", "y": [1]}], _widget_layout={"title": {"text": "closed"}}
+        ),
+        # widgets that show no figure: a linked slider, and a figure inside an Output widget
+        "slider": _model("FloatSliderModel", value=0.5),
+        "text": _model("FloatTextModel", value=0.5),
+        "link": _model(
+            "LinkModel", source=["IPY_MODEL_slider", "value"], target=["IPY_MODEL_text", "value"]
+        ),
+        "out": _model(
+            "OutputModel",
+            outputs=[
+                {
+                    "output_type": "display_data",
+                    "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "inside"}},
+                }
+            ],
+        ),
+        "inside": _figure_model(),
+    }
+    nb = _notebook(
+        [
+            [_view("box"), nbformat.v4.new_output("stream", text="trained\n"), _view("box")],
+            [_view("outer")],
+            [_view("closed")],
+            [_view("slider"), _view("out")],
+        ],
+        states,
+    )
+    ended = {
+        "curves": fig("curves"),
+        "top": fig("top"),
+        "bottom": fig("bottom"),
+        "inside": fig("inside"),
+    }
+
+    assert static.make_static(nb, ended) == 5
+    assert _shown(nb.cells[0]) == ["box", "curves", "stream", "box", "curves"]
+    assert _shown(nb.cells[1]) == ["top", "bottom"]  # as the boxes show them; no empty box
+    assert _shown(nb.cells[2]) == ["closed"]
+    assert _shown(nb.cells[3]) == ["slider", "out"]
+    kept = nb.metadata["widgets"][state_key]["state"]
+    assert set(kept) == {"box", "box-layout", "table", "slider", "text", "link", "out", "inside"}
+    assert kept["box"]["state"]["children"] == ["IPY_MODEL_table"]
     nbformat.validate(nb)
+
+
+def test_a_notebook_without_figure_widgets_keeps_its_widget_state_as_it_was() -> None:
+    static = _static_figures()
+    states = {"slider": _model("FloatSliderModel", value=0.5)}
+    nb = _notebook([[_view("slider")]], {k: dict(v) for k, v in states.items()})
+    assert static.make_static(nb, {}) == 0
+    assert nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"] == states
+
+
+def test_the_figures_are_collected_whatever_the_notebook_named_its_variables(
+    tmp_path: Path,
+) -> None:
+    notebook = tmp_path / "shadow.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import plotly.graph_objects as go\nfig = go.FigureWidget(go.Scatter(y=[1, 2]))\nfig"
+        ),
+        nbformat.v4.new_code_cell("fig.add_scatter(y=[3, 4])\nlist = isinstance = json = None"),
+    ]
+    nbformat.write(nb, notebook)
+    out = tmp_path / "shadow.executed.ipynb"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent.parent / "notebooks" / "run.py"),
+            str(notebook),
+            "--store",
+            str(tmp_path / "store"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = nbformat.read(out, as_version=4)
+    [figure] = _plotly_outputs(executed.cells[0])
+    assert len(figure["data"]) == 2  # the trace added after it was shown
+    assert len(executed.cells) == 2 and "widgets" not in executed.metadata

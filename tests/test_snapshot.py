@@ -245,6 +245,20 @@ def test_git_checkout_is_followed_without_a_reflog(tmp_path: Path) -> None:
     assert git_info(str(tmp_path))[GIT_COMMIT] == first[GIT_COMMIT]
 
 
+def test_git_orphan_checkout_is_followed(tmp_path: Path) -> None:
+    """``checkout --orphan`` rewrites HEAD without a line in its reflog."""
+    from nbtrack.tracking.context import GIT_BRANCH, GIT_COMMIT, git_info
+
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "commit", "-qm", "one")
+    assert git_info(str(tmp_path))[GIT_BRANCH] == "main"
+    _git(tmp_path, "checkout", "-q", "--orphan", "fresh")
+    assert git_info(str(tmp_path)) == {GIT_BRANCH: "fresh"}  # no commit yet
+    assert GIT_COMMIT not in git_info(str(tmp_path))
+
+
 def test_package_list_is_read_again_after_an_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

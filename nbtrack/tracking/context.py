@@ -113,25 +113,25 @@ def git_dir(directory: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=64)
-def _head_files(gitdir: str) -> tuple[str, str]:
-    return os.path.join(gitdir, "logs", "HEAD"), os.path.join(gitdir, "HEAD")
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return 0, 0
+    return found.st_size, found.st_mtime_ns
 
 
-def git_signature(gitdir: str) -> tuple[int, int]:
-    """Changes whenever HEAD moves. Git appends a line to HEAD's reflog at every move (commit,
-    checkout, reset, merge), so its size and time say so in one stat call, cheap enough for
-    every start_run. Without a reflog (``core.logAllRefUpdates`` off) it is HEAD itself, which
-    a checkout rewrites but a commit on the branch does not: such a commit shows from the next
-    checkout, or in a new process."""
-    reflog, head = _head_files(gitdir)
-    for path in (reflog, head):
-        try:
-            found = os.stat(path)
-        except OSError:
-            continue
-        return found.st_size, found.st_mtime_ns
-    return 0, 0
+def git_signature(gitdir: str) -> tuple[int, ...]:
+    """Changes whenever HEAD moves: git appends to HEAD's reflog at every move (commit,
+    checkout, reset, merge; its size tells even where file times are coarse), and rewrites
+    HEAD itself at a checkout, including those it does not log (``checkout --orphan``). Two
+    stat calls, cheap enough for every start_run. Not seen: a commit made with reflogs off
+    (``core.logAllRefUpdates``), or to this branch from another worktree, until HEAD is
+    rewritten or in a new process."""
+    return (
+        *_stat(os.path.join(gitdir, "logs", "HEAD")),
+        *_stat(os.path.join(gitdir, "HEAD")),
+    )
 
 
 def git_info(directory: str) -> dict[str, str]:
