@@ -46,15 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"executing {path.name} ({len(nb.cells)} cells) in a fresh kernel ...", flush=True)
     started = time.perf_counter()
     nb.cells.append(nbformat.v4.new_code_cell(COLLECT))  # the figures as they ended
+    client = None
     try:
         with tempfile.TemporaryDirectory(prefix="nbtrack-kernel-") as sockets:
-            NotebookClient(
+            client = NotebookClient(
                 nb,
                 timeout=args.timeout,
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
                 config=_unix_sockets(Path(sockets)),
-            ).execute()
+            )
+            client.execute()
     except CellExecutionError as exc:
         collector = nb.cells.pop()
         if not any(o.get("output_type") == "error" for o in collector.get("outputs", [])):
@@ -65,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         # Only the figures' collection failed: the notebook ran. Its figure widgets are saved
-        # as they were displayed.
+        # as they were displayed. (nbclient saves the widgets' state only after a run without
+        # error: here it is saved now.)
         print(f"note: the figures could not be read from the kernel ({exc.ename})", file=sys.stderr)
+        assert client is not None
+        client.set_widgets_metadata()
         nb.cells.append(collector)
     make_static(nb, collected(nb.cells.pop()))
     nbformat.write(nb, output)

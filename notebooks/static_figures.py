@@ -13,10 +13,12 @@ Used by run.py, beside it (imported from the script's folder).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
 import nbformat
+import numpy as np
 
 #: The output that :data:`COLLECT` displays: ``{model id: figure}``.
 FIGURES_MIME = "application/x-nbtrack-figures+json"
@@ -64,30 +66,40 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
     model id) or else as it was displayed (its saved state: a widget closed before the end).
     The rest of a box (a run table, controls) stays a widget; an output left with nothing but
     empty boxes goes. The figures' saved state goes, and so does every layout or style only
-    they used. (A figure shown only inside an Output widget stays a widget.) Returns how many
-    figure outputs were written."""
+    they used. Returns how many figure outputs were written.
+
+    Left as widgets, with their state: what an Output widget shows (its boxes are shared with
+    it), and the figures a tab, accordion or stack holds directly (their titles go by place).
+    """
     widgets = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {})
     states: dict[str, Any] = widgets.get("state", {})
     figures = {m: _saved_figure(s) for m, s in states.items() if _is_plotly(s)}
-    figures.update((m, f) for m, f in collected_figures.items() if m in states)
+    figures.update((m, f) for m, f in collected_figures.items() if m in figures)
     if not figures:
         return 0
+    inside_outputs = set(
+        _closure(
+            {r for s in states.values() if s.get("model_name") == "OutputModel" for r in _refs(s)},
+            states,
+        )
+    )
     # Which figures each output shows, before any box is changed (one box may be shown twice).
-    views = [
-        (cell, output, output["data"][WIDGET_VIEW]["model_id"])
+    shows = {
+        id(output): list(
+            _figures_in(
+                output["data"][WIDGET_VIEW]["model_id"], states, figures, inside_outputs, set()
+            )
+        )
         for cell in nb.cells
         if cell.cell_type == "code"
         for output in cell.outputs
         if WIDGET_VIEW in output.get("data", {})
-    ]
-    shows = {id(output): list(_figures_in(root, states, figures)) for _, output, root in views}
+    }
     converted = {m for drawn in shows.values() for m in drawn}
-    for saved in states.values():  # the boxes' figures become outputs of their own
+    for model_id, saved in states.items():  # the boxes' figures become outputs of their own
         children = saved.get("state", {}).get("children")
-        if isinstance(children, list):
-            saved["state"]["children"] = [
-                c for c in children if not (isinstance(c, str) and c[len(_REF) :] in converted)
-            ]
+        if saved.get("model_name") in _BOXES and model_id not in inside_outputs:
+            saved["state"]["children"] = [c for c in children if _id(c) not in converted]
     written = 0
     dropped: set[str] = set(converted)  # outputs' widgets no longer shown
     for cell in nb.cells:
@@ -100,7 +112,7 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
                 outputs.append(output)
                 continue
             root = output["data"][WIDGET_VIEW]["model_id"]
-            if root not in converted and _has_content(root, states):
+            if root not in converted and _has_content(root, states, set()):
                 outputs.append(output)
             else:
                 dropped.add(root)
@@ -113,37 +125,79 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
     return written
 
 
+def _id(ref: Any) -> str | None:
+    """The model id of an ``IPY_MODEL_`` reference, else None."""
+    return ref[len(_REF) :] if isinstance(ref, str) and ref.startswith(_REF) else None
+
+
 def _is_plotly(saved: dict[str, Any]) -> bool:
-    return "plotly" in str(saved.get("state", {}).get("_anywidget_id", ""))
+    state = saved.get("state", {})
+    kind = str(state.get("_anywidget_id", ""))
+    return kind.startswith("plotly.") and kind.endswith("FigureWidget") and "_widget_data" in state
 
 
 def _saved_figure(saved: dict[str, Any]) -> dict[str, Any]:
-    """The figure a figure widget's saved state holds: the one it was displayed with."""
-    state = saved.get("state", {})
+    """The figure a figure widget's saved state holds: the one it was displayed with, its
+    arrays (stored beside the state as binary buffers) as plotly's typed arrays."""
+    state = copy.deepcopy(saved.get("state", {}))
+    for buffer in saved.get("buffers", []):
+        path = list(buffer.get("path", []))
+        if len(path) < 2 or path[0] not in ("_widget_data", "_widget_layout"):
+            continue
+        holder: Any = state
+        try:
+            for key in path[:-2]:
+                holder = holder[key]
+            spec = holder[path[-2]]
+            typed = {"dtype": np.dtype(spec["dtype"]).str[1:], "bdata": buffer["data"]}
+        except (KeyError, IndexError, TypeError):
+            continue
+        shape = spec.get("shape") or []
+        if len(shape) > 1:
+            typed["shape"] = ",".join(str(n) for n in shape)
+        holder[path[-2]] = typed
     return {"data": state.get("_widget_data") or [], "layout": state.get("_widget_layout") or {}}
 
 
-def _figures_in(root: str, states: dict[str, Any], figures: dict[str, Any]) -> Iterator[str]:
-    """The figures a widget shows, in the order its boxes show them (depth first)."""
+def _figures_in(
+    root: str,
+    states: dict[str, Any],
+    figures: dict[str, Any],
+    inside_outputs: set[str],
+    seen: set[str],
+) -> Iterator[str]:
+    """The figures a widget shows, in the order its boxes show them (depth first); not those
+    of boxes an Output widget shows too, nor a tab's (accordion's, stack's) own."""
     if root in figures:
         yield root
         return
-    children = states.get(root, {}).get("state", {}).get("children")
-    for child in children if isinstance(children, list) else []:
-        if isinstance(child, str) and child.startswith(_REF):
-            yield from _figures_in(child[len(_REF) :], states, figures)
+    if root in seen or root in inside_outputs:
+        return
+    seen.add(root)
+    saved = states.get(root, {})
+    name = saved.get("model_name")
+    if name not in _BOXES and name not in _SELECTIONS:
+        return
+    for child in map(_id, saved.get("state", {}).get("children") or []):
+        if child is not None and not (name in _SELECTIONS and child in figures):
+            yield from _figures_in(child, states, figures, inside_outputs, seen)
 
 
-def _has_content(root: str, states: dict[str, Any]) -> bool:
+def _has_content(root: str, states: dict[str, Any], seen: set[str]) -> bool:
     """Whether a widget shows something besides boxes (a table, a control, a label)."""
+    if root in seen:
+        return False
+    seen.add(root)
     saved = states.get(root, {})
     if str(saved.get("model_name", "")) not in _BOXES:
         return bool(saved)
     children = saved.get("state", {}).get("children") or []
-    return any(isinstance(c, str) and _has_content(c[len(_REF) :], states) for c in children)
+    return any(c is not None and _has_content(c, states, seen) for c in map(_id, children))
 
 
 _BOXES = {"BoxModel", "HBoxModel", "VBoxModel", "GridBoxModel"}
+#: Containers whose children go with titles by place: never changed.
+_SELECTIONS = {"TabModel", "AccordionModel", "StackModel"}
 
 
 def _forget(states: dict[str, Any], dropped: set[str], nb: Any) -> None:

@@ -101,6 +101,7 @@ def _model(name: str, **state: Any) -> dict[str, Any]:
 
 
 def _figure_model(**state: Any) -> dict[str, Any]:
+    state = {"_widget_data": [], "_widget_layout": {}, **state}
     return _model(
         "AnyModel", _anywidget_id="plotly.graph_objs.FigureWidget", _esm="x" * 999, **state
     )
@@ -250,3 +251,95 @@ def test_the_figures_are_collected_whatever_the_notebook_named_its_variables(
     [figure] = _plotly_outputs(executed.cells[0])
     assert len(figure["data"]) == 2  # the trace added after it was shown
     assert len(executed.cells) == 2 and "widgets" not in executed.metadata
+
+
+def test_figures_shared_with_output_widgets_and_tabs_stay_widgets() -> None:
+    """A box an Output widget shows too, and a tab's own figure, are left as they are: the
+    Output widget shares the box, and a tab's titles go by the place of its children."""
+    static = _static_figures()
+    states = {
+        "box": _model("VBoxModel", children=["IPY_MODEL_table", "IPY_MODEL_shared"]),
+        "table": _model("HTMLModel", value="<table/>"),
+        "shared": _figure_model(),
+        "out": _model(
+            "OutputModel",
+            outputs=[
+                {
+                    "output_type": "display_data",
+                    "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "box"}},
+                }
+            ],
+        ),
+        "tabs": _model(
+            "TabModel",
+            children=["IPY_MODEL_tabbed", "IPY_MODEL_table"],
+            titles=["loss", "runs"],
+            selected_index=1,
+        ),
+        "tabbed": _figure_model(),
+    }
+    nb = _notebook([[_view("box"), _view("out")], [_view("tabs")]], states)
+    assert static.make_static(nb, {"shared": {"data": [], "layout": {}}}) == 0
+    assert _shown(nb.cells[0]) == ["box", "out"] and _shown(nb.cells[1]) == ["tabs"]
+    kept = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert kept["box"]["state"]["children"] == ["IPY_MODEL_table", "IPY_MODEL_shared"]
+    assert {"shared", "tabbed"} <= set(kept)
+
+
+def test_a_closed_figure_is_drawn_with_its_arrays_from_the_saved_buffers() -> None:
+    """nbclient saves a widget's numpy arrays as binary buffers beside its state."""
+    static = _static_figures()
+    values = np.array([3.0, 1.0, 2.0])
+    saved = _figure_model(
+        _widget_data=[{"type": "bar", "y": {"dtype": "float64", "shape": [3]}}],
+        _widget_layout={"title": {"text": "closed"}},
+    )
+    saved["buffers"] = [
+        {
+            "path": ["_widget_data", 0, "y", "buffer"],
+            "data": base64.b64encode(values.tobytes()).decode(),
+            "encoding": "base64",
+        }
+    ]
+    nb = _notebook([[_view("closed")]], {"closed": saved})
+    assert static.make_static(nb, {}) == 1
+    [figure] = _plotly_outputs(nb.cells[0])
+    assert _values(figure["data"][0]["y"]).tolist() == values.tolist()
+    assert "widgets" not in nb.metadata
+
+
+def test_a_failed_collection_saves_the_figures_as_displayed(tmp_path: Path) -> None:
+    """If the figures cannot be read from the kernel, the notebook still ran: it is written
+    with its figures as they were displayed, and the runner says so."""
+    notebook = tmp_path / "broken.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import plotly.graph_objects as go\nfig = go.FigureWidget(go.Scatter(y=[1, 2]))\nfig"
+        ),
+        nbformat.v4.new_code_cell(
+            "import IPython.display\nIPython.display.publish_display_data = None"
+        ),
+    ]
+    nbformat.write(nb, notebook)
+    out = tmp_path / "broken.executed.ipynb"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent.parent / "notebooks" / "run.py"),
+            str(notebook),
+            "--store",
+            str(tmp_path / "store"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the figures could not be read" in result.stderr
+    executed = nbformat.read(out, as_version=4)
+    [figure] = _plotly_outputs(executed.cells[0])
+    assert _values(figure["data"][0]["y"]).tolist() == [1, 2]
+    assert len(executed.cells) == 2

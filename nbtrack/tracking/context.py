@@ -144,7 +144,7 @@ def git_info(directory: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _head(gitdir: str, signature: tuple[int, int]) -> dict[str, str]:
+def _head(gitdir: str, signature: tuple[int, ...]) -> dict[str, str]:
     return _read_head(Path(gitdir))
 
 
