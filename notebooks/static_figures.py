@@ -65,8 +65,8 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
     a figure output of its own after that output, as it ended (``collected_figures``, by
     model id) or else as it was displayed (its saved state: a widget closed before the end).
     The rest of a box (a run table, controls) stays a widget; an output left with nothing but
-    empty boxes goes. The figures' saved state goes, and so does every layout or style only
-    they used. Returns how many figure outputs were written.
+    empty boxes goes. The figures' saved state goes, and so does that of every widget no
+    output shows any more. Returns how many figure outputs were written.
 
     Left as widgets, with their state: what an Output widget shows (its boxes are shared with
     it), and the figures a tab, accordion or stack holds directly (their titles go by place).
@@ -101,7 +101,6 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
         if saved.get("model_name") in _BOXES and model_id not in inside_outputs:
             saved["state"]["children"] = [c for c in children if _id(c) not in converted]
     written = 0
-    dropped: set[str] = set(converted)  # outputs' widgets no longer shown
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -114,12 +113,10 @@ def make_static(nb: Any, collected_figures: dict[str, Any]) -> int:
             root = output["data"][WIDGET_VIEW]["model_id"]
             if root not in converted and _has_content(root, states, set()):
                 outputs.append(output)
-            else:
-                dropped.add(root)
             outputs.extend(_figure_output(figures[m]) for m in drawn)
             written += len(drawn)
         cell.outputs = outputs
-    _forget(states, dropped, nb)
+    _forget(states, nb)
     if not states:
         del nb.metadata["widgets"]
     return written
@@ -200,20 +197,23 @@ _BOXES = {"BoxModel", "HBoxModel", "VBoxModel", "GridBoxModel"}
 _SELECTIONS = {"TabModel", "AccordionModel", "StackModel"}
 
 
-def _forget(states: dict[str, Any], dropped: set[str], nb: Any) -> None:
-    """Drop the saved state of the widgets ``dropped`` and of what they refer to (boxes'
-    children, layouts), except what any other widget, or an output still shown, refers to."""
-    gone = set(_closure(dropped, states))
-    keep = {
+def _forget(states: dict[str, Any], nb: Any) -> None:
+    """Keep the saved state of what the outputs show, of what that refers to (boxes'
+    children, layouts, the widgets an Output widget shows), and of widgets that refer to any
+    of it (a link between two sliders); drop the rest: the figures written out, and widgets
+    no output shows (a box of curves built but never displayed)."""
+    roots = {
         output["data"][WIDGET_VIEW]["model_id"]
         for cell in nb.cells
         if cell.cell_type == "code"
         for output in cell.outputs
         if WIDGET_VIEW in output.get("data", {})
     }
-    keep |= set(states) - gone
-    for model_id in gone - set(_closure(keep, states)):
-        states.pop(model_id, None)
+    shown = set(_closure(roots, states))
+    linked = {m for m, s in states.items() if m not in shown and set(_refs(s)) & shown}
+    keep = shown | set(_closure(linked, states))
+    for model_id in set(states) - keep:
+        del states[model_id]
 
 
 def _closure(roots: set[str], states: dict[str, Any]) -> Iterator[str]:

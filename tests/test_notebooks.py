@@ -44,6 +44,8 @@ def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert out.exists()
+    # plotly figures are saved as figures, not as widgets carrying plotly.js (5 MB each)
+    assert out.stat().st_size < 2_000_000
     if notebook.stem == "quickstart":  # the README promises it prints where the results are
         assert "store: sqlite:///" in result.stdout
         # and the main job's output is clean (kernels run by the notebooks themselves, as in
@@ -277,6 +279,9 @@ def test_figures_shared_with_output_widgets_and_tabs_stay_widgets() -> None:
             selected_index=1,
         ),
         "tabbed": _figure_model(),
+        # built but never displayed: nothing shows it, so it goes with its figure
+        "unshown": _model("VBoxModel", children=["IPY_MODEL_unshown-fig"]),
+        "unshown-fig": _figure_model(),
     }
     nb = _notebook([[_view("box"), _view("out")], [_view("tabs")]], states)
     assert static.make_static(nb, {"shared": {"data": [], "layout": {}}}) == 0
@@ -284,6 +289,7 @@ def test_figures_shared_with_output_widgets_and_tabs_stay_widgets() -> None:
     kept = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert kept["box"]["state"]["children"] == ["IPY_MODEL_table", "IPY_MODEL_shared"]
     assert {"shared", "tabbed"} <= set(kept)
+    assert not {"unshown", "unshown-fig"} & set(kept)
 
 
 def test_a_closed_figure_is_drawn_with_its_arrays_from_the_saved_buffers() -> None:
