@@ -20,18 +20,12 @@ NOTEBOOKS = sorted(
 )
 
 
-def test_there_is_a_quickstart() -> None:
-    assert any(p.name == "quickstart.ipynb" for p in NOTEBOOKS)
-
-
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    out = tmp_path / f"{notebook.stem}.executed.ipynb"
-    result = subprocess.run(
+def _run(notebook: Path, store: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """notebooks/run.py on ``notebook``, as the README's first command runs it."""
+    return subprocess.run(
         [
             sys.executable,
-            str(notebook.parent / "run.py"),
+            str(Path(__file__).parent.parent / "notebooks" / "run.py"),
             str(notebook),
             "--store",
             str(store),
@@ -42,6 +36,35 @@ def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
         text=True,
         timeout=900,
     )
+
+
+def _figure_then(tmp_path: Path, code: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run a notebook that shows a figure widget (y = 1, 2), then runs ``code``; the result
+    and the executed notebook."""
+    notebook = tmp_path / "figure.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import plotly.graph_objects as go\nfig = go.FigureWidget(go.Scatter(y=[1, 2]))\nfig"
+        ),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nbformat.write(nb, notebook)
+    out = tmp_path / "figure.executed.ipynb"
+    result = _run(notebook, tmp_path / "store", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, nbformat.read(out, as_version=4)
+
+
+def test_there_is_a_quickstart() -> None:
+    assert any(p.name == "quickstart.ipynb" for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    out = tmp_path / f"{notebook.stem}.executed.ipynb"
+    result = _run(notebook, store, out)
     assert result.returncode == 0, result.stdout + result.stderr
     assert out.exists()
     # plotly figures are saved as figures, not as widgets carrying plotly.js (5 MB each)
@@ -224,32 +247,9 @@ def test_a_notebook_without_figure_widgets_keeps_its_widget_state_as_it_was() ->
 def test_the_figures_are_collected_whatever_the_notebook_named_its_variables(
     tmp_path: Path,
 ) -> None:
-    notebook = tmp_path / "shadow.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "import plotly.graph_objects as go\nfig = go.FigureWidget(go.Scatter(y=[1, 2]))\nfig"
-        ),
-        nbformat.v4.new_code_cell("fig.add_scatter(y=[3, 4])\nlist = isinstance = json = None"),
-    ]
-    nbformat.write(nb, notebook)
-    out = tmp_path / "shadow.executed.ipynb"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).parent.parent / "notebooks" / "run.py"),
-            str(notebook),
-            "--store",
-            str(tmp_path / "store"),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    _, executed = _figure_then(
+        tmp_path, "fig.add_scatter(y=[3, 4])\nlist = isinstance = json = None"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    executed = nbformat.read(out, as_version=4)
     [figure] = _plotly_outputs(executed.cells[0])
     assert len(figure["data"]) == 2  # the trace added after it was shown
     assert len(executed.cells) == 2 and "widgets" not in executed.metadata
@@ -317,35 +317,10 @@ def test_a_closed_figure_is_drawn_with_its_arrays_from_the_saved_buffers() -> No
 def test_a_failed_collection_saves_the_figures_as_displayed(tmp_path: Path) -> None:
     """If the figures cannot be read from the kernel, the notebook still ran: it is written
     with its figures as they were displayed, and the runner says so."""
-    notebook = tmp_path / "broken.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "import plotly.graph_objects as go\nfig = go.FigureWidget(go.Scatter(y=[1, 2]))\nfig"
-        ),
-        nbformat.v4.new_code_cell(
-            "import IPython.display\nIPython.display.publish_display_data = None"
-        ),
-    ]
-    nbformat.write(nb, notebook)
-    out = tmp_path / "broken.executed.ipynb"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).parent.parent / "notebooks" / "run.py"),
-            str(notebook),
-            "--store",
-            str(tmp_path / "store"),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result, executed = _figure_then(
+        tmp_path, "import IPython.display\nIPython.display.publish_display_data = None"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     assert "the figures could not be read" in result.stderr
-    executed = nbformat.read(out, as_version=4)
     [figure] = _plotly_outputs(executed.cells[0])
     assert _values(figure["data"][0]["y"]).tolist() == [1, 2]
     assert len(executed.cells) == 2
