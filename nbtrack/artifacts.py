@@ -112,16 +112,16 @@ def _file(artifact_uri: str) -> Path:
     return local
 
 
-def _resolved(artifact_uri: str, tracking_uri: str | None) -> str:
+def _resolved(artifact_uri: str, client: Any) -> str:
     """``artifact_uri``, or for a registered version (``models:/``) where its model was logged
-    (a ``runs:/`` URI, or a folder)."""
+    (a ``runs:/`` URI, or a folder), looked up in ``client``'s registry (None: the tracking
+    URI in force)."""
     if not artifact_uri.startswith("models:/"):
         return artifact_uri
     from .models.uri import parse_model_uri, registry_version
     from .tracking import fluent
-    from .tracking.client import Client
 
-    where = Client(tracking_uri) if tracking_uri is not None else fluent._client()
+    where = client if client is not None else fluent._client()
     return str(registry_version(parse_model_uri(artifact_uri), where).source)
 
 
@@ -140,7 +140,7 @@ def _locate(
         raise InvalidInputError("artifact_path goes with run_id; put the path in artifact_uri")
     client = Client(tracking_uri) if tracking_uri is not None else None
     if artifact_uri is not None:
-        artifact_uri = _resolved(artifact_uri, tracking_uri)
+        artifact_uri = _resolved(artifact_uri, client)
         in_run = split_runs_uri(artifact_uri)
         if in_run is not None:
             run_id, path = in_run
