@@ -1354,6 +1354,25 @@ def test_client_synchronous_writes_are_stored_before_returning(store_dir: Path) 
         assert ("t", "w") in conn.execute("SELECT key, value FROM tags").fetchall()
 
 
+def test_fluent_synchronous_flag_is_the_clients(store_dir: Path) -> None:
+    """The fluent calls hand MLflow's ``synchronous`` to the client: True writes before
+    returning, False returns something to ``wait()`` on, and log_param returns its value."""
+    import sqlite3
+
+    with mlflow.start_run():
+        assert mlflow.log_metric("m", 1.5, synchronous=True) is None
+        assert mlflow.log_param("p", "v", synchronous=True) == "v"
+        assert mlflow.set_tag("t", "w", synchronous=True) is None
+        with sqlite3.connect(store_dir / "nbtrack.db") as conn:  # no flush on this read
+            assert conn.execute("SELECT value FROM latest_metrics").fetchall() == [(1.5,)]
+            assert conn.execute("SELECT value FROM params").fetchall() == [("v",)]
+            assert ("t", "w") in conn.execute("SELECT key, value FROM tags").fetchall()
+        pending = mlflow.log_metric("n", 2.0, synchronous=False)
+        pending.wait()
+        with sqlite3.connect(store_dir / "nbtrack.db") as conn:
+            assert ("n", 2.0) in conn.execute("SELECT key, value FROM latest_metrics").fetchall()
+
+
 def test_close_stores_writes_what_is_buffered_and_reopens_on_next_use(store_dir: Path) -> None:
     import os
 

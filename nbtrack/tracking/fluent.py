@@ -694,8 +694,7 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run. Re-logging the same value is fine; another value raises.
     Returns ``value`` (with ``synchronous=False``, an object to ``wait()`` on), as MLflow does."""
     client, run_id = _target(None)
-    client.log_param(run_id, key, value)
-    return client._written(synchronous) or value
+    return client.log_param(run_id, key, value, synchronous)
 
 
 def log_params(
@@ -720,13 +719,11 @@ def log_metric(
     The signature is MLflow's: ``step``, ``synchronous`` (True waits until it is stored),
     ``timestamp`` (ms since the epoch), ``run_id``.
     """
-    if run_id is None and _stack and synchronous is None:  # the training loop's: no detours
+    if run_id is None and _stack:  # the training loop's: no detours
         f = _stack[-1]
-        f.client.log_metric(f.run.info.run_id, key, value, timestamp, step)
-        return None
+        return f.client.log_metric(f.run.info.run_id, key, value, timestamp, step, synchronous)
     client, target = _target(run_id)
-    client.log_metric(target, key, value, timestamp, step)
-    return client._written(synchronous)
+    return client.log_metric(target, key, value, timestamp, step, synchronous)
 
 
 def log_metrics(
@@ -746,8 +743,7 @@ def log_metrics(
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag of the active run (keys under ``nbtrack.`` are reserved)."""
     client, run_id = _target(None)
-    client.set_tag(run_id, key, value)
-    return client._written(synchronous)
+    return client.set_tag(run_id, key, value, synchronous)
 
 
 def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
