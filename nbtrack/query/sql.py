@@ -41,7 +41,7 @@ from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
 from nbtrack.tracking.context import MLFLOW_TAGS
 
-__all__ = ["MAX_JOINS", "CompiledSearch", "Probe", "compile_search", "like_to_glob"]
+__all__ = ["MAX_JOINS", "CompiledSearch", "Probe", "compile_search", "like_to_glob", "placeholders"]
 
 #: Attribute name (canonical or alias) -> column of ``runs r``. The only source of column text.
 _ATTRIBUTE_COLUMNS: dict[str, str] = {
@@ -121,7 +121,8 @@ def _invalid(message: str) -> FilterSyntaxError:
     return FilterSyntaxError(f"invalid filter AST: {message}")
 
 
-def _placeholders(count: int) -> str:
+def placeholders(count: int) -> str:
+    """``?, ?, ?``: the bound parameters of an ``IN`` list of ``count`` values."""
     return ", ".join("?" * count)
 
 
@@ -165,7 +166,7 @@ def _string_condition(column: str, node: Comparison, args: list[object]) -> str:
     items = _as_strings(node)
     args.extend(items)
     negation = "NOT " if op == "NOT IN" else ""
-    return f"{column} {negation}IN ({_placeholders(len(items))})"
+    return f"{column} {negation}IN ({placeholders(len(items))})"
 
 
 def _numeric_condition(column: str, node: Comparison, args: list[object]) -> str:

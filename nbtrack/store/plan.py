@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..query.sql import placeholders
+
 if TYPE_CHECKING:
     from ..query.sql import CompiledSearch, Probe
 
@@ -46,10 +48,6 @@ Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 Source = tuple[str, list[Any], str, list[Any]]
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 def _runs_in_scope(
     query: Query,
     experiment_ids: Sequence[int],
@@ -62,8 +60,8 @@ def _runs_in_scope(
     ``runs`` (run ids, a start-time range), which SQLite counts in an index."""
     sql = (
         "SELECT count(*) FROM (SELECT 1 FROM runs r"
-        f" WHERE r.experiment_id IN ({_marks(len(experiment_ids)) or 'NULL'})"
-        f" AND r.lifecycle_stage IN ({_marks(len(stages))}) AND ({search.narrowing}) LIMIT ?)"
+        f" WHERE r.experiment_id IN ({placeholders(len(experiment_ids)) or 'NULL'})"
+        f" AND r.lifecycle_stage IN ({placeholders(len(stages))}) AND ({search.narrowing}) LIMIT ?)"
     )
     return int(query(sql, [*experiment_ids, *stages, *search.narrowing_args, cap])[0][0])
 
@@ -72,7 +70,7 @@ def _runs_with(query: Query, probe: Probe, cap: int) -> int:
     """How many runs of the whole store have the probe's value, counting to ``cap`` at most."""
     sql = (
         "SELECT count(*) FROM (SELECT 1 FROM params INDEXED BY params_by_value"
-        f" WHERE key = ? AND value IN ({_marks(len(probe.values))}) LIMIT ?)"
+        f" WHERE key = ? AND value IN ({placeholders(len(probe.values))}) LIMIT ?)"
     )
     return int(query(sql, [probe.key, *probe.values, cap])[0][0])
 
@@ -135,7 +133,7 @@ def search_source(
     return (
         f"FROM params {alias} INDEXED BY params_by_value CROSS JOIN runs r {joins}",
         join_args,
-        f"{alias}.key = ? AND {alias}.value IN ({_marks(len(best.values))})"
+        f"{alias}.key = ? AND {alias}.value IN ({placeholders(len(best.values))})"
         f" AND r.run_id = {alias}.run_id",
         [best.key, *best.values],
     )

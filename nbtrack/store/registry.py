@@ -19,6 +19,7 @@ from ..exceptions import (
     ModelVersionNotFoundError,
     RegisteredModelNotFoundError,
 )
+from ..query.sql import placeholders
 from .sqlite import SQLiteStore
 
 __all__ = ["Event", "RegistryTables"]
@@ -53,10 +54,6 @@ class Event:
 
 def _rows(cursor: sqlite3.Cursor, columns: Sequence[str]) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _in(count: int) -> str:
-    return ",".join("?" * count)
 
 
 class RegistryTables:
@@ -124,12 +121,12 @@ class RegistryTables:
         sql = f"SELECT {', '.join(_MODEL_COLUMNS)} FROM registered_models"
         args: list[Any] = []
         if names is not None:
-            sql += f" WHERE name IN ({_in(len(names))})"
+            sql += f" WHERE name IN ({placeholders(len(names))})"
             args = list(names)
         with self.store.read() as conn:
             models = _rows(conn.execute(sql + " ORDER BY name", args), _MODEL_COLUMNS)
             by_name = {m["name"]: {**m, "tags": {}, "aliases": {}} for m in models}
-            where = f" WHERE name IN ({_in(len(names))})" if names is not None else ""
+            where = f" WHERE name IN ({placeholders(len(names))})" if names is not None else ""
             for name, key, value in conn.execute(
                 "SELECT name, key, value FROM registered_model_tags" + where, args
             ):

@@ -32,6 +32,7 @@ from ..exceptions import (
     SchemaVersionError,
     StoreError,
 )
+from ..query.sql import placeholders
 from .base import BatchOutcome, Release
 from .blocks import pack, unpack
 from .plan import search_source
@@ -461,7 +462,7 @@ class SQLiteStore:
         return exp
 
     def list_experiments(self, lifecycle_stages: Sequence[str]) -> list[dict[str, Any]]:
-        marks = ", ".join("?" for _ in lifecycle_stages)
+        marks = placeholders(len(lifecycle_stages))
         with self.read() as conn:
             cur = conn.execute(
                 f"SELECT * FROM experiments WHERE lifecycle_stage IN ({marks})"
@@ -582,7 +583,7 @@ class SQLiteStore:
     ) -> None:
         with self.write() as conn:
             cur = conn.execute(
-                f"INSERT INTO runs ({', '.join(cols)}) SELECT {', '.join('?' for _ in cols)}"
+                f"INSERT INTO runs ({', '.join(cols)}) SELECT {placeholders(len(cols))}"
                 " WHERE EXISTS (SELECT 1 FROM experiments WHERE experiment_id = ?"
                 " AND lifecycle_stage = 'active')",
                 [*(run[c] for c in cols), run["experiment_id"]],
@@ -675,8 +676,8 @@ class SQLiteStore:
         unknown = set(columns) - set(RUN_COLUMNS)
         if unknown:
             raise ValueError(f"unknown run columns {sorted(unknown)}")
-        exp_marks = ", ".join("?" for _ in experiment_ids) or "NULL"
-        stage_marks = ", ".join("?" for _ in lifecycle_stages)
+        exp_marks = placeholders(len(experiment_ids)) or "NULL"
+        stage_marks = placeholders(len(lifecycle_stages))
         needed = min(offset + max_results, 2**63 - 1)  # SQLite's LIMIT is 64-bit
         source, source_args, start, start_args = search_source(
             self.query, experiment_ids, lifecycle_stages, search, needed
