@@ -41,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["NBTRACK_TRACKING_URI"] = str(Path(args.store).resolve())
     from static_figures import COLLECT, collected, make_static
 
-    nb = nbformat.read(path, as_version=4)
+    unreadable = (OSError, ValueError, TypeError, KeyError, AttributeError)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except (*unreadable, nbformat.ValidationError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        parser.error(f"{path} is not a notebook nbformat can read: {first}")
     output = args.output or path.with_suffix(".executed.ipynb")
     print(f"executing {path.name} ({len(nb.cells)} cells) in a fresh kernel ...", flush=True)
     started = time.perf_counter()

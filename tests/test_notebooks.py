@@ -324,3 +324,19 @@ def test_a_failed_collection_saves_the_figures_as_displayed(tmp_path: Path) -> N
     [figure] = _plotly_outputs(executed.cells[0])
     assert _values(figure["data"][0]["y"]).tolist() == [1, 2]
     assert len(executed.cells) == 2
+
+
+@pytest.mark.parametrize(
+    "text", ["not json", '{"cells": 3}', '{"nbformat": 4, "nbformat_minor": 5, "cells": []}']
+)
+def test_the_runner_refuses_a_file_that_is_no_notebook_and_writes_nothing(
+    tmp_path: Path, text: str
+) -> None:
+    notebook = tmp_path / "bad.ipynb"
+    notebook.write_text(text)
+    out = tmp_path / "bad.executed.ipynb"
+    result = _run(notebook, tmp_path / "store", out)
+    assert result.returncode == 2
+    assert "is not a notebook nbformat can read" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not (tmp_path / "store").exists()
