@@ -223,63 +223,6 @@ def test_commits_leave_checkpoints_to_the_writer_thread(store_dir: Path) -> None
     assert nbtrack.get_run(run_id).data.metrics == {"loss": 0.5}
 
 
-def test_quick_commits_ask_for_a_checkpoint_before_the_tick(
-    store_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A loop of short runs commits faster than the writer thread ticks: every
-    COMMITS_PER_CHECKPOINT commits, the store wakes it, so that the WAL is copied in the
-    background rather than by one start_run in a few hundred (12-15 ms each)."""
-    from nbtrack.store.sqlite import COMMITS_PER_CHECKPOINT
-    from nbtrack.tracking import buffer
-    from nbtrack.tracking.fluent import _client
-
-    store = _client().store
-    assert store.on_long_wal is buffer.checkpoint_soon
-    monkeypatch.setattr(buffer, "INTERVAL_S", 3600.0)  # no tick from now on ...
-    time.sleep(1.0)  # ... once the writer thread's current wait (0.5 s) has ended
-    try:
-        for _ in range(COMMITS_PER_CHECKPOINT // 2):  # a start and an end: two commits each
-            with nbtrack.start_run() as run:
-                pass
-        deadline = time.monotonic() + 10
-        while not _in_database_file(store_dir / "nbtrack.db", run.info.run_id):
-            assert time.monotonic() < deadline, "no checkpoint after many quick commits"
-            time.sleep(0.05)
-    finally:
-        monkeypatch.undo()
-        buffer.checkpoint_soon()  # back to the usual ticks
-
-
-def test_the_long_wal_call_comes_once_per_so_many_commits(tmp_path: Path) -> None:
-    from nbtrack.store.sqlite import COMMITS_PER_CHECKPOINT
-
-    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
-    exp = store.get_or_create_experiment("e")
-    store.checkpoint()
-    calls: list[int] = []
-    store.on_long_wal = lambda: calls.append(1)
-    made = iter(range(10**6))
-
-    def commits(n: int) -> int:
-        for _ in range(n):
-            row = {
-                "run_id": f"{next(made):032x}",
-                "experiment_id": exp,
-                "status": "RUNNING",
-                "start_time": 1,
-            }
-            assert store.create_run(row, {})
-        return len(calls)
-
-    assert commits(COMMITS_PER_CHECKPOINT - 1) == 0
-    assert commits(1) == 1
-    assert commits(10) == 1  # once, not at every commit past the mark
-    store.checkpoint()  # counting starts again
-    assert commits(COMMITS_PER_CHECKPOINT - 1) == 1
-    assert commits(1) == 2
-    store.close()
-
-
 def test_checkpoint_copies_only_after_commits(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
     exp = store.get_or_create_experiment("e")

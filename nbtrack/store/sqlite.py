@@ -21,7 +21,7 @@ import time
 import weakref
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,11 +49,6 @@ BUSY_TIMEOUT_S = 60.0
 #: The writer thread checkpoints after every tick that wrote (:meth:`SQLiteStore.checkpoint`),
 #: so this is reached only when writes outpace it; SQLite's default is 1000 pages.
 FOREGROUND_CHECKPOINT_PAGES = 4000
-#: After this many commits since the last checkpoint, :attr:`SQLiteStore.on_long_wal` asks for
-#: one before the next tick. A commit writes a few pages at least (start_run's, 4-5), so quick
-#: commits reach the foreground checkpoint in a few hundred: a loop of short runs then paid
-#: 12-15 ms (mostly fsync) in one start_run out of every ~430.
-COMMITS_PER_CHECKPOINT = 300
 
 _RUN_SELECT = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 #: Runs per query of :meth:`SQLiteStore.run_columns`.
@@ -156,10 +151,7 @@ class SQLiteStore:
         self._busy_s = BUSY_TIMEOUT_S  # the connection's busy timeout, read once
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
-        self._commits = 0  # since the last checkpoint
-        #: Called (with the store's lock held: it must not wait) when commits since the last
-        #: checkpoint reach COMMITS_PER_CHECKPOINT: the writer thread's wake-up.
-        self.on_long_wal: Callable[[], None] | None = None
+        self._committed = False  # since the last checkpoint
         self._closed = False
         with self._lock:  # a fork waits for the opening transaction too
             _open_stores.add(self)
@@ -329,9 +321,7 @@ class SQLiteStore:
                     raise self._read_only(exc) from exc
                 raise
             conn.execute("COMMIT")
-            self._commits += 1
-            if self._commits == COMMITS_PER_CHECKPOINT and self.on_long_wal is not None:
-                self.on_long_wal()
+            self._committed = True
 
     def _read_only(self, exc: sqlite3.OperationalError) -> StoreError:
         return StoreError(
@@ -375,9 +365,9 @@ class SQLiteStore:
         for nor blocks other connections, and copies what it can; what it could not (another
         connection reading an older state, or checkpointing itself) is left for the next call.
         """
-        commits = self._commits
-        if not commits:
+        if not self._committed:
             return
+        self._committed = False
         done = False
         try:
             with self._checkpoint_lock:
@@ -391,12 +381,9 @@ class SQLiteStore:
                     "PRAGMA wal_checkpoint(PASSIVE)"
                 ).fetchone()
                 done = not busy and copied >= log
-            # Commits made meanwhile count towards the next call. (Not under the store's lock:
-            # an increment lost to this race only delays a checkpoint.)
-            self._commits = max(0, self._commits - commits)
         finally:
-            if not done and not self._closed and not self._commits:
-                self._commits = 1  # the next call tries again
+            if not done and not self._closed:
+                self._committed = True  # the next call tries again
 
     def close(self) -> None:
         with self._checkpoint_lock:

@@ -42,7 +42,7 @@ from typing import Protocol, TypeVar
 from ..exceptions import NbtrackError, NbtrackWarning
 from ..store.base import BatchOutcome
 
-__all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "checkpoint_soon", "flush_all"]
+__all__ = ["BLOCK_AT", "FLUSH_AT", "INTERVAL_S", "WriteBuffer", "flush_all"]
 
 INTERVAL_S = 0.5
 #: How long a flush of the writer thread waits for another process's write lock before it
@@ -266,12 +266,6 @@ class _Writer:
 
 _live_buffers: weakref.WeakSet[WriteBuffer] = weakref.WeakSet()
 _writer = _Writer()
-
-
-def checkpoint_soon() -> None:
-    """Have the writer thread flush and checkpoint now rather than at its next tick (a
-    store's :attr:`~nbtrack.store.sqlite.SQLiteStore.on_long_wal`). Returns at once."""
-    _writer.wake()
 
 
 def _reset_after_fork() -> None:

@@ -34,7 +34,7 @@ from ..store.base import BatchOutcome, Release
 from ..store.sqlite import SQLiteStore, pid_alive
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path, list_folder
-from .buffer import WriteBuffer, checkpoint_soon, combined
+from .buffer import WriteBuffer, combined
 from .entities import (
     Experiment,
     FileInfo,
@@ -79,7 +79,6 @@ class _Backend:
         self.store.ensure_default_experiment()
         self.store.mark_dead_runs(wait=False)  # not now if another process is writing
         self.buffer = WriteBuffer(self.store, self.learn)
-        self.store.on_long_wal = checkpoint_soon  # quick commits: off the caller's thread
         self.buffer.give_back_all_refused(_waiting_refusals.pop(location.db_path, {}))
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
