@@ -748,6 +748,48 @@ def test_processes_started_after_set_tracking_uri_and_set_experiment_use_them(
     assert not (tmp_path / "work" / ".nbtrack").exists()
 
 
+RELATIVE = """
+import os, subprocess, sys, nbtrack
+
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
+nbtrack.set_tracking_uri("sub.db")  # relative: in a child, relative to the child's folder
+nbtrack.set_experiment("inh")
+with nbtrack.start_run():
+    pass
+os.mkdir("child")
+CHILD = "import nbtrack\\nwith nbtrack.start_run(): nbtrack.log_metric('rmse', 0.5)"
+subprocess.run([sys.executable, "-c", CHILD], check=True, cwd="child")
+"""
+
+
+def test_a_child_in_another_folder_finds_the_experiment_by_name_in_its_own_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative URI names another store in a child started elsewhere; the experiment id the
+    parent exported means nothing there (it used to fail with "no experiment with id")."""
+    monkeypatch.delenv("NBTRACK_TRACKING_URI", raising=False)
+    monkeypatch.delenv("NBTRACK_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("NBTRACK_EXPERIMENT_NAME", raising=False)
+    done = run_text(RELATIVE, tmp_path)
+    assert done.returncode == 0, done.stderr
+    child = nbtrack.Client(tmp_path / "child" / "sub.db")
+    inh = child.get_experiment_by_name("inh")
+    assert inh is not None
+    assert [r.data.metrics for r in child.search_runs([inh.experiment_id])] == [{"rmse": 0.5}]
+
+
+def test_an_experiment_id_set_from_outside_still_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's rule for a variable the user set: the id, not a name, and an error if the
+    store has no such experiment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_NAME", "by-name")
+    monkeypatch.setenv("NBTRACK_EXPERIMENT_ID", "42")
+    with pytest.raises(nbtrack.exceptions.ExperimentNotFoundError, match="42"):
+        nbtrack.start_run()
+
+
 def test_a_tracking_uri_variable_set_outside_still_wins_and_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,7 @@ from .buffer import combined
 from .client import Client
 from .entities import ActiveRun, Experiment, Metric, Run, RunOperations, RunStatus, ViewType
 from .uri import (
+    _EXPERIMENT_MARK,
     EXPERIMENT_ID_VAR,
     EXPERIMENT_NAME_VAR,
     _current_uri_text,
@@ -262,15 +263,34 @@ def _active_experiment_id(client: Client) -> str:
         name: str | None = _experiment[1]  # the same experiment name in the store now in force
     else:
         env_id = os.environ.get(EXPERIMENT_ID_VAR)
-        if env_id:
-            return env_id
         name = os.environ.get(EXPERIMENT_NAME_VAR)
+        if env_id and not (name and env_id == os.environ.get(_EXPERIMENT_MARK)):
+            return env_id  # set from outside: MLflow's rule, the id wins
+        if env_id and _exported_id_names(client, env_id, name):
+            return env_id
+        # Exported with its name by the process that started this one, for a store this one
+        # does not use (a relative URI from another working directory): found by name here.
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             experiment = client.get_or_create_experiment(name)
         return experiment.experiment_id
     return "0"
+
+
+def _exported_id_names(client: Client, experiment_id: str, name: str | None) -> bool:
+    """Whether ``experiment_id`` (exported by the process that started this one) is, in this
+    process's store, the experiment ``name`` it was exported with."""
+    key = (_store_key(), experiment_id, name)
+    known = _exported_checked.get(key)
+    if known is None:
+        row = client.store.get_experiment(int(experiment_id)) if experiment_id.isdigit() else None
+        known = _exported_checked[key] = row is not None and row.get("name") == name
+    return known
+
+
+#: ``(store, exported id, exported name)`` -> whether the id is that experiment in that store.
+_exported_checked: dict[tuple[str, str, str | None], bool] = {}
 
 
 def create_experiment(
