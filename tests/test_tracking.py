@@ -599,6 +599,27 @@ def test_deleting_an_experiment_deletes_its_runs_and_restoring_it_brings_them_ba
     assert client.get_run(kept).data.metrics == {"acc": 0.6}
 
 
+def test_a_run_deleted_in_the_same_millisecond_as_its_experiment_stays_deleted(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cleanup script deletes a run, then its experiment, at once: the restore still tells
+    the run deleted on its own from those deleted with the experiment."""
+    from nbtrack.store import sqlite
+    from nbtrack.tracking import client as client_module
+
+    client = Client()
+    exp = client.create_experiment("cleanup")
+    kept, dropped = (client.create_run(exp).info.run_id for _ in range(2))
+    frozen = 1_800_000_000_000
+    monkeypatch.setattr(sqlite, "_now_ms", lambda: frozen)  # one millisecond for both
+    monkeypatch.setattr(client_module, "_now_ms", lambda: frozen)
+    client.delete_run(dropped)
+    client.delete_experiment(exp)
+    client.restore_experiment(exp)
+    assert client.get_run(kept).info.lifecycle_stage == "active"
+    assert client.get_run(dropped).info.lifecycle_stage == "deleted"
+
+
 def test_create_run_in_a_missing_or_deleted_experiment_writes_nothing(store_dir: Path) -> None:
     client = Client()
     exp = client.create_experiment("gone")

@@ -492,9 +492,17 @@ class SQLiteStore:
     def delete_experiment(self, experiment_id: int) -> bool:
         """Mark an active experiment and its active runs deleted, in one write, with one time:
         the experiment's ``last_update_time`` and the runs' ``deleted_time``. False, changing
-        nothing, unless the experiment was active."""
-        now = _now_ms()
+        nothing, unless the experiment was active.
+
+        That time is later than any run of the experiment deleted before (by a millisecond if
+        need be): :meth:`restore_experiment` tells the runs deleted with the experiment by it."""
         with self.write() as conn:
+            before = conn.execute(
+                "SELECT max(deleted_time) FROM runs WHERE experiment_id = ?"
+                " AND lifecycle_stage = 'deleted'",
+                (experiment_id,),
+            ).fetchone()[0]
+            now = _now_ms() if before is None else max(_now_ms(), int(before) + 1)
             cur = conn.execute(
                 "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ?"
                 " WHERE experiment_id = ? AND lifecycle_stage = 'active'",
