@@ -152,7 +152,13 @@ def runs(
         for name in experiment_names:
             exp = client.get_experiment_by_name(name)
             if exp is None:
-                raise click.BadParameter(f"no experiment named {name!r}", param_hint="--experiment")
+                known = ", ".join(
+                    repr(e.name) for e in client.search_experiments(ViewType.ALL)
+                ) or "none"
+                raise click.BadParameter(
+                    f"no experiment named {name!r} (experiments: {known})",
+                    param_hint="--experiment",
+                )
             ids.append(exp.experiment_id)
     else:
         # A deleted experiment's runs are deleted with it: `--deleted` shows them.
@@ -268,6 +274,9 @@ def delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     client = _client(ctx)
     found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none deleted
     for run_id in dict.fromkeys(found):
+        if client.get_run(run_id).info.lifecycle_stage == "deleted":
+            click.echo(f"{run_id} was deleted already (`nbtrack gc` purges it)")
+            continue
         client.delete_run(run_id)
         click.echo(f"deleted {run_id}")
 
@@ -280,6 +289,9 @@ def restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     client = _client(ctx)
     found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none restored
     for run_id in dict.fromkeys(found):
+        if client.get_run(run_id).info.lifecycle_stage != "deleted":
+            click.echo(f"{run_id} is not deleted: nothing to restore")
+            continue
         client.restore_run(run_id)
         click.echo(f"restored {run_id}")
 
@@ -309,6 +321,11 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
         )
     for folder in done.folders:
         click.echo(f"  {folder}")
+    for run_id, versions in done.kept_for_models.items():
+        click.echo(
+            f"kept deleted run {run_id}: registered model version(s) {', '.join(versions)} "
+            "come from it (delete those versions to let gc purge it)"
+        )
     if done.shared_with:
         others = ", ".join(str(p) for p in done.shared_with)
         click.echo(

@@ -367,6 +367,7 @@ def test_unknown_experiment(store_dir: Path, seeded: dict[str, str]) -> None:
     out = failed(store_dir, "runs", "--experiment", "nope")
     assert "no experiment named 'nope'" in out
     assert "--experiment" in out
+    assert "'churn'" in out and "'Default'" in out  # the experiments there are
 
 
 # -- runs show --------------------------------------------------------------------------------
@@ -421,6 +422,8 @@ def test_show_ambiguous_prefix(store_dir: Path, seeded: dict[str, str]) -> None:
     out = failed(store_dir, "runs", "show", shared)
     assert f"{shared!r} matches several runs" in out
     assert "more characters" in out
+    matching = [i for i in ids if i.startswith(shared)]
+    assert sum(i in out for i in matching) == min(len(matching), 5)  # some of them, by name
 
 
 # -- delete, restore, gc ----------------------------------------------------------------------
@@ -438,6 +441,23 @@ def test_delete_hides_and_restore_brings_back(store_dir: Path, seeded: dict[str,
     assert ok(store_dir, "runs", "restore", run_id[:8]).strip() == f"restored {run_id}"
     assert "lr-run" in names_of(ok(store_dir, "runs"))
     assert names_of(ok(store_dir, "runs", "--deleted")) == ["ghost"]
+
+
+def test_deleting_a_deleted_run_or_restoring_an_active_one_says_so(
+    store_dir: Path, seeded: dict[str, str]
+) -> None:
+    run_id = seeded["lr-run"]
+    ok(store_dir, "runs", "delete", run_id)
+    before = db_dump(store_dir)
+    assert ok(store_dir, "runs", "delete", run_id).strip() == (
+        f"{run_id} was deleted already (`nbtrack gc` purges it)"
+    )
+    assert db_dump(store_dir) == before
+    ok(store_dir, "runs", "restore", run_id)
+    other = seeded["cnn"]
+    assert ok(store_dir, "runs", "restore", other).strip() == (
+        f"{other} is not deleted: nothing to restore"
+    )
 
 
 def test_delete_several_and_unknown(store_dir: Path, seeded: dict[str, str]) -> None:

@@ -89,6 +89,10 @@ def test_gc_keeps_deleted_runs_that_registered_versions_use(
     result = CliRunner().invoke(cli, ["--store", str(store_dir), "gc"])
     assert result.exit_code == 0, result.output
     assert "purged 2 deleted run(s)" in result.output
+    # The run kept is named, with the version that keeps it.
+    assert f"kept deleted run {registered[0]}: registered model version(s) iris v1" in (
+        result.output
+    )
     assert nbtrack.load_model("models:/iris/1").C == 1.0
 
 

@@ -1027,6 +1027,15 @@ class SQLiteStore:
         """Deleted runs that ``gc`` may purge (not those registered model versions use)."""
         return [r[0] for r in self.query(self._PURGEABLE)]
 
+    def deleted_runs_kept_for_models(self) -> list[tuple[str, str, int]]:
+        """``(run id, model name, version)`` of the deleted runs ``gc`` keeps because a
+        registered model version comes from them."""
+        return self.query(
+            "SELECT r.run_id, v.name, v.version FROM runs r JOIN model_versions v"
+            " ON v.run_id = r.run_id WHERE r.lifecycle_stage = 'deleted'"
+            " ORDER BY r.run_id, v.name, v.version"
+        )
+
     def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
         """Run ids starting with ``prefix`` (hex), through the primary key's index."""
         return [

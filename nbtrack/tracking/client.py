@@ -612,11 +612,14 @@ class Client(RegistryMethods):
         given, prefix = prefix, prefix.lower()  # as copied from a tool that prints upper case
         if not all(c in "0123456789abcdef" for c in prefix):
             raise RunNotFoundError(f"no run id starts with {given!r} (run ids are hex)")
-        rows = self.store.run_ids_with_prefix(prefix)
+        rows = self.store.run_ids_with_prefix(prefix, limit=6)
         if not rows:
             raise RunNotFoundError(f"no run id starts with {prefix!r}")
         if len(rows) > 1:
-            raise InvalidInputError(f"{prefix!r} matches several runs; give more characters")
+            shown = ", ".join(rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise InvalidInputError(
+                f"{prefix!r} matches several runs ({shown}); give more characters"
+            )
         return rows[0]
 
     def check_experiment_open(self, experiment_id: str | int) -> None:

@@ -38,6 +38,8 @@ class Collection:
     runs: list[str]
     folders: list[Path]
     shared_with: list[Path] = field(default_factory=list)
+    #: Deleted runs kept, with the registered model versions that come from them.
+    kept_for_models: dict[str, list[str]] = field(default_factory=dict)
 
 
 def stores_sharing_artifacts(db_path: Path, artifact_root: Path) -> list[Path]:
@@ -129,4 +131,7 @@ def collect(client: Client, dry_run: bool = False) -> Collection:
     if not dry_run:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
-    return Collection(list(purged), sorted(folders), shared)
+    kept: dict[str, list[str]] = {}
+    for run_id, name, version in store.deleted_runs_kept_for_models():
+        kept.setdefault(run_id, []).append(f"{name} v{version}")
+    return Collection(list(purged), sorted(folders), shared, kept)
