@@ -157,6 +157,8 @@ class TrackMagics(Magics):
 
         # the filter as typed: splitting it into words would drop the quotes of its strings
         frame: Any = nbtrack.search_runs(filter_string=line.strip(), max_results=50)
+        if frame.empty:
+            _say_where_the_runs_are(filtered=bool(line.strip()))
         cols = [
             c
             for c in frame.columns
@@ -301,3 +303,29 @@ def load_ipython_extension(ipython: Any) -> None:
     callbacks = ipython.events.callbacks.get("post_run_cell", [])
     if record_outcome not in callbacks:
         ipython.events.register("post_run_cell", record_outcome)
+
+
+def _say_where_the_runs_are(filtered: bool) -> None:
+    """After an empty ``%nbtrack runs``: the active experiment, and the others that have runs
+    (``%%track --experiment NAME`` files its run there, for that cell only)."""
+    from .tracking import fluent
+
+    client = fluent._client()
+    active = fluent._active_experiment_id(client)
+    counts = client.store.experiment_run_counts()
+    others = [
+        (e.name, counts[int(e.experiment_id)][0])
+        for e in client.search_experiments()
+        if e.experiment_id != active and counts.get(int(e.experiment_id), (0,))[0]
+    ]
+    name = client.get_experiment(active).name
+    what = "no run matches the filter" if filtered else "no runs to show"
+    print(f"{what} in the active experiment {name!r}", end="")
+    if others:
+        listed = ", ".join(f"{n!r} ({k} run{'' if k == 1 else 's'})" for n, k in others)
+        print(
+            f"; other experiments have runs: {listed}. `nbtrack.set_experiment(NAME)` makes one "
+            "active (`%%track --experiment NAME` applies to its own cell only)."
+        )
+    else:
+        print(".")

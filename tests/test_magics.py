@@ -814,6 +814,19 @@ def test_nbtrack_runs_and_filters(ip: InteractiveShell) -> None:
     assert set(result.result["run_name"]) == {"low", "high"}
 
 
+def test_an_empty_runs_table_says_which_experiments_have_runs(ip: InteractiveShell) -> None:
+    """After ``%%track --experiment churn`` (for that cell only) the active experiment is
+    still Default: the empty table says where the run went."""
+    ok(ip, "%%track -q --experiment churn --name first\nacc = 0.5")
+    result, captured = ok(ip, "%nbtrack runs")
+    assert result.result.empty
+    assert "no runs to show in the active experiment 'Default'" in captured.stdout
+    assert "'churn' (1 run)" in captured.stdout
+    assert "set_experiment" in captured.stdout
+    result, captured = ok(ip, "%nbtrack runs metrics.acc > 2")
+    assert "no run matches the filter in the active experiment 'Default'" in captured.stdout
+
+
 @pytest.mark.parametrize(
     "line",
     ["runs metrics.acc >", "runs params.model = 'unterminated", "runs nonsense", "bogus", "show"],
