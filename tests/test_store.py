@@ -66,6 +66,18 @@ def test_unknown_scheme_names_the_supported_ones(bad: str) -> None:
     assert bad.split(":")[0] in str(info.value)
 
 
+@pytest.mark.parametrize("bad", ["databricks", "Databricks-UC", " uc "])
+def test_mlflow_s_databricks_uris_are_refused_not_made_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TrackingURIError, match="Databricks workspace") as info:
+        nbtrack.set_tracking_uri(bad)
+    assert f"./{bad.strip()}" in str(info.value)  # how to name a folder of that name
+    assert list(tmp_path.iterdir()) == []
+    assert uri.resolve("./databricks").db_path == tmp_path / "databricks" / "nbtrack.db"
+
+
 def test_sqlite_uri_with_two_slashes_says_how_to_write_it() -> None:
     with pytest.raises(TrackingURIError, match="three slashes"):
         nbtrack.set_tracking_uri("sqlite://x.db")

@@ -226,7 +226,16 @@ def resolve(uri: str | os.PathLike[str] | None = None) -> StoreLocation:
         raise TrackingURIError(
             f"unsupported tracking URI scheme {scheme!r} in {text!r}; supported: {SUPPORTED}"
         )
+    if text.lower() in _MLFLOW_SERVICES:
+        raise TrackingURIError(
+            f"{text!r} is MLflow's name for a Databricks workspace, which nbtrack does not "
+            f"reach; use {SUPPORTED} (./{text} for a folder of that name)"
+        )
     return _dir_or_file(Path(text).expanduser())
+
+
+#: Bare tracking URIs MLflow reads as a remote service, not as a path.
+_MLFLOW_SERVICES = ("databricks", "databricks-uc", "uc")
 
 
 def _dir_or_file(path: Path) -> StoreLocation:
