@@ -320,6 +320,10 @@ def test_parse_tree_shape() -> None:
         ("metrics.x>=-inf", Comparison("metric", "x", ">=", -INF)),
         ("metrics.x < Infinity", Comparison("metric", "x", "<", INF)),
         ("start_time > 1700000000000", Comparison("attribute", "start_time", ">", 1700000000000)),
+        # a backquoted prefix, as MLflow accepts it
+        ("`metrics`.acc > 0.5", Comparison("metric", "acc", ">", 0.5)),
+        ("`params`.`batch size` = '3'", Comparison("param", "batch size", "=", "3")),
+        ("`tags`.\"team\" = 'a'", Comparison("tag", "team", "=", "a")),
     ],
 )
 def test_parse_comparisons(text: str, expected: Comparison) -> None:
@@ -480,6 +484,9 @@ ERROR_CASES: list[tuple[str, int, tuple[str, ...]]] = [
     ("`weird` = 1", 0, ("needs a prefix",)),
     ("metrics.acc > 1 AND (", 21, ("expected a comparison",)),
     ("métrics.acc > 1", 1, ("unexpected character",)),
+    ("metrics.a:b > 1", 9, ("in a key", "backquotes: metrics.`a:b`")),
+    ("metrics.val loss > 0", 12, ("expected an operator", "backquotes: metrics.`val loss`")),
+    ("`foo`.acc > 1", 0, ("unknown prefix 'foo'",)),
     ("params.a = 'x' -- comment", 15, ("unexpected character '-'",)),
     ("params.a = 'x' /* c */", 15, ("unexpected character '/'",)),
 ]

@@ -309,7 +309,18 @@ def _tokenize(text: str) -> list[_Token]:
             tokens.append(_Token("STRING", start, i, text[start:i], value))
         elif ch == "`":
             value, i = _read_quoted(text, start)
-            tokens.append(_Token("BACKQUOTED", start, i, text[start:i], value))
+            if i < n and text[i] == "." and value.isidentifier():  # `metrics`.acc, as MLflow
+                key_start = j = i + 1
+                if j < n and text[j] in '`"':
+                    key, j = _read_quoted(text, j)
+                else:
+                    while j < n and text[j] in _IDENT_CHARS:
+                        j += 1
+                    key = text[key_start:j]
+                tokens.append(_Token("IDENT", start, j, text[start:j], key, value))
+                i = j
+            else:
+                tokens.append(_Token("BACKQUOTED", start, i, text[start:i], value))
         elif ch in "0123456789" or ch == "." or ch in "+-":
             tokens.append(_read_number(text, start))
             i = tokens[-1].end
@@ -327,6 +338,18 @@ def _tokenize(text: str) -> list[_Token]:
                 tokens.append(_Token("IDENT", start, j, word, word))
             i = j
         else:
+            last = tokens[-1] if tokens else None
+            if last is not None and last.type == "IDENT" and last.prefix and last.end == start:
+                end = start
+                while end < n and not text[end].isspace() and text[end] not in "=!<>(),'\"":
+                    end += 1
+                key = last.value + text[start:end]
+                raise FilterSyntaxError(
+                    f"unexpected character {ch!r} in a key: put a key with such characters in "
+                    f"backquotes: {last.prefix}.`{_shorten(key)}`",
+                    text,
+                    start,
+                )
             raise FilterSyntaxError(f"unexpected character {ch!r}", text, start)
     tokens.append(_Token("EOF", n, n, ""))
     return tokens
@@ -608,9 +631,15 @@ class _Parser:
             what = "missing operator"
         else:
             what = f"expected an operator but found {_describe(tok)}"
+        hint = ""
+        if tok.type == "IDENT" and tok.prefix is None and ident.prefix:  # metrics.val loss > 0
+            hint = (
+                f"; a key with spaces goes in backquotes: "
+                f"{ident.prefix}.`{_shorten(ident.value)} {_shorten(tok.text)}`"
+            )
         raise self.error(
             f"{what} after {_shorten(ident.text)}: use =, !=, <, <=, >, >=, LIKE, ILIKE, IN, "
-            "NOT IN, IS NULL or IS NOT NULL",
+            f"NOT IN, IS NULL or IS NOT NULL{hint}",
             tok,
         )
 
