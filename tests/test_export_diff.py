@@ -274,3 +274,101 @@ def test_diff_with_a_run_lacking_an_environment_says_so(base_run: str) -> None:
     assert "code:\n  not compared" in text and "packages:\n  not compared" in text
     assert "no environment snapshot for bare: packages not compared" in text
     assert text.count("-> -") == 1  # the metric bare lacks, not ~200 packages
+
+
+def _last_run_named(name: str) -> dict[str, str]:
+    runs = nbtrack.search_runs(
+        filter_string=f"run_name = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        search_all_experiments=True,
+    )
+    return nbtrack.get_run(str(runs.run_id[0])).data.params
+
+
+def test_an_override_holds_over_earlier_cells_that_assign_the_param(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import nbtrack"),
+            new_code_cell("lr = 0.1\nepochs = 3"),
+            new_code_cell(
+                "with nbtrack.start_run(run_name='plain', live=False) as r:\n"
+                "    nbtrack.log_params({'lr': lr, 'epochs': epochs})"
+            ),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    (run_id,) = nbtrack.search_runs().run_id
+    out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "run.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    assert exported.cells[3].source.splitlines() == [
+        "# lr = 0.1  # set in the parameters cell",
+        "# epochs = 3  # set in the parameters cell",
+    ]
+    exported.cells[1].source = exported.cells[1].source.replace("lr = 0.1", "lr = 0.5")
+    _run_notebook(exported, out.parent)
+    assert _last_run_named("plain") == {"lr": "0.5", "epochs": "3"}
+
+
+TWO_RUNS = "%%track --experiment exp --name {name}\nlr = {lr}\nacc = {acc}"
+
+
+def test_an_override_holds_over_an_earlier_tracked_cell(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack"),
+            new_code_cell(TWO_RUNS.format(name="first", lr=0.1, acc=0.9)),
+            new_code_cell(TWO_RUNS.format(name="second", lr=0.2, acc=0.95)),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    second = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'second'")
+    out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    assert exported.cells[3].source.splitlines() == [
+        "%%track --experiment exp --name first --params lr",
+        "# lr = 0.1  # set in the parameters cell",
+        "acc = 0.9",
+    ]
+    # as papermill does: a cell tagged injected-parameters after the parameters cell
+    injected = new_code_cell("lr = 0.5", metadata={"tags": ["injected-parameters"]})
+    exported.cells.insert(2, injected)
+    _run_notebook(exported, out.parent)
+    assert _last_run_named("second") == {"lr": "0.5"}
+    # without an override, the export reproduces the run's own params
+    _run_notebook(nbformat.read(out, as_version=4), out.parent)
+    assert _last_run_named("second") == {"lr": "0.2"}
+
+
+def test_defer_cells_leaves_values_computed_from_the_param() -> None:
+    from nbtrack.snapshot.export import defer_cells
+
+    params = {"lr": "0.2", "base": "1"}
+    # the last literal that lr is given is not its logged value: lr is computed after it
+    cells = ["lr = 0.1", "lr = lr * 2", "%%writefile x.py\nbase = 1", "base = 1\nlr = base * 2"]
+    deferred, names = defer_cells(cells, params)
+    assert deferred == [
+        "lr = 0.1",
+        "lr = lr * 2",
+        "%%writefile x.py\nbase = 1",  # not Python run by the kernel: left as it is
+        "# base = 1  # set in the parameters cell\nlr = base * 2",
+    ]
+    assert names == ["base"]
+
+
+def test_a_notebook_export_defers_in_every_cell(store_dir: Path, tmp_path: Path) -> None:
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "lr", "0.2")
+    saved = new_notebook(cells=[new_code_cell("lr = 0.1"), new_code_cell("lr = 0.2\nprint(lr)")])
+    client.store.put_snapshot(run_id, "notebook", nbformat.writes(saved).encode())
+    out = nbtrack.export_snapshot(run_id, tmp_path / "n.ipynb", kind="notebook")
+    assert [c.source for c in nbformat.read(out, as_version=4).cells[2:]] == [
+        "# lr = 0.1  # set in the parameters cell",
+        "# lr = 0.2  # set in the parameters cell\nprint(lr)",
+    ]

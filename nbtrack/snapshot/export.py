@@ -4,8 +4,8 @@ The notebook holds, in order: a markdown cell with the run's metadata (experimen
 params, final metrics, environment, how to reproduce); a parameters cell tagged ``parameters``
 (as papermill expects) assigning the run's params; then the code cells that ran, from the
 executed history (``kind="history"``, the default) or from the notebook file
-(``kind="notebook"``). In the run's own cell, the literal assignments that the parameters cell
-now provides are commented out, so papermill's overrides take effect. Beside it,
+(``kind="notebook"``). In those cells, the literal assignments that the parameters cell now
+provides are commented out, so papermill's overrides take effect. Beside it,
 ``requirements.txt`` pins the packages of the run's environment. The notebook is validated
 against nbformat v4 before it is written.
 """
@@ -45,40 +45,93 @@ def _identifier(key: str) -> bool:
     return key.isidentifier() and not keyword.iskeyword(key)
 
 
+# Cell magics whose body is Python that the kernel runs in the notebook's namespace; the body
+# of any other (%%writefile, %%bash, %%html) is left as it is.
+PYTHON_CELL_MAGICS = ("%%track", "%%time", "%%capture")
+DEFERRED = "  # set in the parameters cell"
+
+
 def defer_to_parameters(source: str, params: dict[str, str]) -> str:
-    """The run's own cell with its literal assignments of params commented out, so that the
-    values come from the ``parameters`` cell (and papermill's overrides take effect)."""
-    from ..cellvars import _literal_assignment
+    """One cell with its literal assignments of params commented out (see ``defer_cells``)."""
+    return defer_cells([source], params)[0][0]
+
+
+def defer_cells(sources: list[str], params: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The cells replayed after the ``parameters`` cell, with their top-level literal
+    assignments of params commented out, so that the values come from the ``parameters`` cell
+    (and papermill's overrides take effect) in every cell, not only in the run's own.
+
+    A param is deferred when the last literal assigned to it in the cells is the value the run
+    logged: one computed after it (``lr = lr * 2``) would be computed from the override, so it
+    is left as it ran. So is a statement that also assigns a name that is not deferred
+    (``a = b = 1``). Returns the cells and the names deferred, in the order first met.
+    """
+    bodies = [_python_body(source) for source in sources]
+    assignments = [
+        (i, node, names, all(params.get(n) == str(value) for n in names))
+        for i, body in enumerate(bodies)
+        if body is not None
+        for node, (names, value) in _literal_assignments(body[1])
+    ]
+    last = {n: matches for _, _, names, matches in assignments for n in names}
+    deferred = {n for n, matches in last.items() if matches}
+    changed = True
+    while changed:  # a statement left as it ran takes its names out of the deferred ones
+        kept = [set(names) for _, _, names, _ in assignments if not set(names) <= deferred]
+        changed = any(names & deferred for names in kept)
+        deferred -= set().union(*kept)
+    out = list(sources)
+    order: list[str] = []
+    for i, body in enumerate(bodies):
+        if body is None:
+            continue
+        head, _ = body
+        lines = out[i].split("\n")
+        here: list[str] = []
+        for _, node, names, _ in (a for a in assignments if a[0] == i):
+            if not set(names) <= deferred or node.end_lineno is None:
+                continue
+            here += [n for n in names if n not in here]
+            for k in range(node.lineno - 1 + head, node.end_lineno + head):
+                lines[k] = "# " + lines[k] + (DEFERRED if k == node.lineno - 1 + head else "")
+        if here and head:
+            lines[0] = _track_params(lines[0], here)
+        order += [n for n in here if n not in order]
+        out[i] = "\n".join(lines)
+    return out, order
+
+
+def _python_body(source: str) -> tuple[int, ast.Module] | None:
+    """``(lines before the body, the parsed body)`` of a cell whose body is Python (plain, or
+    under one of ``PYTHON_CELL_MAGICS``); None for another cell magic or IPython syntax in the
+    body (``!ls``, ``%time``): such a cell is left as it ran."""
+    from ..cellvars import _parse
 
     lines = source.split("\n")
-    head = 1 if lines and lines[0].startswith("%%") else 0  # the %%track line
-    try:
-        tree = ast.parse("\n".join(lines[head:]))
-    except SyntaxError:  # IPython syntax in the body: leave the cell as it ran
-        return source
-    deferred: list[str] = []
-    for node in tree.body:
-        found = _literal_assignment(node)
-        if found is None or node.end_lineno is None:
-            continue
-        names, value = found
-        if all(params.get(n) == str(value) for n in names):
-            deferred += [n for n in names if n not in deferred]
-            for i in range(node.lineno - 1 + head, node.end_lineno + head):
-                lines[i] = (
-                    "# "
-                    + lines[i]
-                    + ("  # set in the parameters cell" if i == node.lineno - 1 + head else "")
-                )
-    if head and deferred and lines[0].startswith("%%track"):
-        # %%track no longer sees them assigned: have it log them from the variables instead.
-        given = re.search(r"--params[ =](\S+)", lines[0])
-        if given:
-            merged = given.group(1).split(",") + [n for n in deferred if n not in given.group(1)]
-            lines[0] = lines[0][: given.start(1)] + ",".join(merged) + lines[0][given.end(1) :]
-        else:
-            lines[0] += " --params " + ",".join(deferred)
-    return "\n".join(lines)
+    head = 1 if lines and lines[0].startswith("%%") else 0
+    if head and (lines[0].split() or [""])[0] not in PYTHON_CELL_MAGICS:
+        return None
+    tree = _parse("\n".join(lines[head:]))
+    return None if tree is None else (head, tree)
+
+
+def _literal_assignments(tree: ast.Module) -> list[tuple[ast.stmt, tuple[list[str], Any]]]:
+    from ..cellvars import _literal_assignment
+
+    found = [(node, _literal_assignment(node)) for node in tree.body]
+    return [(node, literal) for node, literal in found if literal is not None]
+
+
+def _track_params(magic: str, names: list[str]) -> str:
+    """A ``%%track`` line that also logs ``names`` from the variables: the cell no longer
+    assigns them, so %%track would not see them as params."""
+    if not magic.startswith("%%track"):
+        return magic
+    given = re.search(r"--params[ =](\S+)", magic)
+    if given is None:
+        return magic + " --params " + ",".join(names)
+    merged = given.group(1).split(",") + [n for n in names if n not in given.group(1)]
+    return magic[: given.start(1)] + ",".join(merged) + magic[given.end(1) :]
 
 
 def param_source(name: str, value: str) -> str:
@@ -201,8 +254,8 @@ def export_snapshot(
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
     params = run.data.params
     cells.append(new_code_cell(parameters_cell(params), metadata={"tags": ["parameters"]}))
-    if kind in ("history", "script") and sources:
-        sources[-1] = defer_to_parameters(sources[-1], params)
+    first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
+    sources[first:] = defer_cells(sources[first:], params)[0]
     # A cell that raised when the run was made is tagged so that running the export goes on
     # past it (nbclient and papermill honour the `raises-exception` tag).
     cells += [
