@@ -224,6 +224,9 @@ def test_defer_to_parameters_merges_an_existing_params_option() -> None:
         "extra = lr * 2",
     ]
     assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == "%%track\n!ls\nlr = 1"
+    # a name listed is matched whole: lr_decay is not lr
+    out = defer_to_parameters("%%track --params lr_decay\nlr = 0.1", {"lr": "0.1"})
+    assert out.splitlines()[0] == "%%track --params lr_decay,lr"
 
 
 SCRIPT = """import argparse, os, nbtrack

@@ -130,7 +130,8 @@ def _track_params(magic: str, names: list[str]) -> str:
     given = re.search(r"--params[ =](\S+)", magic)
     if given is None:
         return magic + " --params " + ",".join(names)
-    merged = given.group(1).split(",") + [n for n in names if n not in given.group(1)]
+    listed = given.group(1).split(",")
+    merged = listed + [n for n in names if n not in listed]
     return magic[: given.start(1)] + ",".join(merged) + magic[given.end(1) :]
 
 
