@@ -347,7 +347,7 @@ def _size(db_path: Path) -> int:
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The .ipynb file to write (requirements.txt goes beside it).",
+    help="The .ipynb file to write (the run's requirements go beside it).",
 )
 @click.option(
     "--kind",
@@ -362,8 +362,9 @@ def export(ctx: click.Context, run_id: str, output: str, kind: str | None) -> No
     from .snapshot.export import export_snapshot, requirements_path
 
     client = _client(ctx)
-    requirements = requirements_path(Path(output))
-    path = export_snapshot(client, _find_run(client, run_id), output, kind)
+    run = _find_run(client, run_id)
+    requirements = requirements_path(Path(output), run)  # before the export writes it
+    path = export_snapshot(client, run, output, kind)
     click.echo(f"wrote {path} and {requirements}")
 
 

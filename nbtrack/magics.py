@@ -191,8 +191,9 @@ class TrackMagics(Magics):
             raise UsageError("usage: %nbtrack export RUN_ID PATH.ipynb [history|notebook|script]")
         client = fluent._client()
         kind = rest[2] if len(rest) == 3 else None  # the first the run has
-        requirements = requirements_path(Path(rest[1]))
-        path = export_snapshot(client, client.find_run_id(rest[0]), rest[1], kind)
+        run_id = client.find_run_id(rest[0])
+        requirements = requirements_path(Path(rest[1]), run_id)  # before the export writes it
+        path = export_snapshot(client, run_id, rest[1], kind)
         print(f"wrote {path} and {requirements}")
 
     def _cmd_diff(self, line: str) -> Any:

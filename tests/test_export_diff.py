@@ -375,3 +375,21 @@ def test_a_notebook_export_defers_in_every_cell(store_dir: Path, tmp_path: Path)
         "# lr = 0.1  # set in the parameters cell",
         "# lr = 0.2  # set in the parameters cell\nprint(lr)",
     ]
+
+
+def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
+    base_run: str, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = _track(store_dir, tmp_path, monkeypatch, 0.2, "other")
+    folder = tmp_path / "out"
+    runner = CliRunner()
+    for run_id, name in ((base_run, "a"), (other, "b"), (base_run, "a")):  # a again: same files
+        res = runner.invoke(
+            cli, ["--store", str(store_dir), "export", run_id, "-o", str(folder / f"{name}.ipynb")]
+        )
+        assert res.exit_code == 0, res.output
+    assert res.output.strip().endswith(str(folder / "requirements.txt"))
+    header = "# pinned by nbtrack from the environment of run"
+    assert (folder / "requirements.txt").read_text().splitlines()[0] == f"{header} {base_run}"
+    assert (folder / "b.requirements.txt").read_text().splitlines()[0] == f"{header} {other}"
+    assert not (folder / "a.requirements.txt").exists()

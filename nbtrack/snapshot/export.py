@@ -211,7 +211,8 @@ def _metadata_markdown(run: Any, experiment: str, env: dict[str, Any] | None, ki
 def export_snapshot(
     client: Any, run_id: str, path: str | os.PathLike[str], kind: str | None = None
 ) -> Path:
-    """Write the run's snapshot as a notebook at ``path`` (and ``requirements.txt`` beside it).
+    """Write the run's snapshot as a notebook at ``path`` (and its requirements beside it: see
+    ``requirements_path``).
 
     ``kind``: ``"history"``, ``"notebook"`` or ``"script"``; None takes the first of them the
     run has. Returns the notebook's path. Raises InvalidInputError for an unknown ``kind`` and
@@ -274,7 +275,7 @@ def export_snapshot(
     _write_atomic(out, nbformat.writes(nb))
     packages = (env or {}).get("packages", {})
     _write_atomic(
-        requirements_path(out),
+        requirements_path(out, run.info.run_id),
         f"{REQUIREMENTS_HEADER} {run.info.run_id}\n"
         + "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
     )
@@ -284,13 +285,14 @@ def export_snapshot(
 REQUIREMENTS_HEADER = "# pinned by nbtrack from the environment of run"
 
 
-def requirements_path(notebook: Path) -> Path:
+def requirements_path(notebook: Path, run_id: str) -> Path:
     """``requirements.txt`` beside the notebook, unless a file of that name exists that nbtrack
-    did not write (a project's own): then ``<notebook stem>.requirements.txt``."""
+    did not write for this run (a project's own, or the pins of another run's export in the
+    same folder): then ``<notebook stem>.requirements.txt``."""
     plain = notebook.parent / "requirements.txt"
     try:
         with plain.open(encoding="utf-8") as fh:
-            ours = fh.readline().startswith(REQUIREMENTS_HEADER)
+            ours = fh.readline().rstrip("\r\n") == f"{REQUIREMENTS_HEADER} {run_id}"
     except FileNotFoundError:
         return plain
     except (OSError, UnicodeDecodeError):

@@ -16,7 +16,8 @@ def export_snapshot(
     run_id: str, path: str | os.PathLike[str], kind: str | None = None
 ) -> Path:
     """Write a run's snapshot as a notebook that reproduces it, and ``requirements.txt`` beside
-    it (``<name>.requirements.txt`` if the folder has a requirements.txt of its own).
+    it (``<name>.requirements.txt`` if the folder has a requirements.txt of its own, or one
+    pinned for another run).
 
     Parameters
     ----------
