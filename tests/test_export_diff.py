@@ -188,6 +188,9 @@ def test_export_never_overwrites_a_projects_own_requirements(base_run: str, tmp_
     assert own.read_text() == "numpy>=1.26\n"
     pinned = folder / "baseline.requirements.txt"
     assert pinned.read_text().startswith("# pinned by nbtrack")
+    text = nbformat.read(out, as_version=4).cells[0].source
+    assert "`pip install -r baseline.requirements.txt`" in text
+    assert "pinned in baseline.requirements.txt |" in text
     nbtrack.export_snapshot(base_run, folder / "baseline.ipynb")  # again: same files
     assert own.read_text() == "numpy>=1.26\n" and out.exists()
 
@@ -393,3 +396,8 @@ def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
     assert (folder / "requirements.txt").read_text().splitlines()[0] == f"{header} {base_run}"
     assert (folder / "b.requirements.txt").read_text().splitlines()[0] == f"{header} {other}"
     assert not (folder / "a.requirements.txt").exists()
+    # each notebook names the file written for it
+    for name, requirements in (("a", "requirements.txt"), ("b", "b.requirements.txt")):
+        text = nbformat.read(folder / f"{name}.ipynb", as_version=4).cells[0].source
+        assert f"pinned in {requirements} |" in text
+        assert f"`pip install -r {requirements}`" in text

@@ -6,8 +6,9 @@ params, final metrics, environment, how to reproduce); a parameters cell tagged 
 executed history (``kind="history"``, the default) or from the notebook file
 (``kind="notebook"``). In those cells, the literal assignments that the parameters cell now
 provides are commented out, so papermill's overrides take effect. Beside it,
-``requirements.txt`` pins the packages of the run's environment. The notebook is validated
-against nbformat v4 before it is written.
+``requirements.txt`` (or ``<notebook stem>.requirements.txt``: see ``requirements_path``) pins
+the packages of the run's environment; the metadata cell names the file written. The notebook
+is validated against nbformat v4 before it is written.
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _metadata_markdown(run: Any, experiment: str, env: dict[str, Any] | None, kind: str) -> str:
+def _metadata_markdown(
+    run: Any, experiment: str, env: dict[str, Any] | None, kind: str, requirements: str
+) -> str:
+    """The first cell: the run's metadata, and how to reproduce it with ``requirements`` (the
+    name of the requirements file written beside the notebook)."""
     info, data = run.info, run.data
     lines = [
         f"# Run `{info.run_name}`",
@@ -199,10 +204,10 @@ def _metadata_markdown(run: Any, experiment: str, env: dict[str, Any] | None, ki
         if git.get("commit"):
             dirty = " (uncommitted changes)" if git.get("dirty") else ""
             lines.append(f"| git | `{git['commit'][:12]}` on {git.get('branch')}{dirty} |")
-        lines.append(f"| packages | {len(env.get('packages', {}))} pinned in requirements.txt |")
+        lines.append(f"| packages | {len(env.get('packages', {}))} pinned in {requirements} |")
     lines += [
         "",
-        "**To reproduce**: `pip install -r requirements.txt`, then run all cells. The next cell",
+        f"**To reproduce**: `pip install -r {requirements}`, then run all cells. The next cell",
         "holds the run's params and is tagged `parameters`, so papermill can override them.",
     ]
     return "\n".join(lines)
@@ -253,7 +258,8 @@ def export_snapshot(
         sources = [c.source for c in original.cells if c.cell_type == "code"]
         failed = [False] * len(sources)
         metadata = dict(original.metadata)
-    cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind))]
+    requirements = requirements_path(out, run.info.run_id)
+    cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind, requirements.name))]
     params = run.data.params
     cells.append(new_code_cell(parameters_cell(params), metadata={"tags": ["parameters"]}))
     first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
@@ -275,7 +281,7 @@ def export_snapshot(
     _write_atomic(out, nbformat.writes(nb))
     packages = (env or {}).get("packages", {})
     _write_atomic(
-        requirements_path(out, run.info.run_id),
+        requirements,
         f"{REQUIREMENTS_HEADER} {run.info.run_id}\n"
         + "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
     )
