@@ -401,3 +401,29 @@ def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
         text = nbformat.read(folder / f"{name}.ipynb", as_version=4).cells[0].source
         assert f"pinned in {requirements} |" in text
         assert f"`pip install -r {requirements}`" in text
+
+
+def test_a_script_s_parameters_cell_sets_only_what_the_script_assigns(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import nbtrack\n"
+        "lr = 0.1\n"
+        "with nbtrack.start_run():\n"
+        "    nbtrack.log_params({'lr': lr, 'opt': 'adam', 'model/depth': 3})\n"
+        "    nbtrack.log_params({'n_estimators': 200})\n"
+    )
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run_id = str(nbtrack.search_runs().run_id[0])
+    out = nbtrack.export_snapshot(run_id, tmp_path / "fit.ipynb")
+    assert nbformat.read(out, as_version=4).cells[1].source.splitlines() == [
+        "lr = 0.1",
+        "# Logged too, but not assigned as literals by the script (overriding them has no effect):",
+        "#   'model/depth': 3",
+        "#   n_estimators = 200",
+        "#   opt = 'adam'",
+    ]

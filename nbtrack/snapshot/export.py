@@ -30,16 +30,32 @@ __all__ = ["export_snapshot", "param_source"]
 KINDS = ("history", "notebook", "script")  # in order of preference
 
 
-def parameters_cell(params: dict[str, str]) -> str:
+def parameters_cell(params: dict[str, str], not_assigned: dict[str, str] | None = None) -> str:
     """The ``parameters`` cell: one assignment per param whose key is a Python identifier; the
-    others (``model/lr``, ``batch size``) in a ``params`` dict."""
+    others (``model/lr``, ``batch size``) in a ``params`` dict. ``not_assigned``: params the
+    code never assigns as literals (a script's), listed in a comment, as setting them would
+    change nothing."""
     lines = [param_source(k, v) for k, v in sorted(params.items()) if _identifier(k)]
     others = {k: v for k, v in sorted(params.items()) if not _identifier(k)}
     if others:
         lines.append("params = {")
-        lines += [f"    {k!r}: {param_source('_', v)[4:]}," for k, v in others.items()]
+        lines += [f"    {k!r}: {_literal_source(v)}," for k, v in others.items()]
         lines.append("}")
+    if not_assigned:
+        lines.append(
+            "# Logged too, but not assigned as literals by the script "
+            "(overriding them has no effect):"
+        )
+        lines += [f"#   {_listed(k, v)}" for k, v in sorted(not_assigned.items())]
     return "\n".join(lines) or "# (this run has no params)"
+
+
+def _literal_source(value: str) -> str:
+    return param_source("_", value)[4:]
+
+
+def _listed(key: str, value: str) -> str:
+    return param_source(key, value) if _identifier(key) else f"{key!r}: {_literal_source(value)}"
 
 
 def _identifier(key: str) -> bool:
@@ -260,10 +276,15 @@ def export_snapshot(
         metadata = dict(original.metadata)
     requirements = requirements_path(out, run.info.run_id)
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind, requirements.name))]
-    params = run.data.params
-    cells.append(new_code_cell(parameters_cell(params), metadata={"tags": ["parameters"]}))
+    params, not_assigned = run.data.params, {}
     first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
-    sources[first:] = defer_cells(sources[first:], params)[0]
+    sources[first:], deferred = defer_cells(sources[first:], params)
+    if kind == "script":  # the script's own variables only: no later cell could use the others
+        not_assigned = {k: v for k, v in params.items() if k not in deferred}
+        params = {k: v for k, v in params.items() if k in deferred}
+    cells.append(
+        new_code_cell(parameters_cell(params, not_assigned), metadata={"tags": ["parameters"]})
+    )
     # A cell that raised when the run was made is tagged so that running the export goes on
     # past it (nbclient and papermill honour the `raises-exception` tag).
     cells += [
