@@ -226,7 +226,11 @@ def test_defer_to_parameters_merges_an_existing_params_option() -> None:
         "# lr = 0.1  # set in the parameters cell",
         "extra = lr * 2",
     ]
-    assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == "%%track\n!ls\nlr = 1"
+    # a shell escape in the cell: read as IPython runs it
+    assert defer_to_parameters("%%track\n!ls\nlr = 1", {"lr": "1"}) == (
+        "%%track --params lr\n!ls\n# lr = 1  # set in the parameters cell"
+    )
+    assert defer_to_parameters("%%track\nlr = (1", {"lr": "1"}) == "%%track\nlr = (1"
     # a name listed is matched whole: lr_decay is not lr
     out = defer_to_parameters("%%track --params lr_decay\nlr = 0.1", {"lr": "0.1"})
     assert out.splitlines()[0] == "%%track --params lr_decay,lr"
@@ -365,6 +369,18 @@ def test_defer_cells_leaves_values_computed_from_the_param() -> None:
         "# base = 1  # set in the parameters cell\nlr = base * 2",
     ]
     assert names == ["base"]
+
+
+def test_defer_cells_reads_cells_with_ipython_syntax() -> None:
+    from nbtrack.snapshot.export import defer_cells
+
+    cells = ["%matplotlib inline\nlr = 0.1\n!ls", "%%time\nx = !ls\nepochs = 3"]
+    deferred, names = defer_cells(cells, {"lr": "0.1", "epochs": "3"})
+    assert deferred == [
+        "%matplotlib inline\n# lr = 0.1  # set in the parameters cell\n!ls",
+        "%%time\nx = !ls\n# epochs = 3  # set in the parameters cell",
+    ]
+    assert names == ["lr", "epochs"]
 
 
 def test_a_notebook_export_defers_in_every_cell(store_dir: Path, tmp_path: Path) -> None:

@@ -1007,6 +1007,15 @@ def test_non_numeric_literals_with_metric_like_names_are_params(ip: InteractiveS
     assert run.data.metrics == {"acc": 0.5}
 
 
+def test_a_cell_with_ipython_syntax_still_gives_its_params(ip: InteractiveShell) -> None:
+    """A shell escape or a line magic in the cell (``%matplotlib inline`` at its top) does not
+    hide its literal assignments."""
+    ok(ip, "%%track -q\n!true\nlr = 0.25\nfiles = !echo a\n%time steps = 3\nloss = 0.5")
+    run = last_run()
+    assert run.data.params == {"lr": "0.25"}  # files is a command's output, steps a magic's
+    assert run.data.metrics == {"loss": 0.5}
+
+
 def test_a_bad_start_is_a_usage_error_and_the_cell_does_not_run(ip: InteractiveShell) -> None:
     result, _ = run(ip, "%%track --name " + "x" * 300 + "\nran_anyway = 1")
     assert isinstance(result.error_in_exec, UsageError)

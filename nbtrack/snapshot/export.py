@@ -120,16 +120,34 @@ def defer_cells(sources: list[str], params: dict[str, str]) -> tuple[list[str], 
 
 def _python_body(source: str) -> tuple[int, ast.Module] | None:
     """``(lines before the body, the parsed body)`` of a cell whose body is Python (plain, or
-    under one of ``PYTHON_CELL_MAGICS``); None for another cell magic or IPython syntax in the
-    body (``!ls``, ``%time``): such a cell is left as it ran."""
+    under one of ``PYTHON_CELL_MAGICS``), read as IPython runs it: a line magic or a shell
+    escape (``%matplotlib inline``, ``!ls``, ``x = !ls``) is a call on its own line. None for
+    another cell magic, or a body that is not Python even so: such a cell is left as it ran."""
     from ..cellvars import _parse
 
     lines = source.split("\n")
     head = 1 if lines and lines[0].startswith("%%") else 0
     if head and (lines[0].split() or [""])[0] not in PYTHON_CELL_MAGICS:
         return None
-    tree = _parse("\n".join(lines[head:]))
+    body = "\n".join(lines[head:])
+    tree = _parse(body)
+    if tree is None:
+        python = _as_ipython_runs_it(body)
+        tree = None if python is None else _parse(python)
     return None if tree is None else (head, tree)
+
+
+def _as_ipython_runs_it(body: str) -> str | None:
+    """The Python IPython makes of a cell body, if it keeps every statement on its line (the
+    positions of the assignments deferred are those of the cell); else None."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        python = TransformerManager().transform_cell(body)
+    except Exception:  # not even IPython reads it
+        return None
+    same_lines = python.rstrip("\n").count("\n") == body.rstrip("\n").count("\n")
+    return python if same_lines else None
 
 
 def _literal_assignments(tree: ast.Module) -> list[tuple[ast.stmt, tuple[list[str], Any]]]:
