@@ -419,6 +419,29 @@ def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
         assert f"`pip install -r {requirements}`" in text
 
 
+def test_a_history_export_s_parameters_cell_sets_only_what_its_cells_assign(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import nbtrack\nlr = 0.1"),
+            new_code_cell(
+                "with nbtrack.start_run(run_name='mixed', live=False):\n"
+                "    nbtrack.log_params({'lr': lr, 'opt': 'adam'})"
+            ),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    (run_id,) = nbtrack.search_runs().run_id
+    out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "mixed.ipynb")
+    assert nbformat.read(out, as_version=4).cells[1].source.splitlines() == [
+        "lr = 0.1",
+        "# Logged too, but not assigned as literals by the code (overriding them has no effect):",
+        "#   opt = 'adam'",
+    ]
+
+
 def test_a_script_s_parameters_cell_sets_only_what_the_script_assigns(
     store_dir: Path, tmp_path: Path
 ) -> None:
@@ -438,7 +461,7 @@ def test_a_script_s_parameters_cell_sets_only_what_the_script_assigns(
     out = nbtrack.export_snapshot(run_id, tmp_path / "fit.ipynb")
     assert nbformat.read(out, as_version=4).cells[1].source.splitlines() == [
         "lr = 0.1",
-        "# Logged too, but not assigned as literals by the script (overriding them has no effect):",
+        "# Logged too, but not assigned as literals by the code (overriding them has no effect):",
         "#   'model/depth': 3",
         "#   n_estimators = 200",
         "#   opt = 'adam'",

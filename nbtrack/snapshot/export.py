@@ -33,8 +33,7 @@ KINDS = ("history", "notebook", "script")  # in order of preference
 def parameters_cell(params: dict[str, str], not_assigned: dict[str, str] | None = None) -> str:
     """The ``parameters`` cell: one assignment per param whose key is a Python identifier; the
     others (``model/lr``, ``batch size``) in a ``params`` dict. ``not_assigned``: params the
-    code never assigns as literals (a script's), listed in a comment, as setting them would
-    change nothing."""
+    code never assigns as literals, listed in a comment, as setting them would change nothing."""
     lines = [param_source(k, v) for k, v in sorted(params.items()) if _identifier(k)]
     others = {k: v for k, v in sorted(params.items()) if not _identifier(k)}
     if others:
@@ -43,7 +42,7 @@ def parameters_cell(params: dict[str, str], not_assigned: dict[str, str] | None 
         lines.append("}")
     if not_assigned:
         lines.append(
-            "# Logged too, but not assigned as literals by the script "
+            "# Logged too, but not assigned as literals by the code "
             "(overriding them has no effect):"
         )
         lines += [f"#   {_listed(k, v)}" for k, v in sorted(not_assigned.items())]
@@ -294,12 +293,12 @@ def export_snapshot(
         metadata = dict(original.metadata)
     requirements = requirements_path(out, run.info.run_id)
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind, requirements.name))]
-    params, not_assigned = run.data.params, {}
+    params = run.data.params
     first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
     sources[first:], deferred = defer_cells(sources[first:], params)
-    if kind == "script":  # the script's own variables only: no later cell could use the others
-        not_assigned = {k: v for k, v in params.items() if k not in deferred}
-        params = {k: v for k, v in params.items() if k in deferred}
+    # Only what the code assigns as literals: setting the others would change nothing.
+    not_assigned = {k: v for k, v in params.items() if k not in deferred}
+    params = {k: v for k, v in params.items() if k in deferred}
     cells.append(
         new_code_cell(parameters_cell(params, not_assigned), metadata={"tags": ["parameters"]})
     )
