@@ -341,7 +341,7 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
     out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
     exported = nbformat.read(out, as_version=4)
     assert exported.cells[3].source.splitlines() == [
-        "%%track --experiment exp --name first --params lr",
+        "# %%track --experiment exp --name first  # made another run: not tracked again here",
         "# lr = 0.1  # set in the parameters cell",
         "acc = 0.9",
     ]
@@ -353,6 +353,9 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
     # without an override, the export reproduces the run's own params
     _run_notebook(nbformat.read(out, as_version=4), out.parent)
     assert _last_run_named("second") == {"lr": "0.2"}
+    # re-running made runs named "second" only: the earlier tracked cell ran untracked
+    names = nbtrack.search_runs(search_all_experiments=True).run_name
+    assert sorted(names) == ["first", "second", "second", "second"]
 
 
 def test_defer_cells_leaves_values_computed_from_the_param() -> None:

@@ -5,7 +5,8 @@ params, final metrics, environment, how to reproduce); a parameters cell tagged 
 (as papermill expects) assigning the run's params; then the code cells that ran, from the
 executed history (``kind="history"``, the default) or from the notebook file
 (``kind="notebook"``). In those cells, the literal assignments that the parameters cell now
-provides are commented out, so papermill's overrides take effect. Beside it,
+provides are commented out, so papermill's overrides take effect; in a history, the ``%%track``
+line of an earlier cell is too, so that re-running it makes one run. Beside it,
 ``requirements.txt`` (or ``<notebook stem>.requirements.txt``: see ``requirements_path``) pins
 the packages of the run's environment; the metadata cell names the file written. The notebook
 is validated against nbformat v4 before it is written.
@@ -115,6 +116,19 @@ def defer_cells(sources: list[str], params: dict[str, str]) -> tuple[list[str], 
         order += [n for n in here if n not in order]
         out[i] = "\n".join(lines)
     return out, order
+
+
+#: Ends the commented ``%%track`` line of an earlier cell in a history export.
+UNTRACKED = "  # made another run: not tracked again here"
+
+
+def _untracked(source: str) -> str:
+    """An earlier ``%%track`` cell of a history export, as plain code: re-running the export
+    makes one run, the one exported (the cell's code still runs, for what later cells use)."""
+    if not source.startswith("%%track"):
+        return source
+    magic, newline, body = source.partition("\n")
+    return "# " + magic + UNTRACKED + newline + body
 
 
 def _python_body(source: str) -> tuple[int, ast.Module] | None:
@@ -282,6 +296,7 @@ def export_snapshot(
         failed = [bool(c.get("error")) for c in history]
         if history and run.info.status == "FAILED":
             failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
+        sources[:-1] = [_untracked(source) for source in sources[:-1]]
         metadata: dict[str, Any] = {}
     elif kind == "script":  # the script as one cell, after one giving it its command line
         sources = [_script_prologue(run), str(snapshot)]
