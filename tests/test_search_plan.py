@@ -166,6 +166,28 @@ def test_a_short_page_in_time_order_reads_the_newest_runs_first(store: Path) -> 
     assert ids == everything[:10]
 
 
+def test_a_short_page_in_time_order_of_a_value_only_older_runs_have_starts_from_it(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 of 300 runs have model = 'old', the oldest ones: reading the newest runs first would
+    go through the other 270 to fill a page of 10. A value spread over time is still read in
+    time order."""
+    _fill("aged", 300, {"i": lambda i: i, "model": lambda i: "old" if i < 30 else "new",
+                        "parity": lambda i: str(i % 2)})  # fmt: skip
+    nbtrack.flush()
+    monkeypatch.setattr(plan, "NEWEST_RUNS_LOOKED_AT", 50)
+    ids, statement = _search("aged", "params.model = 'old'", max_results=10, ordered=False)
+    assert "FROM params k0 INDEXED BY params_by_value CROSS JOIN runs r" in statement
+    everything, _ = _search("aged", "params.model = 'old'", ordered=False)
+    assert len(everything) == 30 and ids == everything[:10]
+    for spread in ("params.model = 'new'", "params.parity = '1'"):
+        ids, statement = _search("aged", spread, max_results=10, ordered=False)
+        assert "params_by_value" not in statement, spread
+        assert "runs_by_experiment" in _first_step(statement)
+        everything, _ = _search("aged", spread, ordered=False)
+        assert ids == everything[:10]
+
+
 def test_a_long_page_in_time_order_of_a_rare_value_starts_from_it(store: Path) -> None:
     ids, statement = _search("big", "params.model = 'rf'", ordered=False)
     assert "CROSS JOIN runs r" in statement

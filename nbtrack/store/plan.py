@@ -19,8 +19,10 @@ columns of ``runs`` (run ids, a start-time range), so that a search those make s
 lengthened nor outweighed by the counts. In the default order (newest first) from one
 experiment, SQLite reads the experiment index in order and stops after the page (``offset +
 limit``); such a search goes through all of its scope only when no more runs than the page have
-the value, so the counts there stop at the page's size. Otherwise the rows must be sorted, all
-of them are gone through, and counting them costs a fraction of that.
+the value, so the counts there stop at the page's size, or when the runs that have it are older
+than most: in a large scope, the newest runs are looked at first, by a count that also stops at
+the page's size. Otherwise the rows must be sorted, all of them are gone through, and counting
+them costs a fraction of that.
 """
 
 from __future__ import annotations
@@ -33,12 +35,17 @@ from ..query.sql import placeholders
 if TYPE_CHECKING:
     from ..query.sql import CompiledSearch, Probe
 
-__all__ = ["MAX_PROBE_VALUES", "MIN_RUNS_TO_PROBE", "search_source"]
+__all__ = ["MAX_PROBE_VALUES", "MIN_RUNS_TO_PROBE", "NEWEST_RUNS_LOOKED_AT", "search_source"]
 
 #: Below this many runs in scope the counts would cost as much as they could save.
 MIN_RUNS_TO_PROBE = 200
 #: An ``IN`` list longer than this is not a starting point (its values would be bound twice).
 MAX_PROBE_VALUES = 100
+#: A short page in time order looks at this many of the newest runs (20 per row of the page,
+#: if more) to tell a value of older runs from one spread over time.
+NEWEST_RUNS_LOOKED_AT = 1000
+#: ... and starts from such a value only when fewer runs than this have it.
+MAX_RUNS_TO_START_FROM = 100_000
 #: Looking a param up by its run, never by its value: SQLite's name for the primary key of
 #: the ``params`` table (a ``WITHOUT ROWID`` table's first unique index).
 _PARAMS_BY_RUN = {"params": "INDEXED BY sqlite_autoindex_params_1"}
@@ -73,6 +80,53 @@ def _runs_with(query: Query, probe: Probe, cap: int) -> int:
         f" WHERE key = ? AND value IN ({placeholders(len(probe.values))}) LIMIT ?)"
     )
     return int(query(sql, [probe.key, *probe.values, cap])[0][0])
+
+
+def _held_by_older_runs(
+    query: Query,
+    experiment_id: int,
+    stage: str,
+    search: CompiledSearch,
+    probes: list[Probe],
+    needed: int,
+) -> Probe | None:
+    """The probe to start from when the newest runs of the scope rarely have its value, though
+    more than ``needed`` runs of the store do (a value of older runs: reading in time order
+    would go through the newer ones first), if few enough runs have it; else None.
+
+    Looked at only when the scope holds more than :data:`NEWEST_RUNS_LOOKED_AT` runs: counting
+    the probe's runs among those newest ones stops at ``needed``, which a value spread over
+    time reaches early."""
+    window = max(NEWEST_RUNS_LOOKED_AT, 20 * needed)
+    edge = query(
+        "SELECT start_time FROM runs INDEXED BY runs_by_experiment"
+        " WHERE experiment_id = ? AND lifecycle_stage = ? ORDER BY start_time DESC"
+        " LIMIT 1 OFFSET ?",
+        [experiment_id, stage, window],
+    )
+    if not edge:
+        return None  # a scope this small is read quickly in any order
+    best, fewest = None, MAX_RUNS_TO_START_FROM
+    for probe in probes:
+        newest = query(
+            "SELECT count(*) FROM (SELECT 1 FROM runs r INDEXED BY runs_by_experiment"
+            " JOIN params p INDEXED BY sqlite_autoindex_params_1 ON p.run_id = r.run_id"
+            f" AND p.key = ? AND p.value IN ({placeholders(len(probe.values))})"
+            " WHERE r.experiment_id = ? AND r.lifecycle_stage = ? AND r.start_time >= ?"
+            f" AND ({search.narrowing}) LIMIT ?)",
+            [probe.key, *probe.values, experiment_id, stage, edge[0][0],
+             *search.narrowing_args, needed],
+        )[0][0]
+        if newest >= needed:
+            continue  # the page is among the newest runs
+        holders = _runs_with(query, probe, fewest)
+        if holders < fewest:
+            best, fewest = probe, holders
+    if best is None:
+        return None
+    # As above: worth it when at most half as many runs have it as the scope holds.
+    in_scope = _runs_in_scope(query, [experiment_id], [stage], search, 2 * fewest + 1)
+    return best if in_scope > 2 * fewest else None
 
 
 def search_source(
@@ -118,13 +172,15 @@ def search_source(
         best, fewest = rarest(in_scope // 2)
     else:
         # In time order, reading the experiment index stops after `needed` matches; it goes
-        # through every run in scope only when no more than `needed` runs have the value.
+        # through every run in scope only when no more than `needed` runs have the value ...
         best, fewest = rarest(needed + 1)
         enough = max(2 * fewest + 1, MIN_RUNS_TO_PROBE)  # runs in scope that make it worth it
         if best is not None and in_scope < enough:  # (counted up to `needed` so far)
             in_scope = _runs_in_scope(query, experiment_ids, stages, search, enough)
             if in_scope < enough:
                 return scoped
+        if best is None:  # ... or when the runs that have it are older than most
+            best = _held_by_older_runs(query, experiment_ids[0], stages[0], search, probes, needed)
     if best is None:
         return scoped
     # The probe's own join becomes the table the search starts from, under the same alias.
