@@ -93,6 +93,25 @@ def test_tensor_signatures_check_shape(tmp_path: Path) -> None:
         enforce_signature(signature, [["a", "b", "c", "d"]])
 
 
+def test_a_text_model_gets_its_inputs_whole_not_cut_to_the_example_s_width(
+    store_dir: Path,
+) -> None:
+    """The signature of ["good", "bad"] is a '<U4' tensor: longer inputs must reach the model
+    whole (they were cut to 4 characters, and predictions silently changed)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    docs = ["good", "bad", "good movie", "bad film"]
+    pipe = make_pipeline(CountVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0])
+    with nbtrack.start_run():
+        info = nbtrack.sklearn.log_model(pipe, "m", input_example=["good", "bad"])
+    loaded = nbtrack.pyfunc.load_model(info.model_uri)
+    x = ["bad but good good good", "a very bad film indeed"]
+    assert list(loaded.predict(x)) == list(pipe.predict(x))
+    assert list(loaded.predict(np.array(x, dtype=object))) == list(pipe.predict(x))
+
+
 def test_save_model_is_all_or_nothing(tmp_path: Path, diabetes: tuple) -> None:
     _, _, model = diabetes
     target = tmp_path / "m"

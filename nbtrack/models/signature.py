@@ -165,6 +165,10 @@ def _as_tensor(data: Any, target: Any) -> Any:
 
     try:
         array = np.asarray(data)
+        if target.kind in "US" and array.dtype.kind in "USO":
+            # Text: as wide as the input's longest string. The signature's width is the input
+            # example's, and converting to it would cut longer strings short.
+            return array if array.dtype.kind == target.kind else array.astype(target.kind)
         if array.dtype == target:
             return array
         if array.dtype == object or array.dtype.kind in "US":
