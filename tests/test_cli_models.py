@@ -96,6 +96,31 @@ def test_gc_keeps_deleted_runs_that_registered_versions_use(
     assert nbtrack.load_model("models:/iris/1").C == 1.0
 
 
+def test_gc_keeps_runs_a_version_names_only_by_its_source(store_dir: Path) -> None:
+    """Registered from the run's model folder, or by create_model_version with a runs:/ URI,
+    a version records no run id; its run's files must survive gc all the same."""
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    client = nbtrack.Client()
+    runs = []
+    for c in (1.0, 0.5):
+        with nbtrack.start_run() as run:
+            nbtrack.log_model(LogisticRegression(C=c, max_iter=500).fit(X, y), "model")
+        runs.append(run.info.run_id)
+    folder = nbtrack.get_run(runs[0]).info.artifact_uri + "/model"
+    nbtrack.register_model(folder, "by-folder")
+    client.create_registered_model("by-uri")
+    client.create_model_version("by-uri", f"runs:/{runs[1]}/model")
+    assert client.get_model_version("by-folder", 1).run_id is None  # as MLflow leaves them
+    for run_id in runs:
+        client.delete_run(run_id)
+    result = CliRunner().invoke(cli, ["--store", str(store_dir), "gc"])
+    assert result.exit_code == 0, result.output
+    assert "purged 0 deleted run(s)" in result.output
+    assert f"kept deleted run {runs[0]}: registered model version(s) by-folder v1" in result.output
+    assert nbtrack.load_model("models:/by-folder/1").C == 1.0
+    assert nbtrack.load_model("models:/by-uri/1").C == 0.5
+
+
 def test_predict_scores_a_csv_with_a_registered_model(
     store_dir: Path, registered: list[str], tmp_path: Path
 ) -> None:

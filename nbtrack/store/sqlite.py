@@ -1018,9 +1018,13 @@ class SQLiteStore:
         )
         return {int(eid): (int(n), last) for eid, n, last in rows}
 
+    #: A registered version comes from a run when it records the run's id, or when its source
+    #: names the run (``runs:/<id>/model``, or a folder under the run's artifacts, as
+    #: ``create_model_version`` and ``register_model`` of a path leave them, with no run id).
+    _FROM_RUN = "(v.run_id = {run} OR instr(v.source, {run}) > 0)"
     _PURGEABLE = (
-        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted' AND run_id NOT IN"
-        " (SELECT run_id FROM model_versions WHERE run_id IS NOT NULL)"
+        "SELECT run_id FROM runs WHERE lifecycle_stage = 'deleted' AND NOT EXISTS"
+        f" (SELECT 1 FROM model_versions v WHERE {_FROM_RUN.format(run='runs.run_id')})"
     )
 
     def deleted_run_ids(self) -> list[str]:
@@ -1032,7 +1036,7 @@ class SQLiteStore:
         registered model version comes from them."""
         return self.query(
             "SELECT r.run_id, v.name, v.version FROM runs r JOIN model_versions v"
-            " ON v.run_id = r.run_id WHERE r.lifecycle_stage = 'deleted'"
+            f" ON {self._FROM_RUN.format(run='r.run_id')} WHERE r.lifecycle_stage = 'deleted'"
             " ORDER BY r.run_id, v.name, v.version"
         )
 
