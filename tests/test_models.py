@@ -171,6 +171,36 @@ def test_custom_python_model_with_artifacts_and_params(store_dir: Path, tmp_path
     assert isinstance(nbtrack.load_model(info.model_uri), AddN)
 
 
+class NoContext(nbtrack.pyfunc.PythonModel):
+    def predict(self, model_input, params=None):  # type: ignore[no-untyped-def]
+        return model_input["score"] * (params or {}).get("scale", 2)
+
+
+def test_a_python_model_whose_predict_takes_no_context(store_dir: Path) -> None:
+    """MLflow 3's form, ``predict(self, model_input, params=None)``, works as the older one."""
+    example = pd.DataFrame({"score": [0.2, 0.9]})
+    with nbtrack.start_run():
+        info = nbtrack.pyfunc.log_model("b", python_model=NoContext(), input_example=example)
+    assert info.signature is not None and info.signature.outputs is not None
+    loaded = nbtrack.pyfunc.load_model(info.model_uri)
+    assert loaded.predict(example).tolist() == [0.4, 1.8]
+    assert loaded.predict(example, params={"scale": 10}).tolist() == [2.0, 9.0]
+
+
+def test_params_a_model_does_not_take_are_left_out_with_a_warning(
+    store_dir: Path, diabetes: tuple
+) -> None:
+    """As MLflow: params the model's own predict does not declare are ignored, with a warning
+    that names them (they raised a TypeError from scikit-learn, a 500 from the server)."""
+    X, _, model = diabetes
+    with nbtrack.start_run():
+        info = nbtrack.sklearn.log_model(model, "m", input_example=X[:3])
+    loaded = nbtrack.pyfunc.load_model(info.model_uri)
+    with pytest.warns(UserWarning, match="takes no param 'foo': ignored"):
+        predicted = loaded.predict(X[:3], params={"foo": 1})
+    assert np.allclose(predicted, model.predict(X[:3]))
+
+
 def test_a_class_defined_in_a_notebook_loads_in_another_process(
     store_dir: Path, tmp_path: Path
 ) -> None:

@@ -161,11 +161,33 @@ def load(folder: Path, settings: dict[str, Any]) -> PythonModel:
 
 def predictor(model: Any, settings: dict[str, Any]) -> Any:
     context = getattr(model, "_nbtrack_context", None) or PythonModelContext()
+    if _takes_context(model.predict):
 
-    def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
-        return model.predict(context, data, params=params)
+        def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+            return model.predict(context, data, params=params)
+
+    else:  # MLflow 3's form: predict(self, model_input, params=None)
+
+        def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
+            return model.predict(data, params=params)
 
     return predict
+
+
+def _takes_context(predict: Any) -> bool:
+    """Whether a PythonModel's ``predict`` takes ``(context, model_input, ...)`` rather than
+    ``(model_input, ...)``: two positional parameters before ``params``, whatever their names."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(predict).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    positional = [
+        p for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "params"
+    ]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 # -- public functions ---------------------------------------------------------------------------

@@ -16,12 +16,14 @@ A flavor module has:
 from __future__ import annotations
 
 import importlib
+import inspect
+import warnings
 from types import ModuleType
 from typing import Any
 
 from ...exceptions import InvalidInputError
 
-__all__ = ["FLAVOR_MODULES", "flavor_for", "flavor_module"]
+__all__ = ["FLAVOR_MODULES", "flavor_for", "flavor_module", "known_params"]
 
 #: Flavor name -> the module that implements it.
 FLAVOR_MODULES = {
@@ -67,3 +69,28 @@ def flavor_for(model: Any) -> ModuleType:
         "log scikit-learn, XGBoost, LightGBM or PyTorch models, or wrap custom code in "
         "nbtrack.pyfunc.PythonModel and use nbtrack.pyfunc.log_model"
     )
+
+
+def known_params(method: Any, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``params`` of a pyfunc ``predict`` that the model's own ``method`` takes as keyword
+    arguments. Any other is left out with a warning that names it, as MLflow ignores params
+    a model does not declare (``predict(X, params={"foo": 1})`` on a plain estimator)."""
+    if not params:
+        return {}
+    try:
+        accepted = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: pass them on
+        return dict(params)
+    if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        return dict(params)
+    named = {n for n, p in accepted.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    unknown = [k for k in params if k not in named]
+    if unknown:
+        takes = ", ".join(sorted(named - {"X", "data", "self"})) or "none"
+        warnings.warn(
+            f"the model's predict takes no param {', '.join(map(repr, unknown))}: ignored "
+            f"(params it takes: {takes})",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {k: v for k, v in params.items() if k in named}

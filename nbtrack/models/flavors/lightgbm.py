@@ -22,6 +22,7 @@ from ..save import ModelInfo
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
+from . import known_params
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "autolog", "load", "load_model", "log_model", "predictor",
            "save", "save_model"]
@@ -74,7 +75,7 @@ def load(folder: Path, settings: dict[str, Any]) -> Any:
 def predictor(model: Any, settings: dict[str, Any]) -> Any:
     """``(data, params) -> model.predict(data, **params)``."""
     def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
-        return model.predict(data, **(params or {}))
+        return model.predict(data, **known_params(model.predict, params))
 
     return predict
 

@@ -23,6 +23,7 @@ from ..save import ModelInfo
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
+from . import known_params
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "autolog", "load", "load_model", "log_model",
            "predictor", "save", "save_model"]
@@ -103,7 +104,7 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
     method = getattr(model, settings.get("predict_fn", "predict"))
 
     def predict(data: Any, params: dict[str, Any] | None = None) -> Any:
-        return method(data, **(params or {}))
+        return method(data, **known_params(method, params))
 
     return predict
 

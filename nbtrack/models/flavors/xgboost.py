@@ -26,6 +26,7 @@ from ..save import ModelInfo
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
+from . import known_params
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "MODEL_FORMATS", "autolog", "load", "load_model",
            "log_model", "predictor", "save", "save_model"]
@@ -148,7 +149,7 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
     if not isinstance(model, xgboost.Booster):
 
         def predict_wrapper(data: Any, params: dict[str, Any] | None = None) -> Any:
-            return model.predict(data, **(params or {}))
+            return model.predict(data, **known_params(model.predict, params))
 
         return predict_wrapper
 
@@ -162,7 +163,7 @@ def predictor(model: Any, settings: dict[str, Any]) -> Any:
             matrix = xgboost.DMatrix(data, feature_names=names)
         else:
             matrix = xgboost.DMatrix(data)
-        return model.predict(matrix, **(params or {}))
+        return model.predict(matrix, **known_params(model.predict, params))
 
     return predict_booster
 
