@@ -201,6 +201,23 @@ def test_params_a_model_does_not_take_are_left_out_with_a_warning(
     assert np.allclose(predicted, model.predict(X[:3]))
 
 
+def test_a_dict_or_records_input_example_is_columns(store_dir: Path) -> None:
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    model = LinearRegression().fit(X, [1.0, 2.0, 3.0])
+    columns = {"type": "columns", "columns": [{"name": "a", "type": "double"},
+                                              {"name": "b", "type": "double"}]}
+    with nbtrack.start_run() as run:
+        by_dict = nbtrack.sklearn.log_model(model, "d", input_example={"a": [1.0], "b": [0.0]})
+        by_records = nbtrack.sklearn.log_model(model, "r", input_example=[{"a": 1.0, "b": 0.0}])
+        with pytest.raises(InvalidInputError, match="input_example must hold rows"):
+            nbtrack.sklearn.log_model(model, "s", input_example=3.0)
+    assert by_dict.signature.inputs == by_records.signature.inputs == columns
+    loaded = nbtrack.pyfunc.load_model(by_dict.model_uri)
+    assert np.allclose(loaded.predict({"a": [2.0], "b": [1.0]}), model.predict(X[1:2]))
+    files = nbtrack.Client().list_artifact_files(run.info.run_id)
+    assert not any(path.startswith("s/") for path, _ in files)  # nothing of the refused one
+
+
 def test_a_class_defined_in_a_notebook_loads_in_another_process(
     store_dir: Path, tmp_path: Path
 ) -> None:

@@ -50,8 +50,11 @@ def _example_json(example: Any) -> str:
     import numpy as np
     import pandas as pd
 
-    if isinstance(example, pd.Series):
-        example = example.to_frame()
+    from .signature import _as_frame
+
+    frame = _as_frame(example)  # a Series, a dict of columns, a list of records
+    if frame is not None:
+        example = frame
     if isinstance(example, pd.DataFrame):
         part = example.head(MAX_EXAMPLE_ROWS)
         return json.dumps({"dataframe_split": json.loads(part.to_json(orient="split",
@@ -59,6 +62,11 @@ def _example_json(example: Any) -> str:
     if hasattr(example, "detach") and hasattr(example, "numpy"):
         example = example.detach().cpu().numpy()
     array = np.asarray(example)
+    if array.ndim == 0:
+        raise InvalidInputError(
+            f"input_example must hold rows: a DataFrame, a dict of columns, a list of records, "
+            f"or an array or list of rows; got {type(example).__name__} {example!r:.80}"
+        )
     return json.dumps({"inputs": array[:MAX_EXAMPLE_ROWS].tolist()})
 
 

@@ -67,6 +67,9 @@ def infer_schema(data: Any) -> Schema | None:
     import numpy as np
     import pandas as pd
 
+    frame = _as_frame(data) if isinstance(data, (dict, list)) else None
+    if frame is not None:  # {"a": [...], "b": [...]}, or records: columns, as MLflow reads them
+        data = frame
     if isinstance(data, pd.DataFrame):
         return {
             "type": "columns",
