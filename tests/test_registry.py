@@ -280,7 +280,7 @@ def test_deleting_a_model_records_each_version_and_alias_it_removes(
     assert trail[-2:] == [("alias:champion", "1", None), ("delete_version", "1", None)]
     # the name's history is its own: no rename onto it, and numbers go on from it
     client.create_registered_model("other")
-    with pytest.raises(AlreadyExistsError):
+    with pytest.raises(AlreadyExistsError, match="name of a deleted registered model"):
         client.rename_registered_model("other", "churn")
     assert client.rename_registered_model("other", "other").name == "other"  # a no-op
     assert _log(iris).registered_model_version == 2

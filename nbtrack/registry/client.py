@@ -170,7 +170,14 @@ class RegistryMethods:
         self._model_row(name)
         check_model_name(new_name)
         if not self._registry.rename_model(name, new_name, now_ms(), context.user()):
-            raise AlreadyExistsError(f"a registered model named {new_name!r} exists already")
+            if self._registry.get_model(new_name) is not None:
+                raise AlreadyExistsError(f"a registered model named {new_name!r} exists already")
+            raise AlreadyExistsError(
+                f"{new_name!r} is the name of a deleted registered model whose history is kept "
+                f"(`nbtrack models history {new_name}`); renaming {name!r} to it would merge "
+                "the two histories. Choose another name (creating a new model of that name "
+                "continues the deleted one's history and version numbers)"
+            )
         return self.get_registered_model(new_name)
 
     def delete_registered_model(self, name: str, force: bool = False) -> None:
