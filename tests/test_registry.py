@@ -286,6 +286,17 @@ def test_deleting_a_model_records_each_version_and_alias_it_removes(
     assert _log(iris).registered_model_version == 2
 
 
+def test_missing_stages_and_aliases_say_which_there_are(store_dir: Path, iris: tuple) -> None:
+    _log(iris)
+    client = nbtrack.Client()
+    client.transition_model_version_stage("churn", 1, "Staging")
+    client.set_registered_model_alias("churn", "champion", 1)
+    with pytest.raises(ModelVersionNotFoundError, match=r"stages with a version: Staging\)"):
+        nbtrack.load_model("models:/churn/Production")
+    with pytest.raises(ModelVersionNotFoundError, match=r"its aliases: champion\)"):
+        client.delete_registered_model_alias("churn", "nope")
+
+
 def test_mlflow_call_shapes_that_ported_code_uses(store_dir: Path, iris: tuple) -> None:
     info = _log(iris)
     client = nbtrack.Client()

@@ -116,8 +116,12 @@ def registry_version(parsed: ModelURI, client: Client) -> ModelVersion:
     if parsed.stage is not None:
         found = client.get_latest_versions(parsed.name, stages=[parsed.stage])
         if not found:
+            staged = sorted(
+                {v.current_stage for v in client.get_latest_versions(parsed.name)} - {"None"}
+            )
             raise ModelVersionNotFoundError(
-                f"registered model {parsed.name!r} has no version in stage {parsed.stage!r}"
+                f"registered model {parsed.name!r} has no version in stage {parsed.stage!r} "
+                f"(stages with a version: {', '.join(staged) or 'none'})"
             )
         return found[0]
     versions = client.search_model_versions(f"name = '{_quote(parsed.name)}'")

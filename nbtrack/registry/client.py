@@ -374,9 +374,12 @@ class RegistryMethods:
         self, name: str, alias: str, comment: str | None = None
     ) -> None:
         check_alias(alias)
-        self._model_row(name)
+        row = self._model_row(name)
         if not self._registry.delete_alias(name, alias, now_ms(), context.user(), comment):
-            raise ModelVersionNotFoundError(f"registered model {name!r} has no alias {alias!r}")
+            known = ", ".join(row["aliases"]) or "none"
+            raise ModelVersionNotFoundError(
+                f"registered model {name!r} has no alias {alias!r} (its aliases: {known})"
+            )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         check_alias(alias)
