@@ -21,7 +21,13 @@ from __future__ import annotations
 from . import exceptions
 from ._version import __version__
 from .exceptions import MlflowException, NbtrackError
-from .models.public import load_model, log_model, register_model
+from .models.public import (
+    load_model,
+    log_model,
+    register_model,
+    search_model_versions,
+    search_registered_models,
+)
 from .query.search import search_runs
 from .snapshot.public import diff_runs, export_snapshot
 from .tracking.client import Client
@@ -200,6 +206,8 @@ __all__ = [
     "restore_experiment",
     "restore_run",
     "search_experiments",
+    "search_model_versions",
+    "search_registered_models",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",

@@ -286,6 +286,29 @@ def test_deleting_a_model_records_each_version_and_alias_it_removes(
     assert _log(iris).registered_model_version == 2
 
 
+def test_registry_searches_page_as_mlflow_s_and_have_fluent_forms(
+    store_dir: Path, iris: tuple
+) -> None:
+    for _ in range(3):
+        _log(iris)
+    client = nbtrack.Client()
+    client.create_registered_model("another")
+    first = client.search_model_versions("name = 'churn'", max_results=2, page_token=None)
+    assert [v.version for v in first] == ["3", "2"] and first.token is not None
+    rest = client.search_model_versions("name = 'churn'", max_results=2, page_token=first.token)
+    assert [v.version for v in rest] == ["1"] and rest.token is None
+    models = client.search_registered_models(max_results=1)
+    assert [m.name for m in models] == ["another"] and models.token is not None
+    assert [m.name for m in client.search_registered_models(page_token=models.token)] == [
+        "churn"
+    ]
+    with pytest.raises(InvalidInputError, match="page_token"):
+        client.search_registered_models(page_token="nonsense")
+    assert [m.name for m in nbtrack.search_registered_models()] == ["another", "churn"]
+    assert len(nbtrack.search_model_versions(filter_string="name = 'churn'")) == 3
+    assert len(nbtrack.search_model_versions(max_results=1)) == 1
+
+
 def test_missing_stages_and_aliases_say_which_there_are(store_dir: Path, iris: tuple) -> None:
     _log(iris)
     client = nbtrack.Client()

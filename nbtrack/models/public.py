@@ -11,7 +11,13 @@ if TYPE_CHECKING:
     from .save import ModelInfo
     from .signature import ModelSignature
 
-__all__ = ["load_model", "log_model", "register_model"]
+__all__ = [
+    "load_model",
+    "log_model",
+    "register_model",
+    "search_model_versions",
+    "search_registered_models",
+]
 
 
 def log_model(
@@ -71,6 +77,36 @@ def register_model(model_uri: str | os.PathLike[str], name: str,
     from ..tracking.client import Client
 
     return Client().register_model(os.fspath(model_uri), name, tags=tags)
+
+
+def search_registered_models(
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Any]:
+    """Registered models of the current tracking store matching ``filter_string`` (MLflow's
+    ``mlflow.search_registered_models``): every one, or the first ``max_results``."""
+    from ..tracking.client import Client
+
+    limit = _ALL if max_results is None else max_results
+    return list(Client().search_registered_models(filter_string, limit, order_by))
+
+
+def search_model_versions(
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Any]:
+    """Model versions of the current tracking store matching ``filter_string`` (MLflow's
+    ``mlflow.search_model_versions``): every one, or the first ``max_results``."""
+    from ..tracking.client import Client
+
+    limit = _ALL if max_results is None else max_results
+    return list(Client().search_model_versions(filter_string, limit, order_by))
+
+
+#: ``max_results`` that stands for "all of them".
+_ALL = 2**62
 
 
 def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:

@@ -22,6 +22,8 @@ from ..exceptions import (
 )
 from ..store.registry import RegistryTables
 from ..tracking import context
+from ..tracking.entities import PagedList
+from ..tracking.paging import offset_of, token_at
 from ..tracking.validation import check_tag
 from .entities import ModelVersion, ModelVersionStage, RegisteredModel, RegistryEvent
 from .search import MODEL_KEYS, VERSION_KEYS, compile_registry_filter
@@ -62,6 +64,15 @@ def _limit(max_results: Any) -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0:
         raise InvalidInputError(f"max_results must be a whole number >= 0; got {max_results!r}")
     return max_results
+
+
+def _page(
+    rows: list[dict[str, Any]], max_results: Any, page_token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of ``rows`` that ``page_token`` starts, and the token of the next one."""
+    size, start = _limit(max_results), offset_of(page_token)
+    end = start + size
+    return rows[start:end], (token_at(end) if size and end < len(rows) else None)
 
 
 def _sorted(rows: list[dict[str, Any]], order_by: Sequence[str] | str | None,
@@ -145,17 +156,19 @@ class RegistryMethods:
         filter_string: str | None = None,
         max_results: int = 100,
         order_by: Sequence[str] | str | None = None,
-    ) -> list[RegisteredModel]:
+        page_token: str | None = None,
+    ) -> PagedList:
         """Registered models matching ``filter_string`` (``name``, ``tags.<key>``; see
-        :mod:`nbtrack.registry.search`), by name unless ``order_by`` says otherwise."""
+        :mod:`nbtrack.registry.search`), by name unless ``order_by`` says otherwise: a page of
+        ``max_results``, whose ``token`` asks for the next (None on the last), as in MLflow."""
         keep = compile_registry_filter(filter_string, MODEL_KEYS)
         rows = [r for r in self._registry.get_models() if keep(r)]
-        rows = _sorted(rows, order_by, _MODEL_ORDER)[: _limit(max_results)]
+        rows, token = _page(_sorted(rows, order_by, _MODEL_ORDER), max_results, page_token)
         by_model: dict[str, list[dict[str, Any]]] = {r["name"]: [] for r in rows}
         for version in self._registry.get_versions():  # one read for all, not one per model
             if version["name"] in by_model:
                 by_model[version["name"]].append(version)
-        return [self._model(r, by_model[r["name"]]) for r in rows]
+        return PagedList([self._model(r, by_model[r["name"]]) for r in rows], token)
 
     def update_registered_model(
         self, name: str, description: str | None = None
@@ -303,15 +316,16 @@ class RegistryMethods:
         filter_string: str | None = None,
         max_results: int = 10_000,
         order_by: Sequence[str] | str | None = None,
-    ) -> list[ModelVersion]:
+        page_token: str | None = None,
+    ) -> PagedList:
         """Versions matching ``filter_string`` (``name``, ``version_number``, ``run_id``,
         ``source_path``, ``current_stage``, ``tags.<key>``), newest first per model unless
-        ``order_by`` says otherwise."""
+        ``order_by`` says otherwise; a page, as :meth:`search_registered_models`."""
         keep = compile_registry_filter(filter_string, VERSION_KEYS)
         rows = [r for r in self._registry.get_versions() if keep(r)]
         rows.sort(key=lambda r: (r["name"], -r["version"]))
-        rows = _sorted(rows, order_by, _VERSION_ORDER)
-        return [_version(r) for r in rows[: _limit(max_results)]]
+        rows, token = _page(_sorted(rows, order_by, _VERSION_ORDER), max_results, page_token)
+        return PagedList([_version(r) for r in rows], token)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | str | None = None

@@ -6,9 +6,7 @@ buffer are shared by every client of the same database in a process.
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 import math
 import os
 import sqlite3
@@ -51,6 +49,7 @@ from .entities import (
     ViewType,
 )
 from .names import generate_run_name
+from .paging import offset_of, token_at
 from .uri import StoreLocation, resolve, uri_scheme
 from .validation import (
     INT64_MAX,
@@ -376,12 +375,12 @@ class Client(RegistryMethods):
                     return int(value) if f == "experiment_id" else value
 
                 experiments.sort(key=sort_key, reverse=direction.strip().upper() == "DESC")
-        offset = _page_offset(page_token)
+        offset = offset_of(page_token)
         if max_results is None:
             return PagedList(experiments[offset:], None)
         end = offset + max_results
         more = end < len(experiments)
-        return PagedList(experiments[offset:end], _page_token(end) if more else None)
+        return PagedList(experiments[offset:end], token_at(end) if more else None)
 
     def delete_experiment(self, experiment_id: str | int) -> None:
         """Mark an experiment deleted, and its runs with it, as MLflow does: they leave
@@ -1118,34 +1117,16 @@ class Client(RegistryMethods):
 
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
             raise InvalidInputError(f"max_results must be a positive integer; got {max_results!r}")
-        offset = _page_offset(page_token)
+        offset = offset_of(page_token)
         ask = max_results + 1  # one more than asked: is there a next page?
         with matching_rows(
             self, experiment_ids, filter_string, run_view_type, ask, order_by, ("run_id",), offset
         ) as rows:
             runs = self._runs([row[0] for row in rows[:max_results]])
         more = len(rows) > max_results
-        return PagedList(runs, _page_token(offset + max_results) if more else None)
+        return PagedList(runs, token_at(offset + max_results) if more else None)
 
 
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _page_offset(token: str | None) -> int:
-    """The offset a page token of :func:`_page_token` stands for (0 for None)."""
-    if token is None:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except Exception:
-        offset = None
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= INT64_MAX:
-        raise InvalidInputError(
-            f"page_token {token!r} is not one this search gave; pass the token of the page "
-            "before, or None for the first page"
-        )
-    return offset
 
 
 def _check_mapping(function: str, what: str, value: Any) -> None:
