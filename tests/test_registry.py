@@ -232,6 +232,16 @@ def test_create_rename_describe_tag_and_search(store_dir: Path, iris: tuple) -> 
         f"name = 'churn' AND run_id IN ('{info.run_id}') AND tags.data = 'v2'")] == ["1"]
     with pytest.raises(FilterSyntaxError, match="unknown key 'stagee'"):
         client.search_model_versions("stagee = 'x'")
+    # MLflow's comparisons of version numbers, and NOT IN
+    assert [v.version for v in client.search_model_versions("version_number >= 1")] == ["1"]
+    assert client.search_model_versions("version_number > 1") == []
+    assert [m.name for m in client.search_registered_models("name NOT IN ('churn')")] == [
+        "fraud"
+    ]
+    with pytest.raises(FilterSyntaxError, match="allowed: =, !=, LIKE, ILIKE, IN, NOT IN\n"):
+        client.search_registered_models("name > 'a'")
+    with pytest.raises(FilterSyntaxError, match="whole number"):
+        client.search_model_versions("version_number > 'one'")
     with pytest.raises(InvalidInputError, match="order_by"):
         client.search_registered_models(order_by=["size DESC"])
     client.update_model_version("churn", 1, description="retrained on v2")

@@ -1,17 +1,20 @@
 """Filters of ``search_registered_models`` and ``search_model_versions`` (MLflow's syntax).
 
 Clauses joined by ``AND``; each is ``key op value`` where ``op`` is ``=``, ``!=``, ``LIKE``,
-``ILIKE`` (``%`` and ``_`` wildcards) or ``IN ('a', 'b')``, and values are quoted strings
-(a version number may be bare)::
+``ILIKE`` (``%`` and ``_`` wildcards), ``IN ('a', 'b')`` or ``NOT IN (...)``, and values are
+quoted strings (a version number may be bare); a version number also compares with ``<``,
+``<=``, ``>`` and ``>=``::
 
     name LIKE 'churn%' AND tags.team = 'ml'
     name = 'churn-rf' AND run_id IN ('3f2a...', '9c1b...')
+    name = 'churn-rf' AND version_number >= 3
 
 A registry holds tens or hundreds of versions, so filters are evaluated on the rows in Python.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,11 +37,15 @@ VERSION_KEYS = {
 }
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|(?P<op>!=|<>|==|=)"
+    r"\s*(?:(?P<str>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|(?P<op>!=|<>|==|<=|>=|=|<|>)"
     r"|(?P<punct>[(),])|(?P<word>[\w.`\-]+))"
 )
 
 Predicate = Callable[[dict[str, Any]], bool]
+
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
 
 
 def _like(pattern: str, ignore_case: bool) -> re.Pattern[str]:
@@ -82,18 +89,21 @@ def compile_registry_filter(text: str | None, keys: dict[str, str]) -> Predicate
             raise FilterSyntaxError(f"unknown key {key!r}; allowed: {allowed}", text, at)
         kind, op, at = need(i + 1, "an operator")
         op = op.upper()
-        if op == "==":
-            op = "="
-        if op == "<>":
-            op = "!="
-        if op not in ("=", "!=", "LIKE", "ILIKE", "IN"):
-            raise FilterSyntaxError(
-                f"unknown operator {op!r}; allowed: =, !=, LIKE, ILIKE, IN", text, at
-            )
-        if op == "IN":
+        if op == "NOT" and i + 2 < len(tokens) and tokens[i + 2][1].upper() == "IN":
+            op, i = "NOT IN", i + 1
+        op = {"==": "=", "<>": "!="}.get(op, op)
+        numeric = keys.get(key) == "version"
+        allowed_ops = "=, !=, LIKE, ILIKE, IN, NOT IN" + (", <, <=, >, >=" if numeric else "")
+        if op not in allowed_ops.split(", "):
+            raise FilterSyntaxError(f"unknown operator {op!r}; allowed: {allowed_ops}", text, at)
+        if op in ("IN", "NOT IN"):
             values, i = _in_list(tokens, i + 2, text)
         else:
             values, i = [_value(need(i + 2, "a quoted value"), text)], i + 3
+        if op in ("<", "<=", ">", ">=") and not values[0].isdigit():
+            raise FilterSyntaxError(
+                f"a version number compares with a whole number; got {values[0]!r}", text, at
+            )
         clauses.append(_clause(key, keys, op, values))
         if i >= len(tokens):
             break
@@ -151,6 +161,12 @@ def _clause(key: str, keys: dict[str, str], op: str, values: list[str]) -> Predi
     if op == "IN":
         wanted = set(values)
         return lambda row: get(row) in wanted
+    if op == "NOT IN":
+        unwanted = set(values)
+        return lambda row: (v := get(row)) is not None and v not in unwanted
+    if op in _COMPARE:
+        bound, compare = int(values[0]), _COMPARE[op]
+        return lambda row: (v := get(row)) is not None and compare(int(v), bound)
     if op == "!=":
         return lambda row: (v := get(row)) is not None and v != values[0]
     return lambda row: get(row) == values[0]
