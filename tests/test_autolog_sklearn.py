@@ -218,6 +218,48 @@ def test_autolog_takes_mlflow_s_arguments(store_dir: Path, iris: tuple) -> None:
         nbtrack.autolog(disable=True)
 
 
+def test_the_sklearn_switch_takes_mlflow_s_keywords(store_dir: Path, iris: tuple) -> None:
+    """``mlflow.sklearn.autolog(...)``'s keywords, each doing what it says."""
+    from pathlib import Path as P
+
+    X, y = iris
+    try:
+        with pytest.warns(UserWarning, match="post-training metrics"):
+            nbtrack.sklearn.autolog(
+                log_input_examples=False, log_model_signatures=True, log_datasets=False,
+                registered_model_name="iris-clf", extra_tags={"team": "churn"},
+                serialization_format="cloudpickle", disable_for_unsupported_versions=True,
+                log_post_training_metrics=True, silent=True,
+            )
+        LogisticRegression(max_iter=300).fit(X, y)
+        (run,) = _runs()
+        assert run.data.tags["team"] == "churn"
+        assert "nbtrack.trainingData.shape" not in run.data.tags  # log_datasets=False
+        folder = P(run.info.artifact_uri) / "model"
+        assert not (folder / "input_example.json").exists()  # log_input_examples=False
+        version = nbtrack.Client().get_model_version("iris-clf", 1)
+        assert version.run_id == run.info.run_id
+        loaded = nbtrack.pyfunc.load_model("models:/iris-clf/1")
+        assert loaded.metadata.signature is not None  # inferred from rows not saved
+        with nbtrack.start_run() as mine:
+            LogisticRegression(max_iter=300).fit(X, y)
+        assert "team" not in nbtrack.get_run(mine.info.run_id).data.tags  # not on the user's
+        # each call starts from the defaults: the example is saved again, no tags
+        nbtrack.sklearn.autolog(log_model_signatures=False, silent=True)
+        LogisticRegression(max_iter=300).fit(X, y)
+        newest = _runs()[0]
+        assert "team" not in newest.data.tags
+        newest_folder = P(newest.info.artifact_uri) / "model"
+        assert (newest_folder / "input_example.json").exists()
+        assert nbtrack.pyfunc.load_model(str(newest_folder)).metadata.signature is None
+        with pytest.raises(InvalidInputError, match="serialization_format must be one of"):
+            nbtrack.sklearn.autolog(serialization_format="joblib")
+        with pytest.raises(TypeError):
+            nbtrack.sklearn.autolog(no_such_option=True)  # type: ignore[call-arg]
+    finally:
+        nbtrack.autolog(disable=True)
+
+
 def test_fits_that_scikit_learn_makes_itself_are_no_runs(autolog: None, iris: tuple) -> None:
     """classification_report, f1_score and log_loss fit label encoders of their own: no run
     of the user's, nor a model in the user's run."""

@@ -120,13 +120,16 @@ def log_params(integration: str, client: Any, run_id: str, params: Mapping[str, 
 
 #: Tags that ``nbtrack.autolog(extra_tags=...)`` puts on every run autolog starts.
 extra_tags: dict[str, str] = {}
+#: Per integration, the ``extra_tags`` of its own switch (``nbtrack.sklearn.autolog(...)``).
+integration_tags: dict[str, dict[str, str]] = {}
 
 
 def mark_autolog_run(client: Any, run_id: str, integration: str) -> None:
     """Tag a run that autolog started: the integration, and the user's ``extra_tags``."""
     client._set_internal_tag(run_id, AUTOLOG_TAG, integration)
-    if extra_tags:
-        client.set_tags(run_id, extra_tags)
+    tags = {**extra_tags, **integration_tags.get(integration, {})}
+    if tags:
+        client.set_tags(run_id, tags)
 
 
 def own_run(integration: str, run_name: str | None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import sys
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
@@ -29,7 +29,18 @@ from .scope import child_run, fit_run, log_params, model_artifact_path, param_va
 __all__ = ["disable", "enable"]
 
 INTEGRATION = "sklearn"
-_config: dict[str, Any] = {"log_models": True, "max_tuning_runs": 5}
+#: The settings of the last ``enable``; each call starts from these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "log_models": True,
+    "max_tuning_runs": 5,
+    "log_input_examples": True,
+    "log_model_signatures": True,
+    "log_datasets": True,
+    "serialization_format": None,
+    "registered_model_name": None,
+    "pos_label": None,
+}
+_config: dict[str, Any] = dict(_DEFAULTS)
 
 
 def _fit_owners() -> list[tuple[type, str]]:
@@ -48,14 +59,25 @@ def _fit_owners() -> list[tuple[type, str]]:
     return list(found)
 
 
-def enable(log_models: bool = True, max_tuning_runs: int = 5) -> None:
+def enable(log_models: bool = True, max_tuning_runs: int = 5, **options: Any) -> None:
+    """``options``: the other keys of ``_config`` (see ``nbtrack.sklearn.autolog``)."""
     if not isinstance(max_tuning_runs, int) or max_tuning_runs < 0:
         from ..exceptions import InvalidInputError
 
         raise InvalidInputError(
             f"max_tuning_runs must be a whole number >= 0; got {max_tuning_runs!r}"
         )
-    _config.update(log_models=log_models, max_tuning_runs=max_tuning_runs)
+    from ..tracking.validation import check_tag
+    from . import scope
+
+    tags = options.pop("extra_tags", None) or {}
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown scikit-learn autolog options: {', '.join(sorted(unknown))}")
+    # Checked now, so that a bad tag fails here rather than at the first fit.
+    scope.integration_tags[INTEGRATION] = dict(check_tag(k, v) for k, v in tags.items())
+    _config.clear()
+    _config.update(_DEFAULTS, log_models=log_models, max_tuning_runs=max_tuning_runs, **options)
     for owner, method in _fit_owners():
         patch(INTEGRATION, owner, method, _hook)
 
@@ -94,7 +116,9 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
         X, y = _split_args(args, kwargs)
         call_safely(integration, "logging params", log_params, integration, client, run_id,
                     estimator.get_params(deep=True))
-        call_safely(integration, "logging the data fingerprint", log_fingerprint, client, run_id, X)
+        if _config["log_datasets"]:
+            call_safely(integration, "logging the data fingerprint", log_fingerprint, client,
+                        run_id, X)
         call_safely(integration, "computing training metrics", _log_metrics, client, run_id,
                     estimator, X, y)
         if hasattr(estimator, "cv_results_"):
@@ -113,8 +137,11 @@ def _classifier_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
     from sklearn import metrics
 
     predicted = estimator.predict(X)
+    pos_label = _config["pos_label"]
     precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-        y, predicted, average="weighted", zero_division=0
+        y, predicted, zero_division=0,
+        **({"average": "weighted"} if pos_label is None
+           else {"average": "binary", "pos_label": pos_label}),
     )
     out = {
         "training_accuracy_score": metrics.accuracy_score(y, predicted),
@@ -201,6 +228,7 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
 
 def _log_model(estimator: Any, X: Any) -> None:
     from ..models.flavors.sklearn import log_model
+    from ..models.signature import ModelSignature, infer_signature
 
     example = None
     if X is not None:
@@ -211,5 +239,14 @@ def _log_model(estimator: Any, X: Any) -> None:
     method = next((m for m in ("predict", "transform") if hasattr(estimator, m)), None)
     if method is None:  # nothing a pyfunc could call (a clustering without predict, say)
         return
+    signature: ModelSignature | Literal[False] | None = None
+    if example is not None and not _config["log_input_examples"]:
+        if _config["log_model_signatures"]:  # from the rows, though they are not saved
+            signature = infer_signature(example, getattr(estimator, method)(example))
+        example = None
+    elif not _config["log_model_signatures"]:
+        signature = False  # the example is saved, no signature inferred from it
     log_model(estimator, model_artifact_path(), input_example=example,
-              pyfunc_predict_fn=method)
+              pyfunc_predict_fn=method, signature=signature,
+              serialization_format=_config["serialization_format"],
+              registered_model_name=_config["registered_model_name"])

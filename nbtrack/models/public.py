@@ -5,7 +5,7 @@ pay for it."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .save import ModelInfo
@@ -24,7 +24,7 @@ def log_model(
     model: Any,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
     name: str | None = None,

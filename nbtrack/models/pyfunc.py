@@ -29,7 +29,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..exceptions import InvalidInputError
 from .load import call_loader
@@ -219,7 +219,7 @@ def save_model(
     path: str | os.PathLike[str],
     python_model: PythonModel,
     artifacts: dict[str, str] | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_config: dict[str, Any] | None = None,
     extra_pip_requirements: list[str] | None = None,
@@ -239,7 +239,7 @@ def log_model(
     python_model: PythonModel | None = None,
     artifacts: dict[str, str] | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_config: dict[str, Any] | None = None,
     extra_pip_requirements: list[str] | None = None,

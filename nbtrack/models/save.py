@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import InvalidInputError
 from ..tracking.artifacts import check_artifact_path
@@ -75,7 +75,7 @@ def save_model(
     path: str | os.PathLike[str],
     flavor: ModuleType,
     *,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
     run_id: str | None = None,
@@ -112,7 +112,7 @@ def save_model(
             metadata.input_example = INPUT_EXAMPLE_FILE
             if signature is None:
                 signature = _infer(model, flavor, settings, input_example, tmp)
-        metadata.signature = signature
+        metadata.signature = signature or None  # False: none, not even inferred (as MLflow)
         metadata.save(tmp)
         if target.exists():
             target.rmdir()
@@ -145,7 +145,7 @@ def log_model(
     *,
     name: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
     **options: Any,

@@ -14,7 +14,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
@@ -87,7 +87,7 @@ def log_model(
     lgb_model: Any,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
     name: str | None = None,
@@ -126,7 +126,7 @@ def log_model(
 def save_model(
     lgb_model: Any,
     path: str | os.PathLike[str],
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     extra_pip_requirements: list[str] | None = None,
 ) -> None:

@@ -26,7 +26,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ...exceptions import InvalidInputError, ModelSchemaError
 from ..load import load_with_flavor
@@ -280,7 +280,7 @@ def log_model(
     pytorch_model: Any,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     serialization_format: str = "pickle",
     init_kwargs: dict[str, Any] | None = None,
@@ -327,7 +327,7 @@ def log_model(
 def save_model(
     pytorch_model: Any,
     path: str | os.PathLike[str],
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     serialization_format: str = "pickle",
     init_kwargs: dict[str, Any] | None = None,

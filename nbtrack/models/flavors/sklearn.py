@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
@@ -116,7 +117,7 @@ def log_model(
     sk_model: Any,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     serialization_format: str | None = None,
     pyfunc_predict_fn: str = "predict",
@@ -136,7 +137,7 @@ def log_model(
 def save_model(
     sk_model: Any,
     path: str | os.PathLike[str],
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     serialization_format: str | None = None,
     pyfunc_predict_fn: str = "predict",
@@ -157,15 +158,56 @@ def load_model(model_uri: str | os.PathLike[str], trusted: list[str] | None = No
 
 
 def autolog(
+    log_input_examples: bool = True,
+    log_model_signatures: bool = True,
     log_models: bool = True,
+    log_datasets: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
     max_tuning_runs: int = 5,
+    log_post_training_metrics: bool | None = None,
+    serialization_format: str | None = None,
+    registered_model_name: str | None = None,
+    pos_label: Any = None,
+    extra_tags: dict[str, Any] | None = None,
 ) -> None:
     """Record every scikit-learn ``fit`` (see :mod:`nbtrack.autologging.sklearn`);
-    ``disable=True`` puts the original methods back."""
+    ``disable=True`` puts the original methods back. MLflow's keywords:
+
+    - ``log_input_examples``: save five training rows with the model (nbtrack's default; MLflow's
+      is False); ``log_model_signatures``: infer the model's signature from them;
+    - ``log_datasets``: the training data's fingerprint (nbtrack's form of MLflow's dataset);
+    - ``serialization_format``, ``registered_model_name``: as for :func:`log_model`;
+    - ``pos_label``: the positive class of binary training metrics (weighted averages otherwise);
+    - ``extra_tags``: tags for every run autolog starts;
+    - ``disable_for_unsupported_versions``: accepted; nbtrack does not check versions;
+    - ``log_post_training_metrics``: metrics of ``sklearn.metrics`` calls after training are
+      not logged by nbtrack; passing True says so in a warning.
+    """
     from ...autologging import library_autolog
 
-    library_autolog("sklearn", disable, exclusive, silent, log_models=log_models,
-                    max_tuning_runs=max_tuning_runs)
+    del disable_for_unsupported_versions
+    if log_post_training_metrics:
+        warnings.warn(
+            "nbtrack's scikit-learn autolog does not log post-training metrics (sklearn.metrics "
+            "calls after fit); log them with nbtrack.log_metric",
+            UserWarning,
+            stacklevel=2,
+        )
+    if serialization_format is not None and serialization_format not in FORMATS:
+        raise InvalidInputError(
+            f"serialization_format must be one of {', '.join(FORMATS)}; "
+            f"got {serialization_format!r}"
+        )
+    if extra_tags is not None and not isinstance(extra_tags, dict):
+        raise InvalidInputError(f"extra_tags must be a dict; got {extra_tags!r}")
+    library_autolog(
+        "sklearn", disable, exclusive, silent, log_models=log_models,
+        max_tuning_runs=max_tuning_runs, log_input_examples=log_input_examples,
+        log_model_signatures=log_model_signatures, log_datasets=log_datasets,
+        serialization_format=serialization_format,
+        registered_model_name=registered_model_name, pos_label=pos_label,
+        extra_tags=dict(extra_tags or {}),
+    )

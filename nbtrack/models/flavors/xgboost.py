@@ -18,7 +18,7 @@ import os
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
@@ -175,7 +175,7 @@ def log_model(
     xgb_model: Any,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_format: str = "ubj",
     extra_pip_requirements: list[str] | None = None,
@@ -218,7 +218,7 @@ def log_model(
 def save_model(
     xgb_model: Any,
     path: str | os.PathLike[str],
-    signature: ModelSignature | None = None,
+    signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_format: str = "ubj",
     extra_pip_requirements: list[str] | None = None,
