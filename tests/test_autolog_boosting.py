@@ -233,6 +233,31 @@ def test_log_models_false_logs_no_model(store_dir: Path, data: Any) -> None:
         assert "feature_importance.png" in _artifacts(run)
 
 
+def test_the_xgboost_switch_takes_mlflow_s_keywords(store_dir: Path, data: Any) -> None:
+    from nbtrack.exceptions import InvalidInputError
+
+    X, y, _, _ = data
+    nbtrack.xgboost.autolog(
+        importance_types=["gain"], log_input_examples=False, log_model_signatures=True,
+        log_datasets=False, registered_model_name="xgb-clf", model_format="json",
+        extra_tags={"team": "risk"}, disable_for_unsupported_versions=True,
+    )
+    xgb.XGBClassifier(n_estimators=2).fit(X, y)
+    run = _only_run()
+    assert run.data.tags["team"] == "risk"
+    assert "nbtrack.trainingData.shape" not in run.data.tags
+    files = _artifacts(run)
+    assert "feature_importance_gain.json" in files and "feature_importance_weight.json" not in files
+    assert "model/input_example.json" not in files and "model/model.json" in files
+    version = nbtrack.Client().get_model_version("xgb-clf", 1)
+    assert version.run_id == run.info.run_id
+    assert nbtrack.pyfunc.load_model("models:/xgb-clf/1").metadata.signature is not None
+    for bad in ({"importance_types": "gain"}, {"importance_types": ["heavy"]},
+                {"model_format": "pickle"}):
+        with pytest.raises(InvalidInputError):
+            nbtrack.xgboost.autolog(**bad)  # type: ignore[arg-type]
+
+
 def test_a_failed_training_ends_its_run_failed(store_dir: Path, data: Any) -> None:
     X, y, _, _ = data
     nbtrack.xgboost.autolog()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from .boosting import (
     argument,
@@ -58,16 +58,37 @@ _WRAPPED_TRAIN = "xgboost.sklearn.train"
 IMPORTANCE_TYPES = ("weight", "gain", "cover")
 #: Features drawn per importance type in ``feature_importance.png``.
 
-_config: dict[str, Any] = {"log_models": True}
+#: The settings of the last ``enable``; each call starts from these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "log_models": True,
+    "importance_types": IMPORTANCE_TYPES,
+    "log_input_examples": True,
+    "log_model_signatures": True,
+    "log_datasets": True,
+    "registered_model_name": None,
+    "model_format": "ubj",
+}
+_config: dict[str, Any] = dict(_DEFAULTS)
 _pending = threading.local()  # .logger: the metric callback a wrapper's fit hands to its train
 
 
-def enable(log_models: bool = True) -> None:
+def enable(log_models: bool = True, **options: Any) -> None:
+    """``options``: the other keys of ``_DEFAULTS``, and ``extra_tags`` (see
+    ``nbtrack.xgboost.autolog``)."""
     import xgboost
     import xgboost.sklearn
     import xgboost.training
 
-    _config["log_models"] = log_models
+    from ..tracking.validation import check_tag
+    from . import scope
+
+    tags = options.pop("extra_tags", None) or {}
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown XGBoost autolog options: {', '.join(sorted(unknown))}")
+    scope.integration_tags[INTEGRATION] = dict(check_tag(k, v) for k, v in tags.items())
+    _config.clear()
+    _config.update(_DEFAULTS, log_models=log_models, **options)
     for module in (xgboost, xgboost.training):
         patch_train(INTEGRATION, module, _train_hook)
     patch_train(_WRAPPED_TRAIN, xgboost.sklearn, _wrapped_train_hook)
@@ -92,8 +113,9 @@ def _train_hook(integration: str, original: Any, params: Any, args: tuple, kwarg
     def start(client: Any, run_id: str) -> Any:
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
                     _train_params(call))
-        call_safely(INTEGRATION, "logging the data fingerprint", _log_dmatrix_fingerprint,
-                    client, run_id, call.arguments.get("dtrain"))
+        if _config["log_datasets"]:
+            call_safely(INTEGRATION, "logging the data fingerprint", _log_dmatrix_fingerprint,
+                        client, run_id, call.arguments.get("dtrain"))
         return call_safely(INTEGRATION, "setting up metric logging", _metric_logger,
                            client, run_id)
 
@@ -115,8 +137,9 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
     def start(client: Any, run_id: str) -> Any:
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
                     model.get_params())
-        call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
-                    client, run_id, X)
+        if _config["log_datasets"]:
+            call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
+                        client, run_id, X)
         return call_safely(INTEGRATION, "setting up metric logging", _metric_logger,
                            client, run_id)
 
@@ -222,7 +245,7 @@ def _importance_tables(booster: Any) -> dict[str, dict[str, Any]]:
 
     names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
     tables: dict[str, dict[str, Any]] = {}
-    for kind in IMPORTANCE_TYPES:
+    for kind in _config["importance_types"]:
         try:
             scores = booster.get_score(importance_type=kind)
         except xgboost.core.XGBoostError:  # gblinear: weight only
@@ -268,5 +291,15 @@ def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
 
 def _log_model(model: Any, example: Any) -> None:
     from ..models.flavors.xgboost import log_model
+    from ..models.signature import ModelSignature, infer_signature
 
-    log_model(model, model_artifact_path(), input_example=example)
+    signature: ModelSignature | Literal[False] | None = None
+    if example is not None and not _config["log_input_examples"]:
+        if _config["log_model_signatures"]:  # from the rows, though they are not saved
+            signature = infer_signature(example, model.predict(example))
+        example = None
+    elif not _config["log_model_signatures"]:
+        signature = False  # the example is saved, no signature inferred from it
+    log_model(model, model_artifact_path(), input_example=example, signature=signature,
+              model_format=_config["model_format"],
+              registered_model_name=_config["registered_model_name"])

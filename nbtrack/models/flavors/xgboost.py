@@ -246,10 +246,18 @@ def load_model(model_uri: str | os.PathLike[str]) -> Any:
 
 
 def autolog(
+    importance_types: list[str] | None = None,
+    log_input_examples: bool = True,
+    log_model_signatures: bool = True,
     log_models: bool = True,
+    log_datasets: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    registered_model_name: str | None = None,
+    model_format: str = "ubj",
+    extra_tags: dict[str, Any] | None = None,
 ) -> None:
     """Record every XGBoost training: ``xgboost.train`` and every ``fit`` of the
     scikit-learn wrappers (``XGBClassifier``, ``XGBRegressor``, ...).
@@ -269,7 +277,42 @@ def autolog(
         Log nothing into runs you started yourself (only into runs autolog starts).
     silent
         No warnings from autolog's own failures (they never stop training either way).
+    importance_types
+        Which of ``weight``, ``gain``, ``cover`` (and XGBoost's ``total_gain``,
+        ``total_cover``) to log; nbtrack's default is the first three (MLflow's, weight only).
+    log_input_examples, log_model_signatures
+        Save five training rows with the model (nbtrack's default; MLflow's is not to), and
+        infer its signature from them.
+    log_datasets
+        Tag the training data's fingerprint.
+    registered_model_name, model_format
+        As for :func:`log_model`.
+    extra_tags
+        Tags for every run autolog starts.
+    disable_for_unsupported_versions
+        Accepted; nbtrack does not check versions.
     """
     from ...autologging import library_autolog
 
-    library_autolog("xgboost", disable, exclusive, silent, log_models=log_models)
+    del disable_for_unsupported_versions
+    kinds = ("weight", "gain", "cover", "total_gain", "total_cover")
+    if importance_types is not None and (
+        isinstance(importance_types, str) or not set(importance_types) <= set(kinds)
+    ):
+        raise InvalidInputError(
+            f"importance_types must be a list of {', '.join(kinds)}; got {importance_types!r}"
+        )
+    if model_format not in MODEL_FORMATS:
+        raise InvalidInputError(
+            f"model_format must be one of {', '.join(MODEL_FORMATS)}; got {model_format!r}"
+        )
+    if extra_tags is not None and not isinstance(extra_tags, dict):
+        raise InvalidInputError(f"extra_tags must be a dict; got {extra_tags!r}")
+    options: dict[str, Any] = {
+        "log_input_examples": log_input_examples, "log_model_signatures": log_model_signatures,
+        "log_datasets": log_datasets, "registered_model_name": registered_model_name,
+        "model_format": model_format, "extra_tags": dict(extra_tags or {}),
+    }
+    if importance_types is not None:
+        options["importance_types"] = tuple(importance_types)
+    library_autolog("xgboost", disable, exclusive, silent, log_models=log_models, **options)
