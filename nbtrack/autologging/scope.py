@@ -206,3 +206,35 @@ def model_artifact_path() -> str:
 
     frame = fluent._stack[-1]
     return free_model_path(frame.client, frame.run.info.run_id, "model")
+
+
+def configure(
+    integration: str, config: dict[str, Any], defaults: dict[str, Any], **options: Any
+) -> None:
+    """Set an integration's ``config`` for its switch's call: its ``defaults`` with
+    ``options`` over them (each call starts afresh, as in MLflow), and its ``extra_tags``
+    checked now, so that a bad tag fails here rather than at the first fit."""
+    from ..tracking.validation import check_tag
+
+    tags = options.pop("extra_tags", None) or {}
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown {integration} autolog options: {', '.join(sorted(unknown))}")
+    integration_tags[integration] = dict(check_tag(k, v) for k, v in tags.items())
+    config.clear()
+    config.update(defaults, **options)
+
+
+def example_and_signature(
+    config: dict[str, Any], example: Any, predict: Any
+) -> tuple[Any, Any]:
+    """``(input_example, signature)`` for an autologged model, as the switch's
+    ``log_input_examples`` and ``log_model_signatures`` say: rows not saved may still give the
+    signature (``predict`` makes its output); ``signature=False`` saves rows without one."""
+    from ..models.signature import infer_signature
+
+    if example is not None and not config["log_input_examples"]:
+        if config["log_model_signatures"]:
+            return None, infer_signature(example, predict(example))
+        return None, None
+    return example, (None if config["log_model_signatures"] else False)

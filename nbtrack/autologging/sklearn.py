@@ -20,11 +20,20 @@ from __future__ import annotations
 import math
 import sys
 from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
 from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
-from .scope import child_run, fit_run, log_params, model_artifact_path, param_value, run_logged
+from .scope import (
+    child_run,
+    configure,
+    example_and_signature,
+    fit_run,
+    log_params,
+    model_artifact_path,
+    param_value,
+    run_logged,
+)
 
 __all__ = ["disable", "enable"]
 
@@ -67,17 +76,8 @@ def enable(log_models: bool = True, max_tuning_runs: int = 5, **options: Any) ->
         raise InvalidInputError(
             f"max_tuning_runs must be a whole number >= 0; got {max_tuning_runs!r}"
         )
-    from ..tracking.validation import check_tag
-    from . import scope
-
-    tags = options.pop("extra_tags", None) or {}
-    unknown = set(options) - set(_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown scikit-learn autolog options: {', '.join(sorted(unknown))}")
-    # Checked now, so that a bad tag fails here rather than at the first fit.
-    scope.integration_tags[INTEGRATION] = dict(check_tag(k, v) for k, v in tags.items())
-    _config.clear()
-    _config.update(_DEFAULTS, log_models=log_models, max_tuning_runs=max_tuning_runs, **options)
+    configure(INTEGRATION, _config, _DEFAULTS, log_models=log_models,
+              max_tuning_runs=max_tuning_runs, **options)
     for owner, method in _fit_owners():
         patch(INTEGRATION, owner, method, _hook)
 
@@ -228,7 +228,6 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
 
 def _log_model(estimator: Any, X: Any) -> None:
     from ..models.flavors.sklearn import log_model
-    from ..models.signature import ModelSignature, infer_signature
 
     example = None
     if X is not None:
@@ -239,13 +238,7 @@ def _log_model(estimator: Any, X: Any) -> None:
     method = next((m for m in ("predict", "transform") if hasattr(estimator, m)), None)
     if method is None:  # nothing a pyfunc could call (a clustering without predict, say)
         return
-    signature: ModelSignature | Literal[False] | None = None
-    if example is not None and not _config["log_input_examples"]:
-        if _config["log_model_signatures"]:  # from the rows, though they are not saved
-            signature = infer_signature(example, getattr(estimator, method)(example))
-        example = None
-    elif not _config["log_model_signatures"]:
-        signature = False  # the example is saved, no signature inferred from it
+    example, signature = example_and_signature(_config, example, getattr(estimator, method))
     log_model(estimator, model_artifact_path(), input_example=example,
               pyfunc_predict_fn=method, signature=signature,
               serialization_format=_config["serialization_format"],

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from typing import Any, Literal
+from typing import Any
 
 from .boosting import (
     argument,
@@ -79,16 +79,9 @@ def enable(log_models: bool = True, **options: Any) -> None:
     import xgboost.sklearn
     import xgboost.training
 
-    from ..tracking.validation import check_tag
-    from . import scope
+    from .scope import configure
 
-    tags = options.pop("extra_tags", None) or {}
-    unknown = set(options) - set(_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown XGBoost autolog options: {', '.join(sorted(unknown))}")
-    scope.integration_tags[INTEGRATION] = dict(check_tag(k, v) for k, v in tags.items())
-    _config.clear()
-    _config.update(_DEFAULTS, log_models=log_models, **options)
+    configure(INTEGRATION, _config, _DEFAULTS, log_models=log_models, **options)
     for module in (xgboost, xgboost.training):
         patch_train(INTEGRATION, module, _train_hook)
     patch_train(_WRAPPED_TRAIN, xgboost.sklearn, _wrapped_train_hook)
@@ -291,15 +284,9 @@ def _log_dmatrix_fingerprint(client: Any, run_id: str, dmatrix: Any) -> None:
 
 def _log_model(model: Any, example: Any) -> None:
     from ..models.flavors.xgboost import log_model
-    from ..models.signature import ModelSignature, infer_signature
+    from .scope import example_and_signature
 
-    signature: ModelSignature | Literal[False] | None = None
-    if example is not None and not _config["log_input_examples"]:
-        if _config["log_model_signatures"]:  # from the rows, though they are not saved
-            signature = infer_signature(example, model.predict(example))
-        example = None
-    elif not _config["log_model_signatures"]:
-        signature = False  # the example is saved, no signature inferred from it
+    example, signature = example_and_signature(_config, example, model.predict)
     log_model(model, model_artifact_path(), input_example=example, signature=signature,
               model_format=_config["model_format"],
               registered_model_name=_config["registered_model_name"])
