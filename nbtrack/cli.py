@@ -274,7 +274,7 @@ def delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     client = _client(ctx)
     found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none deleted
     for run_id in dict.fromkeys(found):
-        if client.get_run(run_id).info.lifecycle_stage == "deleted":
+        if client._run_row(run_id)["lifecycle_stage"] == "deleted":  # the row only
             click.echo(f"{run_id} was deleted already (`nbtrack gc` purges it)")
             continue
         client.delete_run(run_id)
@@ -289,7 +289,7 @@ def restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     client = _client(ctx)
     found = [_find_run(client, prefix) for prefix in run_ids]  # all known, or none restored
     for run_id in dict.fromkeys(found):
-        if client.get_run(run_id).info.lifecycle_stage != "deleted":
+        if client._run_row(run_id)["lifecycle_stage"] != "deleted":
             click.echo(f"{run_id} is not deleted: nothing to restore")
             continue
         client.restore_run(run_id)

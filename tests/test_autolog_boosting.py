@@ -253,7 +253,7 @@ def test_the_xgboost_switch_takes_mlflow_s_keywords(store_dir: Path, data: Any) 
     assert version.run_id == run.info.run_id
     assert nbtrack.pyfunc.load_model("models:/xgb-clf/1").metadata.signature is not None
     for bad in ({"importance_types": "gain"}, {"importance_types": ["heavy"]},
-                {"model_format": "pickle"}):
+                {"model_format": "pickle"}, {"extra_tags": "team"}):
         with pytest.raises(InvalidInputError):
             nbtrack.xgboost.autolog(**bad)  # type: ignore[arg-type]
 

@@ -254,6 +254,8 @@ def test_the_sklearn_switch_takes_mlflow_s_keywords(store_dir: Path, iris: tuple
         assert nbtrack.pyfunc.load_model(str(newest_folder)).metadata.signature is None
         with pytest.raises(InvalidInputError, match="serialization_format must be one of"):
             nbtrack.sklearn.autolog(serialization_format="joblib")
+        with pytest.raises(InvalidInputError, match="extra_tags must be a dict"):
+            nbtrack.sklearn.autolog(extra_tags=["team"])  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             nbtrack.sklearn.autolog(no_such_option=True)  # type: ignore[call-arg]
     finally:

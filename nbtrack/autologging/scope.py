@@ -214,9 +214,12 @@ def configure(
     """Set an integration's ``config`` for its switch's call: its ``defaults`` with
     ``options`` over them (each call starts afresh, as in MLflow), and its ``extra_tags``
     checked now, so that a bad tag fails here rather than at the first fit."""
+    from ..exceptions import InvalidInputError
     from ..tracking.validation import check_tag
 
     tags = options.pop("extra_tags", None) or {}
+    if not isinstance(tags, dict):
+        raise InvalidInputError(f"extra_tags must be a dict; got {tags!r}")
     unknown = set(options) - set(defaults)
     if unknown:
         raise TypeError(f"unknown {integration} autolog options: {', '.join(sorted(unknown))}")

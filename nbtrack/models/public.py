@@ -86,10 +86,7 @@ def search_registered_models(
 ) -> list[Any]:
     """Registered models of the current tracking store matching ``filter_string`` (MLflow's
     ``mlflow.search_registered_models``): every one, or the first ``max_results``."""
-    from ..tracking.client import Client
-
-    limit = _ALL if max_results is None else max_results
-    return list(Client().search_registered_models(filter_string, limit, order_by))
+    return _every("search_registered_models", max_results, filter_string, order_by)
 
 
 def search_model_versions(
@@ -99,14 +96,18 @@ def search_model_versions(
 ) -> list[Any]:
     """Model versions of the current tracking store matching ``filter_string`` (MLflow's
     ``mlflow.search_model_versions``): every one, or the first ``max_results``."""
+    return _every("search_model_versions", max_results, filter_string, order_by)
+
+
+def _every(
+    search: str, max_results: int | None, filter_string: str | None, order_by: list[str] | None
+) -> list[Any]:
+    """The Client's registry ``search`` as one list, not a page: every match when
+    ``max_results`` is None."""
     from ..tracking.client import Client
 
-    limit = _ALL if max_results is None else max_results
-    return list(Client().search_model_versions(filter_string, limit, order_by))
-
-
-#: ``max_results`` that stands for "all of them".
-_ALL = 2**62
+    limit = 2**62 if max_results is None else max_results
+    return list(getattr(Client(), search)(filter_string, limit, order_by))
 
 
 def load_model(model_uri: str | os.PathLike[str], **options: Any) -> Any:

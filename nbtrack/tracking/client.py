@@ -1127,8 +1127,6 @@ class Client(RegistryMethods):
         return PagedList(runs, token_at(offset + max_results) if more else None)
 
 
-
-
 def _check_mapping(function: str, what: str, value: Any) -> None:
     if not isinstance(value, Mapping):
         raise InvalidInputError(

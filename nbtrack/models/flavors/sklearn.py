@@ -201,13 +201,11 @@ def autolog(
             f"serialization_format must be one of {', '.join(FORMATS)}; "
             f"got {serialization_format!r}"
         )
-    if extra_tags is not None and not isinstance(extra_tags, dict):
-        raise InvalidInputError(f"extra_tags must be a dict; got {extra_tags!r}")
     library_autolog(
         "sklearn", disable, exclusive, silent, log_models=log_models,
         max_tuning_runs=max_tuning_runs, log_input_examples=log_input_examples,
         log_model_signatures=log_model_signatures, log_datasets=log_datasets,
         serialization_format=serialization_format,
         registered_model_name=registered_model_name, pos_label=pos_label,
-        extra_tags=dict(extra_tags or {}),
+        extra_tags=extra_tags,
     )

@@ -306,12 +306,10 @@ def autolog(
         raise InvalidInputError(
             f"model_format must be one of {', '.join(MODEL_FORMATS)}; got {model_format!r}"
         )
-    if extra_tags is not None and not isinstance(extra_tags, dict):
-        raise InvalidInputError(f"extra_tags must be a dict; got {extra_tags!r}")
     options: dict[str, Any] = {
         "log_input_examples": log_input_examples, "log_model_signatures": log_model_signatures,
         "log_datasets": log_datasets, "registered_model_name": registered_model_name,
-        "model_format": model_format, "extra_tags": dict(extra_tags or {}),
+        "model_format": model_format, "extra_tags": extra_tags,
     }
     if importance_types is not None:
         options["importance_types"] = tuple(importance_types)
