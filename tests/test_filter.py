@@ -56,7 +56,6 @@ PARAMS: dict[str, dict[str, str]] = {
 }
 TAGS: dict[str, dict[str, str]] = {
     "team": {"r1": "ML-core", "r2": "data", "r3": "ml", "r4": "Mlops"},
-    "nbtrack.user": {"r1": "alice", "r2": "bob"},
     "weird key": {"r3": "x"},
     "note": {"r5": HOSTILE},
 }
@@ -204,8 +203,11 @@ MATCH_CASES: list[tuple[str, set[str]]] = [
     ("tags.team NOT IN ('data', 'ml')", {"r1", "r4"}),
     ("tags.team IS NULL", {"r5"}),
     ("tags.team IS NOT NULL", {"r1", "r2", "r3", "r4"}),
-    ("tags.nbtrack.user = 'alice'", {"r1"}),
-    ("tag.`nbtrack.user` != 'alice'", {"r2"}),
+    # a reserved tag that the run's row holds (its user column)
+    ("tags.nbtrack.user = 'alice'", {"r1", "r3"}),
+    ("tag.`nbtrack.user` != 'alice'", {"r2", "r4"}),
+    ("tags.mlflow.user = 'bob'", {"r2"}),
+    ("tags.nbtrack.runName LIKE '%a'", {"r1", "r2", "r3"}),
     ("tags.`weird key` = 'x'", {"r3"}),
     # attributes, with and without prefix, and their aliases
     ("status = 'FINISHED'", {"r1", "r4"}),
@@ -370,7 +372,7 @@ ORDER_CASES: list[tuple[list[str] | str | None, list[str]]] = [
     (["user_id"], ["r3", "r1", "r2", "r4", "r5"]),
     (["metrics.`f1 score` DESC", "start_time DESC"], ["r1", "r2", "r5", "r4", "r3"]),
     ("metrics.`f1 score` DESC, start_time", ["r1", "r2", "r3", "r4", "r5"]),
-    (["tags.nbtrack.user desc", "  ", "run_id DESC"], ["r2", "r1", "r5", "r4", "r3"]),
+    (["tags.nbtrack.user desc", "  ", "run_id DESC"], ["r4", "r2", "r3", "r1", "r5"]),
 ]
 
 

@@ -341,6 +341,44 @@ def test_version_6_store_gains_the_param_value_index(tmp_path: Path) -> None:
     assert [r.info.run_id for r in client.search_runs(["0"], "params.lr = '0.1'")] == ["r1"]
 
 
+def test_version_7_store_moves_the_reserved_tags_into_the_runs_rows(tmp_path: Path) -> None:
+    """The tags of a run's origin were rows of ``tags``; they become columns of the run's row,
+    and every read shows the same tags as before (a row's value wins over an older column)."""
+    conn = _store_at_version(tmp_path / "v7.db", 7)
+    conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, parent_run_id,"
+        " user, source, artifact_uri) VALUES ('r1', 0, 'old-name', 'FINISHED', 5, NULL,"
+        " 'ann', 'train.py', '0/r1'), ('r2', 0, 'child', 'FINISHED', 6, 'r1', 'ann', NULL,"
+        " '0/r2')"
+    )
+    rows = {
+        "r1": {"nbtrack.runName": "new-name", "nbtrack.user": "ann",
+               "nbtrack.source.name": "train.py", "nbtrack.source.type": "SCRIPT",
+               "nbtrack.git.commit": "c" * 40, "nbtrack.git.branch": "main", "team": "ml"},
+        "r2": {"nbtrack.runName": "child", "nbtrack.user": "ann",
+               "nbtrack.parentRunId": "r1", "mlflow.user": "bob"},
+    }
+    for run_id, tags in rows.items():
+        conn.executemany(
+            "INSERT INTO tags VALUES (?, ?, ?)", [(run_id, k, v) for k, v in tags.items()]
+        )
+    conn.close()
+    client = nbtrack.Client(tmp_path / "v7.db")
+    assert client.store.schema_version == CURRENT_VERSION >= 8
+    for run_id, tags in rows.items():
+        assert client.get_run(run_id).data.tags == tags
+    left = client.store.query("SELECT run_id, key FROM tags ORDER BY run_id, key")
+    assert left == [("r1", "team"), ("r2", "mlflow.user")]
+    assert client.get_run("r1").info.run_name == "new-name"  # the tag's value won
+    row = client.store.get_run_row("r1")
+    assert (row["source_type"], row["git_commit"], row["git_branch"]) == ("SCRIPT", "c" * 40,
+                                                                          "main")
+    found = client.search_runs(["0"], "tags.mlflow.source.git.commit LIKE 'ccc%'")
+    assert [r.info.run_id for r in found] == ["r1"]
+    found = client.search_runs(["0"], "tags.mlflow.user = 'bob'")  # the row set under it wins
+    assert [r.info.run_id for r in found] == ["r2"]
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

@@ -342,6 +342,48 @@ def test_delete_tag(store_dir: Path) -> None:
     assert "a" not in mlflow.get_run(run.info.run_id).data.tags
 
 
+def test_the_tags_of_a_run_s_origin_live_in_its_row(store_dir: Path) -> None:
+    """The reserved tags of where a run came from are columns of its row, not rows of
+    ``tags``: a run, a search's frame, filters and order_by all show them as tags, and they
+    cannot be deleted (the run name is changed by renaming)."""
+    from nbtrack.store.schema import COLUMN_TAGS
+
+    with (
+        mlflow.start_run(run_name="parent") as parent,
+        mlflow.start_run(run_name="child", nested=True) as child,
+    ):
+        mlflow.set_tag("team", "ml")
+    client = Client()
+    store = client.store
+    assert store.query("SELECT key FROM tags WHERE run_id = ?", (child.info.run_id,)) == [
+        ("team",)
+    ]
+    tags = client.get_run(child.info.run_id).data.tags
+    assert tags["nbtrack.runName"] == "child"
+    assert tags["nbtrack.parentRunId"] == parent.info.run_id
+    assert tags["nbtrack.source.type"] in ("SCRIPT", "INTERACTIVE", "NOTEBOOK")
+    assert {"nbtrack.user", "nbtrack.source.name", "team"} <= set(tags)
+    assert "nbtrack.parentRunId" not in client.get_run(parent.info.run_id).data.tags
+    frame = mlflow.search_runs(order_by=["tags.nbtrack.runName"])
+    assert list(frame["tags.nbtrack.runName"]) == ["child", "parent"]
+    assert list(frame["tags.nbtrack.parentRunId"].isna()) == [False, True]
+    assert list(frame["tags.team"].isna()) == [False, True]
+    assert set(frame["tags.nbtrack.user"]) == {tags["nbtrack.user"]}
+    found = mlflow.search_runs(filter_string="tags.mlflow.runName = 'parent'")
+    assert list(found.run_id) == [parent.info.run_id]
+    found = mlflow.search_runs(filter_string="tags.nbtrack.parentRunId IS NULL")
+    assert list(found.run_id) == [parent.info.run_id]
+    for key in COLUMN_TAGS:
+        with pytest.raises(mlflow.exceptions.ReservedTagError, match="cannot be deleted"):
+            client.delete_tag(child.info.run_id, key)
+    with pytest.raises(mlflow.exceptions.ReservedTagError, match="rename the run"):
+        client.delete_tag(child.info.run_id, "nbtrack.runName")
+    client.set_tag(child.info.run_id, "mlflow.runName", "renamed")
+    assert store.query("SELECT count(*) FROM tags WHERE key = 'nbtrack.runName'") == [(0,)]
+    assert client.get_run(child.info.run_id).data.tags["mlflow.runName"] == "renamed"
+    assert client.get_run(child.info.run_id).data.tags == {**tags, "nbtrack.runName": "renamed"}
+
+
 def test_experiments(store_dir: Path) -> None:
     exp = mlflow.set_experiment("a")
     assert exp.name == "a" and exp.experiment_id != "0"

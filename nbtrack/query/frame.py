@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ..store.schema import COLUMN_TAGS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -15,7 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BASE_COLUMNS", "runs_frame"]
 
-#: The columns of ``runs`` a search reads for its frame, in this order.
+#: The columns of ``runs`` a search reads for its frame, in this order: the frame's own, then
+#: those holding reserved tags (the run name is both).
 BASE_COLUMNS = (
     "run_id",
     "experiment_id",
@@ -24,6 +27,7 @@ BASE_COLUMNS = (
     "artifact_uri",
     "start_time",
     "end_time",
+    *(column for column in COLUMN_TAGS.values() if column != "run_name"),
 )
 
 
@@ -35,7 +39,13 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
 
     n = len(rows)
     by_column = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in BASE_COLUMNS]
-    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = by_column
+    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = by_column[:7]
+    # The reserved tags that the runs' rows hold (see COLUMN_TAGS), beside the tags table's.
+    tags = dict(children.tags)
+    by_name = dict(zip(BASE_COLUMNS, by_column, strict=True))
+    for key, column in COLUMN_TAGS.items():
+        if any(value is not None for value in by_name[column]):  # none has it: no column
+            tags[key] = by_name[column]
     text = _text_column()
     columns: dict[str, Any] = {
         "run_id": text(run_ids),
@@ -55,7 +65,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
     metrics = _metric_columns(children.metrics, n)
     for key in sorted(metrics):
         columns[f"metrics.{key}"] = metrics[key]
-    for table, by_key in (("params", children.params), ("tags", children.tags)):
+    for table, by_key in (("params", children.params), ("tags", tags)):
         for key in sorted(by_key):
             columns[f"{table}.{key}"] = text(by_key[key])
     if n == 0:  # keep the text columns text-typed when nothing matched

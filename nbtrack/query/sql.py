@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from nbtrack.exceptions import FilterSyntaxError
 from nbtrack.query.filter import BoolOp, Comparison, FilterNode, OrderKey
+from nbtrack.store.schema import COLUMN_TAGS
 from nbtrack.tracking.context import MLFLOW_TAGS
 
 __all__ = ["MAX_JOINS", "CompiledSearch", "Probe", "compile_search", "like_to_glob", "placeholders"]
@@ -271,6 +272,9 @@ def _value_expr(
     values: list[str] = []
     bound: list[object] = []
     for name in names:
+        if table == "tags" and name in COLUMN_TAGS:  # a reserved tag the run's row holds
+            values.append(f"r.{COLUMN_TAGS[name]}")
+            continue
         alias = joins.add(table, name, rank)
         if alias is not None:
             values.append(f"{alias}.value")
@@ -290,7 +294,8 @@ def _mlflow_tag_names(key: str) -> list[str]:
 
 
 def _compile_mlflow_tag(node: Comparison, joins: _Joins, args: list[object]) -> str:
-    """A comparison on one of MLflow's system tags (see :func:`_mlflow_tag_names`)."""
+    """A comparison on one of MLflow's system tags (see :func:`_mlflow_tag_names`), or on a
+    reserved tag that the run's row holds (see :data:`~nbtrack.store.schema.COLUMN_TAGS`)."""
     if node.op not in _NULL_OPS and _keyed_condition(node, "value", []) == _FALSE:
         return _FALSE
     rank = 0 if node.op in ("=", "IN") else 1
@@ -336,7 +341,7 @@ def _compile(node: FilterNode, joins: _Joins, args: list[object]) -> str:
         raise _invalid(f"unknown operator {node.op!r}")
     if node.kind == "attribute":
         return _compile_attribute(node, args)
-    if node.kind == "tag" and node.key in MLFLOW_TAGS:
+    if node.kind == "tag" and (node.key in MLFLOW_TAGS or node.key in COLUMN_TAGS):
         return _compile_mlflow_tag(node, joins, args)
     if node.kind in _KEYED_TABLES:
         return _compile_keyed(node, joins, args)

@@ -12,15 +12,18 @@ Conventions of the schema (the query layer relies on them):
 - ``latest_metrics.value`` is REAL; SQLite cannot store NaN, so NULL stands for NaN there (a
   missing metric has no row at all);
 - ``latest_metrics`` holds, per run and key, the value with the highest step (then the latest
-  timestamp), kept current on every write so that tables and filters never scan the history.
+  timestamp), kept current on every write so that tables and filters never scan the history;
+- the reserved tags of a run's origin (name, user, source, git, parent) are columns of its
+  ``runs`` row, never rows of ``tags`` (:data:`COLUMN_TAGS`); reads show them as tags.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["CURRENT_VERSION", "MIGRATIONS", "RUN_COLUMNS"]
+__all__ = ["COLUMN_TAGS", "CURRENT_VERSION", "MIGRATIONS", "RUN_COLUMNS", "column_tags"]
 
 _V1 = """
 CREATE TABLE experiments (
@@ -219,6 +222,34 @@ CREATE INDEX params_by_value ON params (key, value);
 """
 
 
+# Version 8: the tags nbtrack records about a run's origin are columns of its row, as its name,
+# user and source already were. Their rows went to random places of the ``(run_id, key)``
+# B-tree of ``tags`` and made a third of the pages a start_run wrote. The rows of stores
+# written before are moved into the columns (a row's value wins: it is what reads showed).
+_V8 = """
+ALTER TABLE runs ADD COLUMN source_type TEXT;
+ALTER TABLE runs ADD COLUMN git_commit TEXT;
+ALTER TABLE runs ADD COLUMN git_branch TEXT;
+UPDATE runs SET
+    run_name = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.runName'), run_name),
+    user = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.user'), user),
+    source = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.name'), source),
+    source_type = (SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.type'),
+    git_commit = (SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.commit'),
+    git_branch = (SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.branch'),
+    parent_run_id = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.parentRunId'), parent_run_id);
+DELETE FROM tags WHERE key IN ('nbtrack.runName', 'nbtrack.user', 'nbtrack.source.name',
+    'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch', 'nbtrack.parentRunId');
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -237,6 +268,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V5),
     _script(_V6),
     _script(_V7),
+    _script(_V8),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
@@ -257,4 +289,25 @@ RUN_COLUMNS = (
     "source",
     "artifact_uri",
     "snapshots",
+    "source_type",
+    "git_commit",
+    "git_branch",
 )
+
+#: The reserved tags a run holds in columns of its row, and those columns. Reads show them as
+#: tags (a run's ``data.tags``, a search's ``tags.*`` columns, filters and ``order_by``); only
+#: nbtrack writes them, ``nbtrack.runName`` by renaming the run.
+COLUMN_TAGS = {
+    "nbtrack.runName": "run_name",
+    "nbtrack.user": "user",
+    "nbtrack.source.name": "source",
+    "nbtrack.source.type": "source_type",
+    "nbtrack.git.commit": "git_commit",
+    "nbtrack.git.branch": "git_branch",
+    "nbtrack.parentRunId": "parent_run_id",
+}
+
+
+def column_tags(row: Mapping[str, Any]) -> dict[str, str]:
+    """The :data:`COLUMN_TAGS` of a run's row that it has (a column may be NULL)."""
+    return {key: row[col] for key, col in COLUMN_TAGS.items() if row.get(col) is not None}

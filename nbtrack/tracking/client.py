@@ -24,11 +24,13 @@ from ..exceptions import (
     InvalidInputError,
     NotFoundError,
     ParamConflictError,
+    ReservedTagError,
     RunNotFoundError,
     RunStateError,
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome, Release
+from ..store.schema import COLUMN_TAGS, column_tags
 from ..store.sqlite import SQLiteStore, pid_alive
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path, list_folder
@@ -484,8 +486,13 @@ class Client(RegistryMethods):
             "pid": os.getpid() if _ended_by_this_process else None,  # None: never marked
             "source": all_tags.get(context.SOURCE_NAME),
             "artifact_uri": self._new_artifact_uri(exp_id, run_id),
+            "source_type": all_tags.get(context.SOURCE_TYPE),
+            "git_commit": all_tags.get(context.GIT_COMMIT),
+            "git_branch": all_tags.get(context.GIT_BRANCH),
         }
-        if not self.store.create_run(row, all_tags, snapshots):
+        # The reserved tags of the run's origin are columns of its row (see COLUMN_TAGS).
+        rows = {k: v for k, v in all_tags.items() if k not in COLUMN_TAGS}
+        if not self.store.create_run(row, rows, snapshots):
             # Checked in the insert itself (one statement less per run); say why it failed.
             self.check_experiment_open(experiment_id)
             raise RunStateError(f"experiment {experiment_id!r} is not open for new runs")
@@ -548,6 +555,7 @@ class Client(RegistryMethods):
             artifact_uri=self.artifact_uri(row["artifact_uri"]),
             lifecycle_stage=row["lifecycle_stage"],
         )
+        tags = {**tags, **column_tags(row)}  # the reserved tags its row holds
         return Run(info, RunData(metrics=metrics, params=params, tags=tags))
 
     def get_run(self, run_id: str) -> Run:
@@ -673,9 +681,6 @@ class Client(RegistryMethods):
             else:
                 self._write_buffered()
                 self.store.update_run(run_id, **fields)
-            if name is not None:
-                self._b.buffer.add_tag((run_id, context.RUN_NAME, name))
-                self._b.buffer.settle()
             if refused is not None:
                 raise refused
 
@@ -851,6 +856,12 @@ class Client(RegistryMethods):
         self._b.buffer.settle()
 
     def delete_tag(self, run_id: str, key: str) -> None:
+        if key in COLUMN_TAGS:
+            hint = "; rename the run instead" if key == context.RUN_NAME else ""
+            raise ReservedTagError(
+                f"tag {key!r} is nbtrack's record of the run ({COLUMN_TAGS[key]}); it cannot "
+                f"be deleted{hint}"
+            )
         self._writable(run_id)
         self._write_buffered()
         if not self.store.delete_tag(run_id, key):
