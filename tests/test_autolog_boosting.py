@@ -350,6 +350,82 @@ def test_lightgbm_models_load_back(store_dir: Path, data: Any) -> None:
     assert np.allclose(loaded.predict(Xv), model.predict(Xv))
 
 
+
+def _fingerprinted(run: Any) -> bool:
+    return any(key.startswith("nbtrack.trainingData.") for key in run.data.tags)
+
+
+def _signature(run: Any) -> Any:
+    return nbtrack.pyfunc.load_model(f"runs:/{run.info.run_id}/model").metadata.signature
+
+
+def test_the_lightgbm_switch_takes_mlflow_s_keywords(store_dir: Path, data: Any) -> None:
+    """``mlflow.lightgbm.autolog(...)``'s keywords, each doing what it says, for
+    ``lightgbm.train`` and a wrapper's ``fit``."""
+    X, y, _, _ = data
+    nbtrack.lightgbm.autolog(
+        log_input_examples=False, log_model_signatures=True, log_datasets=False,
+        registered_model_name="lgb-clf", extra_tags={"team": "risk"},
+        disable_for_unsupported_versions=True,
+    )
+    lgb.train(LGB_BINARY, lgb.Dataset(X, y), 3)
+    lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y)
+    trained, fitted = sorted(_runs(), key=lambda r: r.info.start_time)
+    for number, run in enumerate((trained, fitted), start=1):
+        assert run.data.tags["team"] == "risk"  # extra_tags
+        assert not _fingerprinted(run)  # log_datasets=False
+        files = _artifacts(run)
+        assert "model/input_example.json" not in files  # log_input_examples=False
+        version = nbtrack.Client().get_model_version("lgb-clf", number)  # registered_model_name
+        assert version.run_id == run.info.run_id
+        # log_model_signatures=True: inferred from the rows, though they are not saved
+        assert nbtrack.pyfunc.load_model(f"models:/lgb-clf/{number}").metadata.signature
+    assert isinstance(nbtrack.lightgbm.load_model("models:/lgb-clf/1"), lgb.Booster)
+    assert isinstance(nbtrack.lightgbm.load_model("models:/lgb-clf/2"), lgb.LGBMClassifier)
+    with nbtrack.start_run() as mine:
+        lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y)
+    assert "team" not in nbtrack.get_run(mine.info.run_id).data.tags  # not on the user's run
+
+
+def test_each_lightgbm_switch_call_starts_from_the_defaults(store_dir: Path,
+                                                            data: Any) -> None:
+    X, y, _, _ = data
+    nbtrack.lightgbm.autolog(log_input_examples=True, registered_model_name="lgb-clf",
+                             extra_tags={"team": "risk"}, log_datasets=False)
+    lgb.train(LGB_BINARY, lgb.Dataset(X, y), 2)
+    (first,) = _runs()
+    assert "model/input_example.json" in _artifacts(first) and _signature(first) is not None
+    # the next call says only log_model_signatures: no tags, no registering, fingerprinted
+    nbtrack.lightgbm.autolog(log_model_signatures=False)
+    lgb.train(LGB_BINARY, lgb.Dataset(X, y), 2)
+    lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y)
+    later = [r for r in _runs() if r.info.run_id != first.info.run_id]
+    assert len(later) == 2
+    for run in later:
+        assert "team" not in run.data.tags
+        assert _fingerprinted(run)
+        assert "model/input_example.json" in _artifacts(run)  # saved, with no signature
+        assert _signature(run) is None
+    versions = nbtrack.search_model_versions(filter_string="name = 'lgb-clf'")
+    assert [v.version for v in versions] == ["1"]  # only the first call's model registered
+    # neither rows nor signature
+    nbtrack.lightgbm.autolog(log_input_examples=False, log_model_signatures=False)
+    lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y)
+    newest = max(_runs(), key=lambda r: r.info.start_time)
+    assert "model/input_example.json" not in _artifacts(newest)
+    assert _signature(newest) is None
+
+
+def test_the_lightgbm_switch_rejects_bad_keywords(store_dir: Path) -> None:
+    from nbtrack.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="extra_tags must be a dict"):
+        nbtrack.lightgbm.autolog(extra_tags="team")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        nbtrack.lightgbm.autolog(extra_tags={"": "risk"})  # no empty tag key
+    with pytest.raises(TypeError):
+        nbtrack.lightgbm.autolog(importance_types=["gain"])  # type: ignore[call-arg]
+
 # -- the rules both follow ----------------------------------------------------------------------
 
 

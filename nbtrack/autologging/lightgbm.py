@@ -16,7 +16,8 @@ booster through ``lightgbm.sklearn.train``, which is not patched):
   (``{feature: importance}`` from the most important down), and one bar chart of the top 20
   features per type, ``feature_importance.png`` (only when matplotlib is installed);
 - tags ``nbtrack.trainingData.*``: the training data's fingerprint (for ``lightgbm.train``, of the
-  Dataset's raw data, read before LightGBM frees it; none for a Dataset built from a file);
+  Dataset's raw data, read before LightGBM frees it; none for a Dataset built from a file;
+  ``log_datasets=False`` to skip);
 - the trained Booster or wrapper as the artifact ``model`` (``log_models=False`` to skip).
 """
 
@@ -45,14 +46,26 @@ __all__ = ["disable", "enable"]
 INTEGRATION = "lightgbm"
 IMPORTANCE_TYPES = ("split", "gain")
 
-_config: dict[str, Any] = {"log_models": True}
+#: The settings of the last ``enable``; each call starts from these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "log_models": True,
+    "log_input_examples": True,
+    "log_model_signatures": True,
+    "log_datasets": True,
+    "registered_model_name": None,
+}
+_config: dict[str, Any] = dict(_DEFAULTS)
 
 
-def enable(log_models: bool = True) -> None:
+def enable(log_models: bool = True, **options: Any) -> None:
+    """``options``: the other keys of ``_DEFAULTS``, and ``extra_tags`` (see
+    ``nbtrack.lightgbm.autolog``)."""
     import lightgbm
     import lightgbm.engine
 
-    _config["log_models"] = log_models
+    from .scope import configure
+
+    configure(INTEGRATION, _config, _DEFAULTS, log_models=log_models, **options)
     for module in (lightgbm, lightgbm.engine):
         patch_train(INTEGRATION, module, _train_hook)
     for cls in wrapper_classes("lightgbm.sklearn", "LGBMModel"):
@@ -80,8 +93,9 @@ def _train_hook(integration: str, original: Any, params: Any, args: tuple, kwarg
                     "num_boost_round": argument(call, "num_boost_round")}
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
                     settings)
-        call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
-                    client, run_id, raw)
+        if _config["log_datasets"]:
+            call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
+                        client, run_id, raw)
         return MetricLogger(client, run_id)
 
     def train(logger: Any) -> Any:
@@ -103,8 +117,9 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
     def start(client: Any, run_id: str) -> Any:
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
                     model.get_params())
-        call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
-                    client, run_id, X)
+        if _config["log_datasets"]:
+            call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
+                        client, run_id, X)
         return MetricLogger(client, run_id)
 
     def train(logger: Any) -> Any:
@@ -179,5 +194,8 @@ def _importance_tables(booster: Any) -> dict[str, dict[str, float]]:
 
 def _log_model(model: Any, example: Any) -> None:
     from ..models.flavors.lightgbm import log_model
+    from .scope import example_and_signature
 
-    log_model(model, model_artifact_path(), input_example=example)
+    example, signature = example_and_signature(_config, example, model.predict)
+    log_model(model, model_artifact_path(), input_example=example, signature=signature,
+              registered_model_name=_config["registered_model_name"])

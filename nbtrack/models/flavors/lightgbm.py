@@ -153,10 +153,16 @@ def load_model(model_uri: str | os.PathLike[str]) -> Any:
 
 
 def autolog(
+    log_input_examples: bool = True,
+    log_model_signatures: bool = True,
     log_models: bool = True,
+    log_datasets: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    registered_model_name: str | None = None,
+    extra_tags: dict[str, Any] | None = None,
 ) -> None:
     """Record every LightGBM training: ``lightgbm.train`` and every ``fit`` of the
     scikit-learn wrappers (``LGBMClassifier``, ``LGBMRegressor``, ``LGBMRanker``).
@@ -176,7 +182,24 @@ def autolog(
         Log nothing into runs you started yourself (only into runs autolog starts).
     silent
         No warnings from autolog's own failures (they never stop training either way).
+    log_input_examples, log_model_signatures
+        Save five training rows with the model (nbtrack's default; MLflow's is not to), and
+        infer its signature from them.
+    log_datasets
+        Tag the training data's fingerprint.
+    registered_model_name
+        As for :func:`log_model`.
+    extra_tags
+        Tags for every run autolog starts.
+    disable_for_unsupported_versions
+        Accepted; nbtrack does not check versions.
     """
     from ...autologging import library_autolog
 
-    library_autolog("lightgbm", disable, exclusive, silent, log_models=log_models)
+    del disable_for_unsupported_versions
+    library_autolog(
+        "lightgbm", disable, exclusive, silent, log_models=log_models,
+        log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,
+        log_datasets=log_datasets, registered_model_name=registered_model_name,
+        extra_tags=extra_tags,
+    )
