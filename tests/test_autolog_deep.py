@@ -270,6 +270,90 @@ def test_lightning_autolog_logs_checkpoints(tmp_path: Path) -> None:
     assert run.data.tags["best_checkpoint"] in files
 
 
+def test_lightning_autolog_takes_checkpoint_as_log_checkpoints(tmp_path: Path) -> None:
+    L, Module, loader = _lightning()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # MLflow's defaults of the others: none
+        nbtrack.pytorch.autolog(log_models=False, checkpoint=True)
+    _trainer(L, tmp_path, enable_checkpointing=True).fit(Module(), loader)
+    (run,) = _runs()
+    files = [p for p, _ in nbtrack.Client().list_artifact_files(run.info.run_id)]
+    assert files and all(p.startswith("checkpoints/") for p in files)
+    # what nbtrack cannot honour is said, at the call and at a fit with nothing to log
+    with pytest.warns(UserWarning, match=r"ignores checkpoint_monitor='val_acc', "
+                      r"checkpoint_mode='max', checkpoint_save_freq=2"):
+        nbtrack.pytorch.autolog(log_models=False, checkpoint=True, checkpoint_monitor="val_acc",
+                                checkpoint_mode="max", checkpoint_save_freq=2)
+    with pytest.warns(NbtrackWarning, match="no ModelCheckpoint"):
+        _trainer(L, tmp_path).fit(Module(), loader)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # logging off: nothing ignored, no warning
+        nbtrack.pytorch.autolog(log_models=False, checkpoint_mode="max")
+        _trainer(L, tmp_path).fit(Module(), loader)
+
+
+def test_lightning_autolog_log_every_n_epoch_and_step(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    L, Module, loader = _lightning()
+
+    class Validated(Module):  # type: ignore[misc, valid-type]
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+    nbtrack.pytorch.autolog(log_models=False, log_every_n_epoch=2, log_every_n_step=3)
+    _trainer(L, tmp_path, max_epochs=4, num_sanity_val_steps=0).fit(Validated(), loader, loader)
+    (run,) = _runs()
+    assert _steps(run.info.run_id, "train_loss") == [2, 5, 8, 11, 14]  # of 16 steps
+    assert _steps(run.info.run_id, "val_loss") == [7, 15]  # the ends of epochs 1 and 3
+    # each call starts from the defaults: every step and every epoch again
+    nbtrack.pytorch.autolog(log_models=False)
+    _trainer(L, tmp_path, max_epochs=2, num_sanity_val_steps=0).fit(Validated(), loader, loader)
+    newest = max(_runs(), key=lambda r: r.info.start_time)
+    assert _steps(newest.info.run_id, "train_loss") == list(range(8))
+    assert _steps(newest.info.run_id, "val_loss") == [3, 7]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"log_every_n_epoch": 0}, "log_every_n_epoch must be a whole number >= 1; got 0"),
+    ({"log_every_n_epoch": None}, "log_every_n_epoch must be a whole number >= 1; got None"),
+    ({"log_every_n_epoch": True}, "log_every_n_epoch must be a whole number >= 1"),
+    ({"log_every_n_step": -1}, "log_every_n_step must be a whole number >= 1 or None; got -1"),
+    ({"log_every_n_step": "5"}, "log_every_n_step must be a whole number >= 1 or None"),
+    ({"checkpoint_mode": "avg"}, "checkpoint_mode must be 'min' or 'max'; got 'avg'"),
+    ({"checkpoint_save_freq": "batch"}, "checkpoint_save_freq must be 'epoch' or a whole"),
+    ({"checkpoint_save_freq": 0}, "checkpoint_save_freq must be 'epoch' or a whole"),
+    ({"extra_tags": ["team"]}, "extra_tags must be a dict"),
+])
+def test_lightning_autolog_rejects_bad_keywords(options: dict[str, Any], message: str) -> None:
+    from nbtrack.exceptions import InvalidInputError
+
+    pytest.importorskip("lightning")
+    with pytest.raises(InvalidInputError, match=message.replace("(", r"\(")):
+        nbtrack.pytorch.autolog(**options)
+
+
+def test_lightning_autolog_registers_tags_and_skips_the_signature(tmp_path: Path) -> None:
+    L, Module, loader = _lightning()
+    nbtrack.pytorch.autolog(registered_model_name="tiny", extra_tags={"team": "vision"},
+                            log_model_signatures=False, log_datasets=False,
+                            disable_for_unsupported_versions=True)
+    _trainer(L, tmp_path).fit(Module(), loader)
+    (run,) = _runs()
+    assert run.data.tags["team"] == "vision"
+    loaded = nbtrack.pyfunc.load_model("models:/tiny/1")
+    assert loaded.metadata.signature is None
+    assert loaded.metadata.run_id == run.info.run_id
+    # each call starts from the defaults: no tag, no registration, the signature inferred
+    nbtrack.pytorch.autolog()
+    _trainer(L, tmp_path).fit(Module(), loader)
+    newest = max(_runs(), key=lambda r: r.info.start_time)
+    assert "team" not in newest.data.tags
+    model = nbtrack.pyfunc.load_model(f"runs:/{newest.info.run_id}/model")
+    assert model.metadata.signature is not None
+    assert len(nbtrack.Client().search_model_versions("name='tiny'")) == 1
+
+
 def test_lightning_hook_errors_warn_and_training_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

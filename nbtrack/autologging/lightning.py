@@ -20,11 +20,19 @@ in which case autolog writes into that logger's run. Logged:
   ``optimizer_name`` and the first optimizer's scalar settings as ``optimizer_lr``,
   ``optimizer_momentum``, ... (prefixed, so they never clash with a hyperparameter ``lr``);
 - metrics: every value the module logs with ``self.log``, at the trainer's global step (with
-  Lightning's own ``epoch`` metric); keys with characters a metric key cannot hold get ``_``;
+  Lightning's own ``epoch`` metric); keys with characters a metric key cannot hold get ``_``.
+  ``log_every_n_epoch=n`` keeps the epoch-level values (``on_epoch=True``, validation
+  results) of every n-th epoch only (epochs n-1, 2n-1, ... counted from 0);
+  ``log_every_n_step=n`` keeps the step-level values of steps n-1, 2n-1, ... only (of those
+  Lightning hands its loggers: the trainer's ``log_every_n_steps`` thins them first). Both
+  apply to the logger autolog adds, not to a trainer's own ``NbtrackLogger``;
 - the fitted module with the pytorch flavor as the artifact ``model`` (``log_models=False``
-  skips it), with ``example_input_array`` as its input example when the module sets one;
-- with ``log_checkpoints=True``: the best and the last checkpoint files of the trainer's
-  ``ModelCheckpoint`` under ``checkpoints/``, and the tag ``best_checkpoint``.
+  skips it), with ``example_input_array`` as its input example when the module sets one, and
+  the signature inferred from it (``log_model_signatures=False``: none); registered as a new
+  version of ``registered_model_name`` when given;
+- with ``log_checkpoints=True`` (or ``checkpoint=True``): the best and the last checkpoint
+  files of the trainer's ``ModelCheckpoint`` under ``checkpoints/``, and the tag
+  ``best_checkpoint`` (a warning when the trainer has no ``ModelCheckpoint``).
 
 When autolog's logger is the trainer's only logger it is ``trainer.loggers[0]``, and Lightning
 then puts checkpoints under ``<default_root_dir>/<experiment id>/<run id>/checkpoints``.
@@ -35,13 +43,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
 from .scope import (
+    configure,
     exclusive,
     fit_run,
     log_params,
@@ -54,7 +63,16 @@ from .scope import (
 __all__ = ["disable", "enable", "logger_class"]
 
 INTEGRATION = "pytorch_lightning"
-_config: dict[str, Any] = {"log_models": True, "log_checkpoints": False}
+#: The settings of the last ``enable``; each call starts from these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "log_models": True,
+    "log_checkpoints": False,
+    "log_every_n_epoch": 1,
+    "log_every_n_step": None,
+    "log_model_signatures": True,
+    "registered_model_name": None,
+}
+_config: dict[str, Any] = dict(_DEFAULTS)
 #: Optimizer settings that choose an implementation, not a hyperparameter: not logged.
 _IMPLEMENTATION_SWITCHES = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
@@ -65,11 +83,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def enable(log_models: bool = True, log_checkpoints: bool = False) -> None:
-    """Patch ``lightning.pytorch.Trainer.fit`` (see the module docstring)."""
+def enable(log_models: bool = True, **options: Any) -> None:
+    """Patch ``lightning.pytorch.Trainer.fit`` (see the module docstring). ``options``: the
+    other keys of ``_DEFAULTS``, and ``extra_tags`` (see ``nbtrack.pytorch.autolog``)."""
     from lightning.pytorch import Trainer
 
-    _config.update(log_models=bool(log_models), log_checkpoints=bool(log_checkpoints))
+    for key in ("log_every_n_epoch", "log_every_n_step"):
+        if key in options:
+            check_every(key, options[key], none_ok=key == "log_every_n_step")
+    configure(INTEGRATION, _config, _DEFAULTS, log_models=bool(log_models), **options)
     owner = next(k for k in Trainer.__mro__ if "fit" in k.__dict__)
     patch(INTEGRATION, owner, "fit", _hook)
 
@@ -77,6 +99,33 @@ def enable(log_models: bool = True, log_checkpoints: bool = False) -> None:
 def disable() -> None:
     """Put ``Trainer.fit`` back."""
     unpatch(INTEGRATION)
+
+
+def check_every(name: str, value: Any, none_ok: bool) -> None:
+    """``log_every_n_epoch`` / ``log_every_n_step``: a whole number >= 1 (or None)."""
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        from ..exceptions import InvalidInputError
+
+        allowed = "a whole number >= 1" + (" or None" if none_ok else "")
+        raise InvalidInputError(f"{name} must be {allowed}; got {value!r}")
+
+
+_UNKNOWN = object()
+
+
+def _due(trainer: Any, every_epoch: int, every_step: int | None, step: int | None) -> bool:
+    """Whether the values Lightning hands its loggers now are logged: epoch-level ones of every
+    ``every_epoch``-th epoch, step-level ones of every ``every_step``-th step. Lightning's
+    logger connector tells them apart (``_first_loop_iter`` is None between an epoch's
+    batches, where its epoch-level values are logged); when it cannot, everything is."""
+    phase = getattr(getattr(trainer, "_logger_connector", None), "_first_loop_iter", _UNKNOWN)
+    if phase is _UNKNOWN:  # a Lightning that keeps it elsewhere
+        return True
+    if phase is None:  # the end of an epoch (training or validation)
+        return (trainer.current_epoch + 1) % every_epoch == 0
+    return every_step is None or step is None or (step + 1) % every_step == 0
 
 
 # -- shared by the logger and the hook ---------------------------------------------------------
@@ -152,6 +201,8 @@ def logger_class() -> type:
             self._owned = False
             self._checkpoint_callback: Any = None
             self._logged_files: dict[str, float] = {}
+            #: ``due(step)``: whether values handed over now are logged (autolog's logger).
+            self._due: Callable[[int | None], bool] | None = None
 
         def _bind(self) -> tuple[Any, str]:
             if self._client is None:
@@ -205,6 +256,8 @@ def logger_class() -> type:
             call_safely(INTEGRATION, "logging metrics", self._log_metrics, metrics, step)
 
         def _log_metrics(self, metrics: Mapping[str, Any], step: int | None) -> None:
+            if self._due is not None and not self._due(step):
+                return
             client, run_id = self._bind()
             for key, value in metrics.items():
                 if isinstance(value, str):
@@ -274,6 +327,9 @@ def _scope(integration: str, model: Any, ours: list[Any]) -> Iterator[tuple[Any,
 def _add_logger(trainer: Any, run_id: str) -> list[Any]:
     previous = list(trainer.loggers)
     logger = logger_class()(run_id=run_id, log_checkpoints=_config["log_checkpoints"])
+    every_epoch, every_step = _config["log_every_n_epoch"], _config["log_every_n_step"]
+    if every_epoch != 1 or every_step is not None:
+        logger._due = functools.partial(_due, trainer, every_epoch, every_step)
     trainer.loggers = [*previous, logger]
     return previous
 
@@ -309,7 +365,9 @@ def _log_model(model: Any) -> None:
     example = getattr(model, "example_input_array", None)
     if not (hasattr(example, "detach") and hasattr(example, "shape")):
         example = None  # a dict or tuple of inputs: no single example to save
-    log_model(model, model_artifact_path(), input_example=example)
+    log_model(model, model_artifact_path(), input_example=example,
+              signature=None if _config["log_model_signatures"] else False,
+              registered_model_name=_config["registered_model_name"])
 
 
 def _hook(integration: str, original: Any, trainer: Any, args: tuple, kwargs: dict) -> Any:
@@ -326,6 +384,9 @@ def _hook(integration: str, original: Any, trainer: Any, args: tuple, kwargs: di
     def start(client: Any, run_id: str) -> None:
         if not ours:
             previous.append(_add_logger(trainer, run_id))
+            if _config["log_checkpoints"] and getattr(trainer, "checkpoint_callback", None) is None:
+                warn(integration, "checkpoint logging is on but the trainer has no "
+                     "ModelCheckpoint (enable_checkpointing=False?): no checkpoint is logged")
 
     def done(client: Any, run_id: str, result: Any = None, trained: bool = False) -> None:
         call_safely(integration, "logging the training settings", _log_settings, client,

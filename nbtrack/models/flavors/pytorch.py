@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -359,30 +360,119 @@ def load_model(model_uri: str | os.PathLike[str], map_location: Any = None) -> A
     return load_with_flavor(model_uri, FLAVOR, map_location=map_location)
 
 
+#: MLflow's defaults of the checkpoint keywords nbtrack accepts but does not act on.
+_CHECKPOINT_DEFAULTS: dict[str, Any] = {
+    "checkpoint_monitor": "val_loss",
+    "checkpoint_mode": "min",
+    "checkpoint_save_best_only": True,
+    "checkpoint_save_weights_only": False,
+    "checkpoint_save_freq": "epoch",
+}
+
+
 def autolog(
+    log_every_n_epoch: int = 1,
+    log_every_n_step: int | None = None,
     log_models: bool = True,
+    log_datasets: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    registered_model_name: str | None = None,
+    extra_tags: dict[str, Any] | None = None,
+    checkpoint: bool = False,
+    checkpoint_monitor: str = "val_loss",
+    checkpoint_mode: str = "min",
+    checkpoint_save_best_only: bool = True,
+    checkpoint_save_weights_only: bool = False,
+    checkpoint_save_freq: str | int = "epoch",
+    log_model_signatures: bool = True,
     log_checkpoints: bool = False,
 ) -> None:
     """Record every PyTorch Lightning ``Trainer.fit`` (as ``mlflow.pytorch.autolog``; see
     :mod:`nbtrack.autologging.lightning`); ``disable=True`` puts the original back.
 
+    The keywords are MLflow's (plus ``log_checkpoints``, nbtrack's older name for
+    ``checkpoint``); each call starts from the defaults.
+
     Parameters
     ----------
+    log_every_n_epoch
+        Log the epoch-level values (``self.log(..., on_epoch=True)``, validation results) of
+        every n-th epoch only; a whole number >= 1.
+    log_every_n_step
+        Log the step-level values of every n-th step only (steps n-1, 2n-1, ...); a whole
+        number >= 1. nbtrack's default, None, logs every step Lightning hands its loggers (the
+        trainer's ``log_every_n_steps``); MLflow's None logs no step-level values.
     log_models
         Save each fitted module with this flavor as the run's ``model`` artifact.
+    log_model_signatures
+        Infer the saved model's signature from its ``example_input_array`` (there is none
+        without one; MLflow's also tries the first training batch).
+    registered_model_name
+        Register each saved model as a new version of this registered model.
+    extra_tags
+        Tags for every run autolog starts.
     disable
         Turn Lightning autolog off and put ``Trainer.fit`` back.
     exclusive
         Log nothing into runs you started yourself (only into runs autolog starts).
     silent
         No warnings from autolog's own failures (they never stop training either way).
-    log_checkpoints
-        Also log the trainer's best and last checkpoint files under ``checkpoints/``.
+    checkpoint, log_checkpoints
+        Either True: log the best and the last checkpoint files of the trainer's own
+        ``ModelCheckpoint`` under ``checkpoints/`` when training ends. nbtrack's default is
+        not to (MLflow's is to, with a checkpoint callback of its own).
+    checkpoint_monitor, checkpoint_mode, checkpoint_save_best_only,
+    checkpoint_save_weights_only, checkpoint_save_freq
+        Checked (``checkpoint_mode`` is ``"min"`` or ``"max"``, ``checkpoint_save_freq``
+        ``"epoch"`` or a whole number >= 1) but not acted on: nbtrack adds no checkpoint
+        callback, it logs the files of the trainer's ``ModelCheckpoint`` (give it
+        ``monitor``, ``mode``, ``save_top_k``, ``save_weights_only``,
+        ``every_n_train_steps``). A value other than MLflow's default, with checkpoint logging
+        on, says so in a warning.
+    log_datasets
+        Accepted; nbtrack's Lightning autolog records no dataset information.
+    disable_for_unsupported_versions
+        Accepted; nbtrack does not check versions.
     """
     from ...autologging import library_autolog
+    from ...autologging.lightning import check_every
 
-    library_autolog("pytorch_lightning", disable, exclusive, silent, log_models=log_models,
-                    log_checkpoints=log_checkpoints)
+    del log_datasets, disable_for_unsupported_versions
+    check_every("log_every_n_epoch", log_every_n_epoch, none_ok=False)
+    check_every("log_every_n_step", log_every_n_step, none_ok=True)
+    if checkpoint_mode not in ("min", "max"):
+        raise InvalidInputError(f"checkpoint_mode must be 'min' or 'max'; got {checkpoint_mode!r}")
+    if checkpoint_save_freq != "epoch" and (
+        isinstance(checkpoint_save_freq, bool) or not isinstance(checkpoint_save_freq, int)
+        or checkpoint_save_freq < 1
+    ):
+        raise InvalidInputError(
+            "checkpoint_save_freq must be 'epoch' or a whole number >= 1; "
+            f"got {checkpoint_save_freq!r}"
+        )
+    given = {
+        "checkpoint_monitor": checkpoint_monitor, "checkpoint_mode": checkpoint_mode,
+        "checkpoint_save_best_only": checkpoint_save_best_only,
+        "checkpoint_save_weights_only": checkpoint_save_weights_only,
+        "checkpoint_save_freq": checkpoint_save_freq,
+    }
+    ignored = [f"{k}={v!r}" for k, v in given.items() if v != _CHECKPOINT_DEFAULTS[k]]
+    log_checkpoints = bool(checkpoint or log_checkpoints)
+    if ignored and log_checkpoints and not disable:
+        warnings.warn(
+            f"nbtrack's Lightning autolog ignores {', '.join(ignored)}: it adds no checkpoint "
+            "callback but logs the best and last files of the trainer's own ModelCheckpoint; "
+            "configure that one (monitor, mode, save_top_k, save_weights_only, "
+            "every_n_train_steps)",
+            UserWarning,
+            stacklevel=2,
+        )
+    library_autolog(
+        "pytorch_lightning", disable, exclusive, silent, log_models=log_models,
+        log_checkpoints=log_checkpoints, log_every_n_epoch=log_every_n_epoch,
+        log_every_n_step=log_every_n_step, log_model_signatures=log_model_signatures,
+        registered_model_name=registered_model_name, extra_tags=extra_tags,
+    )
