@@ -474,6 +474,58 @@ def test_a_failed_fit_leaves_the_callbacks_run_failed_not_running() -> None:
         "FAILED", "FINISHED"]
 
 
+def test_keras_autolog_every_n_steps_instead_of_every_epoch() -> None:
+    _, model, x, y = _keras_model()
+    nbtrack.keras.autolog(log_models=False, log_every_epoch=False, log_every_n_steps=2,
+                          extra_tags={"team": "vision"}, log_datasets=False,
+                          log_model_signatures=False, disable_for_unsupported_versions=True)
+    # 36 training rows in batches of 12: 3 optimizer steps per epoch, 9 in all
+    model.fit(x, y, epochs=3, batch_size=12, validation_split=0.25, verbose=0)
+    (run,) = _runs()
+    assert run.data.tags["team"] == "vision"
+    assert _steps(run.info.run_id, "loss") == [2, 4, 6, 8]
+    assert _steps(run.info.run_id, "mae") == [2, 4, 6, 8]
+    assert _steps(run.info.run_id, "val_loss") == [3, 6, 9]  # where each epoch ended
+    # each call starts from the defaults: per epoch again, no tag
+    nbtrack.keras.autolog(log_models=False)
+    model.fit(x, y, epochs=2, batch_size=12, verbose=0)
+    newest = max(_runs(), key=lambda r: r.info.start_time)
+    assert _steps(newest.info.run_id, "loss") == [0, 1] and "team" not in newest.data.tags
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"log_every_n_steps": 2}, "log_every_n_steps must be None when log_every_epoch=True"),
+    ({"log_every_epoch": False}, "must be a whole number >= 1 when log_every_epoch=False"),
+    ({"log_every_epoch": False, "log_every_n_steps": 0},
+     "log_every_n_steps must be a whole number >= 1 or None; got 0"),
+    ({"save_model_kwargs": "zipped"}, "save_model_kwargs must be a dict"),
+    ({"extra_tags": ["team"]}, "extra_tags must be a dict"),
+])
+def test_keras_autolog_rejects_bad_keywords(options: dict[str, Any], message: str) -> None:
+    from nbtrack.exceptions import InvalidInputError
+
+    pytest.importorskip("keras")
+    with pytest.raises(InvalidInputError, match=message):
+        nbtrack.keras.autolog(**options)
+
+
+def test_keras_autolog_passes_save_model_kwargs_and_warns_of_what_it_ignores() -> None:
+    _, model, x, y = _keras_model()
+    with pytest.warns(UserWarning, match=r"ignores log_input_examples=True, "
+                      r"save_exported_model=True, registered_model_name='reg'"):
+        nbtrack.keras.autolog(log_input_examples=True, save_exported_model=True,
+                              registered_model_name="reg", save_model_kwargs={"bogus": 1})
+    with pytest.warns(NbtrackWarning, match="logging the model failed.*bogus"):
+        model.fit(x, y, epochs=1, verbose=0)  # model.save got the kwargs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # MLflow's defaults: no warning
+        nbtrack.keras.autolog()
+        model.fit(x, y, epochs=1, verbose=0)
+    newest = max(_runs(), key=lambda r: r.info.start_time)
+    assert "model.keras" in {p for p, _ in nbtrack.Client().list_artifact_files(
+        newest.info.run_id)}
+
+
 def test_keras_hook_errors_warn_and_training_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     _, model, x, y = _keras_model()
 

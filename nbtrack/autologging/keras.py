@@ -22,9 +22,13 @@ outside one each fit gets its own run named after the model's class. Logged:
   float32 value with 7 significant digits, or ``learning_rate_schedule``: the schedule's class),
   ``loss_function``, ``layer_count``, ``param_count``;
 - metrics: every value in Keras' epoch logs (``loss``, ``val_loss``, the compiled metrics), at
-  step = the epoch (0-based, as Keras counts: ``initial_epoch`` first);
-- the fitted model, saved with ``model.save`` as the artifact ``model.keras`` (it works on the
-  torch backend; ``log_models=False`` skips it). Load it back with
+  step = the epoch (0-based, as Keras counts: ``initial_epoch`` first). With
+  ``log_every_epoch=False, log_every_n_steps=n`` instead: the batch logs (running means over
+  the epoch) at every n-th optimizer step (step = the optimizer's iteration count), and the
+  ``val_*`` values of each epoch at the step the epoch ended;
+- the fitted model, saved with ``model.save`` (``save_model_kwargs`` passed on) as the
+  artifact ``model.keras`` (it works on the torch backend; ``log_models=False`` skips it).
+  Load it back with
   ``keras.saving.load_model(nbtrack.Client().get_artifact_uri(run_id, "model.keras"))``.
 
 A logging error inside the callback becomes a warning; training goes on.
@@ -43,12 +47,19 @@ from typing import Any
 
 from ..tracking import fluent
 from .patching import call_safely, patch, unpatch, warn
-from .scope import fit_run, log_params, own_run, param_key, run_logged
+from .scope import configure, fit_run, log_params, own_run, param_key, run_logged
 
 __all__ = ["autolog", "callback_class", "disable", "enable"]
 
 INTEGRATION = "keras"
-_config: dict[str, Any] = {"log_models": True}
+#: The settings of the last ``enable``; each call starts from these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "log_models": True,
+    "log_every_epoch": True,
+    "log_every_n_steps": None,
+    "save_model_kwargs": None,
+}
+_config: dict[str, Any] = dict(_DEFAULTS)
 #: Runs the callback started and has not ended yet (their fit raised): run id -> client.
 _open_runs: dict[str, Any] = {}
 
@@ -73,31 +84,96 @@ def import_keras() -> Any:
     return keras
 
 
+def check_every(log_every_epoch: bool, log_every_n_steps: Any) -> None:
+    """MLflow's rule: per epoch (``log_every_n_steps=None``) or every n steps, one of them."""
+    from ..exceptions import InvalidInputError
+
+    if log_every_n_steps is not None and (
+        isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int)
+        or log_every_n_steps < 1
+    ):
+        raise InvalidInputError(
+            f"log_every_n_steps must be a whole number >= 1 or None; got {log_every_n_steps!r}"
+        )
+    if log_every_epoch and log_every_n_steps is not None:
+        raise InvalidInputError(
+            "log_every_n_steps must be None when log_every_epoch=True (metrics are logged "
+            f"per epoch or every n steps); got log_every_n_steps={log_every_n_steps!r}"
+        )
+    if not log_every_epoch and log_every_n_steps is None:
+        raise InvalidInputError(
+            "log_every_n_steps must be a whole number >= 1 when log_every_epoch=False"
+        )
+
+
 def autolog(
+    log_every_epoch: bool = True,
+    log_every_n_steps: int | None = None,
     log_models: bool = True,
+    log_model_signatures: bool = True,
+    save_exported_model: bool = False,
+    log_datasets: bool = True,
+    log_input_examples: bool = False,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
+    registered_model_name: str | None = None,
+    save_model_kwargs: dict[str, Any] | None = None,
+    extra_tags: dict[str, Any] | None = None,
 ) -> None:
     """Record every Keras ``Model.fit`` (see :mod:`nbtrack.autologging.keras`).
 
+    The keywords are MLflow's (``mlflow.keras.autolog``); each call starts from the defaults.
+
     Parameters
     ----------
+    log_every_epoch, log_every_n_steps
+        Log the metrics at each epoch's end (the default), or, with ``log_every_epoch=False``
+        and ``log_every_n_steps=n`` (a whole number >= 1), every n optimizer steps. One or the
+        other, as in MLflow.
     log_models
         Save each fitted model as the run's ``model.keras`` artifact.
+    save_model_kwargs
+        Keyword arguments for ``model.save``.
+    extra_tags
+        Tags for every run autolog starts.
     disable
         Turn Keras autolog off and put ``Model.fit`` back.
     exclusive
         Log nothing into runs you started yourself (only into runs autolog starts).
     silent
         No warnings from autolog's own failures (they never stop training either way).
+    log_model_signatures, log_datasets, disable_for_unsupported_versions
+        Accepted; nbtrack saves the model as a ``.keras`` file with no signature, records no
+        dataset information and does not check versions.
+    log_input_examples, save_exported_model, registered_model_name
+        Accepted, but nbtrack's ``model.keras`` artifact has no input example, no exported
+        form and cannot be registered: passing ``True`` or a name says so in a warning.
 
     Notes
     -----
     When keras cannot be imported (no backend), autolog stays off with a warning.
     """
+    from ..exceptions import InvalidInputError
     from . import library_autolog
 
+    del log_model_signatures, log_datasets, disable_for_unsupported_versions
+    check_every(log_every_epoch, log_every_n_steps)
+    if save_model_kwargs is not None and not isinstance(save_model_kwargs, dict):
+        raise InvalidInputError(f"save_model_kwargs must be a dict; got {save_model_kwargs!r}")
+    ignored = [f"{k}={v!r}" for k, v in (("log_input_examples", log_input_examples),
+                                         ("save_exported_model", save_exported_model),
+                                         ("registered_model_name", registered_model_name))
+               if v]
+    if ignored and not disable:
+        warnings.warn(
+            f"nbtrack's Keras autolog ignores {', '.join(ignored)}: it saves the model as the "
+            "artifact model.keras, with no input example, no exported form and no registry "
+            "entry",
+            UserWarning,
+            stacklevel=2,
+        )
     if not disable:
         try:
             import_keras()
@@ -107,13 +183,17 @@ def autolog(
 
                 warnings.warn(f"autolog (keras) is off: {exc}", NbtrackWarning, stacklevel=2)
             return
-    library_autolog(INTEGRATION, disable, exclusive, silent, log_models=log_models)
+    library_autolog(INTEGRATION, disable, exclusive, silent, log_models=log_models,
+                    log_every_epoch=bool(log_every_epoch), log_every_n_steps=log_every_n_steps,
+                    save_model_kwargs=save_model_kwargs, extra_tags=extra_tags)
 
 
-def enable(log_models: bool = True) -> None:
-    """Patch ``keras.Model.fit`` (where the backend's trainer defines it)."""
+def enable(log_models: bool = True, **options: Any) -> None:
+    """Patch ``keras.Model.fit`` (where the backend's trainer defines it). ``options``: the
+    other keys of ``_DEFAULTS``, and ``extra_tags`` (see ``autolog``)."""
     keras = import_keras()
-    _config.update(log_models=bool(log_models))
+    check_every(options.get("log_every_epoch", True), options.get("log_every_n_steps"))
+    configure(INTEGRATION, _config, _DEFAULTS, log_models=bool(log_models), **options)
     owner = next(k for k in keras.Model.__mro__ if "fit" in k.__dict__)
     patch(INTEGRATION, owner, "fit", _hook)
 
@@ -191,6 +271,11 @@ def callback_class() -> type:
         batch_size
             Logged as the ``batch_size`` param (a callback cannot see the one given to
             ``fit``; autolog passes it).
+        log_every_epoch, log_every_n_steps
+            Log the metrics at each epoch's end (the default), or, with
+            ``log_every_epoch=False, log_every_n_steps=n``, the batch logs every n optimizer
+            steps and the ``val_*`` values at the step each epoch ended (as MLflow's
+            callback, one or the other).
 
         Notes
         -----
@@ -204,8 +289,13 @@ def callback_class() -> type:
             run_id: str | None = None,
             run_name: str | None = None,
             batch_size: int | None = None,
+            log_every_epoch: bool = True,
+            log_every_n_steps: int | None = None,
         ) -> None:
+            check_every(log_every_epoch, log_every_n_steps)
             super().__init__()
+            self.log_every_epoch = log_every_epoch
+            self.log_every_n_steps = log_every_n_steps
             self.run_id = run_id
             self.run_name = run_name
             self.batch_size = batch_size
@@ -236,16 +326,40 @@ def callback_class() -> type:
                        _training_params(self.model, self.params or {}, self.batch_size))
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-            """Log the epoch's metrics at step = ``epoch``."""
-            if self._target is not None and logs:
-                call_safely(INTEGRATION, "logging epoch metrics", self._log_epoch, epoch, logs)
+            """Log the epoch's metrics at step = ``epoch`` (or, when logging every n steps,
+            its ``val_*`` values at the optimizer's step)."""
+            if self._target is None or not logs:
+                return
+            if self.log_every_epoch:
+                call_safely(INTEGRATION, "logging epoch metrics", self._log, logs, int(epoch))
+            else:
+                call_safely(INTEGRATION, "logging validation metrics", self._log,
+                            {k: v for k, v in logs.items() if k.startswith("val_")},
+                            self._iterations())
 
-        def _log_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+            """Every ``log_every_n_steps`` optimizer steps: log the batch logs at that step."""
+            if self._target is None or not logs or self.log_every_n_steps is None:
+                return
+            call_safely(INTEGRATION, "logging step metrics", self._log_step, logs)
+
+        def _iterations(self) -> int:
+            """The optimizer's step count (the backend's scalar read directly: converting it
+            through numpy warns on every batch on the torch backend)."""
+            return int(self.model.optimizer.iterations.value)
+
+        def _log_step(self, logs: Mapping[str, Any]) -> None:
+            step = self._iterations()
+            assert self.log_every_n_steps is not None
+            if step % self.log_every_n_steps == 0:
+                self._log(logs, step)
+
+        def _log(self, logs: Mapping[str, Any], step: int) -> None:
             assert self._target is not None
             client, run_id = self._target
             for key, value in logs.items():
                 try:
-                    client.log_metric(run_id, param_key(key), value, None, int(epoch))
+                    client.log_metric(run_id, param_key(key), value, None, step)
                 except TypeError:  # not a number (Keras logs only numbers; a custom callback
                     continue       # may add others)
 
@@ -271,7 +385,9 @@ def _with_callback(original: Any, model: Any, args: tuple, kwargs: dict,
     callbacks = [] if callbacks is None else list(callbacks)
     cls = callback_class()
     if not any(isinstance(c, cls) for c in callbacks):
-        callbacks.append(cls(run_id=run_id, batch_size=bound.arguments.get("batch_size")))
+        callbacks.append(cls(run_id=run_id, batch_size=bound.arguments.get("batch_size"),
+                             log_every_epoch=_config["log_every_epoch"],
+                             log_every_n_steps=_config["log_every_n_steps"]))
     bound.arguments["callbacks"] = callbacks
     return bound.args[1:], bound.kwargs
 
@@ -279,7 +395,7 @@ def _with_callback(original: Any, model: Any, args: tuple, kwargs: dict,
 def _log_model(client: Any, run_id: str, model: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
-        model.save(path)
+        model.save(path, **(_config["save_model_kwargs"] or {}))
         client.log_artifact(run_id, path)
 
 
