@@ -379,6 +379,73 @@ def test_version_7_store_moves_the_reserved_tags_into_the_runs_rows(tmp_path: Pa
     assert [r.info.run_id for r in found] == ["r2"]
 
 
+def test_origin_tags_written_as_rows_by_an_older_process_go_into_the_run_s_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that opened the store before version 8 (an nbtrack still running from before
+    the upgrade) writes a run's row without the new columns and its origin as rows of
+    ``tags``. Those rows go into the run's columns, whether written before this nbtrack opened
+    the store or after: filters, order_by and frames see the run as they see the others."""
+    path = tmp_path / "v8.db"
+    conn = _store_at_version(path, 8)
+    new_style = ("r0", 0, "mine", "FINISHED", 4, "ann", "nb.ipynb", "NOTEBOOK", "0/r0")
+    conn.execute(
+        "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user, source,"
+        " source_type, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        new_style,
+    )
+    conn.close()
+
+    def older_process_creates(conn: sqlite3.Connection, run_id: str, start: int) -> None:
+        # as nbtrack before schema 8 wrote a run (Client.create_run, then its tag rows)
+        conn.execute(
+            "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time,"
+            " parent_run_id, user, source, artifact_uri) VALUES (?, 0, ?, 'FINISHED', ?, 'r0',"
+            " 'bob', 'train.py', ?)",
+            (run_id, f"old-{run_id}", start, f"0/{run_id}"),
+        )
+        conn.executemany(
+            "INSERT INTO tags VALUES (?, ?, ?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            [
+                (run_id, key, value)
+                for key, value in {
+                    "nbtrack.runName": f"old-{run_id}", "nbtrack.user": "bob",
+                    "nbtrack.source.name": "train.py", "nbtrack.source.type": "SCRIPT",
+                    "nbtrack.git.commit": "c" * 40, "nbtrack.git.branch": "main",
+                    "nbtrack.parentRunId": "r0", "team": "ml",
+                }.items()
+            ],
+        )
+
+    older = sqlite3.connect(path, isolation_level=None)
+    older_process_creates(older, "r1", 5)  # before this nbtrack opened the store
+    client = nbtrack.Client(path)
+    assert client.store.schema_version == CURRENT_VERSION
+    older_process_creates(older, "r2", 6)  # after: the older process is still running
+    older.close()
+    found = client.search_runs(["0"], "tags.mlflow.source.type = 'SCRIPT'")
+    assert [r.info.run_id for r in found] == ["r2", "r1"]
+    found = client.search_runs(["0"], "tags.nbtrack.git.branch = 'main'")
+    assert [r.info.run_id for r in found] == ["r2", "r1"]
+    monkeypatch.setenv(uri.ENV_VAR, str(path))
+    frame = nbtrack.search_runs(experiment_ids=["0"], order_by=["tags.nbtrack.source.type"])
+    assert list(frame["run_id"]) == ["r0", "r2", "r1"]
+    assert list(frame["tags.nbtrack.source.type"]) == ["NOTEBOOK", "SCRIPT", "SCRIPT"]
+    assert list(frame["tags.nbtrack.git.commit"].isna()) == [True, False, False]
+    expected = {
+        "nbtrack.user": "bob", "nbtrack.source.name": "train.py",
+        "nbtrack.source.type": "SCRIPT", "nbtrack.git.commit": "c" * 40,
+        "nbtrack.git.branch": "main", "nbtrack.parentRunId": "r0", "team": "ml",
+    }
+    for run_id in ("r1", "r2"):
+        assert client.get_run(run_id).data.tags == {**expected, "nbtrack.runName": f"old-{run_id}"}
+    mine = client.get_run("r0").data.tags
+    assert (mine["nbtrack.source.type"], mine["nbtrack.user"]) == ("NOTEBOOK", "ann")
+    left = client.store.query("SELECT run_id, key FROM tags ORDER BY run_id")
+    assert left == [("r1", "team"), ("r2", "team")]
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

@@ -222,14 +222,9 @@ CREATE INDEX params_by_value ON params (key, value);
 """
 
 
-# Version 8: the tags nbtrack records about a run's origin are columns of its row, as its name,
-# user and source already were. Their rows went to random places of the ``(run_id, key)``
-# B-tree of ``tags`` and made a third of the pages a start_run wrote. The rows of stores
-# written before are moved into the columns (a row's value wins: it is what reads showed).
-_V8 = """
-ALTER TABLE runs ADD COLUMN source_type TEXT;
-ALTER TABLE runs ADD COLUMN git_commit TEXT;
-ALTER TABLE runs ADD COLUMN git_branch TEXT;
+#: Moves the rows of ``tags`` that hold the tags of a run's origin into the columns of its row
+#: (a row's value wins: it is what reads showed); runs without such rows are left alone.
+_MOVE_ORIGIN_ROWS = """
 UPDATE runs SET
     run_name = coalesce((SELECT value FROM tags t
         WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.runName'), run_name),
@@ -237,17 +232,62 @@ UPDATE runs SET
         WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.user'), user),
     source = coalesce((SELECT value FROM tags t
         WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.name'), source),
-    source_type = (SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.type'),
-    git_commit = (SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.commit'),
-    git_branch = (SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.branch'),
+    source_type = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.type'), source_type),
+    git_commit = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.commit'), git_commit),
+    git_branch = coalesce((SELECT value FROM tags t
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.branch'), git_branch),
     parent_run_id = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.parentRunId'), parent_run_id);
+        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.parentRunId'), parent_run_id)
+WHERE run_id IN (SELECT run_id FROM tags WHERE key IN ('nbtrack.runName', 'nbtrack.user',
+    'nbtrack.source.name', 'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch',
+    'nbtrack.parentRunId'));
 DELETE FROM tags WHERE key IN ('nbtrack.runName', 'nbtrack.user', 'nbtrack.source.name',
     'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch', 'nbtrack.parentRunId');
 """
+
+
+# Version 8: the tags nbtrack records about a run's origin are columns of its row, as its name,
+# user and source already were. Their rows went to random places of the ``(run_id, key)``
+# B-tree of ``tags`` and made a third of the pages a start_run wrote. The rows of stores
+# written before are moved into the columns.
+_V8 = """
+ALTER TABLE runs ADD COLUMN source_type TEXT;
+ALTER TABLE runs ADD COLUMN git_commit TEXT;
+ALTER TABLE runs ADD COLUMN git_branch TEXT;
+""" + _MOVE_ORIGIN_ROWS
+
+
+# Version 9: a process that opened the store before it reached version 8 (an nbtrack still
+# running from before the upgrade) goes on writing the tags of its runs' origin as rows of
+# ``tags``, and its runs' rows without the new columns. Each such row moves into its run's row
+# as it is written, so that filters, order_by and frames see those runs as they see the others;
+# the rows written since version 8 move now. (nbtrack itself never writes these keys as rows.)
+_V9_TRIGGER = """
+CREATE TRIGGER origin_tag_into_run AFTER INSERT ON tags
+WHEN NEW.key IN ('nbtrack.runName', 'nbtrack.user', 'nbtrack.source.name',
+    'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch', 'nbtrack.parentRunId')
+BEGIN
+    UPDATE runs SET
+        run_name = CASE NEW.key WHEN 'nbtrack.runName' THEN NEW.value ELSE run_name END,
+        user = CASE NEW.key WHEN 'nbtrack.user' THEN NEW.value ELSE user END,
+        source = CASE NEW.key WHEN 'nbtrack.source.name' THEN NEW.value ELSE source END,
+        source_type = CASE NEW.key WHEN 'nbtrack.source.type' THEN NEW.value
+            ELSE source_type END,
+        git_commit = CASE NEW.key WHEN 'nbtrack.git.commit' THEN NEW.value ELSE git_commit END,
+        git_branch = CASE NEW.key WHEN 'nbtrack.git.branch' THEN NEW.value ELSE git_branch END,
+        parent_run_id = CASE NEW.key WHEN 'nbtrack.parentRunId' THEN NEW.value
+            ELSE parent_run_id END
+    WHERE run_id = NEW.run_id;
+    DELETE FROM tags WHERE run_id = NEW.run_id AND key = NEW.key;
+END
+"""
+
+
+def _v9(conn: sqlite3.Connection) -> None:
+    conn.execute(_V9_TRIGGER)  # one statement: its body holds semicolons
+    _script(_MOVE_ORIGIN_ROWS)(conn)
 
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
@@ -269,6 +309,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V6),
     _script(_V7),
     _script(_V8),
+    _v9,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
