@@ -39,10 +39,14 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
 
     n = len(rows)
     by_column = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in BASE_COLUMNS]
-    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = by_column[:7]
+    by_name = dict(zip(BASE_COLUMNS, by_column, strict=True))
+    run_ids, experiment_ids, run_names, statuses, artifact_uris, starts, ends = (
+        by_name[c]
+        for c in ("run_id", "experiment_id", "run_name", "status", "artifact_uri", "start_time",
+                  "end_time")
+    )
     # The reserved tags that the runs' rows hold (see COLUMN_TAGS), beside the tags table's.
     tags = dict(children.tags)
-    by_name = dict(zip(BASE_COLUMNS, by_column, strict=True))
     for key, column in COLUMN_TAGS.items():
         if any(value is not None for value in by_name[column]):  # none has it: no column
             tags[key] = by_name[column]

@@ -222,30 +222,32 @@ CREATE INDEX params_by_value ON params (key, value);
 """
 
 
+#: The reserved tags of a run's origin that versions 8 and 9 move into columns of its row (see
+#: :data:`COLUMN_TAGS`), with those columns. The SQL below is made from them: nothing a user
+#: wrote is in it.
+_ORIGIN_TAGS = (
+    ("nbtrack.runName", "run_name"),
+    ("nbtrack.user", "user"),
+    ("nbtrack.source.name", "source"),
+    ("nbtrack.source.type", "source_type"),
+    ("nbtrack.git.commit", "git_commit"),
+    ("nbtrack.git.branch", "git_branch"),
+    ("nbtrack.parentRunId", "parent_run_id"),
+)
+_ORIGIN_KEYS = ", ".join(f"'{key}'" for key, _ in _ORIGIN_TAGS)
+
 #: Moves the rows of ``tags`` that hold the tags of a run's origin into the columns of its row
 #: (a row's value wins: it is what reads showed); runs without such rows are left alone.
-_MOVE_ORIGIN_ROWS = """
-UPDATE runs SET
-    run_name = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.runName'), run_name),
-    user = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.user'), user),
-    source = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.name'), source),
-    source_type = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.source.type'), source_type),
-    git_commit = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.commit'), git_commit),
-    git_branch = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.git.branch'), git_branch),
-    parent_run_id = coalesce((SELECT value FROM tags t
-        WHERE t.run_id = runs.run_id AND t.key = 'nbtrack.parentRunId'), parent_run_id)
-WHERE run_id IN (SELECT run_id FROM tags WHERE key IN ('nbtrack.runName', 'nbtrack.user',
-    'nbtrack.source.name', 'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch',
-    'nbtrack.parentRunId'));
-DELETE FROM tags WHERE key IN ('nbtrack.runName', 'nbtrack.user', 'nbtrack.source.name',
-    'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch', 'nbtrack.parentRunId');
-"""
+_MOVE_ORIGIN_ROWS = (
+    "UPDATE runs SET "
+    + ", ".join(
+        f"{column} = coalesce((SELECT value FROM tags t WHERE t.run_id = runs.run_id"
+        f" AND t.key = '{key}'), {column})"
+        for key, column in _ORIGIN_TAGS
+    )
+    + f" WHERE run_id IN (SELECT run_id FROM tags WHERE key IN ({_ORIGIN_KEYS}));"
+    + f" DELETE FROM tags WHERE key IN ({_ORIGIN_KEYS});"
+)
 
 
 # Version 8: the tags nbtrack records about a run's origin are columns of its row, as its name,
@@ -264,25 +266,16 @@ ALTER TABLE runs ADD COLUMN git_branch TEXT;
 # ``tags``, and its runs' rows without the new columns. Each such row moves into its run's row
 # as it is written, so that filters, order_by and frames see those runs as they see the others;
 # the rows written since version 8 move now. (nbtrack itself never writes these keys as rows.)
-_V9_TRIGGER = """
-CREATE TRIGGER origin_tag_into_run AFTER INSERT ON tags
-WHEN NEW.key IN ('nbtrack.runName', 'nbtrack.user', 'nbtrack.source.name',
-    'nbtrack.source.type', 'nbtrack.git.commit', 'nbtrack.git.branch', 'nbtrack.parentRunId')
-BEGIN
-    UPDATE runs SET
-        run_name = CASE NEW.key WHEN 'nbtrack.runName' THEN NEW.value ELSE run_name END,
-        user = CASE NEW.key WHEN 'nbtrack.user' THEN NEW.value ELSE user END,
-        source = CASE NEW.key WHEN 'nbtrack.source.name' THEN NEW.value ELSE source END,
-        source_type = CASE NEW.key WHEN 'nbtrack.source.type' THEN NEW.value
-            ELSE source_type END,
-        git_commit = CASE NEW.key WHEN 'nbtrack.git.commit' THEN NEW.value ELSE git_commit END,
-        git_branch = CASE NEW.key WHEN 'nbtrack.git.branch' THEN NEW.value ELSE git_branch END,
-        parent_run_id = CASE NEW.key WHEN 'nbtrack.parentRunId' THEN NEW.value
-            ELSE parent_run_id END
-    WHERE run_id = NEW.run_id;
-    DELETE FROM tags WHERE run_id = NEW.run_id AND key = NEW.key;
-END
-"""
+_V9_TRIGGER = (
+    f"CREATE TRIGGER origin_tag_into_run AFTER INSERT ON tags WHEN NEW.key IN ({_ORIGIN_KEYS})"
+    " BEGIN UPDATE runs SET "
+    + ", ".join(
+        f"{column} = CASE NEW.key WHEN '{key}' THEN NEW.value ELSE {column} END"
+        for key, column in _ORIGIN_TAGS
+    )
+    + " WHERE run_id = NEW.run_id;"
+    " DELETE FROM tags WHERE run_id = NEW.run_id AND key = NEW.key; END"
+)
 
 
 def _v9(conn: sqlite3.Connection) -> None:
@@ -338,15 +331,7 @@ RUN_COLUMNS = (
 #: The reserved tags a run holds in columns of its row, and those columns. Reads show them as
 #: tags (a run's ``data.tags``, a search's ``tags.*`` columns, filters and ``order_by``); only
 #: nbtrack writes them, ``nbtrack.runName`` by renaming the run.
-COLUMN_TAGS = {
-    "nbtrack.runName": "run_name",
-    "nbtrack.user": "user",
-    "nbtrack.source.name": "source",
-    "nbtrack.source.type": "source_type",
-    "nbtrack.git.commit": "git_commit",
-    "nbtrack.git.branch": "git_branch",
-    "nbtrack.parentRunId": "parent_run_id",
-}
+COLUMN_TAGS = dict(_ORIGIN_TAGS)
 
 
 def column_tags(row: Mapping[str, Any]) -> dict[str, str]:
