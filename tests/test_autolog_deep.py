@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from dependencies import needs
 
 import nbtrack
 from nbtrack.autologging import keras as keras_autolog
@@ -50,7 +51,7 @@ def _steps(run_id: str, key: str) -> list[int]:
 
 
 def _tiny_loop(steps: int, log: Any) -> list[float]:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -83,7 +84,7 @@ def test_log_step_logs_the_loss_at_each_step() -> None:
 
 
 def test_log_step_rejects_bad_input_at_once() -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     with nbtrack.start_run():
         with pytest.raises(TypeError, match="single number"):
             nbtrack.pytorch.log_step(torch.ones(3))
@@ -97,7 +98,7 @@ def test_log_step_rejects_bad_input_at_once() -> None:
 
 
 def test_log_step_reads_accelerator_values_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     # CPU tensors stand in for GPU ones: no device type is read at once.
     syncs: list[int] = []
     real_resolve = torch_loop._resolve
@@ -128,8 +129,8 @@ def test_log_step_reads_accelerator_values_in_batches(monkeypatch: pytest.Monkey
 
 def _lightning() -> tuple[Any, Any, Any]:
     """(lightning, a LightningModule class, a tiny DataLoader of 4 batches)."""
-    torch = pytest.importorskip("torch")
-    L = pytest.importorskip("lightning")
+    torch = needs("torch")
+    L = needs("lightning")
 
     class TinyRegressor(L.LightningModule):
         def __init__(self, lr: float = 0.1, hidden: int = 4, fail_at: int = -1) -> None:
@@ -167,7 +168,7 @@ def _trainer(L: Any, root: Path, **options: Any) -> Any:
 
 
 def test_lightning_autolog_outside_a_run(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     L, Module, loader = _lightning()
     nbtrack.pytorch.autolog()
     model = Module(lr=0.05, hidden=5)
@@ -293,7 +294,7 @@ def test_lightning_autolog_takes_checkpoint_as_log_checkpoints(tmp_path: Path) -
 
 
 def test_lightning_autolog_log_every_n_epoch_and_step(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     L, Module, loader = _lightning()
 
     class Validated(Module):  # type: ignore[misc, valid-type]
@@ -328,7 +329,7 @@ def test_lightning_autolog_log_every_n_epoch_and_step(tmp_path: Path) -> None:
 def test_lightning_autolog_rejects_bad_keywords(options: dict[str, Any], message: str) -> None:
     from nbtrack.exceptions import InvalidInputError
 
-    pytest.importorskip("lightning")
+    needs("lightning")
     with pytest.raises(InvalidInputError, match=message.replace("(", r"\(")):
         nbtrack.pytorch.autolog(**options)
 
@@ -395,7 +396,7 @@ def test_lightning_disable_puts_trainer_fit_back(tmp_path: Path) -> None:
 
 def _keras_model() -> tuple[Any, Any, Any, Any]:
     """(keras, a compiled Sequential, x, y): 48 rows, 4 features."""
-    keras = pytest.importorskip("keras")
+    keras = needs("keras")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(1)])
@@ -504,7 +505,7 @@ def test_keras_autolog_every_n_steps_instead_of_every_epoch() -> None:
 def test_keras_autolog_rejects_bad_keywords(options: dict[str, Any], message: str) -> None:
     from nbtrack.exceptions import InvalidInputError
 
-    pytest.importorskip("keras")
+    needs("keras")
     with pytest.raises(InvalidInputError, match=message):
         nbtrack.keras.autolog(**options)
 
@@ -559,7 +560,7 @@ def test_keras_disable_puts_model_fit_back() -> None:
 
 
 def test_keras_without_a_backend_is_a_warning_not_a_crash(tmp_path: Path) -> None:
-    pytest.importorskip("keras")
+    needs("keras")
     code = (
         "import sys; sys.modules['tensorflow'] = None  # no backend at all, whatever is here\n"
         "import warnings, nbtrack, nbtrack.keras\n"

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from dependencies import needs
 from sklearn.datasets import load_diabetes, load_iris
 
 import nbtrack
@@ -295,7 +296,7 @@ def test_generic_log_model_refuses_unknown_types(store_dir: Path) -> None:
 
 @pytest.fixture
 def torch_net() -> Any:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     from model_classes import TinyNet
 
     torch.manual_seed(0)
@@ -392,7 +393,7 @@ def test_pytorch_state_dict_loads_in_a_fresh_process(tmp_path: Path, torch_net: 
 
 
 def test_pytorch_pickle_takes_a_class_defined_in_main(store_dir: Path, iris: Any) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
 
     class NotebookNet(torch.nn.Module):
         def __init__(self) -> None:
@@ -414,7 +415,7 @@ def test_pytorch_pickle_takes_a_class_defined_in_main(store_dir: Path, iris: Any
 
 
 def test_pytorch_state_dict_refuses_a_class_from_main(store_dir: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
 
     class NotebookNet(torch.nn.Module):
         def __init__(self) -> None:
@@ -432,7 +433,7 @@ def test_pytorch_state_dict_refuses_a_class_from_main(store_dir: Path) -> None:
 
 
 def test_pytorch_state_dict_refuses_a_local_class(store_dir: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
 
     class LocalNet(torch.nn.Module):
         pass
@@ -472,7 +473,7 @@ def test_pytorch_bad_options(store_dir: Path, torch_net: Any, options: dict[str,
 
 
 def test_pytorch_wrong_model_type(store_dir: Path) -> None:
-    pytest.importorskip("torch")
+    needs("torch")
     with (
         nbtrack.start_run() as run,
         pytest.raises(InvalidInputError, match=r"saves a torch.nn.Module; got .*XGBRegressor"),

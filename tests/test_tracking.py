@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from dependencies import needs
 
 import nbtrack as mlflow
 from nbtrack import Client, RunStatus
@@ -207,7 +208,7 @@ def test_metric_values_nan_inf_numpy_and_tensors(store_dir: Path) -> None:
 
 
 def test_torch_scalar_tensor_is_a_metric(store_dir: Path) -> None:
-    torch = pytest.importorskip("torch")  # a test dependency where its CPU build installs (3.11)
+    torch = needs("torch")  # a test dependency where its CPU build installs (3.11)
     with mlflow.start_run() as run:
         mlflow.log_metric("t", torch.tensor(0.25))
         with pytest.raises(TypeError, match="'t2'"):
