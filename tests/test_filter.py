@@ -23,7 +23,8 @@ from nbtrack.query.filter import (
 )
 from nbtrack.query.sql import MAX_JOINS, compile_search, like_to_glob
 from nbtrack.store.plan import search_source
-from nbtrack.store.schema import MIGRATIONS
+from nbtrack.store.schema import COLUMN_TAGS, MIGRATIONS
+from nbtrack.tracking.context import MLFLOW_TAGS
 
 NAN = math.nan
 INF = math.inf
@@ -705,7 +706,10 @@ def test_token_soup(db: sqlite3.Connection, fragments: list[str], sep: str) -> N
         db.execute(*compiled(None, keys)).fetchall()
 
 
-_keys = st.text(min_size=1, max_size=12)
+# the reserved tags' names select a column or a second name (see _compile_mlflow_tag): drawn on
+# purpose, as fixed vocabulary like the attributes'
+_RESERVED_TAGS = sorted({*MLFLOW_TAGS, *MLFLOW_TAGS.values(), *COLUMN_TAGS})
+_keys = st.text(min_size=1, max_size=12) | st.sampled_from(_RESERVED_TAGS)
 _strings = st.text(max_size=12)
 _metric_values = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
     [NAN, INF, -INF]
@@ -766,11 +770,16 @@ def _normalised(node: FilterNode) -> object:
     return ("cmp", node.kind, node.key, node.op, type(value).__name__, shown)
 
 
+def _vocabulary(node: Comparison) -> bool:
+    """Whether the node's key is a fixed name that chooses the SQL, not text of the user's."""
+    return node.kind == "attribute" or (node.kind == "tag" and node.key in _RESERVED_TAGS)
+
+
 def _skeleton(node: FilterNode) -> FilterNode:
     """The same tree with every user key and string value replaced by a fixed placeholder."""
     if isinstance(node, BoolOp):
         return BoolOp(node.op, tuple(_skeleton(item) for item in node.items))
-    key = node.key if node.kind == "attribute" else "K"
+    key = node.key if _vocabulary(node) else "K"
     value = node.value
     if isinstance(value, str):
         value = "V"
@@ -784,8 +793,9 @@ def _user_text(node: FilterNode) -> list[str]:
         return [text for item in node.items for text in _user_text(item)]
     value = node.value
     constant = isinstance(value, float) and math.isnan(value) and node.op not in ("=", "!=")
-    # attribute names are fixed vocabulary; "< NaN" and friends compile to a constant false
-    texts = [] if node.kind == "attribute" or constant else [node.key]
+    # attribute and reserved tag names are fixed vocabulary; "< NaN" and friends compile to a
+    # constant false
+    texts = [] if _vocabulary(node) or constant else [node.key]
     if isinstance(node.value, str):
         texts.append(node.value)
     elif isinstance(node.value, tuple):
