@@ -7,9 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import nbtrack
 from nbtrack.tracking import client, fluent, uri
+
+# The property tests draw new examples on every run, which is how they find new bugs. CI runs
+# them derandomized (HYPOTHESIS_PROFILE=ci, set in .ci/run): the same examples on every run, so
+# that a commit is judged by what it changed, not by a draw. Plain `python -m pytest` explores.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
