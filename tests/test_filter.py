@@ -355,10 +355,10 @@ def test_like_to_glob() -> None:
 ORDER_CASES: list[tuple[list[str] | str | None, list[str]]] = [
     (None, ["r5", "r4", "r3", "r2", "r1"]),
     ([], ["r5", "r4", "r3", "r2", "r1"]),
-    # acc: r1 0.9, r2 0.5, r3 NaN, r4 inf, r5 missing -> NaN/missing last, ties by start DESC
-    (["metrics.acc ASC"], ["r2", "r1", "r4", "r5", "r3"]),
-    (["metrics.acc"], ["r2", "r1", "r4", "r5", "r3"]),
-    (["metrics.acc DESC"], ["r4", "r1", "r2", "r5", "r3"]),
+    # acc: r1 0.9, r2 0.5, r3 NaN, r4 inf, r5 missing -> then NaN, then missing (as MLflow)
+    (["metrics.acc ASC"], ["r2", "r1", "r4", "r3", "r5"]),
+    (["metrics.acc"], ["r2", "r1", "r4", "r3", "r5"]),
+    (["metrics.acc DESC"], ["r4", "r1", "r2", "r3", "r5"]),
     ("metrics.loss desc", ["r3", "r2", "r1", "r5", "r4"]),
     (["params.model"], ["r3", "r1", "r4", "r2", "r5"]),
     (["params.model DESC"], ["r2", "r4", "r1", "r3", "r5"]),
@@ -384,6 +384,13 @@ def test_order_by(
     assert run_query(db, "", order_by) == expected
 
 
+def test_order_by_metric_past_the_joins(db: sqlite3.Connection) -> None:
+    """With every join spent, a metric's order key is a subquery: still NaN before missing."""
+    absent = [f"metrics.absent{i}" for i in range(MAX_JOINS)]
+    assert run_query(db, "", [*absent, "metrics.acc"]) == ["r2", "r1", "r4", "r3", "r5"]
+    assert run_query(db, "", [*absent, "metrics.acc DESC"]) == ["r4", "r1", "r2", "r3", "r5"]
+
+
 def test_order_by_with_filter(db: sqlite3.Connection) -> None:
     assert run_query(db, "metrics.loss > 0", ["metrics.loss DESC"]) == ["r3", "r2", "r1", "r5"]
 
@@ -402,7 +409,9 @@ def test_parse_order_by_values() -> None:
     ]
     q = compile_search(None, [OrderKey("metric", "acc", False)])
     assert q.join_args == ["acc"] and q.order_args == []
-    assert q.order == "k0.value IS NULL, k0.value DESC, r.start_time DESC, r.run_id"
+    assert q.order == (
+        "k0.value IS NULL, k0.key IS NULL, k0.value DESC, r.start_time DESC, r.run_id"
+    )
     assert compile_search(None, []).order == "r.start_time DESC, r.run_id"
 
 

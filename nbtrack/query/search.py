@@ -122,7 +122,8 @@ def search_runs(
         backquoted keys (``metrics.`f1 score` >= 0.8``). nbtrack adds ``OR`` and parentheses:
         ``(metrics.acc > 0.9 OR metrics.f1 > 0.8) AND params.model = 'rf'``.
     order_by
-        Columns such as ``["metrics.acc DESC", "params.lr"]``; missing values sort last.
+        Columns such as ``["metrics.acc DESC", "params.lr"]``; missing values sort last, a
+        metric's NaN just before them (as in MLflow).
     output_format
         ``"pandas"`` (default) or ``"list"``.
 

@@ -27,8 +27,9 @@ Semantics (MLflow's, made explicit):
   a NaN value matches ``!=`` a number and no other comparison with a number (as in Python);
 - ``LIKE`` is case-sensitive (compiled to ``GLOB`` with :func:`like_to_glob`), ``ILIKE`` is
   ``lower(col) LIKE lower(?)`` (SQLite folds ASCII letters only);
-- in ``ORDER BY`` missing values sort last in both directions, then ``r.start_time DESC`` and
-  ``r.run_id`` break ties.
+- in ``ORDER BY`` missing values sort last in both directions, a metric's NaN just before
+  them (as MLflow sorts: numbers, NaN, missing), then ``r.start_time DESC`` and ``r.run_id``
+  break ties.
 """
 
 from __future__ import annotations
@@ -474,10 +475,26 @@ def _order_term(key: OrderKey, joins: _Joins, args: list[object]) -> str:
     table = _KEYED_TABLES.get(key.kind)
     if table is None:
         raise _invalid(f"unknown kind {key.kind!r}")
+    if key.kind == "metric":
+        return _metric_order_term(key.key, direction, joins, args)
     names = _mlflow_tag_names(key.key) if key.kind == "tag" else [key.key]
     expr, bound = _value_expr(table, names, joins, 2)
     args.extend(bound * 2)  # the expression is written twice
     return f"{expr} IS NULL, {expr} {direction}"
+
+
+def _metric_order_term(key: str, direction: str, joins: _Joins, args: list[object]) -> str:
+    """A metric's order key: numbers, then NaN (a row whose value is NULL), then runs without
+    the metric (no row), as MLflow sorts them."""
+    alias = joins.add("latest_metrics", key, 2)
+    if alias is not None:
+        return f"{alias}.value IS NULL, {alias}.key IS NULL, {alias}.value {direction}"
+    where = "o.run_id = r.run_id AND o.key = ?"
+    value = f"(SELECT o.value FROM latest_metrics o WHERE {where})"
+    args.extend([key] * 3)  # in the order written below
+    return f"{value} IS NULL, NOT EXISTS (SELECT 1 FROM latest_metrics o WHERE {where}), " + (
+        f"{value} {direction}"
+    )
 
 
 def compile_search(
@@ -497,10 +514,11 @@ def compile_search(
     CompiledSearch
         ``joins``: the ``LEFT JOIN`` clauses to put after ``FROM runs r``; ``where``: a boolean
         expression (``"1"`` for None); ``order``: the body of an ``ORDER BY`` clause, for each
-        key ``<expr> IS NULL, <expr> ASC|DESC`` (runs lacking the value, or whose latest metric
-        is NaN, sort last in both directions), then the tie-breakers ``r.start_time DESC,
-        r.run_id``; ``probes``: see :class:`CompiledSearch`. No fragment holds user text:
-        every key and value is a ``?`` placeholder, bound by the matching ``*_args`` list.
+        key ``<expr> IS NULL, <expr> ASC|DESC`` (runs lacking the value sort last in both
+        directions; for a metric, a NaN comes just before them), then the tie-breakers
+        ``r.start_time DESC, r.run_id``; ``probes``: see :class:`CompiledSearch`. No fragment
+        holds user text: every key and value is a ``?`` placeholder, bound by the matching
+        ``*_args`` list.
 
     Raises
     ------
