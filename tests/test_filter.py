@@ -327,6 +327,10 @@ def test_parse_tree_shape() -> None:
         ("`metrics`.acc > 0.5", Comparison("metric", "acc", ">", 0.5)),
         ("`params`.`batch size` = '3'", Comparison("param", "batch size", "=", "3")),
         ("`tags`.\"team\" = 'a'", Comparison("tag", "team", "=", "a")),
+        # keys in any script's letters and digits need no backquotes, as in MLflow
+        ("params.métrica = '1'", Comparison("param", "métrica", "=", "1")),
+        ("metrics.損失 > 0", Comparison("metric", "損失", ">", 0.0)),
+        ("tags.ß_2 = 'x'", Comparison("tag", "ß_2", "=", "x")),
     ],
 )
 def test_parse_comparisons(text: str, expected: Comparison) -> None:
@@ -495,7 +499,8 @@ ERROR_CASES: list[tuple[str, int, tuple[str, ...]]] = [
     ("metrics.acc > 1 ; DROP TABLE runs", 16, ("unexpected character ';'",)),
     ("`weird` = 1", 0, ("needs a prefix",)),
     ("metrics.acc > 1 AND (", 21, ("expected a comparison",)),
-    ("métrics.acc > 1", 1, ("unexpected character",)),
+    ("métrics.acc > 1", 0, ("unknown prefix 'métrics'", "use metrics.")),
+    ("metrics.a€b > 1", 9, ("in a key", "backquotes: metrics.`a€b`")),
     ("metrics.a:b > 1", 9, ("in a key", "backquotes: metrics.`a:b`")),
     ("metrics.val loss > 0", 12, ("expected an operator", "backquotes: metrics.`val loss`")),
     ("`foo`.acc > 1", 0, ("unknown prefix 'foo'",)),

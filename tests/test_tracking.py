@@ -106,6 +106,23 @@ def test_search_times_are_utc_datetimes_and_not_yet_ended_is_nat(store_dir: Path
     assert pd.isna(df.loc[running.info.run_id, "end_time"])
 
 
+def test_search_takes_keys_in_any_script_and_sorts_nan_before_missing(store_dir: Path) -> None:
+    """As MLflow: ``params.métrica`` needs no backquotes; ordering on a metric gives numbers,
+    then NaN, then runs without it, in both directions."""
+    ids = {}
+    for name, loss in [("a", 0.5), ("nan", math.nan), ("none", None), ("b", 0.1)]:
+        with mlflow.start_run(run_name=name) as run:
+            mlflow.log_param("métrica", "sí" if name in ("a", "b") else "no")
+            if loss is not None:
+                mlflow.log_metric("損失", loss)
+        ids[name] = run.info.run_id
+    found = mlflow.search_runs(filter_string="params.métrica = 'sí' AND metrics.損失 < 1")
+    assert set(found["run_name"]) == {"a", "b"}
+    for order, numbers in [("ASC", ["b", "a"]), ("DESC", ["a", "b"])]:
+        frame = mlflow.search_runs(order_by=[f"metrics.損失 {order}"])
+        assert list(frame["run_name"]) == [*numbers, "nan", "none"]
+
+
 def test_search_metric_columns_are_exact_floats_with_nan_where_missing(store_dir: Path) -> None:
     values = {
         "tiny": 5e-324,

@@ -222,17 +222,26 @@ _OPS_BY_TYPE: dict[str, frozenset[str]] = {
     "string": frozenset(_STRING_OPS + _NULL_OPS),
 }
 
-_IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_IDENT_CHARS = _IDENT_START | frozenset("0123456789-./")
 _NUMBER_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
-_PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_\-./]+")
+_PLAIN_KEY_RE = re.compile(r"[\w\-./]+")  # what _ident_char reads: keys written unquoted
 _ESCAPABLE = frozenset("\\'\"`")
 _MAX_DEPTH = 100
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 # --------------------------------------------------------------------------- tokenizer
+
+
+def _ident_start(ch: str) -> bool:
+    """Whether a word (a prefix, a keyword, an unquoted key) may start with ``ch``: a letter of
+    any script or ``_``, as MLflow's parser takes them (``params.métrica``, ``metrics.損失``)."""
+    return ch.isalpha() or ch == "_"
+
+
+def _ident_char(ch: str) -> bool:
+    """Whether a word may go on with ``ch``: letters and digits of any script, ``_ - . /``."""
+    return ch.isalnum() or ch in "_-./"
 
 
 @dataclass(frozen=True)
@@ -314,7 +323,7 @@ def _tokenize(text: str) -> list[_Token]:
                 if j < n and text[j] in '`"':
                     key, j = _read_quoted(text, j)
                 else:
-                    while j < n and text[j] in _IDENT_CHARS:
+                    while j < n and _ident_char(text[j]):
                         j += 1
                     key = text[key_start:j]
                 tokens.append(_Token("IDENT", start, j, text[start:j], key, value))
@@ -324,9 +333,9 @@ def _tokenize(text: str) -> list[_Token]:
         elif ch in "0123456789" or ch == "." or ch in "+-":
             tokens.append(_read_number(text, start))
             i = tokens[-1].end
-        elif ch in _IDENT_START:
+        elif _ident_start(ch):
             j = i
-            while j < n and text[j] in _IDENT_CHARS:
+            while j < n and _ident_char(text[j]):
                 j += 1
             word = text[i:j]
             if "." in word:
@@ -364,9 +373,9 @@ def _read_number(text: str, start: int) -> _Token:
     match = _NUMBER_RE.match(text, i)
     if match is not None:
         end = match.end()
-    elif i > start and i < n and text[i] in _IDENT_START:
+    elif i > start and i < n and _ident_start(text[i]):
         end = i
-        while end < n and text[end] in _IDENT_CHARS:
+        while end < n and _ident_char(text[end]):
             end += 1
         if text[i:end].lower() not in _SPECIAL_FLOATS:
             raise FilterSyntaxError(
@@ -374,7 +383,7 @@ def _read_number(text: str, start: int) -> _Token:
             )
     else:
         raise FilterSyntaxError(f"unexpected character {text[start]!r}", text, start)
-    if end < n and text[end] in _IDENT_CHARS:
+    if end < n and _ident_char(text[end]):
         raise FilterSyntaxError(
             "malformed number: write numbers like 3, -0.5, 1e-3, inf or NaN", text, start
         )
