@@ -402,6 +402,32 @@ def test_the_tags_of_a_run_s_origin_live_in_its_row(store_dir: Path) -> None:
     assert client.get_run(child.info.run_id).data.tags == {**tags, "nbtrack.runName": "renamed"}
 
 
+def test_origin_tags_under_mlflow_s_names(store_dir: Path) -> None:
+    """``start_run(tags={"mlflow.user": ...})`` sets the run's user, as in MLflow; deleting an
+    origin tag by MLflow's name is refused as by nbtrack's; the description is deletable."""
+    given = {"mlflow.user": "alice", "mlflow.source.name": "train.py", "mlflow.source.type": "JOB"}
+    with mlflow.start_run(tags=given, description="first try") as run:
+        pass
+    client = Client()
+    got = client.get_run(run.info.run_id)
+    assert got.info.user_id == "alice"
+    assert {key: got.data.tags[key] for key in given} == given
+    assert got.data.tags["nbtrack.source.type"] == "JOB"
+    found = mlflow.search_runs(filter_string="attributes.user_id = 'alice'")
+    assert list(found.run_id) == [run.info.run_id]
+    assert client.store.query("SELECT count(*) FROM tags WHERE key LIKE 'mlflow.%'") == [(0,)]
+    for key in ("mlflow.user", "mlflow.source.name", "mlflow.runName"):
+        with pytest.raises(mlflow.exceptions.ReservedTagError, match="cannot be deleted"):
+            client.delete_tag(run.info.run_id, key)
+    with pytest.raises(mlflow.exceptions.ReservedTagError, match="rename the run"):
+        client.delete_tag(run.info.run_id, "mlflow.runName")
+    client.delete_tag(run.info.run_id, "mlflow.note.content")
+    assert "mlflow.note.content" not in client.get_run(run.info.run_id).data.tags
+    with pytest.raises(mlflow.exceptions.InvalidInputError, match=r"has no tag 'mlflow\.note"):
+        client.delete_tag(run.info.run_id, "mlflow.note.content")
+    assert client.get_run(run.info.run_id).info.user_id == "alice"  # nothing else changed
+
+
 def test_experiments(store_dir: Path) -> None:
     exp = mlflow.set_experiment("a")
     assert exp.name == "a" and exp.experiment_id != "0"

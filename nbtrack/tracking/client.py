@@ -207,6 +207,15 @@ def _experiment_id(experiment_id: Any) -> int:
     return value
 
 
+def _undeletable(key: str, column_tag: str) -> ReservedTagError:
+    """The error for deleting a reserved tag the run's row holds (see ``COLUMN_TAGS``)."""
+    hint = "; rename the run instead" if column_tag == context.RUN_NAME else ""
+    return ReservedTagError(
+        f"tag {key!r} is nbtrack's record of the run ({COLUMN_TAGS[column_tag]}); it cannot "
+        f"be deleted{hint}"
+    )
+
+
 class Client(RegistryMethods):
     """Explicit access to a tracking store.
 
@@ -465,6 +474,10 @@ class Client(RegistryMethods):
             parent_run_id = tagged_parent
         if parent_run_id is not None:
             self._run_row(parent_run_id)
+        # MLflow's names for the origin tags set the run's own record, as MLflow takes the run's
+        # user from mlflow.user: start_run(tags={"mlflow.user": "alice"}) is alice's run.
+        for key in [k for k in user_tags if context.MLFLOW_TAGS.get(k) in COLUMN_TAGS]:
+            user_tags[context.MLFLOW_TAGS[key]] = user_tags.pop(key)
         name = run_name or user_tags.get(context.RUN_NAME) or generate_run_name()
         run_id = uuid.uuid4().hex
         all_tags = context.run_context_tags()
@@ -481,7 +494,7 @@ class Client(RegistryMethods):
             "status": RunStatus.RUNNING,
             "start_time": _now_ms() if start_time is None else timestamp_value(start_time),
             "parent_run_id": parent_run_id,
-            "user": context.user(),
+            "user": all_tags[context.USER],
             "host": context.host(),
             "pid": os.getpid() if _ended_by_this_process else None,  # None: never marked
             "source": all_tags.get(context.SOURCE_NAME),
@@ -857,14 +870,15 @@ class Client(RegistryMethods):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         if key in COLUMN_TAGS:
-            hint = "; rename the run instead" if key == context.RUN_NAME else ""
-            raise ReservedTagError(
-                f"tag {key!r} is nbtrack's record of the run ({COLUMN_TAGS[key]}); it cannot "
-                f"be deleted{hint}"
-            )
+            raise _undeletable(key, key)
         self._writable(run_id)
         self._write_buffered()
-        if not self.store.delete_tag(run_id, key):
+        if self.store.delete_tag(run_id, key):
+            return
+        alias = context.MLFLOW_TAGS.get(key)  # mlflow.runName and the like name nbtrack's tags
+        if alias in COLUMN_TAGS:
+            raise _undeletable(key, alias)
+        if alias is None or not self.store.delete_tag(run_id, alias):
             raise InvalidInputError(f"run {run_id} has no tag {key!r}")
 
     def log_batch(
