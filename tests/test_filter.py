@@ -64,6 +64,8 @@ TAGS: dict[str, dict[str, str]] = {
 
 def _build(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
+    # The store's function makes a relative artifact_uri absolute; these rows hold absolute ones.
+    conn.create_function("nbtrack_artifact_uri", 1, lambda stored: stored, deterministic=True)
     for migration in MIGRATIONS:
         migration(conn)
     conn.execute(

@@ -123,6 +123,31 @@ def test_search_takes_keys_in_any_script_and_sorts_nan_before_missing(store_dir:
         assert list(frame["run_name"]) == [*numbers, "nan", "none"]
 
 
+def test_artifact_uri_filters_see_the_folder_runs_show(store_dir: Path, tmp_path: Path) -> None:
+    """A run under the store's artifacts/ keeps its folder relative in its row; filters and
+    order_by compare the absolute folder that runs and frames show, as MLflow's do."""
+    elsewhere = mlflow.create_experiment("elsewhere", artifact_location=str(tmp_path / "art"))
+    with mlflow.start_run(run_name="here"):
+        pass
+    with mlflow.start_run(run_name="there", experiment_id=elsewhere):
+        pass
+    frame = mlflow.search_runs(search_all_experiments=True).set_index("run_name")
+    for name in ("here", "there"):
+        uri = frame.loc[name, "artifact_uri"]
+        found = mlflow.search_runs(
+            filter_string=f"attributes.artifact_uri = '{uri}'", search_all_experiments=True
+        )
+        assert list(found["run_name"]) == [name]
+    assert frame.loc["here", "artifact_uri"].startswith(str(store_dir))
+    pattern = f"{store_dir}%"
+    found = mlflow.search_runs(
+        filter_string=f"artifact_uri LIKE '{pattern}'", search_all_experiments=True
+    )
+    assert list(found["run_name"]) == ["here"]
+    ordered = mlflow.search_runs(search_all_experiments=True, order_by=["artifact_uri DESC"])
+    assert list(ordered["artifact_uri"]) == sorted(frame["artifact_uri"], reverse=True)
+
+
 def test_search_metric_columns_are_exact_floats_with_nan_where_missing(store_dir: Path) -> None:
     values = {
         "tiny": 5e-324,

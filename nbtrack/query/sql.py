@@ -53,7 +53,8 @@ _ATTRIBUTE_COLUMNS: dict[str, str] = {
     "start_time": "r.start_time",
     "created": "r.start_time",
     "end_time": "r.end_time",
-    "artifact_uri": "r.artifact_uri",
+    # the absolute folder, as runs show it (see SQLiteStore: the row may hold a relative one)
+    "artifact_uri": "nbtrack_artifact_uri(r.artifact_uri)",
     "user_id": "r.user",
     "user": "r.user",
 }

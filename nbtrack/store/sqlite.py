@@ -21,7 +21,7 @@ import time
 import weakref
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +182,12 @@ class SQLiteStore:
             # then finds its index and row pages in memory on the next call.
             conn.execute("PRAGMA cache_size = -32000")
             conn.execute(f"PRAGMA wal_autocheckpoint = {FOREGROUND_CHECKPOINT_PAGES}")
+            conn.create_function(
+                "nbtrack_artifact_uri",
+                1,
+                _artifact_uri_function(str(self.artifact_root) + os.sep),
+                deterministic=True,
+            )
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -1141,3 +1147,20 @@ def _without_param_conflicts(
 
 def _json_list(items: Iterable[Any]) -> str:
     return json.dumps(list(items))
+
+
+def absolute_artifact_uri(prefix: str, stored: str) -> str:
+    """The absolute artifact folder of a run from the ``artifact_uri`` its row holds: a run
+    under the store's own ``artifacts/`` holds ``<exp>/<run>``, relative (so the store can be
+    moved with its folder), to which ``prefix`` (that folder and a separator) is put."""
+    return stored if os.path.isabs(stored) else prefix + stored
+
+
+def _artifact_uri_function(prefix: str) -> Callable[[str | None], str | None]:
+    """``nbtrack_artifact_uri(r.artifact_uri)``: filters and order_by on ``artifact_uri`` see
+    the absolute folder that runs and search frames show."""
+
+    def artifact_uri(stored: str | None) -> str | None:
+        return None if stored is None else absolute_artifact_uri(prefix, stored)
+
+    return artifact_uri

@@ -31,7 +31,7 @@ from ..exceptions import (
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome, Release
 from ..store.schema import COLUMN_TAGS, column_tags
-from ..store.sqlite import SQLiteStore, pid_alive
+from ..store.sqlite import SQLiteStore, absolute_artifact_uri, pid_alive
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path, list_folder
 from .buffer import WriteBuffer, combined
@@ -540,7 +540,7 @@ class Client(RegistryMethods):
 
     def artifact_uri(self, stored: str) -> str:
         """The absolute artifact folder of a run from the ``artifact_uri`` its row holds."""
-        return stored if os.path.isabs(stored) else self._artifact_prefix + stored
+        return absolute_artifact_uri(self._artifact_prefix, stored)
 
     def artifact_uris(self, stored: Sequence[str]) -> list[str]:
         """:meth:`artifact_uri` of many rows (a search's column)."""
