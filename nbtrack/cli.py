@@ -252,7 +252,8 @@ def show(ctx: click.Context, run_id: str) -> None:
         width = max((len(k) for k in data), default=0)
         for k in sorted(data):
             item = data[k]
-            lines = (f"{item:.6g}" if isinstance(item, float) else str(item)).splitlines() or [""]
+            # a float in full (the shortest text that reads back as it): one run, read closely
+            lines = (repr(item) if isinstance(item, float) else str(item)).splitlines() or [""]
             if len(lines) > _SHOWN_LINES:  # a traceback: its end says what went wrong
                 skipped = len(lines) - _SHOWN_LINES
                 lines = [f"... ({skipped} earlier lines)", *lines[-_SHOWN_LINES:]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -710,6 +711,16 @@ def test_runs_show_prints_every_line_of_a_short_value_and_the_end_of_a_long_one(
     out = ok(store_dir, "runs", "show", run.info.run_id)
     assert "first line\n" in out and "second line" in out
     assert "... (18 earlier lines)" in out and "line 17" not in out and "line 29" in out
+
+
+def test_runs_show_prints_metrics_in_full(store_dir: Path) -> None:
+    values = {"acc": 0.123456789, "big": 12345678.9, "tiny": 1e-12, "nan": math.nan}
+    with nbtrack.start_run() as run:
+        nbtrack.log_metrics(values)
+    out = ok(store_dir, "runs", "show", run.info.run_id)
+    for key, text in [("acc", "0.123456789"), ("big", "12345678.9"), ("tiny", "1e-12"),
+                      ("nan", "nan")]:  # fmt: skip
+        assert re.search(rf"^  {key} +{re.escape(text)}$", out, re.M), out
 
 
 @pytest.mark.parametrize("command", [["experiments"], ["runs"], ["gc", "--dry-run"]])
