@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import InvalidInputError
+from ..file_modes import dir_mode
 from ..tracking.artifacts import check_artifact_path
 from .metadata import INPUT_EXAMPLE_FILE, ModelMetadata, pinned_requirements
 from .signature import ModelSignature, enforce_signature, infer_schema
@@ -114,6 +115,7 @@ def save_model(
                 signature = _infer(model, flavor, settings, input_example, tmp)
         metadata.signature = signature or None  # False: none, not even inferred (as MLflow)
         metadata.save(tmp)
+        os.chmod(tmp, dir_mode())  # mkdtemp's folder is 0700
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InvalidInputError, NotFoundError
+from ..file_modes import file_mode
 from .capture import load_snapshot
 
 __all__ = ["export_snapshot", "param_source"]
@@ -364,6 +365,7 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Files attached to a run: copied under the run's artifact folder and indexed in the store.
 
 Every file is written to a temporary name and renamed into place, so a failed copy never leaves
-a half-written artifact behind.
+a half-written artifact behind; it gets the mode ``open()`` would give it (0644 under umask 022)
+first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..exceptions import InvalidInputError, LocalFileNotFoundError
+from ..file_modes import file_mode
 from .entities import FileInfo
 
 __all__ = ["ArtifactWriter", "check_artifact_path", "list_folder"]
@@ -210,6 +212,7 @@ def _atomic_copy(src: Path, dest: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -221,6 +224,7 @@ def _atomic_write(dest: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
