@@ -6,11 +6,13 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import nbtrack
-from nbtrack import file_modes
+from nbtrack import Client, file_modes
+from nbtrack.exceptions import InvalidInputError
 from nbtrack.snapshot import export
 
 # umask -> (mode of a new file, mode of a new folder), as open() and mkdir() give them
@@ -113,3 +115,48 @@ def test_an_exported_notebook_gets_the_mode_of_the_umask(tmp_path: Path, umask: 
     export._write_atomic(out, "{}")
     assert _mode(out) == MODES[umask][0] and out.read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir()] == ["run.ipynb"]
+
+
+def _conflicting_calls(tmp_path: Path) -> list[tuple[str, Any, str]]:
+    """Calls that would put a file where the run has a folder, or a folder where it has a
+    file; with the artifact path each error must name. The run has 'notes.txt' and
+    'plots/a.png'."""
+    file = tmp_path / "plots"  # a file named as the run's folder
+    file.write_text("x")
+    folder = tmp_path / "src"
+    (folder / "notes.txt").mkdir(parents=True)
+    (folder / "notes.txt" / "more.txt").write_text("y")
+    (folder / "first.txt").write_text("z")  # sorted before the conflict: must not be copied
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "first.txt").write_text("z")
+    (flat / "plots").write_text("p")
+    return [
+        ("text under a file", lambda: nbtrack.log_text("y", "notes.txt/b.txt"), "'notes.txt'"),
+        ("text deeper", lambda: nbtrack.log_text("y", "notes.txt/b/c.txt"), "'notes.txt'"),
+        ("dict onto a folder", lambda: nbtrack.log_dict({}, "plots"), "'plots'"),
+        ("artifact under a file", lambda: nbtrack.log_artifact(file, "notes.txt"), "'notes.txt'"),
+        ("artifact onto a folder", lambda: nbtrack.log_artifact(file), "'plots'"),
+        ("folder onto a file", lambda: nbtrack.log_artifacts(flat, "notes.txt"), "'notes.txt'"),
+        ("folder with a file's name", lambda: nbtrack.log_artifacts(folder), "'notes.txt'"),
+        ("folder with a folder's name", lambda: nbtrack.log_artifacts(flat), "'plots'"),
+        ("folder under a file", lambda: nbtrack.log_artifact(folder, "notes.txt"), "'notes.txt'"),
+    ]  # fmt: skip
+
+
+def test_an_artifact_in_the_way_is_named_and_nothing_is_written(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    with nbtrack.start_run() as run:
+        nbtrack.log_text("x", "notes.txt")
+        nbtrack.log_text("x", "plots/a.png")
+        root = Path(nbtrack.get_artifact_uri())
+        before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+        for label, call, named in _conflicting_calls(tmp_path):
+            with pytest.raises(InvalidInputError, match=named) as caught:
+                call()
+            assert isinstance(caught.value, ValueError), label
+            assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before, label
+    assert [p for p, _ in Client().list_artifact_files(run.info.run_id)] == [
+        "notes.txt", "plots/a.png"
+    ]

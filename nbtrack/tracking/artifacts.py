@@ -73,9 +73,28 @@ class ArtifactWriter:
 
     def _target_dir(self, artifact_path: str | None) -> Path:
         sub = check_artifact_path(artifact_path)
-        target = self.root / sub if sub else self.root
-        target.mkdir(parents=True, exist_ok=True)
-        return target
+        return self.root / sub if sub else self.root
+
+    def _check_room(self, path: Path, folder: bool = False) -> None:
+        """Refuse to write the file ``path`` (the folder, with ``folder``) under ``root`` when
+        an artifact of the run is in the way: a file where a folder of ``path`` goes, or a
+        folder where the file goes. Callers check every path before they write any."""
+        rel = PurePosixPath(path.relative_to(self.root).as_posix())
+        folders = [*reversed(rel.parents[:-1]), *([rel] if folder else [])]
+        for part in folders:
+            if (self.root / part).is_dir():
+                continue
+            if (self.root / part).exists():
+                raise InvalidInputError(
+                    f"cannot write the artifact {str(rel)!r}: the run's artifact {str(part)!r} "
+                    "is a file, and a folder is needed there; log under another path"
+                )
+            break
+        if not folder and path.is_dir():
+            raise InvalidInputError(
+                f"cannot write the artifact {str(rel)!r}: it is a folder of the run's "
+                "artifacts; name a file, or log under another path"
+            )
 
     def _entry(self, file: Path) -> tuple[str, int]:
         return file.relative_to(self.root).as_posix(), file.stat().st_size
@@ -90,6 +109,8 @@ class ArtifactWriter:
                 f"log_artifact needs an existing file or folder; {str(src)!r} does not exist"
             )
         dest = self._target_dir(artifact_path) / src.name
+        self._check_room(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         _atomic_copy(src, dest)
         return [self._entry(dest)]
 
@@ -104,25 +125,22 @@ class ArtifactWriter:
                 f"log_artifacts needs an existing directory; {str(src)!r} does not exist"
             )
         target = self._target_dir(artifact_path)
+        files = sorted(p for p in src.rglob("*") if p.is_file())
+        dests = [target / file.relative_to(src) for file in files]
+        self._check_room(target, folder=True)
+        for dest in dests:
+            self._check_room(dest)
+        target.mkdir(parents=True, exist_ok=True)
         entries = []
-        for file in sorted(p for p in src.rglob("*") if p.is_file()):
-            dest = target / file.relative_to(src)
+        for file, dest in zip(files, dests, strict=True):
             dest.parent.mkdir(parents=True, exist_ok=True)
             _atomic_copy(file, dest)
             entries.append(self._entry(dest))
         return entries
 
     def write_bytes(self, data: bytes, artifact_file: str) -> list:
-        rel = check_artifact_path(artifact_file, "artifact_file")
-        if not rel or str(artifact_file).replace("\\", "/").endswith("/"):
-            raise InvalidInputError(
-                f"artifact_file must name a file, e.g. 'notes/summary.txt'; got {artifact_file!r}"
-            )
-        dest = self.root / rel
-        if dest.is_dir():
-            raise InvalidInputError(
-                f"artifact_file {artifact_file!r} is a folder of the run's artifacts; name a file"
-            )
+        dest = self.root / _file_path(artifact_file)
+        self._check_room(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(dest, data)
         return [self._entry(dest)]
@@ -195,6 +213,16 @@ class ArtifactWriter:
                     f"{type(figure).__module__}.{type(figure).__name__}"
                 )
             return self.write_bytes(out.read_bytes(), artifact_file)
+
+
+def _file_path(artifact_file: str) -> str:
+    """``artifact_file`` checked: the relative path of a file inside the run's artifacts."""
+    rel = check_artifact_path(artifact_file, "artifact_file")
+    if not rel or str(artifact_file).replace("\\", "/").endswith("/"):
+        raise InvalidInputError(
+            f"artifact_file must name a file, e.g. 'notes/summary.txt'; got {artifact_file!r}"
+        )
+    return rel
 
 
 def _jsonable(value: Any) -> Any:
