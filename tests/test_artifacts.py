@@ -160,3 +160,33 @@ def test_an_artifact_in_the_way_is_named_and_nothing_is_written(
     assert [p for p, _ in Client().list_artifact_files(run.info.run_id)] == [
         "notes.txt", "plots/a.png"
     ]
+
+
+def test_a_figure_file_without_a_known_ending_is_refused_with_the_endings_allowed(
+    store_dir: Path,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    plotly_fig = go.Figure(go.Scatter(y=[1, 3]))
+    with nbtrack.start_run() as run:
+        for figure, name in ((fig, "noext"), (plotly_fig, "noext"), (plotly_fig, "c.xyz")):
+            with pytest.raises(InvalidInputError, match=r"ending in one of .*\.png") as caught:
+                nbtrack.log_figure(figure, name)
+            assert repr(name) in str(caught.value)
+        with pytest.raises(InvalidInputError, match=r"\.html, \.htm, \.json"):
+            nbtrack.log_figure(plotly_fig, "plots/curve")
+        with pytest.raises(InvalidInputError, match="must name a file"):
+            nbtrack.log_figure(fig, "plots/")
+        root = Path(nbtrack.get_artifact_uri())
+        assert not root.exists() or not any(root.iterdir())
+        # a format given to savefig names the file type itself
+        nbtrack.log_figure(fig, "plain", save_kwargs={"format": "png"})
+    plt.close(fig)
+    assert (root / "plain").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p for p, _ in Client().list_artifact_files(run.info.run_id)] == ["plain"]

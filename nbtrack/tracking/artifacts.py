@@ -177,42 +177,35 @@ class ArtifactWriter:
         self, figure: Any, artifact_file: str, save_kwargs: dict[str, Any] | None = None
     ) -> list:
         kwargs = dict(save_kwargs or {})
-        module = type(figure).__module__
-        suffix = PurePosixPath(artifact_file).suffix.lower()
-        if module.startswith("matplotlib") and not hasattr(figure, "savefig"):
+        library, suffixes = _figure_suffixes(figure)
+        name = PurePosixPath(_file_path(artifact_file)).name
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix not in suffixes and (suffix or "format" not in kwargs):
             raise InvalidInputError(
-                f"log_figure takes a matplotlib Figure; got a {type(figure).__name__} "
-                "(pass its .figure, e.g. log_figure(ax.figure, ...))"
+                f"log_figure cannot save a {library} figure as {artifact_file!r}; "
+                f"name a file ending in one of {', '.join(suffixes)}"
             )
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / (PurePosixPath(artifact_file).name or "figure.png")
-            if module.startswith("matplotlib"):
-                formats = figure.canvas.get_supported_filetypes()
-                if suffix and suffix.lstrip(".") not in formats:
-                    raise InvalidInputError(
-                        f"log_figure cannot save a matplotlib figure as {artifact_file!r}; "
-                        f"name a file ending in one of {', '.join('.' + f for f in formats)}"
-                    )
+            out = Path(tmp) / name
+            if library == "matplotlib":
                 figure.savefig(out, **kwargs)
-            elif module.startswith("plotly"):
-                if suffix in (".html", ".htm"):
-                    figure.write_html(str(out), **{"include_plotlyjs": "cdn", **kwargs})
-                elif suffix == ".json":
-                    out.write_text(figure.to_json(**kwargs))
-                else:
-                    try:
-                        figure.write_image(str(out), **kwargs)
-                    except (ValueError, ImportError, RuntimeError) as exc:
-                        raise InvalidInputError(
-                            f"saving a Plotly figure as {suffix or 'an image'} needs kaleido "
-                            f"(pip install kaleido); or log it as .html or .json ({exc})"
-                        ) from exc
+            elif suffix in (".html", ".htm"):
+                figure.write_html(str(out), **{"include_plotlyjs": "cdn", **kwargs})
+            elif suffix == ".json":
+                out.write_text(figure.to_json(**kwargs))
             else:
-                raise InvalidInputError(
-                    "log_figure takes a matplotlib or Plotly figure; got "
-                    f"{type(figure).__module__}.{type(figure).__name__}"
-                )
+                try:
+                    figure.write_image(str(out), **kwargs)
+                except (ValueError, ImportError, RuntimeError) as exc:
+                    raise InvalidInputError(
+                        f"saving a Plotly figure as {suffix or 'an image'} needs kaleido "
+                        f"(pip install kaleido); or log it as .html or .json ({exc})"
+                    ) from exc
             return self.write_bytes(out.read_bytes(), artifact_file)
+
+
+#: The file types a Plotly figure is saved as: HTML and JSON, and the images kaleido draws.
+PLOTLY_SUFFIXES = (".html", ".htm", ".json", ".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf")
 
 
 def _file_path(artifact_file: str) -> str:
@@ -223,6 +216,26 @@ def _file_path(artifact_file: str) -> str:
             f"artifact_file must name a file, e.g. 'notes/summary.txt'; got {artifact_file!r}"
         )
     return rel
+
+
+def _figure_suffixes(figure: Any) -> tuple[str, tuple[str, ...]]:
+    """The library of ``figure`` ('matplotlib' or 'Plotly') and the file name endings it can
+    be saved under."""
+    module = type(figure).__module__
+    if module.startswith("matplotlib"):
+        if not hasattr(figure, "savefig"):
+            raise InvalidInputError(
+                f"log_figure takes a matplotlib Figure; got a {type(figure).__name__} "
+                "(pass its .figure, e.g. log_figure(ax.figure, ...))"
+            )
+        formats = figure.canvas.get_supported_filetypes()
+        return "matplotlib", tuple(f".{f}" for f in formats)
+    if module.startswith("plotly"):
+        return "Plotly", PLOTLY_SUFFIXES
+    raise InvalidInputError(
+        "log_figure takes a matplotlib or Plotly figure; got "
+        f"{type(figure).__module__}.{type(figure).__name__}"
+    )
 
 
 def _jsonable(value: Any) -> Any:
