@@ -1279,6 +1279,38 @@ def test_log_batch_refuses_a_param_given_twice(store_dir: Path) -> None:
     assert client.get_run(run_id).data.metrics == {}
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"params": {"a": 1}}, r"params as a list of nbtrack\.Param.*got dict"),
+        ({"metrics": {"m": 1.0}}, r"metrics as a list of nbtrack\.Metric.*got dict"),
+        ({"tags": {"t": "v"}}, r"tags as a list of nbtrack\.RunTag.*got dict"),
+        ({"tags": "t"}, r"tags as a list of nbtrack\.RunTag.*got str"),
+        ({"metrics": 1.0}, r"list of nbtrack\.Metric.*got float"),
+        ({"params": [("a", "1")]}, r"list of nbtrack\.Param.*item of type tuple"),
+        ({"metrics": [mlflow.Param("m", "1")]}, r"list of nbtrack\.Metric.*item of type Param"),
+        ({"tags": [mlflow.RunTag("t", "v"), mlflow.Param("p", "1")]}, r"item of type Param"),
+    ],
+)
+def test_log_batch_names_the_types_it_takes_and_writes_nothing_else(
+    store_dir: Path, arguments: dict[str, Any], message: str
+) -> None:
+    client = Client()
+    run_id = client.create_run("0").info.run_id
+    fine = {
+        "metrics": [mlflow.Metric("m", 1.0, 1, 0)],
+        "params": [mlflow.Param("p", "1")],
+        "tags": [mlflow.RunTag("t", "v")],
+    }
+    with pytest.raises(InvalidInputError, match=message):
+        client.log_batch(run_id, **{**fine, **arguments})
+    data = client.get_run(run_id).data
+    assert (data.metrics, data.params) == ({}, {}) and "t" not in data.tags
+    client.log_batch(run_id, **{k: tuple(v) for k, v in fine.items()})  # any sequence will do
+    data = client.get_run(run_id).data
+    assert (data.metrics, data.params, data.tags["t"]) == ({"m": 1.0}, {"p": "1"}, "v")
+
+
 def test_search_experiments_like_is_sql_like(store_dir: Path) -> None:
     for name in ("ab", "a[b]c", "A_x"):
         mlflow.create_experiment(name)

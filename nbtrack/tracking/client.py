@@ -890,6 +890,9 @@ class Client(RegistryMethods):
         synchronous: bool | None = True,
     ) -> RunOperations | None:
         """Log many metrics, params and tags; all are checked before any is queued."""
+        metrics = _batch_list("metrics", metrics, Metric, "Metric('loss', 0.5, timestamp, step)")
+        params = _batch_list("params", params, Param, "Param('lr', '0.1')")
+        tags = _batch_list("tags", tags, RunTag, "RunTag('team', 'ml')")
         self._writable(run_id)
         metric_rows = [
             (
@@ -1158,6 +1161,20 @@ def _check_mapping(function: str, what: str, value: Any) -> None:
             f"{function} takes a dict of {what} (key -> value); got {type(value).__name__}: "
             f"{value!r:.60}"
         )
+
+
+def _batch_list(what: str, items: Any, kind: type, example: str) -> list[Any]:
+    """log_batch's ``what`` as a list, each item a ``kind`` (as in ``example``)."""
+    expected = f"log_batch takes {what} as a list of nbtrack.{kind.__name__}, e.g. [{example}]"
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise InvalidInputError(f"{expected}; got {type(items).__name__}: {items!r:.60}")
+    listed = list(items)
+    for item in listed:
+        if not isinstance(item, kind):
+            raise InvalidInputError(
+                f"{expected}; got an item of type {type(item).__name__}: {item!r:.60}"
+            )
+    return listed
 
 
 def _local_artifact_location(location: Any) -> str:
