@@ -12,6 +12,7 @@ import time
 import warnings
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -1289,7 +1290,7 @@ def test_log_batch_refuses_a_param_given_twice(store_dir: Path) -> None:
         ({"metrics": 1.0}, r"list of nbtrack\.Metric.*got float"),
         ({"params": [("a", "1")]}, r"list of nbtrack\.Param.*item of type tuple"),
         ({"metrics": [mlflow.Param("m", "1")]}, r"list of nbtrack\.Metric.*item of type Param"),
-        ({"tags": [mlflow.RunTag("t", "v"), mlflow.Param("p", "1")]}, r"item of type Param"),
+        ({"tags": [mlflow.RunTag("t", "v"), ("p", "1")]}, r"item of type tuple"),
     ],
 )
 def test_log_batch_names_the_types_it_takes_and_writes_nothing_else(
@@ -1309,6 +1310,11 @@ def test_log_batch_names_the_types_it_takes_and_writes_nothing_else(
     client.log_batch(run_id, **{k: tuple(v) for k, v in fine.items()})  # any sequence will do
     data = client.get_run(run_id).data
     assert (data.metrics, data.params, data.tags["t"]) == ({"m": 1.0}, {"p": "1"}, "v")
+    # another library's entities (MLflow's) are read by their fields, as MLflow reads them
+    other = SimpleNamespace(key="other", value=2.0, timestamp=1, step=3)
+    client.log_batch(run_id, metrics=[other], params=[SimpleNamespace(key="q", value="2")])
+    assert client.get_metric_history(run_id, "other")[0].step == 3
+    assert client.get_run(run_id).data.params == {"p": "1", "q": "2"}
 
 
 def test_search_experiments_like_is_sql_like(store_dir: Path) -> None:

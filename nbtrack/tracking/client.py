@@ -1164,13 +1164,15 @@ def _check_mapping(function: str, what: str, value: Any) -> None:
 
 
 def _batch_list(what: str, items: Any, kind: type, example: str) -> list[Any]:
-    """log_batch's ``what`` as a list, each item a ``kind`` (as in ``example``)."""
+    """log_batch's ``what`` as a list, each item with the fields of a ``kind`` (as in
+    ``example``): an nbtrack entity, or one of MLflow's, read by field name as MLflow does."""
     expected = f"log_batch takes {what} as a list of nbtrack.{kind.__name__}, e.g. [{example}]"
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         raise InvalidInputError(f"{expected}; got {type(items).__name__}: {items!r:.60}")
     listed = list(items)
+    fields = ("key", "value", "timestamp", "step") if kind is Metric else ("key", "value")
     for item in listed:
-        if not isinstance(item, kind):
+        if not isinstance(item, kind) and not all(hasattr(item, f) for f in fields):
             raise InvalidInputError(
                 f"{expected}; got an item of type {type(item).__name__}: {item!r:.60}"
             )
