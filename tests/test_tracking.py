@@ -454,6 +454,31 @@ def test_origin_tags_under_mlflow_s_names(store_dir: Path) -> None:
     assert client.get_run(run.info.run_id).info.user_id == "alice"  # nothing else changed
 
 
+def test_search_frame_has_mlflow_s_tag_columns(store_dir: Path) -> None:
+    """MLflow code reads ``tags.mlflow.runName`` and the like from the frame: each holds the tag
+    of that name a user set, else nbtrack's own, the value a filter on it compares."""
+    import pandas as pd
+
+    with (
+        mlflow.start_run(run_name="parent", description="about it") as parent,
+        mlflow.start_run(run_name="child", nested=True) as child,
+    ):
+        mlflow.set_tag("mlflow.source.name", "given.py")  # a user's own, kept as a tag
+    frame = mlflow.search_runs().set_index("run_name")
+    assert frame.loc["child", "tags.mlflow.runName"] == "child"
+    assert frame.loc["child", "tags.mlflow.parentRunId"] == parent.info.run_id
+    assert pd.isna(frame.loc["parent", "tags.mlflow.parentRunId"])
+    assert frame.loc["parent", "tags.mlflow.note.content"] == "about it"
+    assert list(frame["tags.mlflow.user"]) == list(frame["tags.nbtrack.user"])
+    names = frame["tags.mlflow.source.name"]
+    assert names["child"] == "given.py" != frame.loc["child", "tags.nbtrack.source.name"]
+    assert names["parent"] == frame.loc["parent", "tags.nbtrack.source.name"]
+    found = mlflow.search_runs(filter_string="tags.mlflow.source.name = 'given.py'")
+    assert list(found.run_id) == [child.info.run_id]
+    frame.loc["child", "tags.mlflow.runName"] = "edited"  # columns are separate arrays
+    assert frame.loc["child", "tags.nbtrack.runName"] == "child"
+
+
 def test_experiments(store_dir: Path) -> None:
     exp = mlflow.set_experiment("a")
     assert exp.name == "a" and exp.experiment_id != "0"

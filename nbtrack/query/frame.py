@@ -8,6 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..store.schema import COLUMN_TAGS
+from ..tracking.context import MLFLOW_TAGS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +51,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
     for key, column in COLUMN_TAGS.items():
         if any(value is not None for value in by_name[column]):  # none has it: no column
             tags[key] = by_name[column]
+    _add_mlflow_names(tags)
     text = _text_column()
     columns: dict[str, Any] = {
         "run_id": text(run_ids),
@@ -76,6 +78,22 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
         for col in ("run_id", "experiment_id", "run_name", "status", "artifact_uri"):
             columns[col] = pd.Series([], dtype=object)
     return pd.DataFrame(columns, copy=False)  # the columns are fresh: no need to copy them
+
+
+def _add_mlflow_names(tags: dict[str, list[Any]]) -> None:
+    """Columns under MLflow's names for nbtrack's tags (``tags.mlflow.runName``, ...), as MLflow
+    code reads its frame: per run, the tag of that name a user set, else nbtrack's own, which
+    is the value filters on ``tags.mlflow.*`` compare."""
+    for mlflow_key, own_key in MLFLOW_TAGS.items():
+        own = tags.get(own_key)
+        if own is None:
+            continue
+        set_by_user = tags.get(mlflow_key)
+        tags[mlflow_key] = (
+            own
+            if set_by_user is None
+            else [mine if mine is not None else o for mine, o in zip(set_by_user, own, strict=True)]
+        )
 
 
 def _metric_columns(rows: list[tuple[int, str, float | None]], n: int) -> dict[str, Any]:
