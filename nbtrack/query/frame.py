@@ -52,7 +52,7 @@ def runs_frame(client: Client, rows: list[tuple[Any, ...]], children: _Children)
         if any(value is not None for value in by_name[column]):  # none has it: no column
             tags[key] = by_name[column]
     _add_mlflow_names(tags)
-    text = _text_column()
+    text = _once_per_list(_text_column())
     columns: dict[str, Any] = {
         "run_id": text(run_ids),
         "experiment_id": text([str(e) for e in experiment_ids]),
@@ -94,6 +94,26 @@ def _add_mlflow_names(tags: dict[str, list[Any]]) -> None:
             if set_by_user is None
             else [mine if mine is not None else o for mine, o in zip(set_by_user, own, strict=True)]
         )
+
+
+def _once_per_list(
+    make: Callable[[Sequence[str | None]], Any],
+) -> Callable[[Sequence[str | None]], Any]:
+    """``make``, run once per list: a list shown under two names (``tags.nbtrack.user`` and
+    ``tags.mlflow.user``) is converted once, and the second column is a copy, which costs
+    nothing for an Arrow-backed array (its buffers are immutable) and keeps the columns
+    apart when one is edited."""
+    made: dict[int, tuple[Sequence[str | None], Any]] = {}  # the list kept: its id stays its
+
+    def column(values: Sequence[str | None]) -> Any:
+        key = id(values)
+        if key in made:
+            return made[key][1].copy()
+        result = make(values)
+        made[key] = (values, result)
+        return result
+
+    return column
 
 
 def _metric_columns(rows: list[tuple[int, str, float | None]], n: int) -> dict[str, Any]:
