@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import time
@@ -836,3 +837,65 @@ def test_a_fork_from_inside_a_store_call_does_not_deadlock_with_another_fork(
     for store in stores:
         store.close()
 
+
+
+# -- whether a run's process is still there ---------------------------------------------------
+
+LINUX_PROC = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="process starts are read from /proc (Linux)"
+)
+
+
+def test_a_process_s_start_is_read_after_the_last_parenthesis_of_its_name() -> None:
+    """Field 22 of /proc/<pid>/stat, counted after the name: a name may hold spaces and
+    parentheses of its own."""
+    from nbtrack.store.process import parse_stat
+
+    rest = " ".join(["S", *(str(field) for field in range(4, 22)), "987654", *["0"] * 30])
+    for name in ("python", "a b", "x) y (z", "))", "(", ") S 1 2 3"):
+        assert parse_stat(f"4242 ({name}) {rest}".encode()) == ("S", "987654")
+    assert parse_stat(f"4242 (zombie) Z{rest[1:]}".encode()) == ("Z", "987654")
+    for cut in (b"", b"4242 (python) S 1 2", b"4242 python S " + rest.encode()[2:]):
+        assert parse_stat(cut) is None
+
+
+ODD_NAME = """
+import sys
+from nbtrack.store.process import own_start
+with open("/proc/self/comm", "w") as fh:
+    fh.write("a) b (c 9 9")  # as a program may name itself
+print(own_start(), flush=True)
+sys.stdin.read()  # lives until the test closes its stdin
+"""
+
+
+@LINUX_PROC
+def test_a_live_process_is_told_from_one_that_took_its_pid_by_its_start() -> None:
+    import subprocess
+
+    from nbtrack.store.process import own_start, process_alive, this_process
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", ODD_NAME], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        start = child.stdout.readline().strip()
+        assert Path(f"/proc/{child.pid}/comm").read_text().strip() == "a) b (c 9 9"
+        boot, ticks = start.rsplit(":", 1)
+        assert boot == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert ticks.isdigit()
+        assert process_alive(child.pid, start)
+        assert process_alive(child.pid, None)  # a row without a start: the pid decides
+        assert not process_alive(child.pid, f"{boot}:{int(ticks) - 1}")  # an earlier process
+        assert not process_alive(child.pid, f"{'0' * len(boot)}:{ticks}")  # another boot
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(60)
+    assert not process_alive(child.pid, start)
+    mine = own_start()
+    assert mine is not None and mine != start
+    assert this_process(os.getpid(), mine) and this_process(os.getpid(), None)
+    assert not this_process(os.getpid(), start)  # this pid, but a process of another start
+    assert not this_process(child.pid, start)

@@ -36,6 +36,7 @@ from ..query.sql import placeholders
 from .base import BatchOutcome, Release
 from .blocks import pack, unpack
 from .plan import search_source
+from .process import pid_alive
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
 if TYPE_CHECKING:
@@ -113,24 +114,6 @@ if hasattr(os, "register_at_fork"):
         after_in_parent=_after_fork_in_parent,
         after_in_child=_after_fork_in_child,
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:  # Linux: a zombie has exited already
-            if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
-                return False
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return True
-    return True
 
 
 class SQLiteStore:

@@ -30,8 +30,9 @@ from ..exceptions import (
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome, Release
+from ..store.process import pid_alive
 from ..store.schema import COLUMN_TAGS, column_tags
-from ..store.sqlite import SQLiteStore, absolute_artifact_uri, pid_alive
+from ..store.sqlite import SQLiteStore, absolute_artifact_uri
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path, list_folder
 from .buffer import WriteBuffer, combined
