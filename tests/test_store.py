@@ -447,6 +447,40 @@ def test_origin_tags_written_as_rows_by_an_older_process_go_into_the_run_s_row(
     assert left == [("r1", "team"), ("r2", "team")]
 
 
+def test_version_9_store_gains_the_start_of_each_run_s_process(tmp_path: Path) -> None:
+    """Runs written before version 10 have no start: their pid alone still decides whether
+    their process is there, as it did (a dead process's run is KILLED, a live one's and this
+    process's are left alone)."""
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    live = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    conn = _store_at_version(tmp_path / "v9.db", 9)
+    for run_id, pid in (("dead", gone.pid), ("live", live.pid), ("mine", os.getpid())):
+        conn.execute(
+            "INSERT INTO runs (run_id, experiment_id, status, start_time, host, pid,"
+            " artifact_uri) VALUES (?, 0, 'RUNNING', 5, ?, ?, ?)",
+            (run_id, socket.gethostname(), pid, f"0/{run_id}"),
+        )
+    conn.close()
+    try:
+        client = nbtrack.Client(tmp_path / "v9.db")
+        assert client.store.schema_version == CURRENT_VERSION >= 10
+        columns = [row[1] for row in client.store.query("PRAGMA table_info(runs)")]
+        assert columns[-1] == "process_start"
+        statuses = {r.info.run_id: r.info.status for r in client.search_runs(["0"])}
+        assert statuses == {"dead": "KILLED", "live": "RUNNING", "mine": "RUNNING"}
+        assert client.store.get_run_row("mine")["process_start"] is None  # type: ignore[index]
+    finally:
+        assert live.stdin is not None
+        live.stdin.close()
+        live.wait(60)
+
+
 def test_newer_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path, tmp_path / "a").close()

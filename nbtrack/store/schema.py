@@ -283,6 +283,34 @@ def _v9(conn: sqlite3.Connection) -> None:
     _script(_MOVE_ORIGIN_ROWS)(conn)
 
 
+# Version 10: a run's row records when its process started (``process_start``: the boot's id
+# and the clock ticks since that boot, as :func:`nbtrack.store.process.own_start` reads them;
+# NULL where they cannot be read). Pids are reused: a job restarted in a container is pid 1
+# again under the same hostname, and its old runs were taken for its own. Rows written before
+# have none, and their pid alone still decides whether their process is there.
+#
+# A process that opened the store before version 10 (an nbtrack still running from before the
+# upgrade) writes its runs without a start, which is as before; but resuming a run, it sets
+# the run's host and pid and leaves the start of the process that had it. The trigger drops
+# that start when host or pid change without it, so that the resumed run is not taken for
+# the other process's, found gone, and marked KILLED while it runs. (Resumed under the same
+# pid on the same host, by a process of another pid namespace or one that took a dead
+# process's pid, the start stays.)
+_V10 = """
+ALTER TABLE runs ADD COLUMN process_start TEXT;
+CREATE TRIGGER process_start_goes_with_pid AFTER UPDATE OF pid, host ON runs
+    WHEN NEW.process_start IS OLD.process_start AND NEW.process_start IS NOT NULL
+    AND (NEW.pid IS NOT OLD.pid OR NEW.host IS NOT OLD.host)
+    BEGIN UPDATE runs SET process_start = NULL WHERE run_id = NEW.run_id; END
+"""
+
+
+def _v10(conn: sqlite3.Connection) -> None:
+    statement, trigger = _V10.split(";", 1)  # the trigger's body holds a semicolon
+    conn.execute(statement)
+    conn.execute(trigger)
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(conn: sqlite3.Connection) -> None:
         for statement in sql.split(";"):
@@ -303,6 +331,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V7),
     _script(_V8),
     _v9,
+    _v10,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
@@ -326,6 +355,7 @@ RUN_COLUMNS = (
     "source_type",
     "git_commit",
     "git_branch",
+    "process_start",
 )
 
 #: The reserved tags a run holds in columns of its row, and those columns. Reads show them as
