@@ -33,6 +33,9 @@ from nbtrack.tracking import context
 
 TIMEOUT_S = 60.0
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
+LINUX_PROC = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="process starts are read from /proc (Linux)"
+)
 
 # Prepended to every child script: ``barrier(i)`` waits for the test's go signal.
 PRELUDE = """
@@ -73,12 +76,13 @@ def child_env(store: Path | None, barrier: Path) -> dict[str, str]:
 
 
 def spawn(
-    script: str, args: Sequence[str], store: Path | None, barrier: Path
+    script: str, args: Sequence[str], store: Path | None, barrier: Path, stdin: int | None = None
 ) -> subprocess.Popen[str]:
     """Start ``python -c PRELUDE+script args...`` with the store in its environment."""
     barrier.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-c", PRELUDE + textwrap.dedent(script), *args],
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -538,6 +542,119 @@ def test_resuming_a_killed_run_makes_it_this_process_s(store_dir: Path, tmp_path
         assert run.info.status == "RUNNING"
         assert context.KILLED_REASON not in run.data.tags
     assert nbtrack.get_run(run_id).info.status == "FINISHED"
+
+
+# -- a pid another process took -----------------------------------------------------------------
+
+LIVING = """
+run = nbtrack.start_run(run_name="living")
+nbtrack.flush()
+print(run.info.run_id, flush=True)
+sys.stdin.read()  # lives until the test closes its stdin
+os._exit(0)
+"""
+
+
+def earlier(start: str) -> str:
+    """The start of a process that had the same pid before the one that started at ``start``."""
+    boot, ticks = start.rsplit(":", 1)
+    return f"{boot}:{int(ticks) - 1}"
+
+
+def set_start(store: Path, run_id: str, start: str) -> None:
+    """Write the start of a run's process into its row, as that process would have."""
+    with sqlite3.connect(store / "nbtrack.db") as conn:
+        conn.execute("UPDATE runs SET process_start = ? WHERE run_id = ?", (start, run_id))
+    conn.close()
+
+
+def check_taken_pid(run: nbtrack.Run, pid: int) -> None:
+    assert run.info.status == "KILLED"
+    reason = run.data.tags[context.KILLED_REASON]
+    assert reason.startswith(f"process {pid} on {context.host()} had exited")
+    assert f"(pid {pid} is another process's now)" in reason
+
+
+@LINUX_PROC
+def test_a_run_whose_pid_another_process_took_is_killed(store_dir: Path, tmp_path: Path) -> None:
+    """A run of a live process is left alone while that process is the one that started it;
+    once its pid is another process's (the row's start is of an earlier one), it is KILLED,
+    with a note that says so."""
+    proc = spawn(LIVING, [], store_dir, tmp_path / "barrier", stdin=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.communicate()[1]
+        client = fresh_client(store_dir)
+        row = client.store.get_run_row(run_id)
+        assert row is not None and row["pid"] == proc.pid and row["process_start"]
+        assert [r.info.status for r in client.search_runs(["0"])] == ["RUNNING"]
+        assert client.get_run(run_id).info.status == "RUNNING"
+        assert client.store.mark_dead_runs() == []
+
+        set_start(store_dir, run_id, earlier(row["process_start"]))
+        check_taken_pid(client.get_run(run_id), proc.pid)
+        assert proc.poll() is None  # the process with that pid lives on
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(TIMEOUT_S)
+
+
+@LINUX_PROC
+def test_runs_of_this_pid_started_by_an_earlier_process_are_killed(store_dir: Path) -> None:
+    """A job restarted in a container is pid 1 again under the same hostname: the runs its
+    earlier self left RUNNING are not taken for its own, by a search or a get_run."""
+    from nbtrack.store.process import own_start
+
+    client = fresh_client(store_dir)
+    mine, read, searched = (
+        client.create_run("0", _ended_by_this_process=True).info.run_id for _ in range(3)
+    )
+    start = own_start()
+    assert start is not None
+    row = client.store.get_run_row(mine)
+    assert row is not None and (row["pid"], row["process_start"]) == (os.getpid(), start)
+    set_start(store_dir, read, earlier(start))
+    check_taken_pid(client.get_run(read), os.getpid())
+    set_start(store_dir, searched, earlier(start))
+    found = client.search_runs(["0"], f"attributes.run_id != '{read}'")
+    assert {r.info.run_id: r.info.status for r in found} == {mine: "RUNNING", searched: "KILLED"}
+    check_taken_pid(client.get_run(searched), os.getpid())
+    assert client.get_run(mine).info.status == "RUNNING"
+    assert client.store.mark_dead_runs() == []
+
+
+@LINUX_PROC
+def test_a_run_resumed_by_an_older_nbtrack_still_running_is_not_killed(store_dir: Path) -> None:
+    """A process that opened the store before schema 10 resumes a run as it did then: the
+    run's host and pid, no start. The start of the process that had the run goes with its
+    pid, so the live older process's run is not taken for a dead one; once it is gone, it is."""
+    client = fresh_client(store_dir)
+    run_id = client.create_run("0", _ended_by_this_process=True).info.run_id
+    client.set_terminated(run_id)
+    older = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        with sqlite3.connect(store_dir / "nbtrack.db") as conn:  # its reopen_run
+            conn.execute(
+                "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?"
+                " WHERE run_id = ?",
+                (context.host(), older.pid, run_id),
+            )
+        conn.close()
+        row = client.store.get_run_row(run_id)
+        assert row is not None and row["process_start"] is None
+        assert client.store.mark_dead_runs() == []
+        assert client.get_run(run_id).info.status == "RUNNING"
+    finally:
+        assert older.stdin is not None
+        older.stdin.close()
+        older.wait(TIMEOUT_S)
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert f"process {older.pid} " in run.data.tags[context.KILLED_REASON]
 
 
 def test_sys_exit_finishes_the_run(store_dir: Path, tmp_path: Path) -> None:

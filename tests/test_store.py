@@ -933,3 +933,31 @@ def test_a_live_process_is_told_from_one_that_took_its_pid_by_its_start() -> Non
     assert this_process(os.getpid(), mine) and this_process(os.getpid(), None)
     assert not this_process(os.getpid(), start)  # this pid, but a process of another start
     assert not this_process(child.pid, start)
+
+
+def test_a_run_s_process_start_goes_with_its_pid(tmp_path: Path) -> None:
+    """reopen_run records the resuming process's start, a later process of the same pid
+    included; a Release frees a run (pid and start) only from the process it was read with."""
+    from nbtrack.store.base import Release
+
+    store = SQLiteStore(tmp_path / "s.db", tmp_path / "a")
+    exp = store.get_or_create_experiment("e")
+    run_id = "r" * 32
+    row = {"run_id": run_id, "experiment_id": exp, "status": "RUNNING", "start_time": 1,
+           "host": "h", "pid": 7, "process_start": "b:70"}
+    assert store.create_run(row, {})
+
+    def held() -> tuple[int | None, str | None]:
+        got = store.get_run_row(run_id)
+        assert got is not None
+        return got["pid"], got["process_start"]
+
+    assert store.reopen_run(run_id, "h", 7, "b:71")  # pid 7 again, a later process
+    assert held() == (7, "b:71")
+    assert store.reopen_run(run_id, "h", 7, "b:71")  # that process resumes it again
+    assert held() == (7, "b:71")
+    store.update_run(run_id, status="RUNNING", pid=Release(7, "h", "b:70"))  # the earlier one
+    assert held() == (7, "b:71")
+    store.update_run(run_id, status="RUNNING", pid=Release(7, "h", "b:71"))
+    assert held() == (None, None)
+    store.close()

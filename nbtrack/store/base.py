@@ -39,11 +39,13 @@ class BatchOutcome:
 
 class Release(NamedTuple):
     """The value of ``pid`` in :meth:`Store.update_run` that frees a run from its process:
-    NULL if the run still belongs to process ``pid`` on ``host``, else left as it is (another
-    process resumed the run meanwhile), in the same write."""
+    NULL (and its start with it) if the run still belongs to process ``pid`` on ``host``
+    started at ``start`` (None for a row without a start), else left as it is (another process
+    resumed the run meanwhile), in the same write."""
 
     pid: int | None
     host: str | None
+    start: str | None = None
 
 
 @runtime_checkable
@@ -78,7 +80,7 @@ class Store(Protocol):
     ) -> bool: ...
     def experiment_stage(self, experiment_id: int) -> str | None: ...
     def update_run(self, run_id: str, **fields: Any) -> bool: ...
-    def reopen_run(self, run_id: str, host: str, pid: int) -> bool: ...
+    def reopen_run(self, run_id: str, host: str, pid: int, start: str | None) -> bool: ...
     def get_run_row(self, run_id: str) -> dict[str, Any] | None: ...
     def get_run_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]: ...
     def search_runs(

@@ -36,7 +36,7 @@ from ..query.sql import placeholders
 from .base import BatchOutcome, Release
 from .blocks import pack, unpack
 from .plan import search_source
-from .process import pid_alive
+from .process import pid_alive, process_alive
 from .schema import CURRENT_VERSION, MIGRATIONS, RUN_COLUMNS
 
 if TYPE_CHECKING:
@@ -113,6 +113,17 @@ if hasattr(os, "register_at_fork"):
         before=_before_fork,
         after_in_parent=_after_fork_in_parent,
         after_in_child=_after_fork_in_child,
+    )
+
+
+def _killed_reason(pid: int, start: str | None, host: str) -> str:
+    """The note on a run marked KILLED because its process (``pid``, started at ``start``)
+    was found gone."""
+    reused = start is not None and pid_alive(pid)
+    return (
+        f"process {pid} on {host} had exited without ending the run"
+        + (f" (pid {pid} is another process's now)" if reused else "")
+        + "; marked KILLED when nbtrack next opened the store or read the run"
     )
 
 
@@ -618,8 +629,10 @@ class SQLiteStore:
         args: list[Any] = []
         for key, value in fields.items():
             if key == "pid" and isinstance(value, Release):
-                sets.append("pid = CASE WHEN pid IS ? AND host IS ? THEN NULL ELSE pid END")
-                args.extend(value)
+                held = "pid IS ? AND host IS ? AND process_start IS ?"
+                sets.append(f"pid = CASE WHEN {held} THEN NULL ELSE pid END")
+                sets.append(f"process_start = CASE WHEN {held} THEN NULL ELSE process_start END")
+                args.extend([*value, *value])
             else:
                 sets.append(f"{key} = ?")
                 args.append(value)
@@ -629,14 +642,15 @@ class SQLiteStore:
             )
         return cur.rowcount > 0
 
-    def reopen_run(self, run_id: str, host: str, pid: int) -> bool:
-        """Set a run RUNNING again, owned by this process (so it is not taken for a dead one),
-        and drop the note of an earlier kill; False if there is no such run."""
+    def reopen_run(self, run_id: str, host: str, pid: int, start: str | None) -> bool:
+        """Set a run RUNNING again, owned by this process (so it is not taken for a dead one):
+        its ``host``, ``pid`` and ``start`` (see :func:`~nbtrack.store.process.own_start`).
+        Drop the note of an earlier kill; False if there is no such run."""
         with self.write() as conn:
             cur = conn.execute(
-                "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?"
-                " WHERE run_id = ?",
-                (host, pid, run_id),
+                "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?,"
+                " process_start = ? WHERE run_id = ?",
+                (host, pid, start, run_id),
             )
             conn.execute(
                 "DELETE FROM tags WHERE run_id = ? AND key = 'nbtrack.killedReason'", (run_id,)
@@ -909,17 +923,20 @@ class SQLiteStore:
     # -- housekeeping -------------------------------------------------------------------------
 
     def mark_dead_runs(self, wait: bool = True) -> list[str]:
-        """Mark KILLED the RUNNING runs of this host whose process is gone; their ids.
+        """Mark KILLED the RUNNING runs of this host whose process is gone; their ids. So is
+        a run whose pid another process took since (this one, say: a job restarted in a
+        container is pid 1 again), when the run's row says when its process started.
 
         ``wait=False``: when another writer holds the lock, mark nothing now (and return [])
         rather than wait for it; a later call marks them. Reads use it: a read must neither
         fail nor stall for this."""
         host = socket.gethostname()
         rows = self.query(
-            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ? AND pid != ?",
-            (host, os.getpid()),
+            "SELECT run_id, pid, process_start FROM runs"
+            " WHERE status = 'RUNNING' AND host = ? AND pid IS NOT NULL",
+            (host,),
         )
-        dead = [(run_id, pid) for run_id, pid in rows if pid and not pid_alive(pid)]
+        dead = [row for row in rows if row[1] and not process_alive(row[1], row[2])]
         if not dead:
             return []
         now = _now_ms()
@@ -931,28 +948,24 @@ class SQLiteStore:
             return []
 
     def _mark_killed(
-        self, dead: list[tuple[str, int]], host: str, now: int, wait: bool
+        self, dead: list[tuple[str, int, str | None]], host: str, now: int, wait: bool
     ) -> list[str]:
         with self.write(wait) as conn:
-            for run_id, pid in dead:
+            for run_id, pid, start in dead:
                 last = conn.execute(
                     "SELECT max(timestamp) FROM latest_metrics WHERE run_id = ?", (run_id,)
                 ).fetchone()[0]
                 cur = conn.execute(  # metrics logged with earlier timestamps: not before
                     "UPDATE runs SET status = 'KILLED', end_time = max(start_time, ?)"
-                    " WHERE run_id = ? AND status = 'RUNNING'",
-                    (last or now, run_id),
+                    " WHERE run_id = ? AND status = 'RUNNING' AND pid IS ? AND process_start IS ?",
+                    (last or now, run_id, pid, start),  # not if resumed since it was read
                 )
                 if cur.rowcount:
                     conn.execute(
                         "INSERT OR REPLACE INTO tags VALUES (?, 'nbtrack.killedReason', ?)",
-                        (
-                            run_id,
-                            f"process {pid} on {host} had exited without ending the run; "
-                            "marked KILLED when nbtrack next opened the store or read the run",
-                        ),
+                        (run_id, _killed_reason(pid, start, host)),
                     )
-        return [run_id for run_id, _ in dead]
+        return [run_id for run_id, _, _ in dead]
 
     def purge_deleted_runs(self, run_ids: Sequence[str] | None = None) -> list[str]:
         """Remove deleted runs (all, or those given) and their rows for good. A run that a

@@ -30,7 +30,7 @@ from ..exceptions import (
 )
 from ..registry.client import RegistryMethods
 from ..store.base import BatchOutcome, Release
-from ..store.process import pid_alive
+from ..store.process import own_start, process_alive, this_process
 from ..store.schema import COLUMN_TAGS, column_tags
 from ..store.sqlite import SQLiteStore, absolute_artifact_uri
 from . import context
@@ -196,7 +196,9 @@ def _owned_by_a_live_process(row: Mapping[str, Any]) -> bool:
     it cannot be checked): the process that will end it, or be found gone."""
     if row["status"] != RunStatus.RUNNING or not row.get("pid"):
         return False
-    return row.get("host") != context.host() or pid_alive(int(row["pid"]))
+    if row.get("host") != context.host():
+        return True
+    return process_alive(int(row["pid"]), row.get("process_start"))
 
 
 def _experiment_id(experiment_id: Any) -> int:
@@ -498,6 +500,7 @@ class Client(RegistryMethods):
             "user": all_tags[context.USER],
             "host": context.host(),
             "pid": os.getpid() if _ended_by_this_process else None,  # None: never marked
+            "process_start": own_start() if _ended_by_this_process else None,
             "source": all_tags.get(context.SOURCE_NAME),
             "artifact_uri": self._new_artifact_uri(exp_id, run_id),
             "source_type": all_tags.get(context.SOURCE_TYPE),
@@ -579,7 +582,7 @@ class Client(RegistryMethods):
             row = self._run_row(run_id)
             if not (
                 row["status"] == RunStatus.RUNNING
-                and row["pid"] != os.getpid()
+                and not this_process(row["pid"], row["process_start"])
                 and row["host"] == context.host()
             ):
                 return self._run_with_children(row)
@@ -684,7 +687,7 @@ class Client(RegistryMethods):
                 # Running again, for whoever ends it: not KILLED when its old process is found
                 # gone. Only if that is still the process it belongs to (not a process that
                 # resumed it meanwhile).
-                fields["pid"] = Release(row["pid"], row["host"])
+                fields["pid"] = Release(row["pid"], row["host"], row["process_start"])
         if name is not None:
             check_run_name(name)
             fields["run_name"] = name
@@ -701,7 +704,7 @@ class Client(RegistryMethods):
     def reopen_run(self, run_id: str) -> None:
         """Make an ended run RUNNING again in this process (``start_run(run_id=...)``)."""
         self._write_buffered()
-        if not self.store.reopen_run(run_id, context.host(), os.getpid()):
+        if not self.store.reopen_run(run_id, context.host(), os.getpid(), own_start()):
             raise RunNotFoundError(f"no run with id {run_id!r} in {self._location.db_path}")
 
     def set_terminated(
