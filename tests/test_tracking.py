@@ -1475,6 +1475,12 @@ def _bad_logging_calls() -> list[tuple[str, Any, str]]:
         ("yaml of an object", lambda: mlflow.log_dict({"a": object()}, "c.yaml"), "YAML"),
         ("axes", lambda: mlflow.log_figure(ax, "a.png"), r"ax\.figure"),
         ("unknown format", lambda: mlflow.log_figure(fig, "c.xyz"), r"\.png"),
+        # a lone surrogate (a file name's undecodable byte): no text UTF-8 or SQLite can hold
+        ("surrogate param", lambda: mlflow.log_param("f", "caf\udce9.csv"), "param 'f'"),
+        ("surrogate params", lambda: mlflow.log_params({"g": 1, "h": "\udce9"}), "'h'.*UTF-8"),
+        ("surrogate tag", lambda: mlflow.set_tag("t", "caf\udce9"), "tag 't'.*surrogate"),
+        ("surrogate text", lambda: mlflow.log_text("caf\udce9", "s.txt"), "log_text's text"),
+        ("surrogate lookup", lambda: mlflow.get_experiment_by_name("\udce9"), "surrogate"),
     ]
 
 
@@ -1495,6 +1501,19 @@ def test_bad_logging_input_names_the_problem_and_writes_nothing(store_dir: Path)
         assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
             "kept", "kept/file.txt"
         ]
+
+
+def test_an_error_quoting_an_undecodable_file_name_is_recorded_escaped(store_dir: Path) -> None:
+    """nbtrack's own tags (the traceback of a FAILED run) escape a lone surrogate rather than
+    refuse it: the run still ends FAILED, and logging goes on."""
+    with pytest.raises(ValueError), mlflow.start_run() as run:
+        raise ValueError("cannot read caf\udce9.csv")
+    failed = mlflow.get_run(run.info.run_id)
+    assert failed.info.status == "FAILED"
+    assert "cannot read caf\\udce9.csv" in failed.data.tags["nbtrack.error"]
+    with mlflow.start_run() as after:
+        mlflow.log_param("p", "café")
+    assert mlflow.get_run(after.info.run_id).data.params == {"p": "café"}
 
 
 def test_artifact_calls_take_run_id_and_download(store_dir: Path, tmp_path: Path) -> None:

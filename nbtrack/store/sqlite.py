@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms as _now_ms
 from ..exceptions import (
+    InvalidInputError,
     ParamConflictError,
     RunNotFoundError,
     SchemaVersionError,
@@ -319,6 +320,8 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
                     raise self._read_only(exc) from exc
+                if isinstance(exc, UnicodeEncodeError):
+                    raise _unencodable(exc) from None
                 raise
             conn.execute("COMMIT")
             self._committed = True
@@ -333,7 +336,10 @@ class SQLiteStore:
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            yield self.conn
+            try:
+                yield self.conn
+            except UnicodeEncodeError as exc:
+                raise _unencodable(exc) from None
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -1160,3 +1166,15 @@ def _artifact_uri_function(prefix: str) -> Callable[[str | None], str | None]:
         return None if stored is None else absolute_artifact_uri(prefix, stored)
 
     return artifact_uri
+
+
+def _unencodable(exc: UnicodeEncodeError) -> InvalidInputError:
+    """The error for text SQLite was given and UTF-8 cannot encode (a lone surrogate): the
+    checks of what users log catch it first; this is for what reaches the store otherwise
+    (a name looked up, say). Nothing of the statement was stored."""
+    bad = exc.object[exc.start : exc.end]
+    return InvalidInputError(
+        f"text holding {bad!r}, which UTF-8 cannot encode (a lone surrogate, such as Python "
+        "makes of a file name's undecodable bytes), cannot be stored or looked up; make it "
+        "text first, e.g. os.fsencode(value).decode('utf-8', 'replace')"
+    )

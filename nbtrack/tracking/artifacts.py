@@ -17,6 +17,7 @@ from typing import Any
 from ..exceptions import InvalidInputError, LocalFileNotFoundError
 from ..file_modes import file_mode
 from .entities import FileInfo
+from .validation import check_text
 
 __all__ = ["ArtifactWriter", "check_artifact_path", "list_folder"]
 
@@ -148,7 +149,7 @@ class ArtifactWriter:
     def write_text(self, text: str, artifact_file: str) -> list:
         if not isinstance(text, str):
             raise TypeError(f"log_text needs a str, got {type(text).__name__}")
-        return self.write_bytes(text.encode("utf-8"), artifact_file)
+        return self.write_bytes(check_text(text, "log_text's text").encode("utf-8"), artifact_file)
 
     def write_dict(self, dictionary: Any, artifact_file: str) -> list:
         suffix = PurePosixPath(artifact_file).suffix.lower()

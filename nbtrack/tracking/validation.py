@@ -40,6 +40,7 @@ __all__ = [
     "check_name",
     "check_param_value",
     "check_tag",
+    "check_text",
     "metric_value",
     "step_value",
 ]
@@ -85,8 +86,25 @@ def check_key(key: Any, kind: str) -> str:
     return key
 
 
+def check_text(text: str, what: str) -> str:
+    """``text`` if it can be stored, else an error naming ``what``: a Python string may hold
+    lone surrogates (what ``os.fsdecode`` makes of the undecodable bytes of a file name), and
+    those are no text UTF-8, and so SQLite, can hold."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} holds {text[exc.start : exc.end]!r} at character {exc.start}, which UTF-8 "
+            "cannot encode (a lone surrogate, such as Python makes of a file name's undecodable "
+            "bytes); make it text first, e.g. os.fsencode(value).decode('utf-8', 'replace')"
+        ) from None
+    return text
+
+
 def check_param_value(key: str, value: Any) -> str:
-    text = str(value)
+    text = check_text(str(value), f"the value of param {key!r}")
     if len(text) > MAX_PARAM_VALUE_LENGTH:
         raise ValueTooLongError(
             f"param {key!r} has a value of {len(text)} characters; at most "
@@ -107,6 +125,10 @@ def check_tag(key: Any, value: Any, *, internal: bool = False) -> tuple[str, str
             f"tags; choose another key (settable ones: {sorted(USER_SETTABLE_RESERVED)})"
         )
     text = str(value)
+    if not text.isascii():  # (the fast path of check_text, inline: tags are set in loops too)
+        if internal:  # nbtrack's own (a traceback may quote a file name): escaped, not refused
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = check_text(text, f"the value of tag {key!r}")
     if len(text) > MAX_TAG_VALUE_LENGTH:
         if internal:
             return key, text[-MAX_TAG_VALUE_LENGTH:]
@@ -130,7 +152,7 @@ def check_name(name: Any, what: str, limit: int) -> str:
         raise InvalidInputError(
             f"{what} {name[:40]!r}... is {len(name)} characters; at most {limit} allowed"
         )
-    return name
+    return check_text(name, what)
 
 
 def check_experiment_name(name: Any) -> str:
@@ -143,6 +165,8 @@ def check_run_name(name: Any) -> None:
             f"run_name must be a string of at most {MAX_RUN_NAME_LENGTH} characters; "
             f"got {name!r:.80}"
         )
+    if name is not None:
+        check_text(name, "run_name")
 
 
 def metric_value(key: str, value: Any) -> float:
