@@ -82,7 +82,13 @@ from .tracking.fluent import (
     set_tags,
     start_run,
 )
-from .tracking.uri import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
+from .tracking.uri import (
+    get_registry_uri,
+    get_tracking_uri,
+    is_tracking_uri_set,
+    set_registry_uri,
+    set_tracking_uri,
+)
 
 MlflowClient = Client  # the name MLflow code uses: `mlflow.MlflowClient()`
 
@@ -183,6 +189,7 @@ __all__ = [
     "get_experiment_by_name",
     "get_metric_history",
     "get_parent_run",
+    "get_registry_uri",
     "get_run",
     "get_tracking_uri",
     "is_tracking_uri_set",
@@ -212,6 +219,7 @@ __all__ = [
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_registry_uri",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -61,6 +61,23 @@ def test_versions_are_numbered_and_never_reused(store_dir: Path, iris: tuple) ->
     assert [v.version for v in client.search_model_versions("name = 'churn'")] == ["3", "1"]
 
 
+def test_the_registry_uri_is_the_tracking_store(store_dir: Path, iris: tuple) -> None:
+    """MLflow code setting both URIs to one store runs as is; another URI is not used, and a
+    warning says so. Versions have MLflow's status_message and model_id (None here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nbtrack.set_registry_uri(nbtrack.get_tracking_uri())
+        nbtrack.set_registry_uri(str(store_dir))
+    assert nbtrack.get_registry_uri() == nbtrack.get_tracking_uri()
+    with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="registry in the tracking store"):
+        nbtrack.set_registry_uri("databricks-uc")
+    assert nbtrack.get_registry_uri() == nbtrack.get_tracking_uri()
+    version = nbtrack.Client().get_model_version("churn", _log(iris).registered_model_version)
+    assert (version.status, version.status_message, version.model_id) == ("READY", None, None)
+
+
 def test_register_model_from_a_run_uri_and_from_another_registered_version(
     store_dir: Path, iris: tuple
 ) -> None:

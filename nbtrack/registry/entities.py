@@ -37,6 +37,16 @@ class ModelVersion:
     def run_link(self) -> str | None:
         return None
 
+    @property
+    def status_message(self) -> str | None:
+        """MLflow's note on a version's status; versions are READY at once here: None."""
+        return None
+
+    @property
+    def model_id(self) -> str | None:
+        """MLflow 3's LoggedModel id of the version; nbtrack registers run artifacts: None."""
+        return None
+
 
 @dataclass(frozen=True)
 class RegisteredModel:

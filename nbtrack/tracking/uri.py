@@ -130,6 +130,26 @@ def get_tracking_uri() -> str:
     return resolve(_current_uri_text()).uri
 
 
+def set_registry_uri(uri: str | os.PathLike[str]) -> None:
+    """MLflow's call, for code that sets both URIs to one store: nbtrack keeps the model
+    registry in the tracking store, so this changes nothing. A URI of another store (or none)
+    gets a warning saying it is not used; the tracking URI decides, now and later."""
+    text = os.fspath(uri)
+    if not _same_store(text, resolve(_current_uri_text())):
+        warnings.warn(
+            f"set_registry_uri({text!r}): nbtrack keeps the model registry in the tracking "
+            f"store ({get_tracking_uri()}, and whatever set_tracking_uri sets later); this URI "
+            "is not used",
+            NbtrackWarning,
+            stacklevel=2,
+        )
+
+
+def get_registry_uri() -> str:
+    """Where the model registry is: the tracking store (see :func:`set_registry_uri`)."""
+    return get_tracking_uri()
+
+
 def _same_store(text: str, location: StoreLocation) -> bool:
     """Whether the URI ``text`` names the store at ``location`` (False if it names none)."""
     try:
