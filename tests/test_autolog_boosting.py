@@ -141,6 +141,28 @@ def test_xgboost_wrapper_is_logged_once_as_the_wrapper(store_dir: Path, data: An
     assert run.data.tags["nbtrack.trainingData.dtypes"] == "float64"
 
 
+@pytest.mark.parametrize(
+    ("make", "objective"),
+    [
+        (lambda: xgb.XGBClassifier(n_estimators=2), "multi:softprob"),
+        (lambda: lgb.LGBMClassifier(n_estimators=2, verbose=-1), "multiclass"),
+    ],
+)
+def test_a_wrapper_logs_the_objective_its_fit_settled(
+    store_dir: Path, make: Any, objective: str
+) -> None:
+    """For three classes the fit trains ``multi:softprob`` / ``multiclass`` with ``num_class``,
+    where ``get_params()`` said ``binary:logistic`` / None before it; logged as MLflow does."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    nbtrack.xgboost.autolog()
+    nbtrack.lightgbm.autolog()
+    make().fit(X, y)
+    params = _only_run().data.params
+    assert (params["objective"], params["num_class"]) == (objective, "3")
+
+
 def test_xgboost_rf_wrapper_nested_fit_is_logged_once(store_dir: Path, data: Any) -> None:
     X, y, _, _ = data
     nbtrack.xgboost.autolog()

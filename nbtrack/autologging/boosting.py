@@ -18,6 +18,7 @@ from .scope import run_logged as _run_logged
 __all__ = [
     "wrapper_classes",
     "argument",
+    "settled_by_fit",
     "bind",
     "call_with_callback",
     "importance_figure",
@@ -101,6 +102,18 @@ def run_logged(
     :func:`~nbtrack.autologging.scope.run_logged`): ``start`` returns the metric callback
     that ``train(callback)`` passes on."""
     return _run_logged(integration, fit_run(integration, run_name), train, start, finish)
+
+
+def settled_by_fit(objective: Any, model: Any) -> dict[str, Any]:
+    """The params a wrapper's fit settles, logged after it, as MLflow logs those the fit gave
+    the training: the ``objective`` (``multi:softprob`` or ``multiclass`` for three classes, where
+    ``get_params()`` says ``binary:logistic`` or None before the fit), and ``num_class`` for more
+    than two classes."""
+    settled: dict[str, Any] = {"objective": objective}
+    classes = getattr(model, "n_classes_", None)
+    if isinstance(classes, int) and classes > 2:
+        settled["num_class"] = classes
+    return settled
 
 
 def metric_key(data: str, metric: str) -> str:

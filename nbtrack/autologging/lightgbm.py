@@ -35,6 +35,7 @@ from .boosting import (
     other_integration_running,
     patch_train,
     run_logged,
+    settled_by_fit,
     wrapper_classes,
 )
 from .fingerprint import log_fingerprint
@@ -115,8 +116,9 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
     X = call.arguments.get("X")
 
     def start(client: Any, run_id: str) -> Any:
+        params = {k: v for k, v in model.get_params().items() if k != "objective"}  # see finish
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
-                    model.get_params())
+                    params)
         if _config["log_datasets"]:
             call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
                         client, run_id, X)
@@ -126,6 +128,8 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
         return call_with_callback(original, call, logger)
 
     def finish(client: Any, run_id: str, _: Any) -> None:
+        call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
+                    settled_by_fit(getattr(model, "objective_", None), model))
         _log_results(client, run_id, model, model.booster_, input_example(X))
 
     return run_logged(INTEGRATION, type(model).__name__, start, train, finish)

@@ -42,6 +42,7 @@ from .boosting import (
     other_integration_running,
     patch_train,
     run_logged,
+    settled_by_fit,
     wrapper_classes,
 )
 from .fingerprint import log_fingerprint
@@ -128,8 +129,9 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
     X = args[0] if args else kwargs.get("X")
 
     def start(client: Any, run_id: str) -> Any:
+        params = {k: v for k, v in model.get_params().items() if k != "objective"}  # see finish
         call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
-                    model.get_params())
+                    params)
         if _config["log_datasets"]:
             call_safely(INTEGRATION, "logging the data fingerprint", log_fingerprint,
                         client, run_id, X)
@@ -144,6 +146,8 @@ def _fit_hook(integration: str, original: Any, model: Any, args: tuple, kwargs: 
             _pending.logger = None
 
     def finish(client: Any, run_id: str, _: Any) -> None:
+        call_safely(INTEGRATION, "logging params", log_params, INTEGRATION, client, run_id,
+                    settled_by_fit(model.get_params().get("objective"), model))
         _log_results(client, run_id, model, model.get_booster(), input_example(X))
 
     return run_logged(INTEGRATION, type(model).__name__, start, train, finish)
