@@ -218,6 +218,51 @@ def test_autolog_takes_mlflow_s_arguments(store_dir: Path, iris: tuple) -> None:
         nbtrack.autolog(disable=True)
 
 
+_LATE_IMPORTS = """
+import json, sys
+import nbtrack
+
+on = nbtrack.autolog(silent=True)
+heavy = [m for m in ("sklearn", "xgboost", "lightgbm", "torch", "lightning", "keras", "optuna")
+         if m in sys.modules]
+{between}
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+LogisticRegression(max_iter=300).fit(*load_iris(return_X_y=True))
+import sklearn
+last = nbtrack.last_active_run()
+print(json.dumps({{"on": on, "heavy": heavy, "run": last and last.info.run_name,
+                  "loader": type(sklearn.__spec__.loader).__name__}}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("between", "run"),
+    [("", "LogisticRegression"), ("nbtrack.autolog(disable=True)", None),
+     ("nbtrack.sklearn.autolog(disable=True)", None)],
+)
+def test_autolog_turns_a_library_on_when_it_is_imported(
+    store_dir: Path, between: str, run: str | None
+) -> None:
+    """autolog() imports no library itself (torch, XGBoost... took seconds, and Keras found no
+    backend chosen after it): each integration turns on as the notebook imports the library,
+    which runs with its own loader; turned off before that, it stays off."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = _LATE_IMPORTS.format(between=between)
+    env = {**os.environ, "NBTRACK_TRACKING_URI": str(store_dir)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["heavy"] == [] and "sklearn" in seen["on"] and "xgboost" in seen["on"]
+    assert seen["run"] == run
+    assert seen["loader"] == "SourceFileLoader"
+
+
 def test_the_sklearn_switch_takes_mlflow_s_keywords(store_dir: Path, iris: tuple) -> None:
     """``mlflow.sklearn.autolog(...)``'s keywords, each doing what it says."""
     from pathlib import Path as P

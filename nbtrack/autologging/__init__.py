@@ -26,12 +26,14 @@ error in its own work becomes a warning (``silent=True`` hides those) and the fi
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import sys
 from typing import Any
 
 from ..exceptions import InvalidInputError
-from . import patching, scope
+from . import patching, post_import, scope
 
 __all__ = ["INTEGRATIONS", "autolog", "enabled_integrations"]
 
@@ -136,7 +138,9 @@ def autolog(
     Returns
     -------
     list of str
-        The integrations now on (or, with ``disable``, now off).
+        The integrations now on (or, with ``disable``, now off). A library not imported yet
+        is not imported here: its integration turns on when the notebook imports it, as in
+        MLflow (so ``autolog()`` stays quick, and Keras finds the backend chosen after it).
     """
     del log_input_examples, log_model_signatures, log_datasets, log_traces
     del disable_for_unsupported_versions
@@ -155,12 +159,18 @@ def autolog(
     for name, (library, _) in INTEGRATIONS.items():
         if name in excluded or importlib.util.find_spec(library) is None:
             continue
+        post_import.cancel(library)  # this call's options replace an earlier call's
         if not disable and name in _switched_off:  # its own switch said off: it stays off,
             continue  # as in MLflow
         options: dict[str, object] = {"log_models": log_models}
         if name == "sklearn":
             options["max_tuning_runs"] = max_tuning_runs
-        if _configure(name, disable, exclusive, silent, explicit=False, **options):
+        if not disable and library not in sys.modules:  # on when the notebook imports it
+            post_import.when_imported(library, functools.partial(
+                _configure, name, disable, exclusive, silent, explicit=False, **options
+            ))
+            names.append(name)
+        elif _configure(name, disable, exclusive, silent, explicit=False, **options):
             names.append(name)
     return names
 
@@ -180,6 +190,7 @@ def library_autolog(name: str, disable: bool, exclusive: bool, silent: bool,
     """One library's switch (``nbtrack.sklearn.autolog(...)`` and the like)."""
     if name not in INTEGRATIONS:
         raise InvalidInputError(f"no autolog for {name!r}; there is {', '.join(INTEGRATIONS)}")
+    post_import.cancel(INTEGRATIONS[name][0])  # its own switch decides, not autolog()'s wait
     if disable:
         _switched_off.add(name)
     else:
