@@ -83,6 +83,16 @@ def test_a_search_logs_best_params_and_bounded_child_runs(store_dir: Path, iris:
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
     best_two = sorted(search.cv_results_["rank_test_score"])[:2]
     assert sorted(c.data.metrics["rank_test_score"] for c in children) == best_two
+    # as MLflow: every candidate's scores, and the refitted best estimator beside the search
+    import pandas as pd
+
+    folder = Path(parent.info.artifact_uri)
+    table = pd.read_csv(folder / "cv_results.csv")
+    assert list(table["param_C"]) == [0.001, 0.1, 1, 10]
+    assert list(table["rank_test_score"]) == list(search.cv_results_["rank_test_score"])
+    best = nbtrack.sklearn.load_model(f"runs:/{parent.info.run_id}/best_estimator")
+    assert isinstance(best, LogisticRegression) and search.best_params_["C"] == best.C
+    assert (folder / "model").is_dir()  # the search itself, as before
     with pytest.raises(InvalidInputError, match="max_tuning_runs"):
         nbtrack.sklearn.autolog(max_tuning_runs=-1)
 

@@ -199,13 +199,14 @@ def _leave(integration: str, run_scope: AbstractContextManager[Any],
         warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
 
 
-def model_artifact_path() -> str:
-    """Where autolog saves the active run's model: ``model``, or ``model-2``, ... when the run
-    has one already (a second fit in the same run; a logged model is never replaced)."""
+def model_artifact_path(name: str = "model") -> str:
+    """Where autolog saves the active run's model: ``model`` (or ``name``), or ``model-2``,
+    ... when the run has one already (a second fit in the same run; a logged model is never
+    replaced)."""
     from ..models.save import free_model_path
 
     frame = fluent._stack[-1]
-    return free_model_path(frame.client, frame.run.info.run_id, "model")
+    return free_model_path(frame.client, frame.run.info.run_id, name)
 
 
 def configure(

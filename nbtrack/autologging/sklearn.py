@@ -11,8 +11,10 @@ inside it, unlogged):
 - tags ``nbtrack.trainingData.shape``, ``.dtypes``, ``.digest``: the data's
   fingerprint (see :mod:`nbtrack.autologging.fingerprint`);
 - searches (GridSearchCV, RandomizedSearchCV): ``best_*`` params and ``best_cv_score`` on the
-  run, and one child run per candidate for the ``max_tuning_runs`` best (default 5);
-- the fitted model as the artifact ``model`` (``log_models=False`` to skip).
+  run, every candidate's scores as ``cv_results.csv``, and one child run per candidate for
+  the ``max_tuning_runs`` best (default 5);
+- the fitted model as the artifact ``model`` (``log_models=False`` to skip), and a search's
+  refitted best estimator as ``best_estimator``.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ def _hook(integration: str, original: Any, estimator: Any, args: tuple, kwargs: 
                         estimator)
         if _config["log_models"]:
             call_safely(integration, "logging the model", _log_model, estimator, X)
+            if hasattr(estimator, "cv_results_") and hasattr(estimator, "best_estimator_"):
+                call_safely(integration, "logging the best estimator", _log_model,
+                            estimator.best_estimator_, X, "best_estimator")
 
     return run_logged(
         integration, fit_run(integration, type(estimator).__name__),
@@ -211,6 +216,10 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
     if hasattr(search, "best_score_"):
         client.log_metric(run_id, "best_cv_score", float(search.best_score_))
     results = search.cv_results_
+    import pandas as pd
+
+    # every candidate's scores, as MLflow logs them
+    client.log_text(run_id, pd.DataFrame(results).to_csv(index=False), "cv_results.csv")
     ranks = np.asarray(results.get("rank_test_score", np.arange(1, len(results["params"]) + 1)))
     order = np.argsort(ranks, kind="stable")[: _config["max_tuning_runs"]]
     name = type(search.estimator).__name__
@@ -226,7 +235,7 @@ def _log_search(client: Any, run_id: str, search: Any) -> None:
         client.set_terminated(child)
 
 
-def _log_model(estimator: Any, X: Any) -> None:
+def _log_model(estimator: Any, X: Any, name: str = "model") -> None:
     from ..models.flavors.sklearn import log_model
 
     example = None
@@ -239,7 +248,7 @@ def _log_model(estimator: Any, X: Any) -> None:
     if method is None:  # nothing a pyfunc could call (a clustering without predict, say)
         return
     example, signature = example_and_signature(_config, example, getattr(estimator, method))
-    log_model(estimator, model_artifact_path(), input_example=example,
+    log_model(estimator, model_artifact_path(name), input_example=example,
               pyfunc_predict_fn=method, signature=signature,
               serialization_format=_config["serialization_format"],
               registered_model_name=_config["registered_model_name"])
