@@ -283,3 +283,41 @@ def test_signature_conversions_never_lose_information(tmp_path: Path) -> None:
     text = infer_signature(pd.DataFrame({"city": ["Oslo", "Rome"], "x": [1.0, 2.0]}))
     with pytest.raises(ModelSchemaError, match="column 'city' must be string"):
         enforce_signature(text, {"city": [3], "x": [1.0]})
+
+
+def test_an_mlflow_signature_is_converted(tmp_path: Path, diabetes: tuple) -> None:
+    """MLflow's ModelSignature (its inputs and outputs JSON strings in to_dict()) was stored as
+    it was, and every later predict failed with a TypeError."""
+    mlflow_models = pytest.importorskip("mlflow.models")
+    X, _, model = diabetes
+    signature = mlflow_models.infer_signature(X, model.predict(X))
+    nbtrack.sklearn.save_model(model, tmp_path / "m", signature=signature)
+    loaded = nbtrack.pyfunc.load_model(tmp_path / "m")
+    assert loaded.signature is not None and loaded.signature.inputs is not None
+    assert [c["name"] for c in loaded.signature.inputs["columns"]] == list(X.columns)
+    assert loaded.signature.outputs == {"type": "tensor", "dtype": "float64", "shape": [-1]}
+    np.testing.assert_allclose(loaded.predict(X[:3]), model.predict(X[:3]))
+    with pytest.raises(ModelSchemaError, match=r"lacks column.*bmi"):
+        loaded.predict(X[:3].drop(columns=["bmi"]))
+    tensor = mlflow_models.infer_signature(X.to_numpy(), model.predict(X))
+    nbtrack.sklearn.save_model(model, tmp_path / "t", signature=tensor)
+    assert nbtrack.pyfunc.load_model(tmp_path / "t").signature.inputs == {
+        "type": "tensor", "dtype": "float64", "shape": [-1, 10]
+    }
+    # An optional column (required=False) may be left out; a required one may not.
+    from mlflow.types import ColSpec, Schema
+
+    optional = mlflow_models.ModelSignature(Schema(
+        [ColSpec("double", c) for c in X.columns[:-1]] + [ColSpec("double", "s6", required=False)]
+    ))
+    nbtrack.sklearn.save_model(model, tmp_path / "o", signature=optional)
+    from nbtrack.models.signature import enforce_signature
+
+    schema = nbtrack.pyfunc.load_model(tmp_path / "o").signature
+    taken = enforce_signature(schema, X[:2].drop(columns=["s6"]))
+    assert list(taken.columns) == list(X.columns[:-1])
+    with pytest.raises(ModelSchemaError, match=r"lacks column.*s5"):
+        enforce_signature(schema, X[:2].drop(columns=["s5"]))
+    with pytest.raises(InvalidInputError, match="signature must be a nbtrack"):
+        nbtrack.sklearn.save_model(model, tmp_path / "d", signature={"inputs": "[]"})
+    assert not (tmp_path / "d").exists()

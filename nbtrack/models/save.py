@@ -14,7 +14,7 @@ from ..exceptions import InvalidInputError
 from ..file_modes import dir_mode
 from ..tracking.artifacts import check_artifact_path
 from .metadata import INPUT_EXAMPLE_FILE, ModelMetadata, pinned_requirements
-from .signature import ModelSignature, enforce_signature, infer_schema
+from .signature import ModelSignature, as_signature, enforce_signature, infer_schema
 
 if TYPE_CHECKING:
     from ..registry.entities import ModelVersion
@@ -86,6 +86,7 @@ def save_model(
     """Write ``model`` with ``flavor`` into the new folder ``path``: the flavor's files, the
     metadata file, requirements and the input example. The folder appears complete or not at
     all (it is built beside and renamed into place)."""
+    signature = as_signature(signature)  # MLflow's too
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InvalidInputError(f"cannot save a model to {target}: it exists and is not empty")
@@ -165,6 +166,7 @@ def log_model(
             f"give the model's folder once: artifact_path={artifact_path!r} and name={name!r} "
             "differ (name is MLflow 3's spelling of artifact_path)"
         )
+    signature = as_signature(signature)  # before a run is started, and MLflow's too
     sub = check_artifact_path(name if name is not None else artifact_path)
     if not sub:
         raise InvalidInputError("artifact_path must name a folder for the model, like 'model'")

@@ -4,18 +4,21 @@ checked (with a clear error) when the model is asked to predict.
 Two kinds, as MLflow's:
 
 - ``columns``: named, typed columns (from a DataFrame): ``{"name": "age", "type": "double"}``,
-  types ``boolean``, ``long``, ``double``, ``string``, ``datetime``, ``binary``;
+  types ``boolean``, ``long``, ``double``, ``string``, ``datetime``, ``binary``; a column an
+  input may lack has ``"required": false`` (from an MLflow signature's optional column);
 - ``tensor``: one array with a dtype and a shape, ``-1`` for the batch axis.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import ModelSchemaError
+from ..exceptions import InvalidInputError, ModelSchemaError
 
-__all__ = ["ModelSignature", "enforce_signature", "infer_schema", "infer_signature"]
+__all__ = ["ModelSignature", "as_signature", "enforce_signature", "infer_schema",
+           "infer_signature"]
 
 Schema = dict[str, Any]
 
@@ -42,10 +45,77 @@ class ModelSignature:
                          (("inputs", self.inputs), ("outputs", self.outputs)) if schema)
 
 
+def as_signature(signature: Any) -> Any:
+    """``signature`` as nbtrack's :class:`ModelSignature` (None and False pass through).
+
+    MLflow's ``ModelSignature`` (from ``mlflow.models.infer_signature``) is converted through
+    its ``to_dict()``, whose inputs and outputs are JSON lists of column or tensor specs;
+    anything else is an :class:`~nbtrack.exceptions.InvalidInputError`."""
+    if signature is None or signature is False or isinstance(signature, ModelSignature):
+        return signature
+    if type(signature).__module__.startswith("mlflow.") and callable(
+        getattr(signature, "to_dict", None)
+    ):
+        data = signature.to_dict()
+        if data.get("params"):
+            warnings.warn(
+                "the signature's params schema is not kept: nbtrack passes params to the "
+                "model's predict unchecked",
+                UserWarning,
+                stacklevel=4,
+            )
+        return ModelSignature(_from_mlflow(data.get("inputs"), "inputs"),
+                              _from_mlflow(data.get("outputs"), "outputs"))
+    raise InvalidInputError(
+        "signature must be a nbtrack.models.ModelSignature (nbtrack.models.infer_signature), "
+        f"MLflow's ModelSignature, False or None; got {type(signature).__name__}"
+    )
+
+
+#: MLflow's column types -> nbtrack's (which has one integer and one float type).
+_MLFLOW_COLUMN_TYPES = {
+    "boolean": "boolean", "integer": "long", "long": "long", "float": "double",
+    "double": "double", "string": "string", "binary": "binary", "datetime": "datetime",
+}
+
+
+def _from_mlflow(specs: Any, side: str) -> Schema | None:
+    """One side of an MLflow signature dict (a JSON list of specs) as an nbtrack schema."""
+    import json
+
+    if not specs:
+        return None
+    if isinstance(specs, str):
+        specs = json.loads(specs)
+    if all(spec.get("type") == "tensor" for spec in specs):
+        if len(specs) != 1:
+            raise InvalidInputError(
+                f"the MLflow signature's {side} are {len(specs)} named tensors; nbtrack's "
+                "signatures hold one tensor or named columns"
+            )
+        tensor = specs[0]["tensor-spec"]
+        return {"type": "tensor", "dtype": str(tensor["dtype"]), "shape": list(tensor["shape"])}
+    columns = []
+    for i, spec in enumerate(specs):
+        kind = _MLFLOW_COLUMN_TYPES.get(spec.get("type"))
+        if kind is None:
+            raise InvalidInputError(
+                f"the MLflow signature's {side} have a column {spec.get('name', i)!r} of type "
+                f"{spec.get('type')!r}, which nbtrack's signatures do not hold (they take "
+                f"{', '.join(sorted(set(_MLFLOW_COLUMN_TYPES.values())))})"
+            )
+        column: dict[str, Any] = {"name": str(spec.get("name", i)), "type": kind}
+        if spec.get("required") is False:
+            column["required"] = False
+        columns.append(column)
+    return {"type": "columns", "columns": columns}
+
+
 def _describe(schema: Schema) -> str:
     if schema["type"] == "tensor":
         return f"tensor {schema['dtype']} shape {tuple(schema['shape'])}"
-    return ", ".join(f"{c['name']} ({c['type']})" for c in schema["columns"])
+    return ", ".join(f"{c['name']} ({c['type']}{'' if c.get('required', True) else ', optional'})"
+                     for c in schema["columns"])
 
 
 def _column_type(dtype: Any) -> str:
@@ -149,15 +219,17 @@ def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
             )
         frame = pd.DataFrame(array, columns=columns)
     frame.columns = [str(c) for c in frame.columns]
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c["name"] for c in schema["columns"]
+               if c["name"] not in frame.columns and c.get("required", True)]
     if missing:
         raise ModelSchemaError(
             f"the input lacks column(s) {', '.join(missing)}; the model takes "
             f"{_describe(schema)}"
         )
-    frame = frame[columns].copy()
+    frame = frame[[c for c in columns if c in frame.columns]].copy()  # optional ones may lack
     for spec in schema["columns"]:
-        frame[spec["name"]] = _convert(frame[spec["name"]], spec)
+        if spec["name"] in frame.columns:
+            frame[spec["name"]] = _convert(frame[spec["name"]], spec)
     return frame
 
 
