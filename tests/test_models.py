@@ -321,3 +321,19 @@ def test_an_mlflow_signature_is_converted(tmp_path: Path, diabetes: tuple) -> No
     with pytest.raises(InvalidInputError, match="signature must be a nbtrack"):
         nbtrack.sklearn.save_model(model, tmp_path / "d", signature={"inputs": "[]"})
     assert not (tmp_path / "d").exists()
+
+
+def test_an_input_example_the_model_cannot_predict_on_gives_no_signature(
+    store_dir: Path, diabetes: tuple
+) -> None:
+    """An example with 3 of the model's 10 columns gave a signature of shape (-1, 3), and the
+    right input was then refused; now a warning names the error and no signature is kept."""
+    X, y, _ = diabetes
+    X = X.to_numpy()
+    model = LinearRegression().fit(X, y)
+    with nbtrack.start_run(), pytest.warns(UserWarning, match=r"input_example \(ValueError"):
+        info = nbtrack.sklearn.log_model(model, name="m", input_example=X[:2, :3])
+    assert info.signature is None
+    loaded = nbtrack.pyfunc.load_model(info.model_uri)
+    assert loaded.signature is None and loaded.metadata.input_example  # the example is kept
+    np.testing.assert_allclose(loaded.predict(X[:4]), model.predict(X[:4]))

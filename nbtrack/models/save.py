@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
@@ -128,16 +129,27 @@ def save_model(
 
 def _infer(
     model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any, folder: Path
-) -> Any:
+) -> ModelSignature | None:
     """Input schema from the example; output schema from the model's prediction on it (custom
-    Python models are loaded back from ``folder`` first, so their ``load_context`` runs)."""
+    Python models are loaded back from ``folder`` first, so their ``load_context`` runs).
+
+    A model that cannot predict on its example is still saved, with a warning and no
+    signature (as MLflow): an example of the wrong shape would give a signature that refuses
+    every right input."""
     signature = ModelSignature(infer_schema(example))
     try:
         if flavor.FLAVOR == "python_function":
             model = flavor.load(folder, settings)
         output = flavor.predictor(model, settings)(enforce_signature(signature, example), None)
-    except Exception:  # a model that cannot predict on its example still gets saved
-        return signature
+    except Exception as exc:
+        warnings.warn(
+            f"the model could not predict on its input_example ({type(exc).__name__}: "
+            f"{str(exc)[:300]}), so no signature was inferred; check the example, or pass "
+            "signature=",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
     return ModelSignature(signature.inputs, infer_schema(output))
 
 
