@@ -66,9 +66,11 @@ def test_pyfunc_checks_input_against_the_signature(store_dir: Path, diabetes: tu
         info = nbtrack.log_model(model, "model", input_example=X[:5])
     pyfunc = nbtrack.pyfunc.load_model(info.model_uri)
     expected = model.predict(X[:4])
-    # Columns in another order, extra columns, records, an ndarray: all work.
+    # Columns in another order, extra columns (left out, named in a warning), records, an
+    # ndarray: all work.
     np.testing.assert_allclose(pyfunc.predict(X[:4][list(reversed(X.columns))]), expected)
-    np.testing.assert_allclose(pyfunc.predict(X[:4].assign(extra=1)), expected)
+    with pytest.warns(UserWarning, match="does not name, left out: extra, id$"):
+        np.testing.assert_allclose(pyfunc.predict(X[:4].assign(extra=1, id=2)), expected)
     np.testing.assert_allclose(pyfunc.predict(X[:4].to_dict(orient="records")), expected)
     np.testing.assert_allclose(pyfunc.predict(X[:4].to_numpy()), expected)
     with pytest.raises(ModelSchemaError, match=r"lacks column.*bmi"):
@@ -337,3 +339,25 @@ def test_an_input_example_the_model_cannot_predict_on_gives_no_signature(
     loaded = nbtrack.pyfunc.load_model(info.model_uri)
     assert loaded.signature is None and loaded.metadata.input_example  # the example is kept
     np.testing.assert_allclose(loaded.predict(X[:4]), model.predict(X[:4]))
+
+
+def test_text_is_not_taken_for_numbers(tmp_path: Path, diabetes: tuple) -> None:
+    """The README's promise: a wrong type is a ModelSchemaError. Numeric strings were converted
+    quietly and predicted on; MLflow refuses them too."""
+    X, y, model = diabetes
+    nbtrack.sklearn.save_model(model, tmp_path / "cols", input_example=X[:3])
+    columns = nbtrack.pyfunc.load_model(tmp_path / "cols")
+    with pytest.raises(ModelSchemaError, match=r"column 'age' must be double: it holds text"):
+        columns.predict(X[:2].astype(str))
+    # Numbers in an object column still convert.
+    np.testing.assert_allclose(columns.predict(X[:2].astype(object)), model.predict(X[:2]))
+    array_model = LinearRegression().fit(X.to_numpy(), y)
+    nbtrack.sklearn.save_model(array_model, tmp_path / "tensor", input_example=X.to_numpy()[:3])
+    tensor = nbtrack.pyfunc.load_model(tmp_path / "tensor")
+    assert tensor.signature.inputs["dtype"] == "float64"
+    with pytest.raises(ModelSchemaError, match=r"float64 array; the input holds text \('0\.03"):
+        tensor.predict(X.to_numpy()[:2].astype(str))
+    with pytest.raises(ModelSchemaError, match="holds text"):
+        tensor.predict(X.to_numpy()[:2].astype(str).astype(object))
+    np.testing.assert_allclose(tensor.predict(X.to_numpy()[:2].astype(object)),
+                               array_model.predict(X.to_numpy()[:2]))

@@ -182,8 +182,9 @@ def _as_frame(data: Any) -> Any:
 
 
 def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
-    """``data`` shaped for the model: columns picked and ordered, types converted; or a
-    :class:`~nbtrack.exceptions.ModelSchemaError` saying what does not match."""
+    """``data`` shaped for the model: columns picked and ordered (others left out with a
+    warning that names them, as MLflow), types converted without loss (text is not taken for
+    numbers); or a :class:`~nbtrack.exceptions.ModelSchemaError` saying what does not match."""
     import numpy as np
     import pandas as pd
 
@@ -226,6 +227,14 @@ def enforce_signature(signature: ModelSignature | None, data: Any) -> Any:
             f"the input lacks column(s) {', '.join(missing)}; the model takes "
             f"{_describe(schema)}"
         )
+    extra = [c for c in frame.columns if c not in columns]
+    if extra:
+        warnings.warn(
+            f"the input has column(s) the model's signature does not name, left out: "
+            f"{', '.join(extra)}",
+            UserWarning,
+            stacklevel=3,
+        )
     frame = frame[[c for c in columns if c in frame.columns]].copy()  # optional ones may lack
     for spec in schema["columns"]:
         if spec["name"] in frame.columns:
@@ -246,12 +255,18 @@ def _as_tensor(data: Any, target: Any) -> Any:
             return array if array.dtype.kind == target.kind else array.astype(target.kind)
         if array.dtype == target:
             return array
-        if array.dtype == object or array.dtype.kind in "US":
+        text = target.kind in "biufc" and _holds_text(array.ravel())
+        if not text and (array.dtype == object or array.dtype.kind in "US"):  # to datetimes
             return array.astype(target)
     except (TypeError, ValueError) as exc:
         raise ModelSchemaError(
             f"the model takes a {target} array; the input could not be converted ({exc})"
         ) from None
+    if text:  # as MLflow: "1.5" is text, not a number
+        raise ModelSchemaError(
+            f"the model takes a {target} array; the input holds text "
+            f"({str(_first_text(array.ravel()))!r}), which is not converted to numbers"
+        )
     if np.can_cast(array.dtype, target, casting="same_kind"):
         return array.astype(target)
     if target.kind in "iu" and array.dtype.kind == "f" and np.all(np.isfinite(array)) \
@@ -263,12 +278,31 @@ def _as_tensor(data: Any, target: Any) -> Any:
     )
 
 
+def _holds_text(values: Any) -> bool:
+    """Whether a column or a flat array holds strings (or bytes)."""
+    kind = getattr(values.dtype, "kind", "O")
+    if kind in "US":
+        return len(values) > 0
+    return kind == "O" and _first_text(values) is not None
+
+
+def _first_text(values: Any) -> Any:
+    return next((v for v in values if isinstance(v, (str, bytes))), None)
+
+
 def _convert(column: Any, spec: dict[str, str]) -> Any:
     import numpy as np
     import pandas as pd
 
     kind, name = spec["type"], spec["name"]
     try:
+        if kind in ("double", "long") and _holds_text(column):
+            # As MLflow: "1.5" is text, not a number; a model given it has been given the
+            # wrong column, or data that was read without its types.
+            raise ValueError(
+                f"it holds text ({str(_first_text(column))!r}), which is not converted to "
+                "numbers"
+            )
         if kind == "double":
             return pd.to_numeric(column).astype("float64")
         if kind == "long":
