@@ -191,6 +191,8 @@ class ForceRequiredError(NbtrackError):
     """A destructive operation (deleting a registered model, or a version in Production) was
     asked for without ``force=True``; nothing was changed."""
 
+    error_code = "INVALID_STATE"
+
 
 class NbtrackWarning(UserWarning):
     """Warnings nbtrack emits (for instance when a run is ended for you)."""

@@ -187,8 +187,9 @@ def test_deleting_what_may_be_serving_asks_for_force(store_dir: Path, iris: tupl
     client = nbtrack.Client()
     client.transition_model_version_stage("churn", 1, "Production")
     before = _dump(store_dir / "nbtrack.db")
-    with pytest.raises(ForceRequiredError, match="in Production"):
+    with pytest.raises(ForceRequiredError, match="in Production") as refused:
         client.delete_model_version("churn", 1)
+    assert refused.value.error_code == "INVALID_STATE"  # one of the codes the README lists
     with pytest.raises(ForceRequiredError, match="has 1 version"):
         client.delete_registered_model("churn")
     assert _dump(store_dir / "nbtrack.db") == before
