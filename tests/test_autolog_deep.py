@@ -315,6 +315,31 @@ def test_lightning_autolog_log_every_n_epoch_and_step(tmp_path: Path) -> None:
     assert _steps(newest.info.run_id, "val_loss") == [3, 7]
 
 
+def test_lightning_autolog_logs_the_epoch_once_per_step(tmp_path: Path) -> None:
+    """Lightning hands its loggers the step's values, validation's and the epoch's at an epoch's
+    last step, each with ``epoch``: it was logged two or three times at steps 3 and 7."""
+    torch = needs("torch")
+    L, Module, loader = _lightning()
+
+    class Validated(Module):  # type: ignore[misc, valid-type]
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            loss = super().training_step(batch, batch_idx)
+            self.log("train_loss_mean", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+    nbtrack.pytorch.autolog(log_models=False)
+    _trainer(L, tmp_path, num_sanity_val_steps=0).fit(Validated(), loader, loader)
+    (run,) = _runs()
+    epochs = nbtrack.get_metric_history(run.info.run_id, "epoch")
+    assert [(m.step, m.value) for m in epochs] == [(s, float(s // 4)) for s in range(8)]
+    assert _steps(run.info.run_id, "val_loss") == [3, 7]
+    assert _steps(run.info.run_id, "train_loss_mean") == [3, 7]
+
+
 @pytest.mark.parametrize("options, message", [
     ({"log_every_n_epoch": 0}, "log_every_n_epoch must be a whole number >= 1; got 0"),
     ({"log_every_n_epoch": None}, "log_every_n_epoch must be a whole number >= 1; got None"),

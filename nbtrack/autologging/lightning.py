@@ -203,6 +203,8 @@ def logger_class() -> type:
             self._logged_files: dict[str, float] = {}
             #: ``due(step)``: whether values handed over now are logged (autolog's logger).
             self._due: Callable[[int | None], bool] | None = None
+            #: The last (step, value) of Lightning's ``epoch`` metric logged.
+            self._epoch_logged: tuple[int | None, Any] | None = None
 
         def _bind(self) -> tuple[Any, str]:
             if self._client is None:
@@ -262,6 +264,13 @@ def logger_class() -> type:
             for key, value in metrics.items():
                 if isinstance(value, str):
                     continue
+                if key == "epoch":
+                    # Lightning adds ``epoch`` to every batch of values it hands over, and at an
+                    # epoch's last step it hands over several (the step's, validation's, the
+                    # epoch's): one point per step is enough.
+                    if self._epoch_logged == (step, value):
+                        continue
+                    self._epoch_logged = (step, value)
                 client.log_metric(run_id, param_key(key), value, None, step)
 
         def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
