@@ -631,22 +631,39 @@ def test_unsupported_content_type_gets_415(
     good_request(server, X, expected)
 
 
-def test_predict_failure_gets_500_logged_and_the_server_keeps_serving(
+def test_predict_failure_gets_400_logged_and_the_server_keeps_serving(
     server: str, X: pd.DataFrame, expected: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """As MLflow: an error the model's predict raises on the input is the request's (400), not
+    the server's (it was a 500 INTERNAL_ERROR)."""
     body = {"instances": X.to_numpy().tolist(), "params": {"fail": True}}
-    with caplog.at_level(logging.ERROR, logger="nbtrack.models.serving.app"):
+    with caplog.at_level(logging.WARNING, logger="nbtrack.models.serving.app"):
         status, answer = score(server, json.dumps(body))
-    assert status == 500
+    assert status == 400
     assert answer == {
-        "error_code": "INTERNAL_ERROR",
-        "message": "RuntimeError: the model failed on purpose",
+        "error_code": "BAD_REQUEST",
+        "message": "the model's predict failed on the input: RuntimeError: the model failed on "
+                   "purpose",
     }
     logged = [r for r in caplog.records if r.name == "nbtrack.models.serving.app"]
     assert logged and logged[0].exc_info is not None
     assert "the model failed on purpose" in caplog.text
     assert "Traceback" in caplog.text
     good_request(server, X, expected)
+
+
+def test_a_server_fault_gets_500_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Predictions the server cannot write as JSON are its own fault, not the request's."""
+
+    class NoJSON:
+        def predict(self, data: Any) -> Any:
+            return object()
+
+    with caplog.at_level(logging.ERROR, logger="nbtrack.models.serving.app"), \
+            running(build_app(NoJSON())) as base:
+        status, answer = score(base, json.dumps({"instances": [[1.0]]}))
+    assert status == 500 and answer["error_code"] == "INTERNAL_ERROR"
+    assert "cannot be written as JSON" in answer["message"] and "Traceback" in caplog.text
 
 
 @pytest.mark.parametrize("size", [MAX_BODY + 100, 40 * MAX_BODY])
@@ -745,6 +762,11 @@ def test_a_saved_model_served(saved_model: Path, X: pd.DataFrame, expected: list
         status, answer = score(base, json.dumps({"dataframe_records": [{"sepal_length": 1.0}]}))
         assert status == 400
         assert answer["error_code"] == "BAD_REQUEST" and "petal_width" in answer["message"]
+        # A NaN the estimator refuses: the request's fault, a 400 with scikit-learn's reason.
+        row = {**X.iloc[0].to_dict(), "petal_width": None}
+        status, answer = score(base, json.dumps({"dataframe_records": [row]}))
+        assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
+        assert "ValueError" in answer["message"] and "NaN" in answer["message"]
         good_request(base, X, expected)
 
 

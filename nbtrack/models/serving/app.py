@@ -10,11 +10,13 @@ Routes, as MLflow's scoring server has them:
     A body in one of the formats of :mod:`nbtrack.models.serving.inputs`; the answer is
     ``{"predictions": ...}``.
 
-Errors are JSON ``{"error_code": ..., "message": ...}``: a malformed body, or input that does
-not match the model's signature, is 400 ``BAD_REQUEST``; a content type other than JSON or CSV
-is 415 ``BAD_REQUEST``; a body over the size limit is 413 ``REQUEST_LIMIT_EXCEEDED``; anything
-else ``predict`` raises is 500 ``INTERNAL_ERROR``, with the traceback logged. The server keeps
-serving after every one of them. The unread rest of a refused body is read and dropped (for at
+Errors are JSON ``{"error_code": ..., "message": ...}``: a malformed body, input that does
+not match the model's signature, or an error ``predict`` raises on the input (a NaN the model
+refuses, say; logged with its traceback) is 400 ``BAD_REQUEST``, as MLflow answers; a content
+type other than JSON or CSV is 415 ``BAD_REQUEST``; a body over the size limit is 413
+``REQUEST_LIMIT_EXCEEDED``; a fault of the server's own (predictions it cannot put in JSON,
+say) is 500 ``INTERNAL_ERROR``, with the traceback logged. The server keeps serving after
+every one of them. The unread rest of a refused body is read and dropped (for at
 most 30 s, never kept) before the answer goes out, so that clients that send the whole body
 before reading, as urllib and requests do, get the answer rather than a connection reset.
 """
@@ -103,6 +105,11 @@ def build_app(model: Any, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> St
         except InvalidInputError as exc:
             logger.info("bad scoring request: %s", exc)
             return _error(400, "BAD_REQUEST", str(exc))
+        except _PredictFailed as failed:
+            cause = failed.__cause__
+            logger.warning("predict failed on a request's input", exc_info=cause)
+            return _error(400, "BAD_REQUEST", f"the model's predict failed on the input: "
+                                              f"{type(cause).__name__}: {cause}")
         except Exception as exc:
             logger.exception("predict failed")
             return _error(500, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
@@ -121,10 +128,20 @@ def build_app(model: Any, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> St
     return app
 
 
+class _PredictFailed(Exception):
+    """``predict`` raised on a request's input (the error is the ``__cause__``)."""
+
+
 def _score(model: Any, body: bytes, content_type: str) -> dict[str, Any]:
     """Parse, predict, format: the blocking part of a request, run in a worker thread."""
     parsed = parse_request(body, content_type)
-    return format_predictions(predict_parsed(model, parsed))
+    try:
+        predictions = predict_parsed(model, parsed)
+    except InvalidInputError:  # the input does not match the signature; params not taken
+        raise
+    except Exception as exc:
+        raise _PredictFailed from exc
+    return format_predictions(predictions)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
