@@ -361,3 +361,94 @@ def test_text_is_not_taken_for_numbers(tmp_path: Path, diabetes: tuple) -> None:
         tensor.predict(X.to_numpy()[:2].astype(str).astype(object))
     np.testing.assert_allclose(tensor.predict(X.to_numpy()[:2].astype(object)),
                                array_model.predict(X.to_numpy()[:2]))
+
+
+def test_mlflow_s_common_keywords_are_taken_by_every_flavor(
+    store_dir: Path, tmp_path: Path, diabetes: tuple
+) -> None:
+    """pip_requirements, extra_pip_requirements, code_paths, conda_env, metadata, params and
+    await_registration_for raised a TypeError on every flavor's log_model and save_model."""
+    torch = pytest.importorskip("torch")
+    model = diabetes[2]
+    requirements = tmp_path / "req.txt"
+    requirements.write_text("# pinned by hand\nscikit-learn==1.5.0\npandas  # any\n\n")
+    with nbtrack.start_run(), pytest.warns(UserWarning) as warned:
+        info = nbtrack.sklearn.log_model(
+            model, name="m", pip_requirements=["scikit-learn==1.5.0", "numpy"],
+            metadata={"team": "churn", "n": [1, 2]}, params={"alpha": 0.5},
+            conda_env={"dependencies": ["python"]}, await_registration_for=300,
+        )
+        from_file = nbtrack.sklearn.log_model(model, name="f", pip_requirements=str(requirements))
+        extra = nbtrack.log_model(model, "e", extra_pip_requirements=["requests>=2"])
+        net = nbtrack.pytorch.log_model(torch.nn.Linear(2, 1), name="t", metadata={"k": 1},
+                                        pip_requirements=["torch"])
+        custom = nbtrack.pyfunc.log_model("p", python_model=NoContext(), params={"scale": 2})
+    assert sorted(str(w.message).split(" is not")[0] for w in warned) == [
+        "await_registration_for", "conda_env"
+    ]
+    assert all(w.filename == __file__ for w in warned)  # pointing at the call
+    loaded = nbtrack.pyfunc.load_model(info.model_uri)
+    assert loaded.metadata.requirements == ["scikit-learn==1.5.0", "numpy"]
+    assert loaded.metadata.metadata == info.metadata == {"team": "churn", "n": [1, 2]}
+    assert info.params == loaded.metadata.params == {"alpha": "0.5"}
+    assert nbtrack.pyfunc.load_model(from_file.model_uri).metadata.requirements == [
+        "scikit-learn==1.5.0", "pandas"
+    ]
+    extra_requirements = nbtrack.pyfunc.load_model(extra.model_uri).metadata.requirements
+    assert extra_requirements[-1] == "requests>=2"
+    assert any(r.startswith("scikit-learn==") for r in extra_requirements)
+    assert nbtrack.pyfunc.load_model(net.model_uri).metadata.requirements == ["torch"]
+    assert net.metadata == {"k": 1} and custom.params == {"scale": "2"}
+    with pytest.raises(InvalidInputError, match="not both"):
+        nbtrack.sklearn.save_model(model, tmp_path / "both", pip_requirements=["a"],
+                                   extra_pip_requirements=["b"])
+    with pytest.raises(InvalidInputError, match="cannot be read"):
+        nbtrack.sklearn.save_model(model, tmp_path / "nofile", pip_requirements="missing.txt")
+    with pytest.raises(InvalidInputError, match="metadata must hold JSON"):
+        nbtrack.sklearn.save_model(model, tmp_path / "meta", metadata={"f": object()})
+    with pytest.raises(TypeError, match="takes no keyword serialisation_format; besides"):
+        nbtrack.sklearn.save_model(model, tmp_path / "typo", serialisation_format="pickle")
+    assert not any(p.name in ("both", "nofile", "meta", "typo") for p in tmp_path.iterdir())
+
+
+def test_code_paths_are_saved_with_the_model_and_importable_where_it_loads(
+    tmp_path: Path, diabetes: tuple
+) -> None:
+    """A model whose pickle imports a module of the user's loads in a process that does not
+    have that module, from the copy code_paths put in the model's code/ folder."""
+    X, y, _ = diabetes
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "shifted.py").write_text(textwrap.dedent(
+        """
+        from sklearn.linear_model import LinearRegression
+
+        class Shifted(LinearRegression):
+            def predict(self, X):
+                return super().predict(X) + 1000.0
+        """
+    ))
+    sys.path.insert(0, str(source))
+    try:
+        import shifted  # type: ignore[import-not-found]
+
+        model = shifted.Shifted().fit(X, y)
+        nbtrack.sklearn.save_model(model, tmp_path / "m", code_paths=[str(source / "shifted.py")],
+                                   serialization_format="pickle", input_example=X[:2])
+    finally:
+        sys.path.remove(str(source))
+        sys.modules.pop("shifted", None)
+    assert (tmp_path / "m" / "code" / "shifted.py").is_file()
+    script = textwrap.dedent(
+        f"""
+        import pandas as pd, nbtrack.pyfunc
+        X = pd.read_json({str(tmp_path / "X.json")!r})
+        print(nbtrack.pyfunc.load_model({str(tmp_path / "m")!r}).predict(X)[0])
+        """
+    )
+    X[:1].to_json(tmp_path / "X.json")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    assert float(out) == pytest.approx(model.predict(X[:1])[0])
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        nbtrack.sklearn.save_model(model, tmp_path / "x", code_paths=[str(tmp_path / "none.py")])

@@ -17,8 +17,10 @@ def call_loader(
     module: Any, folder: Path, settings: dict[str, Any], options: dict[str, Any]
 ) -> Any:
     """``module.load(folder, settings, **options)``, with a clear error for options this
-    flavor does not take (``trusted=`` is for scikit-learn's skops files, say)."""
+    flavor does not take (``trusted=`` is for scikit-learn's skops files, say). A model saved
+    with ``code_paths`` has its ``code/`` folder put on ``sys.path`` first, as MLflow does."""
     import inspect
+    import sys
 
     from ..exceptions import InvalidInputError
 
@@ -32,6 +34,10 @@ def call_loader(
             f"the {module.FLAVOR} flavor's loader takes no option {', '.join(unknown)}; it "
             f"takes {', '.join(accepted) or 'none'}"
         )
+    if settings.get("code"):
+        code = str(folder / settings["code"])
+        if code not in sys.path:
+            sys.path.insert(0, code)
     return module.load(folder, settings, **options)
 
 

@@ -6,6 +6,7 @@ A saved model is a folder::
       MLmodel.json          flavors, signature, Python and library versions, run, time
       requirements.txt      pinned requirements (``name==version``) to load it elsewhere
       input_example.json    the example given at log time (when one was)
+      code/                 the files of ``code_paths`` (when given), put on sys.path to load
       model.pkl | ...       the flavor's own files
 
 The format is MLflow's in spirit (flavors keyed by name, a ``python_function`` flavor that any
@@ -74,6 +75,10 @@ class ModelMetadata:
     nbtrack_version: str = __version__
     input_example: str | None = None
     requirements: list[str] = field(default_factory=list)
+    #: MLflow's custom ``metadata`` dict of a model, given at save time.
+    metadata: dict[str, Any] | None = None
+    #: The ``params`` given at log time, as text (MLflow keeps them with a logged model).
+    params: dict[str, str] | None = None
 
     @property
     def primary_flavor(self) -> str:
@@ -84,6 +89,8 @@ class ModelMetadata:
         return "python_function"
 
     def to_dict(self) -> dict[str, Any]:
+        optional = {k: v for k, v in (("metadata", self.metadata), ("params", self.params))
+                    if v is not None}
         return {
             "format_version": FORMAT_VERSION,
             "flavors": self.flavors,
@@ -96,6 +103,7 @@ class ModelMetadata:
             "nbtrack_version": self.nbtrack_version,
             "input_example": self.input_example,
             "requirements": REQUIREMENTS_FILE,
+            **optional,
         }
 
     def save(self, folder: Path) -> None:
@@ -114,7 +122,8 @@ class ModelMetadata:
         except json.JSONDecodeError as exc:
             raise ModelNotFoundError(f"{path} is not valid JSON ({exc})") from None
         req_file = folder / REQUIREMENTS_FILE
-        requirements = req_file.read_text().split() if req_file.is_file() else []
+        requirements = ([line.strip() for line in req_file.read_text().splitlines()
+                         if line.strip()] if req_file.is_file() else [])
         return cls(
             flavors=data.get("flavors") or {},
             signature=ModelSignature.from_dict(data.get("signature")),
@@ -126,4 +135,6 @@ class ModelMetadata:
             nbtrack_version=data.get("nbtrack_version") or "",
             input_example=data.get("input_example"),
             requirements=requirements,
+            metadata=data.get("metadata"),
+            params=data.get("params"),
         )

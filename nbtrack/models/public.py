@@ -26,7 +26,7 @@ def log_model(
     registered_model_name: str | None = None,
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
     **options: Any,
 ) -> ModelInfo:
@@ -49,7 +49,9 @@ def log_model(
         A few rows of input (DataFrame or array): saved with the model, and used to infer
         the signature and check that the model predicts.
     options
-        Passed to the flavor (``serialization_format="skops"`` for scikit-learn, say).
+        MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``, ``conda_env``
+        and ``await_registration_for`` (see :class:`nbtrack.models.save.LogOptions`), and the
+        flavor's own (``serialization_format="skops"`` for scikit-learn, say).
 
     Returns
     -------

@@ -29,16 +29,19 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import InvalidInputError
 from .load import call_loader
 from .metadata import ModelMetadata
-from .save import ModelInfo
+from .save import LogOptions, ModelInfo, SaveOptions
 from .save import log_model as _log_model
 from .save import save_model as _save_model
 from .signature import ModelSignature, enforce_signature
 from .uri import resolve_model_dir
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "PyFuncModel",
@@ -222,7 +225,8 @@ def save_model(
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_config: dict[str, Any] | None = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    **options: Unpack[SaveOptions],
 ) -> None:
     """Save custom prediction code (and the files it needs) as a model folder."""
     import sys
@@ -231,6 +235,7 @@ def save_model(
         python_model, path, sys.modules[__name__], signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         artifacts=artifacts, model_config=model_config,
+        **options,
     )
 
 
@@ -242,10 +247,13 @@ def log_model(
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_config: dict[str, Any] | None = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
+    **options: Unpack[LogOptions],
 ) -> ModelInfo:
-    """Log custom prediction code under the active run (and register it when asked)."""
+    """Log custom prediction code under the active run (and register it when asked).
+    ``options``: MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``,
+    ``conda_env`` and ``await_registration_for`` (see :class:`nbtrack.models.save.LogOptions`)."""
     if python_model is None:
         raise InvalidInputError(
             "pyfunc.log_model needs python_model=, an instance of a nbtrack.pyfunc.PythonModel "
@@ -258,4 +266,5 @@ def log_model(
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         artifacts=artifacts, model_config=model_config,
+        **options,
     )

@@ -14,15 +14,18 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
-from ..save import ModelInfo
+from ..save import LogOptions, ModelInfo, SaveOptions
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 from . import known_params
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "autolog", "load", "load_model", "log_model", "predictor",
            "save", "save_model"]
@@ -89,8 +92,9 @@ def log_model(
     registered_model_name: str | None = None,
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
+    **options: Unpack[LogOptions],
 ) -> ModelInfo:
     """Log a LightGBM model under the active run; register it when ``registered_model_name``
     is given.
@@ -109,7 +113,11 @@ def log_model(
     input_example
         A few rows of input (DataFrame or array), saved with the model.
     extra_pip_requirements
-        More lines for ``requirements.txt``.
+        More lines for ``requirements.txt`` (or the path of a requirements file).
+    options
+        MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``,
+        ``conda_env`` and ``await_registration_for`` (see
+        :class:`nbtrack.models.save.LogOptions`).
 
     Returns
     -------
@@ -120,6 +128,7 @@ def log_model(
         lgb_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
+        **options,
     )
 
 
@@ -128,13 +137,15 @@ def save_model(
     path: str | os.PathLike[str],
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    **options: Unpack[SaveOptions],
 ) -> None:
     """Save a LightGBM model as a model folder at ``path`` (arguments as for
     :func:`log_model`)."""
     _save_model(
         lgb_model, path, sys.modules[__name__], signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
+        **options,
     )
 
 

@@ -27,14 +27,17 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...exceptions import InvalidInputError, ModelSchemaError
 from ..load import load_with_flavor
-from ..save import ModelInfo
+from ..save import LogOptions, ModelInfo, SaveOptions
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "autolog", "load", "load_model", "log_model",
            "predictor", "save", "save_model"]
@@ -285,8 +288,9 @@ def log_model(
     input_example: Any = None,
     serialization_format: str = "pickle",
     init_kwargs: dict[str, Any] | None = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
+    **options: Unpack[LogOptions],
 ) -> ModelInfo:
     """Log a PyTorch module under the active run; register it when ``registered_model_name``
     is given.
@@ -310,7 +314,11 @@ def log_model(
         With ``"state_dict"``: the JSON keyword arguments that build the module,
         ``cls(**init_kwargs)`` (default ``{}``). Checked at save time.
     extra_pip_requirements
-        More lines for ``requirements.txt``.
+        More lines for ``requirements.txt`` (or the path of a requirements file).
+    options
+        MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``,
+        ``conda_env`` and ``await_registration_for`` (see
+        :class:`nbtrack.models.save.LogOptions`).
 
     Returns
     -------
@@ -322,6 +330,7 @@ def log_model(
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, init_kwargs=init_kwargs,
+        **options,
     )
 
 
@@ -332,7 +341,8 @@ def save_model(
     input_example: Any = None,
     serialization_format: str = "pickle",
     init_kwargs: dict[str, Any] | None = None,
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    **options: Unpack[SaveOptions],
 ) -> None:
     """Save a PyTorch module as a model folder at ``path`` (arguments as for
     :func:`log_model`)."""
@@ -340,6 +350,7 @@ def save_model(
         pytorch_model, path, sys.modules[__name__], signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, init_kwargs=init_kwargs,
+        **options,
     )
 
 

@@ -16,15 +16,18 @@ import pickle
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
-from ..save import ModelInfo
+from ..save import LogOptions, ModelInfo, SaveOptions
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 from . import known_params
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "FORMATS", "autolog", "load", "load_model", "log_model",
            "predictor", "save", "save_model"]
@@ -121,16 +124,20 @@ def log_model(
     input_example: Any = None,
     serialization_format: str | None = None,
     pyfunc_predict_fn: str = "predict",
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
+    **options: Unpack[LogOptions],
 ) -> ModelInfo:
     """Log a scikit-learn estimator under the active run; register it when
-    ``registered_model_name`` is given. The signature is inferred from ``input_example``."""
+    ``registered_model_name`` is given. The signature is inferred from ``input_example``.
+    ``options``: MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``,
+    ``conda_env`` and ``await_registration_for`` (see :class:`nbtrack.models.save.LogOptions`)."""
     return _log_model(
         sk_model, artifact_path, sys.modules[__name__], name=name,
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, pyfunc_predict_fn=pyfunc_predict_fn,
+        **options,
     )
 
 
@@ -141,13 +148,15 @@ def save_model(
     input_example: Any = None,
     serialization_format: str | None = None,
     pyfunc_predict_fn: str = "predict",
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    **options: Unpack[SaveOptions],
 ) -> None:
     """Save a scikit-learn estimator as a model folder at ``path``."""
     _save_model(
         sk_model, path, sys.modules[__name__], signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         serialization_format=serialization_format, pyfunc_predict_fn=pyfunc_predict_fn,
+        **options,
     )
 
 

@@ -18,15 +18,18 @@ import os
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...exceptions import InvalidInputError
 from ..load import load_with_flavor
-from ..save import ModelInfo
+from ..save import LogOptions, ModelInfo, SaveOptions
 from ..save import log_model as _log_model
 from ..save import save_model as _save_model
 from ..signature import ModelSignature
 from . import known_params
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DISTRIBUTIONS", "FLAVOR", "MODEL_FORMATS", "autolog", "load", "load_model",
            "log_model", "predictor", "save", "save_model"]
@@ -178,8 +181,9 @@ def log_model(
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_format: str = "ubj",
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
     name: str | None = None,
+    **options: Unpack[LogOptions],
 ) -> ModelInfo:
     """Log an XGBoost model under the active run; register it when ``registered_model_name``
     is given.
@@ -200,7 +204,11 @@ def log_model(
     model_format
         ``"ubj"`` (binary, the default) or ``"json"``: XGBoost's own formats.
     extra_pip_requirements
-        More lines for ``requirements.txt``.
+        More lines for ``requirements.txt`` (or the path of a requirements file).
+    options
+        MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``,
+        ``conda_env`` and ``await_registration_for`` (see
+        :class:`nbtrack.models.save.LogOptions`).
 
     Returns
     -------
@@ -212,6 +220,7 @@ def log_model(
         registered_model_name=registered_model_name, signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         model_format=model_format,
+        **options,
     )
 
 
@@ -221,7 +230,8 @@ def save_model(
     signature: ModelSignature | Literal[False] | None = None,
     input_example: Any = None,
     model_format: str = "ubj",
-    extra_pip_requirements: list[str] | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    **options: Unpack[SaveOptions],
 ) -> None:
     """Save an XGBoost model as a model folder at ``path`` (arguments as for
     :func:`log_model`)."""
@@ -229,6 +239,7 @@ def save_model(
         xgb_model, path, sys.modules[__name__], signature=signature,
         input_example=input_example, extra_pip_requirements=extra_pip_requirements,
         model_format=model_format,
+        **options,
     )
 
 
