@@ -452,3 +452,31 @@ def test_code_paths_are_saved_with_the_model_and_importable_where_it_loads(
     assert float(out) == pytest.approx(model.predict(X[:1])[0])
     with pytest.raises(InvalidInputError, match="does not exist"):
         nbtrack.sklearn.save_model(model, tmp_path / "x", code_paths=[str(tmp_path / "none.py")])
+
+
+def test_an_input_example_with_params(store_dir: Path, diabetes: tuple) -> None:
+    """MLflow's ``input_example=(example, params)`` crashed in numpy; the params are now kept
+    with the example (in a request's form) and passed to the prediction that infers the
+    output."""
+    X, _, model = diabetes
+    example = pd.DataFrame({"score": [0.2, 0.9]})
+    with nbtrack.start_run():
+        custom = nbtrack.pyfunc.log_model("c", python_model=NoContext(),
+                                          input_example=(example, {"scale": 10}))
+        with pytest.warns(UserWarning, match="takes no param 'b': ignored"):
+            estimator = nbtrack.sklearn.log_model(model, name="s",
+                                                  input_example=(X[:2], {"b": 1.0}))
+    assert custom.signature.inputs["columns"] == [{"name": "score", "type": "double"}]
+    assert custom.signature.outputs is not None  # predicted on, with the params
+    saved = json.loads((_model_dir(custom.model_uri) / "input_example.json").read_text())
+    assert saved == {"dataframe_split": {"columns": ["score"], "index": [0, 1],
+                                         "data": [[0.2], [0.9]]}, "params": {"scale": 10}}
+    loaded = nbtrack.pyfunc.load_model(estimator.model_uri)
+    assert [c["name"] for c in loaded.signature.inputs["columns"]] == list(X.columns)
+    np.testing.assert_allclose(loaded.predict(X[:2]), model.predict(X[:2]))
+
+
+def _model_dir(uri: str) -> Path:
+    from nbtrack.models.uri import resolve_model_dir
+
+    return resolve_model_dir(uri)

@@ -47,7 +47,8 @@ def log_model(
         The input/output signature; inferred from ``input_example`` when not given.
     input_example
         A few rows of input (DataFrame or array): saved with the model, and used to infer
-        the signature and check that the model predicts.
+        the signature and check that the model predicts. MLflow's ``(example, params)`` form
+        keeps the params with the example and passes them to that prediction.
     options
         MLflow's ``pip_requirements``, ``code_paths``, ``metadata``, ``params``, ``conda_env``
         and ``await_registration_for`` (see :class:`nbtrack.models.save.LogOptions`), and the

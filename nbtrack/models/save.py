@@ -83,7 +83,15 @@ class ModelInfo:
         return f"ModelInfo(model_uri={self.model_uri!r}{extra})"
 
 
-def _example_json(example: Any) -> str:
+def _example_and_params(input_example: Any) -> tuple[Any, dict[str, Any] | None]:
+    """MLflow's ``(example, params)`` form split in two; any other example has no params."""
+    if isinstance(input_example, tuple) and len(input_example) == 2 \
+            and isinstance(input_example[1], dict):
+        return input_example[0], _json_dict(input_example[1], "the input_example's params")
+    return input_example, None
+
+
+def _example_json(example: Any, params: dict[str, Any] | None = None) -> str:
     import numpy as np
     import pandas as pd
 
@@ -95,7 +103,8 @@ def _example_json(example: Any) -> str:
     if isinstance(example, pd.DataFrame):
         part = example.head(MAX_EXAMPLE_ROWS)
         return json.dumps({"dataframe_split": json.loads(part.to_json(orient="split",
-                                                                      date_format="iso"))})
+                                                                      date_format="iso")),
+                           **({} if params is None else {"params": params})})
     if hasattr(example, "detach") and hasattr(example, "numpy"):
         example = example.detach().cpu().numpy()
     array = np.asarray(example)
@@ -104,7 +113,8 @@ def _example_json(example: Any) -> str:
             f"input_example must hold rows: a DataFrame, a dict of columns, a list of records, "
             f"or an array or list of rows; got {type(example).__name__} {example!r:.80}"
         )
-    return json.dumps({"inputs": array[:MAX_EXAMPLE_ROWS].tolist()})
+    return json.dumps({"inputs": array[:MAX_EXAMPLE_ROWS].tolist(),
+                       **({} if params is None else {"params": params})})
 
 
 def save_model(
@@ -130,6 +140,7 @@ def save_model(
     described in :class:`SaveOptions`; ``options`` go to the flavor's ``save``."""
     signature = as_signature(signature)  # MLflow's too
     _check_flavor_options(flavor, options)
+    input_example, example_params = _example_and_params(input_example)
     lines, replace = _requirements(pip_requirements, extra_pip_requirements)
     sources = _code_sources(code_paths)
     model_metadata = _json_dict(metadata, "metadata")
@@ -165,10 +176,12 @@ def save_model(
             params=model_params,
         )
         if input_example is not None:
-            (tmp / INPUT_EXAMPLE_FILE).write_text(_example_json(input_example))
+            # Params given with the example are kept with it, in the request's form (nbtrack's
+            # signatures have no params schema: they reach predict unchecked).
+            (tmp / INPUT_EXAMPLE_FILE).write_text(_example_json(input_example, example_params))
             saved.input_example = INPUT_EXAMPLE_FILE
             if signature is None:
-                signature = _infer(model, flavor, settings, input_example, tmp)
+                signature = _infer(model, flavor, settings, input_example, example_params, tmp)
         saved.signature = signature or None  # False: none, not even inferred (as MLflow)
         saved.save(tmp)
         os.chmod(tmp, dir_mode())  # mkdtemp's folder is 0700
@@ -294,7 +307,8 @@ def _json_dict(value: Any, name: str, as_json: bool = True) -> dict[str, Any] | 
 
 
 def _infer(
-    model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any, folder: Path
+    model: Any, flavor: ModuleType, settings: dict[str, Any], example: Any,
+    params: dict[str, Any] | None, folder: Path,
 ) -> ModelSignature | None:
     """Input schema from the example; output schema from the model's prediction on it (custom
     Python models are loaded back from ``folder`` first, so their ``load_context`` runs).
@@ -306,7 +320,7 @@ def _infer(
     try:
         if flavor.FLAVOR == "python_function":
             model = flavor.load(folder, settings)
-        output = flavor.predictor(model, settings)(enforce_signature(signature, example), None)
+        output = flavor.predictor(model, settings)(enforce_signature(signature, example), params)
     except Exception as exc:
         warnings.warn(
             f"the model could not predict on its input_example ({type(exc).__name__}: "
