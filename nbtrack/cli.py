@@ -365,7 +365,13 @@ def export(ctx: click.Context, run_id: str, output: str, kind: str | None) -> No
     client = _client(ctx)
     run = _find_run(client, run_id)
     requirements = requirements_path(Path(output), run)  # before the export writes it
-    path = export_snapshot(client, run, output, kind)
+    try:
+        path = export_snapshot(client, run, output, kind)
+    except OSError as exc:  # a folder that cannot be made or written to
+        where = f" ({exc.filename})" if exc.filename and exc.filename != output else ""
+        raise click.ClickException(
+            f"cannot write {output}: {exc.strerror or exc}{where}"
+        ) from exc
     click.echo(f"wrote {path} and {requirements}")
 
 

@@ -156,6 +156,21 @@ def test_cli_export_and_diff(
     assert res.exit_code != 0 and "no notebook snapshot" in res.output
 
 
+def test_cli_export_to_a_path_it_cannot_write_says_so(
+    base_run: str, store_dir: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    targets = [blocker / "r.ipynb"] + ([Path("/proc/x.ipynb")] if Path("/proc").is_dir() else [])
+    for out in targets:
+        res = runner.invoke(cli, ["--store", str(store_dir), "export", base_run, "-o", str(out)])
+        assert res.exit_code == 1 and not isinstance(res.exception, OSError)
+        assert res.output.startswith(f"Error: cannot write {out}: "), res.output
+        assert "Traceback" not in res.output and ".part" not in res.output
+    assert blocker.read_text() == ""
+
+
 def test_export_runs_past_cells_that_raised(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
