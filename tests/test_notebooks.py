@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,11 @@ NOTEBOOKS = sorted(
 )
 
 
-def _run(notebook: Path, store: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    """notebooks/run.py on ``notebook``, as the README's first command runs it."""
+def _run(
+    notebook: Path, store: Path, out: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """notebooks/run.py on ``notebook``, as the README's first command runs it (with ``env``
+    added to the environment)."""
     return subprocess.run(
         [
             sys.executable,
@@ -35,6 +40,7 @@ def _run(notebook: Path, store: Path, out: Path) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=900,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -64,8 +70,11 @@ def test_there_is_a_quickstart() -> None:
 def test_notebook_runs_end_to_end(notebook: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     out = tmp_path / f"{notebook.stem}.executed.ipynb"
-    result = _run(notebook, store, out)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # a temporary folder of its own, with a short path (the kernel's sockets are made in it)
+    with tempfile.TemporaryDirectory(prefix="nbt-") as scratch:
+        result = _run(notebook, store, out, env={"TMPDIR": scratch})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert os.listdir(scratch) == []  # the tour cleans up after itself
     assert out.exists()
     # plotly figures are saved as figures, not as widgets carrying plotly.js (5 MB each)
     assert out.stat().st_size < 2_000_000
