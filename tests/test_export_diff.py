@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import nbtrack
 from nbtrack.cli import cli
+from nbtrack.snapshot.environment import local_packages
 from nbtrack.snapshot.export import param_source
 
 TRAIN = """%%track --experiment exp --name {name}
@@ -90,8 +91,11 @@ def test_export_is_valid_and_reproduces_the_run(
     ]
     requirements = (out.parent / "requirements.txt").read_text().splitlines()
     assert requirements[0] == f"# pinned by nbtrack from the environment of run {base_run}"
-    assert any(line.startswith("nbtrack==") for line in requirements)
-    assert all("==" in line for line in requirements[1:])
+    assert any(line.startswith("pandas==") for line in requirements)
+    assert all("==" in line for line in requirements[1:] if not line.startswith("#"))
+    # a checkout installed editable (as the README installs nbtrack) is named, not pinned
+    local = dict(local_packages())
+    assert any(line.startswith("nbtrack==") for line in requirements) is ("nbtrack" not in local)
 
     _run_notebook(nb, out.parent)
     runs = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'base'")
@@ -205,9 +209,51 @@ def test_export_never_overwrites_a_projects_own_requirements(base_run: str, tmp_
     assert pinned.read_text().startswith("# pinned by nbtrack")
     text = nbformat.read(out, as_version=4).cells[0].source
     assert "`pip install -r baseline.requirements.txt`" in text
-    assert "pinned in baseline.requirements.txt |" in text
+    assert "pinned in baseline.requirements.txt" in text
     nbtrack.export_snapshot(base_run, folder / "baseline.ipynb")  # again: same files
     assert own.read_text() == "numpy>=1.26\n" and out.exists()
+
+
+def test_requirements_leave_out_local_installs_and_flag_local_versions(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    client = nbtrack.Client()
+    run_id = client.create_run("0").info.run_id
+    env = {
+        "python": "3.11.7",
+        "packages": {
+            "nbtrack": "0.1.0", "my-lib": "0.3.dev0", "numpy": "2.1.0", "pip": "25.0",
+            "setuptools": "80.0.0", "torch": "2.13.0+cpu",
+        },
+        "local_packages": {"nbtrack": "file:///work/nbtrack", "my-lib": "file:///src/my-lib"},
+    }
+    client.store.put_snapshot(run_id, "environment", json.dumps(env).encode())
+    client.store.put_snapshot(run_id, "script", b"x = 1\n")
+    out = nbtrack.export_snapshot(run_id, tmp_path / "e.ipynb")
+    assert (tmp_path / "requirements.txt").read_text().splitlines() == [
+        f"# pinned by nbtrack from the environment of run {run_id}",
+        "# not pinned, installed from local paths (install them from their source): "
+        "my-lib, nbtrack",
+        "numpy==2.1.0",
+        "# torch 2.13.0+cpu: a local version (+cpu), from another index than PyPI "
+        "(give pip that index: --extra-index-url URL)",
+        "torch==2.13.0+cpu",
+    ]
+    text = nbformat.read(out, as_version=4).cells[0].source
+    assert "| packages | 2 pinned in requirements.txt; not pinned, installed from local " \
+        "paths: my-lib, nbtrack |" in text
+    # a snapshot from before local installs were recorded pins everything but pip's tools
+    del env["local_packages"]
+    other = client.create_run("0").info.run_id
+    client.store.put_snapshot(other, "environment", json.dumps(env).encode())
+    client.store.put_snapshot(other, "script", b"x = 1\n")
+    nbtrack.export_snapshot(other, tmp_path / "old" / "e.ipynb")
+    pinned = (tmp_path / "old" / "requirements.txt").read_text().splitlines()
+    assert [line for line in pinned if not line.startswith("#")] == [
+        "my-lib==0.3.dev0", "nbtrack==0.1.0", "numpy==2.1.0", "torch==2.13.0+cpu",
+    ]
 
 
 def test_overriding_the_parameters_cell_changes_the_rerun(
@@ -433,7 +479,7 @@ def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
     # each notebook names the file written for it
     for name, requirements in (("a", "requirements.txt"), ("b", "b.requirements.txt")):
         text = nbformat.read(folder / f"{name}.ipynb", as_version=4).cells[0].source
-        assert f"pinned in {requirements} |" in text
+        assert f" pinned in {requirements}" in text
         assert f"`pip install -r {requirements}`" in text
 
 

@@ -276,6 +276,31 @@ def test_package_list_is_read_again_after_an_install(
     assert dict(packages())["fake-pkg"] == "1.2.3"
 
 
+def test_packages_installed_from_local_paths_are_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, direct_url in (
+        ("checkout", '{"url": "file:///src/checkout", "dir_info": {"editable": true}}'),
+        ("from_git", '{"url": "https://github.com/o/r", "vcs_info": {"vcs": "git"}}'),
+        ("broken", "not json"),
+        ("plain", None),
+    ):
+        dist = site / f"{name}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        if direct_url is not None:
+            (dist / "direct_url.json").write_text(direct_url)
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    env = environment(tmp_path)
+    assert {"checkout", "from_git", "broken", "plain"} <= set(env["packages"])
+    assert env["local_packages"]["checkout"] == "file:///src/checkout"
+    assert not {"from_git", "broken", "plain"} & set(env["local_packages"])
+
+
 def test_histories_share_their_cells_and_gc_keeps_the_shared_ones(store_dir: Path) -> None:
     from nbtrack.snapshot.capture import _cells_by_hash, _dumps
 

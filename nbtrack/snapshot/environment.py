@@ -1,4 +1,5 @@
-"""The environment a run ran in: Python, platform, installed distributions, git.
+"""The environment a run ran in: Python, platform, installed distributions (and which of them
+were installed from a local path), git.
 
 Reading every installed distribution's metadata takes tens of milliseconds, so the package list
 is cached, and read again only when a folder of ``sys.path`` changes (``%pip install`` in the
@@ -9,6 +10,7 @@ the dirty flag is taken then, so it describes the first run after each move.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import subprocess
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment", "packages"]
+__all__ = ["environment", "local_packages", "packages"]
 
 
 def packages_signature() -> tuple[tuple[str, int], ...]:
@@ -32,19 +34,45 @@ def packages_signature() -> tuple[tuple[str, int], ...]:
 
 def packages() -> tuple[tuple[str, str], ...]:
     """``(name, version)`` of every installed distribution, sorted by lower-cased name."""
-    return _packages(packages_signature())
+    return _packages(packages_signature())[0]
+
+
+def local_packages() -> tuple[tuple[str, str], ...]:
+    """``(name, URL)`` of the installed distributions that came from a local path (an editable
+    install of a checkout, a folder, a wheel file), as their ``direct_url.json`` (PEP 610)
+    says: no package index has them."""
+    return _packages(packages_signature())[1]
 
 
 @functools.lru_cache(maxsize=4)
-def _packages(signature: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
+def _packages(
+    signature: tuple[tuple[str, int], ...],
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     from importlib.metadata import distributions
 
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
+    local: dict[str, tuple[str, str]] = {}
     for dist in distributions():
         name = dist.metadata["Name"] if dist.metadata else None
         if name and name.lower() not in found:
-            found[name.lower()] = f"{name}\0{dist.version}"
-    return tuple(tuple(v.split("\0", 1)) for _, v in sorted(found.items()))  # type: ignore[misc]
+            found[name.lower()] = (name, dist.version)
+            url = _local_url(dist)
+            if url is not None:
+                local[name.lower()] = (name, url)
+    return (
+        tuple(v for _, v in sorted(found.items())),
+        tuple(v for _, v in sorted(local.items())),
+    )
+
+
+def _local_url(dist: Any) -> str | None:
+    """The ``file:`` URL a distribution was installed from, if it was (else None)."""
+    try:
+        text = dist.read_text("direct_url.json")
+        url = json.loads(text).get("url") if text else None
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
+        return None
+    return url if isinstance(url, str) and url.startswith("file:") else None
 
 
 def git_state(directory: str | Path) -> dict[str, Any]:
@@ -85,5 +113,6 @@ def environment(directory: str | Path) -> dict[str, Any]:
         "platform": platform.platform(),
         "executable": sys.executable,
         "packages": dict(packages()),
+        "local_packages": dict(local_packages()),
         "git": git_state(directory),
     }

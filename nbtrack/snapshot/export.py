@@ -8,7 +8,8 @@ executed history (``kind="history"``, the default) or from the notebook file
 provides are commented out, so papermill's overrides take effect; in a history, the ``%%track``
 line of an earlier cell is too, so that re-running it makes one run. Beside it,
 ``requirements.txt`` (or ``<notebook stem>.requirements.txt``: see ``requirements_path``) pins
-the packages of the run's environment; the metadata cell names the file written. The notebook
+the packages of the run's environment (see ``requirements_text``); the metadata cell names the
+file written. The notebook
 is validated against nbformat v4 before it is written.
 """
 
@@ -252,7 +253,11 @@ def _metadata_markdown(
         if git.get("commit"):
             dirty = " (uncommitted changes)" if git.get("dirty") else ""
             lines.append(f"| git | `{git['commit'][:12]}` on {git.get('branch')}{dirty} |")
-        lines.append(f"| packages | {len(env.get('packages', {}))} pinned in {requirements} |")
+        pinned, local = pins(env)
+        shown = f"{len(pinned)} pinned in {requirements}"
+        if local:
+            shown += f"; not pinned, installed from local paths: {', '.join(local)}"
+        lines.append(f"| packages | {shown} |")
     lines += [
         "",
         f"**To reproduce**: `pip install -r {requirements}`, then run all cells. The next cell",
@@ -333,16 +338,50 @@ def export_snapshot(
     nbformat.validate(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(out, nbformat.writes(nb))
-    packages = (env or {}).get("packages", {})
-    _write_atomic(
-        requirements,
-        f"{REQUIREMENTS_HEADER} {run.info.run_id}\n"
-        + "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())),
-    )
+    _write_atomic(requirements, requirements_text(run.info.run_id, env or {}))
     return out
 
 
 REQUIREMENTS_HEADER = "# pinned by nbtrack from the environment of run"
+#: Not pinned, as ``pip freeze`` leaves them out: the installer's own tools.
+INSTALLERS = frozenset({"pip", "setuptools", "wheel", "distribute"})
+
+
+def pins(env: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """``(name -> version pinned, names left out)`` for an environment snapshot: every
+    package but the installer's tools and those installed from a local path (a checkout
+    installed editable, a folder, a wheel file: no index has them). A snapshot taken before
+    nbtrack recorded local installs pins those too."""
+    local = {name.lower() for name in env.get("local_packages", {})}
+    pinned, left_out = {}, []
+    for name, version in sorted(env.get("packages", {}).items()):
+        if name.lower() in local:
+            left_out.append(name)
+        elif name.lower() not in INSTALLERS:
+            pinned[name] = version
+    return pinned, left_out
+
+
+def requirements_text(run_id: str, env: dict[str, Any]) -> str:
+    """The requirements file of a run's export: its header (which ``requirements_path``
+    reads), a comment naming the packages left out as installed from local paths, then the
+    pins; a version with a local label (``2.13.0+cpu``) is pinned after a comment saying that
+    PyPI does not have it."""
+    pinned, local = pins(env)
+    lines = [f"{REQUIREMENTS_HEADER} {run_id}"]
+    if local:
+        lines.append(
+            "# not pinned, installed from local paths (install them from their source): "
+            + ", ".join(local)
+        )
+    for name, version in pinned.items():
+        if "+" in version:
+            lines.append(
+                f"# {name} {version}: a local version (+{version.partition('+')[2]}), from "
+                "another index than PyPI (give pip that index: --extra-index-url URL)"
+            )
+        lines.append(f"{name}=={version}")
+    return "\n".join(lines) + "\n"
 
 
 def requirements_path(notebook: Path, run_id: str) -> Path:
