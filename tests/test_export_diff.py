@@ -52,6 +52,12 @@ def _track(
     return str(runs.run_id[0])
 
 
+def _parameters_at(nb: nbformat.NotebookNode) -> int:
+    """The index of the export's parameters cell (just before the run's own cell)."""
+    (at,) = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    return at
+
+
 @pytest.fixture
 def base_run(store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return _track(store_dir, tmp_path, monkeypatch, 0.1, "base")
@@ -75,14 +81,15 @@ def test_export_is_valid_and_reproduces_the_run(
     nbformat.validate(nb)
     assert nb.cells[0].cell_type == "markdown"
     assert base_run in nb.cells[0].source and "exp" in nb.cells[0].source
-    params_cell = nb.cells[1]
+    # the cells that ran, the parameters cell just before the run's own
+    sources = [c.source for c in nb.cells[1:]]
+    assert sources[0] == "%load_ext nbtrack"
+    assert sources[1] == "data = list(range(3))"
+    params_cell = nb.cells[3]
     assert params_cell.metadata["tags"] == ["parameters"]
     # w = 0.0 is accumulated by the cell (w += lr): state, not a param
     assert params_cell.source.splitlines() == ["epochs = 5", "layers = [8, 4]", "lr = 0.1"]
-    sources = [c.source for c in nb.cells[2:]]
-    assert sources[0] == "%load_ext nbtrack"
-    assert sources[1] == "data = list(range(3))"
-    assert sources[2].splitlines()[:5] == [
+    assert sources[3].splitlines()[:5] == [
         "%%track --experiment exp --name base --params lr,epochs,layers",
         "# lr = 0.1  # set in the parameters cell",
         "# epochs = 5  # set in the parameters cell",
@@ -192,8 +199,8 @@ def test_export_runs_past_cells_that_raised(
     (run_id,) = nbtrack.search_runs(experiment_names=["exp"]).run_id
     out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "run.ipynb")
     exported = nbformat.read(out, as_version=4)
-    tags = [c.metadata.get("tags", []) for c in exported.cells[2:]]
-    assert tags == [[], ["raises-exception"], []]
+    tags = [c.metadata.get("tags", []) for c in exported.cells[1:]]
+    assert tags == [[], ["raises-exception"], ["parameters"], []]
     _run_notebook(exported, out.parent)  # goes past the failing cell
     assert len(nbtrack.search_runs(experiment_names=["exp"])) == 2
 
@@ -261,7 +268,8 @@ def test_overriding_the_parameters_cell_changes_the_rerun(
 ) -> None:
     out = nbtrack.export_snapshot(base_run, tmp_path / "p" / "run.ipynb")
     nb = nbformat.read(out, as_version=4)
-    nb.cells[1].source = nb.cells[1].source.replace("lr = 0.1", "lr = 0.3")  # as papermill does
+    at = _parameters_at(nb)
+    nb.cells[at].source = nb.cells[at].source.replace("lr = 0.1", "lr = 0.3")  # as papermill does
     _run_notebook(nb, out.parent)
     runs = nbtrack.search_runs(experiment_names=["exp"], filter_string="params.lr = '0.3'")
     assert len(runs) == 1 and runs["metrics.acc"][0] == 1.5
@@ -374,11 +382,11 @@ def test_an_override_holds_over_earlier_cells_that_assign_the_param(
     (run_id,) = nbtrack.search_runs().run_id
     out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "run.ipynb")
     exported = nbformat.read(out, as_version=4)
-    assert exported.cells[3].source.splitlines() == [
-        "# lr = 0.1  # set in the parameters cell",
-        "# epochs = 3  # set in the parameters cell",
-    ]
-    exported.cells[1].source = exported.cells[1].source.replace("lr = 0.1", "lr = 0.5")
+    # the earlier cell runs as it ran; the parameters cell, after it, sets the values again
+    assert exported.cells[2].source == "lr = 0.1\nepochs = 3"
+    assert _parameters_at(exported) == 3
+    assert exported.cells[3].source.splitlines() == ["epochs = 3", "lr = 0.1"]
+    exported.cells[3].source = exported.cells[3].source.replace("lr = 0.1", "lr = 0.5")
     _run_notebook(exported, out.parent)
     assert _last_run_named("plain") == {"lr": "0.5", "epochs": "3"}
 
@@ -401,14 +409,14 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
     second = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'second'")
     out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
     exported = nbformat.read(out, as_version=4)
-    assert exported.cells[3].source.splitlines() == [
+    assert exported.cells[2].source.splitlines() == [
         "# %%track --experiment exp --name first  # made another run: not tracked again here",
-        "# lr = 0.1  # set in the parameters cell",
+        "lr = 0.1",
         "acc = 0.9",
     ]
     # as papermill does: a cell tagged injected-parameters after the parameters cell
     injected = new_code_cell("lr = 0.5", metadata={"tags": ["injected-parameters"]})
-    exported.cells.insert(2, injected)
+    exported.cells.insert(_parameters_at(exported) + 1, injected)
     _run_notebook(exported, out.parent)
     assert _last_run_named("second") == {"lr": "0.5"}
     # without an override, the export reproduces the run's own params
@@ -422,42 +430,196 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
 def test_defer_cells_leaves_values_computed_from_the_param() -> None:
     from nbtrack.snapshot.export import defer_cells
 
-    params = {"lr": "0.2", "base": "1"}
-    # the last literal that lr is given is not its logged value: lr is computed after it
-    cells = ["lr = 0.1", "lr = lr * 2", "%%writefile x.py\nbase = 1", "base = 1\nlr = base * 2"]
-    deferred, names = defer_cells(cells, params)
+    params = {"lr": "0.2", "base": "1", "epochs": "3"}
+    # the cells before the run's own run as they ran; lr is computed in the run's cell
+    cells = ["lr = 0.1\nepochs = 3", "%%writefile x.py\nbase = 1", "base = 1\nlr = base * 2"]
+    deferred, literals = defer_cells(cells, params)
     assert deferred == [
-        "lr = 0.1",
-        "lr = lr * 2",
+        "lr = 0.1\nepochs = 3",
         "%%writefile x.py\nbase = 1",  # not Python run by the kernel: left as it is
         "# base = 1  # set in the parameters cell\nlr = base * 2",
     ]
-    assert names == ["base"]
+    # epochs: the run's cell does not bind it, and its last literal above is the logged value
+    assert literals == {"base": "1", "epochs": "3"}
+    # the last literal of lr above is not its logged value: lr was computed after it
+    assert defer_cells(["lr = 0.1", "lr = lr * 2", "print(lr)"], params)[1] == {}
 
 
 def test_defer_cells_reads_cells_with_ipython_syntax() -> None:
     from nbtrack.snapshot.export import defer_cells
 
-    cells = ["%matplotlib inline\nlr = 0.1\n!ls", "%%time\nx = !ls\nepochs = 3"]
-    deferred, names = defer_cells(cells, {"lr": "0.1", "epochs": "3"})
-    assert deferred == [
-        "%matplotlib inline\n# lr = 0.1  # set in the parameters cell\n!ls",
-        "%%time\nx = !ls\n# epochs = 3  # set in the parameters cell",
+    params = {"lr": "0.1", "epochs": "3"}
+    assert defer_cells(["%matplotlib inline\nlr = 0.1\n!ls"], params) == (
+        ["%matplotlib inline\n# lr = 0.1  # set in the parameters cell\n!ls"],
+        {"lr": "0.1"},
+    )
+    assert defer_cells(["%%time\nx = !ls\nepochs = 3"], params) == (
+        ["%%time\nx = !ls\n# epochs = 3  # set in the parameters cell"],
+        {"epochs": "3"},
+    )
+    # leading blank lines before the IPython syntax, as IPython reads them
+    assert defer_cells(["\n!ls\nlr = 0.1"], params)[0] == [
+        "\n!ls\n# lr = 0.1  # set in the parameters cell"
     ]
-    assert names == ["lr", "epochs"]
 
 
-def test_a_notebook_export_defers_in_every_cell(store_dir: Path, tmp_path: Path) -> None:
+def test_a_notebook_export_defers_in_the_cell_that_made_the_run(
+    store_dir: Path, tmp_path: Path
+) -> None:
     client = nbtrack.Client()
     run_id = client.create_run("0").info.run_id
     client.log_param(run_id, "lr", "0.2")
     saved = new_notebook(cells=[new_code_cell("lr = 0.1"), new_code_cell("lr = 0.2\nprint(lr)")])
     client.store.put_snapshot(run_id, "notebook", nbformat.writes(saved).encode())
     out = nbtrack.export_snapshot(run_id, tmp_path / "n.ipynb", kind="notebook")
-    assert [c.source for c in nbformat.read(out, as_version=4).cells[2:]] == [
-        "# lr = 0.1  # set in the parameters cell",
+    exported = nbformat.read(out, as_version=4)
+    assert [c.source for c in exported.cells[1:]] == [
+        "lr = 0.1",  # an earlier cell: as it ran
+        "lr = 0.2",  # the parameters cell
         "# lr = 0.2  # set in the parameters cell\nprint(lr)",
     ]
+    assert _parameters_at(exported) == 2
+
+
+def _rerun_in_a_fresh_store(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[nbtrack.entities.Run]:
+    """Execute an export in a kernel logging to a new store; the runs it made there."""
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(tmp_path / "fresh"))
+    _run_notebook(nbformat.read(exported, as_version=4), exported.parent)
+    return nbtrack.Client(str(tmp_path / "fresh")).search_runs(
+        [e.experiment_id for e in nbtrack.Client(str(tmp_path / "fresh")).search_experiments()]
+    )
+
+
+SEEDED = """%%track --experiment exp --name seeded
+seed = 42
+random.seed(seed)
+acc = sum(data) + random.random()"""
+
+
+def test_cells_before_the_run_s_own_replay_as_they_ran(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    earlier = "seed = 0\nrandom.seed(seed)\ndata = [random.random() for _ in range(3)]"
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack\nimport random"),
+            new_code_cell(earlier),
+            new_code_cell(SEEDED),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    (run,) = nbtrack.Client().search_runs(["0", "1"])
+    out = nbtrack.export_snapshot(run.info.run_id, tmp_path / "e" / "seeded.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    # the data is made with seed 0 as it was; only the run's own seed = 42 is deferred
+    assert exported.cells[2].source == earlier
+    assert exported.cells[3].source == "seed = 42"
+    assert exported.cells[4].source.splitlines()[:2] == [
+        "%%track --experiment exp --name seeded --params seed",
+        "# seed = 42  # set in the parameters cell",
+    ]
+    (again,) = _rerun_in_a_fresh_store(out, tmp_path, monkeypatch)
+    assert again.data.params == run.data.params == {"seed": "42"}
+    assert again.data.metrics == run.data.metrics
+
+
+def test_an_earlier_tracked_cell_after_blank_lines_is_not_tracked_again(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack"),
+            # IPython skips the blank lines (and indentation) before a cell magic
+            new_code_cell("\n  \n" + TWO_RUNS.format(name="first", lr=0.1, acc=0.9)),
+            new_code_cell(TWO_RUNS.format(name="second", lr=0.2, acc=0.95)),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    second = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'second'")
+    out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
+    assert nbformat.read(out, as_version=4).cells[2].source.splitlines()[2:] == [
+        "# %%track --experiment exp --name first  # made another run: not tracked again here",
+        "lr = 0.1",
+        "acc = 0.9",
+    ]
+    (again,) = _rerun_in_a_fresh_store(out, tmp_path, monkeypatch)
+    assert again.info.run_name == "second" and again.data.params == {"lr": "0.2"}
+
+
+TYPED = """%%track --experiment exp --name typed
+version = '2'; flag = "True"
+empty = "None"
+seed = 7; offset = len(version + flag + empty) + 1
+acc = seed + offset"""
+
+
+def test_the_parameters_cell_keeps_the_code_s_literals(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(cells=[new_code_cell("%load_ext nbtrack"), new_code_cell(TYPED)])
+    _run_notebook(nb, tmp_path)
+    (run,) = nbtrack.search_runs(experiment_names=["exp"], output_format="list")
+    assert run.data.params == {"version": "2", "flag": "True", "empty": "None", "seed": "7"}
+    out = nbtrack.export_snapshot(run.info.run_id, tmp_path / "e" / "typed.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    # strings stay strings (not 2, True, None), as the code wrote them
+    assert exported.cells[2].source.splitlines() == [
+        'empty = "None"', 'flag = "True"', "seed = 7", "version = '2'",
+    ]
+    # of a line with two statements, only the assignment deferred goes
+    assert exported.cells[3].source.splitlines()[1:4] == [
+        "# version = '2'; flag = \"True\"  # set in the parameters cell",
+        '# empty = "None"  # set in the parameters cell',
+        "offset = len(version + flag + empty) + 1  # seed = 7  # set in the parameters cell",
+    ]
+    (again,) = _rerun_in_a_fresh_store(out, tmp_path, monkeypatch)
+    assert again.data.params == run.data.params
+    assert again.data.metrics == run.data.metrics == {"acc": 17.0}
+
+
+def test_defer_takes_statements_out_by_their_positions() -> None:
+    from nbtrack.snapshot.export import defer_to_parameters
+
+    params = {"a": "1", "b": "2", "layers": "[8, 4]", "s": "é"}
+    assert defer_to_parameters("x = 0; a = 1; y = 2", params) == (
+        "x = 0; y = 2  # a = 1  # set in the parameters cell"
+    )
+    assert defer_to_parameters("s = 'é'; a = 1  # both", params) == (
+        "# s = 'é'; a = 1  # both  # set in the parameters cell"
+    )
+    assert defer_to_parameters("t = 'é'; a = 1;", params) == (
+        "t = 'é';  # a = 1  # set in the parameters cell"
+    )
+    # a statement on several lines goes whole when alone on them, else stays as it ran
+    assert defer_to_parameters("layers = [\n    8,\n    4]", params) == (
+        "# layers = [  # set in the parameters cell\n#     8,\n#     4]"
+    )
+    assert defer_to_parameters("layers = [\n    8,\n    4]; b = 2", params) == (
+        "layers = [\n    8,\n    4]  # b = 2  # set in the parameters cell"
+    )
+    assert defer_to_parameters("x = 1; layers = [\n    8,\n    4]", params) == (
+        "x = 1; layers = [\n    8,\n    4]"
+    )
+    # read before its literal: the value it had then mattered, so it stays
+    assert defer_to_parameters("print(a)\na = 1", params) == "print(a)\na = 1"
+    # assigned twice, the first unread: both go
+    assert defer_to_parameters("a = 0\na = 1", params) == (
+        "# a = 0  # set in the parameters cell\n# a = 1  # set in the parameters cell"
+    )
+
+
+def test_parameters_cell_takes_the_literals_of_the_code() -> None:
+    from nbtrack.snapshot.export import parameters_cell
+
+    params = {"version": "2", "lr": "0.001", "flag": "True", "n": "3"}
+    literals = {"version": "'2'", "lr": "1e-3", "flag": '"True"', "layers": "(\n[8,\n 4])"}
+    cell = parameters_cell(params, literals=literals)
+    assert cell.splitlines() == ['flag = "True"', "lr = 1e-3", "n = 3", "version = '2'"]
 
 
 def test_exports_of_two_runs_in_one_folder_keep_their_own_requirements(
@@ -499,7 +661,8 @@ def test_a_history_export_s_parameters_cell_sets_only_what_its_cells_assign(
     _run_notebook(nb, tmp_path)
     (run_id,) = nbtrack.search_runs().run_id
     out = nbtrack.export_snapshot(run_id, tmp_path / "e" / "mixed.ipynb")
-    assert nbformat.read(out, as_version=4).cells[1].source.splitlines() == [
+    exported = nbformat.read(out, as_version=4)
+    assert exported.cells[_parameters_at(exported)].source.splitlines() == [
         "lr = 0.1",
         "# Logged too, but not assigned as literals by the code (overriding them has no effect):",
         "#   opt = 'adam'",

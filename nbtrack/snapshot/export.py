@@ -1,15 +1,15 @@
 """A run's snapshot exported as a notebook that reproduces it.
 
 The notebook holds, in order: a markdown cell with the run's metadata (experiment, run id, start,
-params, final metrics, environment, how to reproduce); a parameters cell tagged ``parameters``
-(as papermill expects) assigning the run's params; then the code cells that ran, from the
-executed history (``kind="history"``, the default) or from the notebook file
-(``kind="notebook"``). In those cells, the literal assignments that the parameters cell now
-provides are commented out, so papermill's overrides take effect; in a history, the ``%%track``
-line of an earlier cell is too, so that re-running it makes one run. Beside it,
-``requirements.txt`` (or ``<notebook stem>.requirements.txt``: see ``requirements_path``) pins
-the packages of the run's environment (see ``requirements_text``); the metadata cell names the
-file written. The notebook
+params, final metrics, environment, how to reproduce); then the code cells that ran, from the
+executed history (``kind="history"``, the default), from the notebook file (``kind="notebook"``)
+or the script, with a parameters cell tagged ``parameters`` (as papermill expects) just before
+the run's own cell, assigning the run's params. The cells before it replay as they ran; in the
+run's own cell, the literal assignments that the parameters cell now provides are commented out,
+so papermill's overrides take effect (see ``defer_cells``); in a history, the ``%%track`` line of
+an earlier cell is too, so that re-running it makes one run. Beside it, ``requirements.txt`` (or
+``<notebook stem>.requirements.txt``: see ``requirements_path``) pins the packages of the run's
+environment (see ``requirements_text``); the metadata cell names the file written. The notebook
 is validated against nbformat v4 before it is written.
 """
 
@@ -20,6 +20,7 @@ import keyword
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,23 @@ __all__ = ["export_snapshot", "param_source"]
 KINDS = ("history", "notebook", "script")  # in order of preference
 
 
-def parameters_cell(params: dict[str, str], not_assigned: dict[str, str] | None = None) -> str:
+def parameters_cell(
+    params: dict[str, str],
+    not_assigned: dict[str, str] | None = None,
+    literals: dict[str, str] | None = None,
+) -> str:
     """The ``parameters`` cell: one assignment per param whose key is a Python identifier; the
-    others (``model/lr``, ``batch size``) in a ``params`` dict. ``not_assigned``: params the
-    code never assigns as literals, listed in a comment, as setting them would change nothing."""
-    lines = [param_source(k, v) for k, v in sorted(params.items()) if _identifier(k)]
+    others (``model/lr``, ``batch size``) in a ``params`` dict. ``literals``: the source text
+    of the literal the code assigned to a param (``'2'`` stays a string, ``1e-3`` as written);
+    a param without one is read back from its logged string (see ``param_source``).
+    ``not_assigned``: params the code never assigns as literals, listed in a comment, as
+    setting them would change nothing."""
+    literals = literals or {}
+    lines = [
+        f"{k} = {literals[k]}" if k in literals else param_source(k, v)
+        for k, v in sorted(params.items())
+        if _identifier(k)
+    ]
     others = {k: v for k, v in sorted(params.items()) if not _identifier(k)}
     if others:
         lines.append("params = {")
@@ -71,111 +84,293 @@ DEFERRED = "  # set in the parameters cell"
 
 
 def defer_to_parameters(source: str, params: dict[str, str]) -> str:
-    """One cell with its literal assignments of params commented out (see ``defer_cells``)."""
+    """One cell, the run's own, with its literal assignments of params commented out (see
+    ``defer_cells``)."""
     return defer_cells([source], params)[0][0]
 
 
-def defer_cells(sources: list[str], params: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The cells replayed after the ``parameters`` cell, with their top-level literal
-    assignments of params commented out, so that the values come from the ``parameters`` cell
-    (and papermill's overrides take effect) in every cell, not only in the run's own.
+def defer_cells(
+    sources: list[str], params: dict[str, str], own: int | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The cells of an export, the run's own (``sources[own]``, default the last) made ready
+    for the ``parameters`` cell that goes just before it.
 
-    A param is deferred when the last literal assigned to it in the cells is the value the run
-    logged: one computed after it (``lr = lr * 2``) would be computed from the override, so it
-    is left as it ran. So is a statement that also assigns a name that is not deferred
-    (``a = b = 1``). Returns the cells and the names deferred, in the order first met.
+    The cells before the run's own are left as they ran: what they compute (data shuffled
+    with an earlier seed, say) is computed as it was. In the run's own cell, the top-level
+    literal assignments of params are commented out (those statements only: another one on
+    the same line stays), so that the values come from the ``parameters`` cell, and papermill's
+    overrides take effect. A param is taken out of the cell only when the last literal the
+    cell assigns it is the value the run logged, nothing in the cell reads it before that
+    literal, and the cell binds it in no other way (``w = 0.0`` then ``w += lr``: state); then
+    every literal assignment of it goes, the earlier ones unread. A statement that also
+    assigns a name not taken out (``a = b = 1``) is left as it ran. A param that the run's own
+    cell does not bind at all is set by the ``parameters`` cell too when the last thing the
+    earlier cells bound it to is a literal of its logged value (``lr = 0.1`` in a cell above
+    a ``with nbtrack.start_run():`` cell that logs it): setting it again there changes
+    nothing, and an override reaches the run's cell.
+
+    Returns the cells and, for each param the ``parameters`` cell sets, the source text of the
+    literal the code assigned to it, in the order first met (the run's own cell first).
     """
-    bodies = [_python_body(source) for source in sources]
-    assignments = [
-        (i, node, names, all(params.get(n) == str(value) for n in names))
-        for i, body in enumerate(bodies)
-        if body is not None
-        for node, (names, value) in _literal_assignments(body[1])
-    ]
-    last = {n: matches for _, _, names, matches in assignments for n in names}
-    deferred = {n for n, matches in last.items() if matches}
+    out = list(sources)
+    if not sources:
+        return out, {}
+    own = len(sources) - 1 if own is None else own
+    earlier = _earlier_literals(sources[:own], params)
+    body = _python_body(sources[own])
+    if body is None:  # another cell magic, or not even IPython reads it: left as it ran
+        return out, earlier
+    texts, statements = _own_literals(body, params)
+    if statements:
+        cell = _without(sources[own], body, statements)
+        if cell is None:  # the statements did not come out cleanly: the cell is left as it ran
+            texts = {}
+        else:
+            if body.head:
+                lines = cell.split("\n")
+                lines[body.head - 1] = _track_params(lines[body.head - 1], list(texts))
+                cell = "\n".join(lines)
+            out[own] = cell
+    bound = _bound_names(body.tree.body)
+    texts.update({n: t for n, t in earlier.items() if n not in bound and n not in texts})
+    return out, texts
+
+
+@dataclass
+class _Body:
+    """The Python of a cell: ``tree`` parsed from ``text``, which stands for the cell's lines
+    from ``head`` on (those after its cell magic, if any) line for line; ``lines`` are those
+    lines as the cell has them (``text`` differs where IPython syntax was made Python)."""
+
+    head: int
+    tree: ast.Module
+    text: str
+    lines: list[str]
+
+    def as_written(self, first: int, last: int) -> bool:
+        """Lines ``first`` to ``last`` (1-based, of the body) were parsed as the cell has
+        them, so that positions in them are positions in the cell."""
+        parsed = self.text.split("\n")
+        return all(
+            k < len(parsed) and k < len(self.lines) and parsed[k] == self.lines[k]
+            for k in range(first - 1, last)
+        )
+
+
+def _earlier_literals(sources: list[str], params: dict[str, str]) -> dict[str, str]:
+    """``name -> literal source`` for the params whose last binding in ``sources`` (the cells
+    before the run's own) is a literal assignment of the value the run logged."""
+    last: dict[str, str | None] = {}
+    for source in sources:
+        body = _python_body(source)
+        if body is None:
+            continue  # not Python the kernel runs in the namespace (%%bash, %%writefile)
+        for node in body.tree.body:
+            literal = _literal_assignment(node)
+            if literal is None:
+                last.update(dict.fromkeys(_bound_names([node])))
+                continue
+            names, value = literal
+            text = _literal_text(body, node, value)
+            last.update({n: text if params.get(n) == str(value) else None for n in names})
+    return {n: text for n, text in last.items() if text is not None}
+
+
+def _own_literals(body: _Body, params: dict[str, str]) -> tuple[dict[str, str], list[ast.stmt]]:
+    """The literal assignments of params that can come out of the run's own cell (see
+    ``defer_cells``): ``name -> literal source`` in the order first met, and the statements
+    to take out."""
+    found: list[tuple[ast.stmt, list[str]]] = []
+    texts: dict[str, str] = {}  # the last literal of each name (the one the run logged)
+    matches: dict[str, bool] = {}
+    movable: dict[str, bool] = {}
+    read: set[str] = set()  # the names read so far, top to bottom
+    for node in body.tree.body:
+        literal = _literal_assignment(node)
+        if literal is None:
+            read |= _read_names(node)
+            movable.update(dict.fromkeys(_bound_names([node]), False))
+            continue
+        names, value = literal
+        for name in names:
+            # read before a literal assignment: the value it had then mattered
+            ok = name not in read and _removable(body, node)
+            movable[name] = movable.get(name, True) and ok
+            matches[name] = params.get(name) == str(value)
+            texts[name] = _literal_text(body, node, value)
+        found.append((node, names))
+    movable.update(dict.fromkeys(_other_bindings(body.tree), False))  # walrus, del, import...
+    deferred = {name for name in texts if movable[name] and matches[name]}
     changed = True
-    while changed:  # a statement left as it ran takes its names out of the deferred ones
-        kept = [set(names) for _, _, names, _ in assignments if not set(names) <= deferred]
+    while changed:  # a statement left as it ran keeps all of its names as they ran
+        kept = [set(names) for _, names in found if not set(names) <= deferred]
         changed = any(names & deferred for names in kept)
         deferred -= set().union(*kept)
-    out = list(sources)
-    order: list[str] = []
-    for i, body in enumerate(bodies):
-        if body is None:
+    statements = [node for node, names in found if set(names) <= deferred]
+    return {n: t for n, t in texts.items() if n in deferred}, statements
+
+
+def _literal_text(body: _Body, node: ast.stmt, value: Any) -> str:
+    """The literal ``node`` assigns, as the code wrote it (``1e-3``, ``'2'``: its type as it
+    was, not read back from the logged string), in parentheses when it spans lines."""
+    segment = ast.get_source_segment(body.text, getattr(node, "value", node))
+    if segment is None:
+        return repr(value)
+    return f"({segment})" if "\n" in segment else segment
+
+
+def _removable(body: _Body, node: ast.stmt) -> bool:
+    """``node`` can be taken out of the cell by its position: on lines parsed as written, and
+    alone on its lines if it spans several (``x = [\\n 1]; y = 2`` stays whole)."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return False
+    if not body.as_written(node.lineno, node.end_lineno):
+        return False
+    first, last = body.lines[node.lineno - 1], body.lines[node.end_lineno - 1]
+    if last.rstrip().endswith("\\"):
+        return False  # a line continued: a comment cannot be put at its end
+    if node.lineno == node.end_lineno:
+        return True
+    before = first[: _chars(first, node.col_offset)]
+    after = last[_chars(last, node.end_col_offset) :]
+    return not before.strip() and re.fullmatch(r"\s*;?\s*(#.*)?", after) is not None
+
+
+def _without(source: str, body: _Body, statements: list[ast.stmt]) -> str | None:
+    """``source`` with ``statements`` (of ``body``) commented out: a line holding nothing else
+    is commented out whole; from a line holding other statements too, only the statement (and
+    the ``;`` joining it to them) goes, to a comment at the end of the line. None if the cell
+    would no longer parse."""
+    lines = source.split("\n")
+    spans: dict[int, list[tuple[int, int]]] = {}  # line of the cell -> (start, end) columns
+    for node in statements:
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        first, last = node.lineno - 1 + body.head, node.end_lineno - 1 + body.head
+        if first != last:  # alone on its lines (see _removable)
+            for k in range(first, last + 1):
+                lines[k] = "# " + lines[k] + (DEFERRED if k == first else "")
             continue
-        head, _ = body
-        lines = out[i].split("\n")
-        here: list[str] = []
-        for _, node, names, _ in (a for a in assignments if a[0] == i):
-            if not set(names) <= deferred or node.end_lineno is None:
-                continue
-            here += [n for n in names if n not in here]
-            for k in range(node.lineno - 1 + head, node.end_lineno + head):
-                lines[k] = "# " + lines[k] + (DEFERRED if k == node.lineno - 1 + head else "")
-        if here and head:
-            lines[0] = _track_params(lines[0], here)
-        order += [n for n in here if n not in order]
-        out[i] = "\n".join(lines)
-    return out, order
+        line = lines[first]
+        start, end = _chars(line, node.col_offset), _chars(line, node.end_col_offset)
+        spans.setdefault(first, []).append((start, end))
+    for k, found in spans.items():
+        line = rest = lines[k]
+        removed: list[str] = []
+        for start, end in sorted(found, reverse=True):  # from the right: the others keep place
+            removed.insert(0, line[start:end])
+            after = re.match(r"[ \t]*;[ \t]*", rest[end:])
+            before = re.search(r"[ \t]*;[ \t]*$", rest[:start])
+            if after:
+                rest = rest[:start] + rest[end + after.end() :]
+            else:
+                rest = rest[: before.start() if before else start] + rest[end:]
+        if not rest.strip() or rest.lstrip().startswith("#"):
+            lines[k] = "# " + line + DEFERRED
+        else:
+            lines[k] = rest.rstrip() + "  # " + "; ".join(removed) + DEFERRED
+    cell = "\n".join(lines)
+    return cell if _python_body(cell) is not None else None
+
+
+def _chars(line: str, offset: int) -> int:
+    """The character column of ``offset``, a column in UTF-8 bytes as ``ast`` gives them."""
+    return len(line.encode("utf-8")[:offset].decode("utf-8", errors="replace"))
+
+
+def _read_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _bound_names(statements: list[ast.stmt]) -> set[str]:
+    """The names ``statements`` bind at module scope, in any way."""
+    from ..cellvars import _bound
+
+    tree = ast.Module(body=statements, type_ignores=[])
+    return {n for node in statements for n in _bound(node)} | _other_bindings(tree)
+
+
+def _other_bindings(tree: ast.Module) -> set[str]:
+    from ..cellvars import _other_bindings as bindings
+
+    return bindings(tree)
 
 
 #: Ends the commented ``%%track`` line of an earlier cell in a history export.
 UNTRACKED = "  # made another run: not tracked again here"
 
 
+def _magic_line(lines: list[str]) -> int | None:
+    """The index of a cell's cell magic line: its first line that is not blank, if it starts
+    with ``%%`` (IPython skips leading blank lines and indentation to find it)."""
+    for k, line in enumerate(lines):
+        if line.strip():
+            return k if line.lstrip().startswith("%%") else None
+    return None
+
+
+def _magic_name(line: str) -> str:
+    return (line.split() or [""])[0]
+
+
 def _untracked(source: str) -> str:
     """An earlier ``%%track`` cell of a history export, as plain code: re-running the export
     makes one run, the one exported (the cell's code still runs, for what later cells use)."""
-    if not source.startswith("%%track"):
+    lines = source.split("\n")
+    k = _magic_line(lines)
+    if k is None or _magic_name(lines[k]) != "%%track":
         return source
-    magic, newline, body = source.partition("\n")
-    return "# " + magic + UNTRACKED + newline + body
+    magic = lines[k].lstrip()
+    lines[k] = lines[k][: len(lines[k]) - len(magic)] + "# " + magic + UNTRACKED
+    return "\n".join(lines)
 
 
-def _python_body(source: str) -> tuple[int, ast.Module] | None:
-    """``(lines before the body, the parsed body)`` of a cell whose body is Python (plain, or
-    under one of ``PYTHON_CELL_MAGICS``), read as IPython runs it: a line magic or a shell
-    escape (``%matplotlib inline``, ``!ls``, ``x = !ls``) is a call on its own line. None for
-    another cell magic, or a body that is not Python even so: such a cell is left as it ran."""
+def _python_body(source: str) -> _Body | None:
+    """The Python of a cell whose body is Python (plain, or under one of
+    ``PYTHON_CELL_MAGICS``), read as IPython runs it: a line magic or a shell escape
+    (``%matplotlib inline``, ``!ls``, ``x = !ls``) is a call on its own line. None for another
+    cell magic, or a body that is not Python even so: such a cell is left as it ran."""
     from ..cellvars import _parse
 
     lines = source.split("\n")
-    head = 1 if lines and lines[0].startswith("%%") else 0
-    if head and (lines[0].split() or [""])[0] not in PYTHON_CELL_MAGICS:
+    k = _magic_line(lines)
+    if k is not None and _magic_name(lines[k]) not in PYTHON_CELL_MAGICS:
         return None
-    body = "\n".join(lines[head:])
-    tree = _parse(body)
+    head = 0 if k is None else k + 1
+    text: str | None = "\n".join(lines[head:])
+    assert text is not None
+    tree = _parse(text)
     if tree is None:
-        python = _as_ipython_runs_it(body)
-        tree = None if python is None else _parse(python)
-    return None if tree is None else (head, tree)
+        text = _as_ipython_runs_it(text)
+        tree = None if text is None else _parse(text)
+    return None if tree is None or text is None else _Body(head, tree, text, lines[head:])
 
 
 def _as_ipython_runs_it(body: str) -> str | None:
     """The Python IPython makes of a cell body, if it keeps every statement on its line (the
     positions of the assignments deferred are those of the cell); else None."""
+    lines = body.split("\n")
+    blank = next((k for k, line in enumerate(lines) if line.strip()), len(lines))
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        python = TransformerManager().transform_cell(body)
+        # IPython drops the leading blank lines: they are put back, to keep the lines in place
+        python = "\n" * blank + TransformerManager().transform_cell("\n".join(lines[blank:]))
     except Exception:  # not even IPython reads it
         return None
     same_lines = python.rstrip("\n").count("\n") == body.rstrip("\n").count("\n")
     return python if same_lines else None
 
 
-def _literal_assignments(tree: ast.Module) -> list[tuple[ast.stmt, tuple[list[str], Any]]]:
-    from ..cellvars import _literal_assignment
+def _literal_assignment(node: ast.stmt) -> tuple[list[str], Any] | None:
+    from ..cellvars import _literal_assignment as literal
 
-    found = [(node, _literal_assignment(node)) for node in tree.body]
-    return [(node, literal) for node, literal in found if literal is not None]
+    return literal(node)
 
 
 def _track_params(magic: str, names: list[str]) -> str:
     """A ``%%track`` line that also logs ``names`` from the variables: the cell no longer
     assigns them, so %%track would not see them as params."""
-    if not magic.startswith("%%track"):
+    if _magic_name(magic) != "%%track" or not names:
         return magic
     given = re.search(r"--params[ =](\S+)", magic)
     if given is None:
@@ -258,12 +453,31 @@ def _metadata_markdown(
         if local:
             shown += f"; not pinned, installed from local paths: {', '.join(local)}"
         lines.append(f"| packages | {shown} |")
+    where = "the script" if kind == "script" else "the cell that made the run"
     lines += [
         "",
-        f"**To reproduce**: `pip install -r {requirements}`, then run all cells. The next cell",
-        "holds the run's params and is tagged `parameters`, so papermill can override them.",
+        f"**To reproduce**: `pip install -r {requirements}`, then run all cells. The run's params",
+        f"are in the cell tagged `parameters`, just before {where}, so that papermill can",
+        "override them; the cells above it run as they ran.",
     ]
     return "\n".join(lines)
+
+
+def _own_cell(sources: list[str], ran: str | None, params: dict[str, str]) -> int:
+    """Which of a notebook file's code cells made the run: the last one holding the code of
+    the run's own cell in its history (``ran``), else the last one assigning a param the
+    literal the run logged, else the last one."""
+    if ran is not None and ran.strip():
+        for i in reversed(range(len(sources))):
+            if sources[i].strip() == ran.strip():
+                return i
+    for i in reversed(range(len(sources))):
+        body = _python_body(sources[i])
+        for node in body.tree.body if body is not None else []:
+            literal = _literal_assignment(node)
+            if literal is not None and any(params.get(n) == str(literal[1]) for n in literal[0]):
+                return i
+    return max(len(sources) - 1, 0)
 
 
 def export_snapshot(
@@ -303,33 +517,42 @@ def export_snapshot(
         if history and run.info.status == "FAILED":
             failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
         sources[:-1] = [_untracked(source) for source in sources[:-1]]
+        own = len(sources) - 1
         metadata: dict[str, Any] = {}
     elif kind == "script":  # the script as one cell, after one giving it its command line
         sources = [_script_prologue(run), str(snapshot)]
         failed, metadata = [False, run.info.status == "FAILED"], {}
+        own = 1
     else:
         original = nbformat.reads(snapshot, as_version=4)
         sources = [c.source for c in original.cells if c.cell_type == "code"]
         failed = [False] * len(sources)
         metadata = dict(original.metadata)
+        executed = (load_snapshot(client, run.info.run_id, "history") or {}).get("cells")
+        ran = executed[-1]["source"] if executed else None  # the run's own cell
+        own = _own_cell(sources, ran, run.data.params)
     requirements = requirements_path(out, run.info.run_id)
     cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind, requirements.name))]
     params = run.data.params
     first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
-    sources[first:], deferred = defer_cells(sources[first:], params)
+    sources[first:], literals = defer_cells(sources[first:], params, own - first)
     # Only what the code assigns as literals: setting the others would change nothing.
-    not_assigned = {k: v for k, v in params.items() if k not in deferred}
-    params = {k: v for k, v in params.items() if k in deferred}
-    cells.append(
-        new_code_cell(parameters_cell(params, not_assigned), metadata={"tags": ["parameters"]})
+    not_assigned = {k: v for k, v in params.items() if k not in literals}
+    params = {k: v for k, v in params.items() if k in literals}
+    parameters = new_code_cell(
+        parameters_cell(params, not_assigned, literals), metadata={"tags": ["parameters"]}
     )
     # A cell that raised when the run was made is tagged so that running the export goes on
     # past it (nbclient and papermill honour the `raises-exception` tag).
-    cells += [
+    code = [
         new_code_cell(src, metadata={"tags": ["raises-exception"]} if bad else {})
+        if src.strip() else None
         for src, bad in zip(sources, failed, strict=True)
-        if src.strip()
     ]
+    # The parameters cell goes just before the run's own cell (a script's, before the cell
+    # giving it its command line): the cells before it run as they ran.
+    at = own if kind != "script" else 0
+    cells += [c for c in code[:at] if c] + [parameters] + [c for c in code[at:] if c]
     metadata.setdefault(
         "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
     )
