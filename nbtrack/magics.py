@@ -18,7 +18,7 @@ from traitlets import List, Unicode
 
 from . import cellvars
 from .exceptions import NbtrackError
-from .tracked_cell import TrackOptions, run_tracked_cell
+from .tracked_cell import TrackOptions, replay_cell, run_tracked_cell
 
 __all__ = ["TrackMagics", "load_ipython_extension"]
 
@@ -92,6 +92,12 @@ class TrackMagics(Magics):
     @argument("--no-live", action="store_true", help="no live metric curves under the cell")
     @argument("--keep-outputs", action="store_true", help="keep outputs in the notebook snapshot")
     @argument("-q", "--quiet", action="store_true", help="show nothing under the cell")
+    @argument(
+        "--replay",
+        action="store_true",
+        help="make no run: run the cell as plain code, its tracking calls thrown away (how an "
+        "exported notebook replays a tracked cell that made another run)",
+    )
     @cell_magic
     def track(self, line: str, cell: str) -> None:
         """Run the cell as a tracked run: params from its literal assignments, metrics from
@@ -100,6 +106,9 @@ class TrackMagics(Magics):
         # split as a shell would: `--name "rf baseline"` names the run rf baseline, without the
         # quotes that parse_argstring keeps
         args = self.track.parser.parse_args(_words(line))
+        if args.replay:
+            replay_cell(self.shell, cell)
+            return
         options = TrackOptions(
             experiment=args.experiment,
             name=args.name,

@@ -30,7 +30,7 @@ from .cell_observers import start_observers, stop_observers
 from .exceptions import NbtrackError
 from .summary import RunSummary
 
-__all__ = ["TrackOptions", "run_tracked_cell"]
+__all__ = ["TrackOptions", "replay_cell", "run_tracked_cell"]
 
 CELL_KEY_TAG = "nbtrack.cell.key"
 PREVIOUS_RUN_TAG = "nbtrack.cell.previousRunId"
@@ -175,6 +175,21 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
     if value is not None and not _silenced(transformed):
         shell.displayhook(value)
     return _show(shell, _final(frame_client, run_id, summary), options)
+
+
+def replay_cell(shell: Any, cell: str) -> None:
+    """Run ``cell`` as plain code, as an exported notebook replays a tracked cell that made
+    another run (``%%track --replay``): no run is made, and the tracking calls in it
+    (``log_metric`` in its loop, a run it starts, autolog) go to a store thrown away after it.
+    Its last value is shown, and its exceptions raised, as usual."""
+    __tracebackhide__ = True
+    from .tracking import fluent
+
+    transformed = shell.transform_cell(cell)
+    with fluent._throwaway_store():
+        value = _execute(shell, cell, transformed)
+    if value is not None and not _silenced(transformed):
+        shell.displayhook(value)
 
 
 def _capture_after(

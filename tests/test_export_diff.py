@@ -410,7 +410,7 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
     out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
     exported = nbformat.read(out, as_version=4)
     assert exported.cells[2].source.splitlines() == [
-        "# %%track --experiment exp --name first  # made another run: not tracked again here",
+        "%%track --replay --experiment exp --name first",
         "lr = 0.1",
         "acc = 0.9",
     ]
@@ -422,7 +422,7 @@ def test_an_override_holds_over_an_earlier_tracked_cell(
     # without an override, the export reproduces the run's own params
     _run_notebook(nbformat.read(out, as_version=4), out.parent)
     assert _last_run_named("second") == {"lr": "0.2"}
-    # re-running made runs named "second" only: the earlier tracked cell ran untracked
+    # re-running made runs named "second" only: the earlier tracked cell was replayed
     names = nbtrack.search_runs(search_all_experiments=True).run_name
     assert sorted(names) == ["first", "second", "second", "second"]
 
@@ -542,12 +542,44 @@ def test_an_earlier_tracked_cell_after_blank_lines_is_not_tracked_again(
     second = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'second'")
     out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
     assert nbformat.read(out, as_version=4).cells[2].source.splitlines()[2:] == [
-        "# %%track --experiment exp --name first  # made another run: not tracked again here",
+        "%%track --replay --experiment exp --name first",
         "lr = 0.1",
         "acc = 0.9",
     ]
     (again,) = _rerun_in_a_fresh_store(out, tmp_path, monkeypatch)
     assert again.info.run_name == "second" and again.data.params == {"lr": "0.2"}
+
+
+LOGGING = """%%track --experiment exp --name baseline
+lr = 0.1
+for step in range(3):
+    nbtrack.log_metric("loss", lr / (step + 1), step=step)
+acc = 0.5"""
+
+
+def test_re_running_an_export_makes_one_run_though_earlier_tracked_cells_log(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as in the quickstart: an earlier tracked cell logs its loss curve itself
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext nbtrack\nimport nbtrack"),
+            new_code_cell(LOGGING),
+            new_code_cell(TWO_RUNS.format(name="second", lr=0.2, acc="acc + lr")),
+        ]
+    )
+    _run_notebook(nb, tmp_path)
+    second = nbtrack.search_runs(experiment_names=["exp"], filter_string="run_name = 'second'")
+    out = nbtrack.export_snapshot(str(second.run_id[0]), tmp_path / "e" / "second.ipynb")
+    exported = nbformat.read(out, as_version=4)
+    assert exported.cells[2].source.startswith("%%track --replay --experiment exp --name baseline")
+    assert "run with `--replay`" in exported.cells[0].source
+    # the earlier cell's log_metric calls started no run: the export makes its own run only
+    (again,) = _rerun_in_a_fresh_store(out, tmp_path, monkeypatch)
+    assert again.info.run_name == "second"
+    assert again.data.params == {"lr": "0.2"}
+    assert again.data.metrics == {"acc": pytest.approx(0.7)}
 
 
 TYPED = """%%track --experiment exp --name typed

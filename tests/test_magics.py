@@ -386,6 +386,45 @@ def test_cell_that_ends_the_run_itself(ip: InteractiveShell) -> None:
     assert run.data.metrics == {"acc": 0.5}
 
 
+def test_replay_makes_no_run_and_throws_its_tracking_calls_away(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ok(ip, "trk_outer = nbtrack.start_run(run_name='outer')")
+    _, captured = ok(
+        ip,
+        "%%track --replay --name again\n"
+        "lr = 0.1\n"
+        "for i in range(3):\n"
+        "    nbtrack.log_metric('loss', 1.0 / (i + 1), step=i)\n"
+        "with nbtrack.start_run(nested=True, run_name='child'):\n"
+        "    nbtrack.log_param('depth', 3)\n"
+        "nbtrack.set_experiment('elsewhere')\n"
+        "acc = 0.5\n"
+        "acc",
+    )
+    assert ip.user_ns["lr"] == 0.1 and ip.user_ns["acc"] == 0.5  # the code ran as usual
+    assert captured.stdout.strip() == f"Out[{ip.execution_count - 1}]: 0.5"
+    # no run, no metric of the outer run, no experiment: nothing reached the store
+    outer = nbtrack.active_run()
+    assert outer is not None and outer.info.run_id == ip.user_ns["trk_outer"].info.run_id
+    nbtrack.end_run()
+    frame = runs()
+    assert list(frame["run_name"]) == ["outer"]
+    assert nbtrack.get_run(frame["run_id"][0]).data.metrics == {}
+    assert nbtrack.get_experiment_by_name("elsewhere") is None
+    assert list(scratch.iterdir()) == []  # the throwaway store is gone
+    # an exception reaches the user, and leaves no run behind either
+    result, _ = run(ip, "%%track --replay\nnbtrack.log_metric('x', 1)\nraise ValueError('no')")
+    assert isinstance(result.error_in_exec, ValueError)
+    assert nbtrack.active_run() is None and len(runs()) == 1
+    assert list(scratch.iterdir()) == []
+
+
 # -- options --------------------------------------------------------------------------------------
 
 

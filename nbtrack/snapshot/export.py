@@ -295,10 +295,6 @@ def _other_bindings(tree: ast.Module) -> set[str]:
     return bindings(tree)
 
 
-#: Ends the commented ``%%track`` line of an earlier cell in a history export.
-UNTRACKED = "  # made another run: not tracked again here"
-
-
 def _magic_line(lines: list[str]) -> int | None:
     """The index of a cell's cell magic line: its first line that is not blank, if it starts
     with ``%%`` (IPython skips leading blank lines and indentation to find it)."""
@@ -313,14 +309,15 @@ def _magic_name(line: str) -> str:
 
 
 def _untracked(source: str) -> str:
-    """An earlier ``%%track`` cell of a history export, as plain code: re-running the export
-    makes one run, the one exported (the cell's code still runs, for what later cells use)."""
+    """An earlier ``%%track`` cell of a history export, replayed (``%%track --replay``): its
+    code runs as it did, for what later cells use, but it makes no run and its tracking calls
+    (``log_metric`` in its loop) are thrown away, so that re-running the export makes the run
+    exported, not one more per tracked cell."""
     lines = source.split("\n")
     k = _magic_line(lines)
     if k is None or _magic_name(lines[k]) != "%%track":
         return source
-    magic = lines[k].lstrip()
-    lines[k] = lines[k][: len(lines[k]) - len(magic)] + "# " + magic + UNTRACKED
+    lines[k] = lines[k].replace("%%track", "%%track --replay", 1)
     return "\n".join(lines)
 
 
@@ -415,10 +412,16 @@ def _when(ms: int | None) -> str:
 
 
 def _metadata_markdown(
-    run: Any, experiment: str, env: dict[str, Any] | None, kind: str, requirements: str
+    run: Any,
+    experiment: str,
+    env: dict[str, Any] | None,
+    kind: str,
+    requirements: str,
+    replays: bool = False,
 ) -> str:
     """The first cell: the run's metadata, and how to reproduce it with ``requirements`` (the
-    name of the requirements file written beside the notebook)."""
+    name of the requirements file written beside the notebook); ``replays``: earlier tracked
+    cells run with ``%%track --replay``."""
     info, data = run.info, run.data
     lines = [
         f"# Run `{info.run_name}`",
@@ -460,6 +463,11 @@ def _metadata_markdown(
         f"are in the cell tagged `parameters`, just before {where}, so that papermill can",
         "override them; the cells above it run as they ran.",
     ]
+    if replays:
+        lines += [
+            "The earlier `%%track` cells, which made other runs, run with `--replay`: as they",
+            "ran, but making no run (their tracking calls are thrown away).",
+        ]
     return "\n".join(lines)
 
 
@@ -516,13 +524,15 @@ def export_snapshot(
         failed = [bool(c.get("error")) for c in history]
         if history and run.info.status == "FAILED":
             failed[-1] = True  # the run's own cell raised (its outcome came after the snapshot)
-        sources[:-1] = [_untracked(source) for source in sources[:-1]]
+        replayed = [_untracked(source) for source in sources[:-1]]
+        replays = replayed != sources[:-1]
+        sources[:-1] = replayed
         own = len(sources) - 1
         metadata: dict[str, Any] = {}
     elif kind == "script":  # the script as one cell, after one giving it its command line
         sources = [_script_prologue(run), str(snapshot)]
         failed, metadata = [False, run.info.status == "FAILED"], {}
-        own = 1
+        own, replays = 1, False
     else:
         original = nbformat.reads(snapshot, as_version=4)
         sources = [c.source for c in original.cells if c.cell_type == "code"]
@@ -530,9 +540,10 @@ def export_snapshot(
         metadata = dict(original.metadata)
         executed = (load_snapshot(client, run.info.run_id, "history") or {}).get("cells")
         ran = executed[-1]["source"] if executed else None  # the run's own cell
-        own = _own_cell(sources, ran, run.data.params)
+        own, replays = _own_cell(sources, ran, run.data.params), False
     requirements = requirements_path(out, run.info.run_id)
-    cells = [new_markdown_cell(_metadata_markdown(run, experiment, env, kind, requirements.name))]
+    markdown = _metadata_markdown(run, experiment, env, kind, requirements.name, replays)
+    cells = [new_markdown_cell(markdown)]
     params = run.data.params
     first = 1 if kind == "script" else 0  # the command line's cell is nbtrack's own
     sources[first:], literals = defer_cells(sources[first:], params, own - first)

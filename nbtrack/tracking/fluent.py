@@ -147,6 +147,13 @@ class _ThreadStacks:
             mine = self._local.stack = []
         self._all = [(weakref.ref(threading.current_thread()), mine)]
 
+    def swap(self, stack: list[_Frame]) -> list[_Frame]:
+        """Make ``stack`` this thread's stack for a while; returns the one it stands in for,
+        to be put back."""
+        mine = self._mine()
+        self._local.stack = stack
+        return mine
+
     @property
     def last(self) -> tuple[str, Client] | None:
         """The run this thread ended last (``last_active_run``), and its client."""
@@ -905,6 +912,67 @@ def flush_async_logging() -> None:
     """MLflow's name for :func:`flush`: every log call is buffered, as MLflow's asynchronous
     logging is."""
     flush()
+
+
+# -- replaying a tracked cell -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _throwaway_store() -> Iterator[None]:
+    """While in the block, the tracking URI in force is a new store in a temporary folder,
+    removed after the block with all that was logged there, and this thread has no active run:
+    how an exported notebook replays a tracked cell that made another run (``%%track
+    --replay``), so that its ``log_metric`` calls start no run of the real store, nor reach its
+    active run. The runs started in the block are ended with it; the active run, the last one
+    and the active experiment are then as they were. (Processes the block starts inherit the
+    real store in ``NBTRACK_TRACKING_URI``, and log there as they did.)"""
+    import tempfile
+    from pathlib import Path
+
+    from . import client as client_module
+    from . import uri
+
+    last, experiment = _stack.last, _experiment
+    names = (EXPERIMENT_ID_VAR, EXPERIMENT_NAME_VAR, _EXPERIMENT_MARK)
+    variables = {name: os.environ.get(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="nbtrack-replay-") as folder:
+        active = _stack.swap([])  # the active run is out of reach: the block has none
+        uri._throwaway = folder
+        suppressed = _suppress_snapshots.set(True)  # no snapshots, no live curves
+        try:
+            yield
+        finally:
+            _suppress_snapshots.reset(suppressed)
+            try:
+                _end_while(lambda: bool(_stack), RunStatus.FINISHED, [])
+            finally:
+                _stack.swap(active)
+                uri._throwaway = None
+                _restore(last, experiment, variables)
+                for key in [key for key in _clients if key.startswith(folder)]:
+                    del _clients[key]
+                inside = Path(folder).resolve()
+                kept = [
+                    key
+                    for key in client_module._backends
+                    if not Path(key[1]).resolve().is_relative_to(inside)
+                ]
+                with contextlib.suppress(Exception):  # what it could not write is thrown away
+                    client_module._close_stores(keep=kept)
+
+
+def _restore(
+    last: tuple[str, Client] | None,
+    experiment: tuple[str, str, str] | None,
+    variables: dict[str, str | None],
+) -> None:
+    global _experiment
+    _stack.last, _experiment = last, experiment
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 # -- process exit ------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ SUPPORTED = (
 )
 
 _explicit_uri: str | None = None
+#: While an exported notebook replays a tracked cell that made another run: the throwaway
+#: store every tracking call goes to (see ``fluent._throwaway_store``); it wins over the rest.
+_throwaway: str | None = None
 #: The values set_tracking_uri and set_experiment put in the variables (here or in a process
 #: that started this one). Such a tracking URI is a default, which set_tracking_uri overrides;
 #: any other value was set from outside and wins.
@@ -172,6 +175,8 @@ def _outside_value() -> str | None:
 
 
 def _current_uri_text() -> str:
+    if _throwaway is not None:
+        return _throwaway
     env = os.environ.get(ENV_VAR)
     if env and env != os.environ.get(_EXPORT_MARK):  # set from outside: it wins
         return env
