@@ -69,6 +69,19 @@ def test_filter_box_with_or_and_a_bad_filter(sweep: dict[str, str]) -> None:
     assert sorted(names(table)) == ["gbm-0.2", "gbm-0.4", "rf-0.1"]  # the last good result stays
 
 
+def test_a_bad_first_filter_shows_its_message_in_an_empty_table(sweep: dict[str, str]) -> None:
+    view = compare(experiment="sweep", filter_string="metrics.acc >")
+    table = view.table
+    assert "missing value" in table.message.value and table.rows == []
+    assert table.shown_columns() == ["name", "status", "start", "duration"]
+    bundle = view._repr_mimebundle_()  # as a notebook displays it: no AttributeError
+    assert "missing value" in bundle["text/html"] and "<table>" in bundle["text/html"]
+    assert bundle["text/plain"] == "Comparison(0 runs)"
+    table.filter.value = "metrics.acc > 0.9"  # fixed: the runs appear, the message goes
+    assert names(table) == ["gbm-0.4"] and table.message.value == ""
+    assert "missing value" not in table.to_html()
+
+
 def test_best_values_are_marked_by_guessed_or_given_direction(sweep: dict[str, str]) -> None:
     assert guess_direction("val_loss") == "min" and guess_direction("f1") == "max"
     table = RunTable(experiment="sweep")

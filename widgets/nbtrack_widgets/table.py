@@ -73,6 +73,9 @@ class RunTable(widgets.VBox):
         self.directions = dict(directions or {})
         self.rows: list[dict[str, Any]] = []
         self.columns: list[str] = []
+        # a first search that fails (a bad filter) leaves an empty table with its message
+        self._metric_keys: list[str] = []
+        self._param_keys: list[str] = []
         self._selected: list[str] = []
         self._listeners: list[Callable[[list[str]], None]] = []
         self.filter = widgets.Text(
@@ -279,7 +282,8 @@ class RunTable(widgets.VBox):
                 )
                 tds.append(f"<td{style}>{text}</td>")
             body.append(f"<tr>{''.join(tds)}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        return self.message.value + table  # a bad filter's message, as under the filter box
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
