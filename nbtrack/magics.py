@@ -17,7 +17,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import List, Unicode
 
 from . import cellvars
-from .exceptions import NbtrackError
+from .exceptions import ExperimentNotFoundError, FilterSyntaxError, NbtrackError
 from .tracked_cell import TrackOptions, replay_cell, run_tracked_cell
 
 __all__ = ["TrackMagics", "load_ipython_extension"]
@@ -30,7 +30,8 @@ _SUBCOMMANDS = {
     "export": "export RUN PATH [history|notebook|script]  the run as a notebook that reproduces it",
     "diff": "diff RUN_A RUN_B   what changed: params, metrics, code cells, packages",
     "notebook": "notebook PATH      name this kernel's notebook file, for snapshots",
-    "compare": "compare [EXPERIMENT] [FILTER]  a table of runs to sort, filter and plot",
+    "compare": "compare [EXPERIMENT] [FILTER]  a table of runs to sort, filter and plot "
+    "(quote a name with spaces: 'my runs')",
     "status": "status             where runs go, the active experiment and run",
     "autolog": "autolog on|off|status [LIBRARY ...]  record every fit with no log calls",
 }
@@ -237,14 +238,16 @@ class TrackMagics(Magics):
                 "%nbtrack compare needs the widgets: pip install nbtrack-widgets "
                 "(from a checkout: pip install -e ./widgets), then restart the kernel"
             ) from None
-        words = line.split(maxsplit=1)
         client = fluent._client()
-        if words and client.get_experiment_by_name(words[0]) is not None:
-            experiment, filter_string = words[0], (words[1] if len(words) > 1 else "")
-        else:
+        experiment, filter_string = _experiment_and_filter(client, line)
+        if experiment is None:
             experiment = client.get_experiment(fluent._active_experiment_id(client)).name
-            filter_string = line.strip()
-        return nbtrack_widgets.compare(experiment=experiment, filter_string=filter_string)
+        try:
+            return nbtrack_widgets.compare(experiment=experiment, filter_string=filter_string)
+        except ExperimentNotFoundError as exc:  # it lists the experiments there are
+            raise UsageError(
+                f"{exc} (a name with spaces goes in quotes: %nbtrack compare 'my runs' FILTER)"
+            ) from None
 
     def _cmd_autolog(self, line: str) -> None:
         from .autologging import INTEGRATIONS, autolog, enabled_integrations, library_autolog
@@ -284,6 +287,33 @@ class TrackMagics(Magics):
         print(f"experiment: {exp}")
         print(f"active run: {f'{run.info.run_name} ({run.info.run_id})' if run else '-'}")
         print(f"notebook:   {find_notebook_path() or 'not found (%nbtrack notebook PATH)'}")
+
+
+def _experiment_and_filter(client: Any, line: str) -> tuple[str | None, str]:
+    """``%nbtrack compare``'s experiment (None: the active one) and filter. The first word is
+    the experiment when one has that name, or when no filter can start with it (a misspelled
+    name is then reported as such, not as a bad filter); a name with spaces goes in quotes.
+    The filter is kept as typed: its strings keep their quotes."""
+    from .query.filter import parse_filter
+
+    text = line.strip()
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end < 0:
+            raise UsageError(f"no closing quotation in {text!r}")
+        return text[1:end], text[end + 1 :].strip()
+    words = text.split(maxsplit=1)
+    if not words:
+        return None, ""
+    rest = words[1] if len(words) > 1 else ""
+    if client.get_experiment_by_name(words[0]) is not None:
+        return words[0], rest
+    try:
+        parse_filter(text)
+    except FilterSyntaxError as exc:
+        if exc.position == 0:
+            return words[0], rest
+    return None, text
 
 
 def _active_experiment_name(client: Any) -> str:

@@ -1093,6 +1093,52 @@ def test_nbtrack_compare(ip: InteractiveShell) -> None:
     assert [r["params.lr"] for r in result.result.table.rows] == ["0.1"]
 
 
+def test_nbtrack_compare_shows_a_bad_filter_as_a_message(ip: InteractiveShell) -> None:
+    from nbtrack_widgets import Comparison
+
+    ok(ip, "%nbtrack experiment cmp")
+    ok(ip, "%%track -q\nlr = 0.1\nacc = 0.5")
+    for line, experiment, text in [
+        ("cmp metrics.acc >", "cmp", "metrics.acc >"),  # an experiment, then a bad filter
+        ("metrics.acc >", "cmp", "metrics.acc >"),  # a bad filter of the active experiment
+        ("params.lr = 0.1", "cmp", "params.lr = 0.1"),  # a param compares with strings
+    ]:
+        result, captured = ok(ip, f"%nbtrack compare {line}")
+        view = result.result
+        assert isinstance(view, Comparison)
+        assert view.table.experiment == experiment and view.table.filter.value == text
+        assert view.table.message.value and view.table.rows == []
+        assert "Traceback" not in captured.stdout + captured.stderr
+        assert view.table.message.value in view._repr_mimebundle_()["text/html"]
+
+
+def test_nbtrack_compare_names_an_unknown_experiment(ip: InteractiveShell) -> None:
+    ok(ip, "%nbtrack experiment cmp")
+    for line in ("nosuchexp", "nosuchexp metrics.acc > 0.5", "nosuchexp metrics.acc >"):
+        result, _ = run(ip, f"%nbtrack compare {line}")
+        error = result.error_in_exec
+        assert isinstance(error, UsageError), line
+        assert "no experiment named 'nosuchexp'" in str(error)
+        assert "'cmp'" in str(error) and "'Default'" in str(error)  # the known ones
+        assert "quotes" in str(error)
+
+
+def test_nbtrack_compare_an_experiment_named_with_spaces(ip: InteractiveShell) -> None:
+    ok(ip, "%%track -q --experiment 'my exp'\nlr = 0.1\nacc = 0.5")
+    ok(ip, "%%track -q --experiment 'my exp'\nlr = 0.2\nacc = 0.7")
+    result, _ = ok(ip, "%nbtrack compare 'my exp'")
+    assert result.result.table.experiment == "my exp" and len(result.result.table.rows) == 2
+    result, _ = ok(ip, "%nbtrack compare \"my exp\" params.lr = '0.2'")  # the filter as typed
+    assert [r["params.lr"] for r in result.result.table.rows] == ["0.2"]
+    result, _ = run(ip, "%nbtrack compare my exp")  # unquoted: the first word, unknown
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "no experiment named 'my'" in str(result.error_in_exec)
+    assert "'my exp'" in str(result.error_in_exec)
+    result, _ = run(ip, "%nbtrack compare 'my exp")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "no closing quotation" in str(result.error_in_exec)
+
+
 def test_nbtrack_compare_says_how_to_install_the_widgets(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
