@@ -112,7 +112,7 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
     suppressed = fluent._suppress_snapshots.set(True)
     try:
         experiment_id = None
-        if options.experiment:
+        if options.experiment is not None:  # `--experiment ''` is refused, not the default
             experiment_id = client.get_or_create_experiment(options.experiment).experiment_id
         run = fluent.start_run(
             run_name=options.name,

@@ -1066,6 +1066,17 @@ def test_a_bad_start_is_a_usage_error_and_the_cell_does_not_run(ip: InteractiveS
     assert "ran_anyway" not in ip.user_ns
 
 
+@pytest.mark.parametrize("name", ["''", '""', "'  '"])
+def test_an_empty_experiment_name_is_a_usage_error(ip: InteractiveShell, name: str) -> None:
+    result, _ = run(ip, f"%%track --experiment {name}\nran_anyway = 1")
+    error = result.error_in_exec
+    assert isinstance(error, UsageError)
+    assert "experiment name must be a non-empty string" in str(error)
+    assert "the cell was not run" in str(error)
+    assert "ran_anyway" not in ip.user_ns
+    assert nbtrack.last_active_run() is None and runs().empty
+
+
 def test_quiet_still_warns_about_notes(ip: InteractiveShell) -> None:
     with pytest.warns(nbtrack.exceptions.NbtrackWarning, match="no such variable"):
         ok(ip, "%%track --quiet --metrics missing_metric\nx = 1")
