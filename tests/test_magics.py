@@ -543,6 +543,8 @@ def test_keyboard_interrupt_kills_the_run(ip: InteractiveShell) -> None:
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     run_ = last_run()
     assert run_.info.status == "KILLED"
+    assert run_.data.tags["nbtrack.killedReason"] == "interrupted (KeyboardInterrupt)"
+    assert "nbtrack.error" not in run_.data.tags
     assert run_.data.params == {"n_estimators": "5"}
     assert nbtrack.active_run() is None
 

@@ -692,7 +692,8 @@ def test_keyboard_interrupt_kills_the_run(store_dir: Path, tmp_path: Path) -> No
     assert run.info.end_time is not None
     assert run.data.metrics == {"m": 1.0}
     assert context.ERROR not in run.data.tags
-    assert context.KILLED_REASON not in run.data.tags  # ended by the run itself, not by gc
+    # ended by the run itself, not found dead by a later open of the store
+    assert run.data.tags[context.KILLED_REASON] == "interrupted (KeyboardInterrupt)"
 
 
 # -- opening stores ---------------------------------------------------------------------------

@@ -310,7 +310,11 @@ def test_exception_marks_failed_with_traceback_interrupt_marks_killed(store_dir:
     f = mlflow.get_run(failed.info.run_id)
     assert f.info.status == "FAILED"
     assert "ZeroDivisionError" in f.data.tags["nbtrack.error"]
-    assert mlflow.get_run(killed.info.run_id).info.status == "KILLED"
+    assert "nbtrack.killedReason" not in f.data.tags
+    k = mlflow.get_run(killed.info.run_id)
+    assert k.info.status == "KILLED"
+    assert k.data.tags["nbtrack.killedReason"] == "interrupted (KeyboardInterrupt)"
+    assert "nbtrack.error" not in k.data.tags
 
 
 def test_resume_run_by_id(store_dir: Path) -> None:

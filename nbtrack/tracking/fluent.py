@@ -666,13 +666,14 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
         if run_id not in ids:
             return  # already ended by hand
         frame = _stack[ids.index(run_id)]
-        if (
-            exc_type is not None
-            and not issubclass(exc_type, KeyboardInterrupt)
-            and not frame.inherited  # a forked child's error is not its parent's run's
-        ):
-            text = "".join(traceback.format_exception(exc_type, exc, tb))
-            frame.client._set_internal_tag(run_id, context.ERROR, text)
+        # a forked child's error or interrupt is not its parent's run's
+        if exc_type is not None and not frame.inherited:
+            if status == RunStatus.KILLED:
+                reason = f"interrupted ({exc_type.__name__})"
+                frame.client._set_internal_tag(run_id, context.KILLED_REASON, reason)
+            else:
+                text = "".join(traceback.format_exception(exc_type, exc, tb))
+                frame.client._set_internal_tag(run_id, context.ERROR, text)
         try:
             _end_while(lambda: run_id in [f.run.info.run_id for f in _stack], status, refused)
         except BaseException:  # ending failed (a locked store): still tell of what was refused
