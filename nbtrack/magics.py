@@ -6,6 +6,7 @@ functions (:func:`nbtrack.tracked_cell.run_tracked_cell` and the public API).
 
 from __future__ import annotations
 
+import ast
 import os
 import shlex
 from pathlib import Path
@@ -18,7 +19,13 @@ from traitlets import List, Unicode
 
 from . import cellvars
 from .exceptions import ExperimentNotFoundError, FilterSyntaxError, NbtrackError
-from .tracked_cell import TrackOptions, replay_cell, run_tracked_cell
+from .tracked_cell import (
+    TrackOptions,
+    compile_cell,
+    replay_cell,
+    run_tracked_cell,
+    uncompilable_code,
+)
 
 __all__ = ["TrackMagics", "load_ipython_extension"]
 
@@ -124,7 +131,9 @@ class TrackMagics(Magics):
             quiet=args.quiet,
             metric_patterns=tuple(self.metric_patterns),
         )
-        run_tracked_cell(self.shell, cell, options)
+        # compiled before the run starts: a SyntaxError makes no run (`_check_tracked_cells`
+        # has had IPython reject it already, as a plain cell's)
+        run_tracked_cell(self.shell, compile_cell(self.shell, cell), options)
 
     @line_magic
     def nbtrack(self, line: str) -> Any:
@@ -335,11 +344,38 @@ def _active_experiment_name(client: Any) -> str:
     return "Default"
 
 
+_TRACK_CALL = "get_ipython().run_cell_magic('track', "
+
+
+def _check_tracked_cells(lines: list[str]) -> list[str]:
+    """An input transformer, run after IPython's own: a ``%%track`` cell (which they made a
+    ``run_cell_magic`` call) whose code has a SyntaxError is handed to IPython as the code that
+    has it, so that IPython rejects it as it rejects a plain cell's, before running anything:
+    the magic never runs, no run starts."""
+    if len(lines) != 1 or not lines[0].startswith(_TRACK_CALL):
+        return lines
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    try:
+        call = ast.parse(lines[0], mode="eval").body
+        cell = ast.literal_eval(call.args[2]) if isinstance(call, ast.Call) else None
+    except (SyntaxError, ValueError, IndexError):
+        return lines
+    if shell is None or not isinstance(cell, str):
+        return lines
+    code = uncompilable_code(shell, cell)
+    return lines if code is None else code.splitlines(keepends=True)
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbtrack``: register the magics, and note which cells raise (for snapshots)."""
+    """``%load_ext nbtrack``: register the magics, check the code of ``%%track`` cells before
+    they run, and note which cells raise (for snapshots)."""
     from .snapshot.history import record_outcome
 
     ipython.register_magics(TrackMagics)
+    if _check_tracked_cells not in ipython.input_transformers_post:
+        ipython.input_transformers_post.append(_check_tracked_cells)
     callbacks = ipython.events.callbacks.get("post_run_cell", [])
     if record_outcome not in callbacks:
         ipython.events.register("post_run_cell", record_outcome)

@@ -4,6 +4,7 @@ The cell runs in the user namespace exactly as it would without the magic: the s
 the value of a last expression displayed (as ``Out[n]``), IPython syntax (``!cmd``, ``%magic``)
 transformed as usual, exceptions raised to the user with their traceback. Around it:
 
+0. the cell is compiled: a SyntaxError is raised before anything starts;
 1. a run starts (in ``experiment`` if given, else the active experiment), linked to the run this
    same cell made last (by the front end's cell id, else by a hash of the source);
 2. the snapshots are stored (executed history, notebook file, environment), unless told not to;
@@ -23,6 +24,7 @@ import io
 import sys
 import tokenize
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from . import cellvars
@@ -30,7 +32,14 @@ from .cell_observers import start_observers, stop_observers
 from .exceptions import NbtrackError
 from .summary import RunSummary
 
-__all__ = ["TrackOptions", "replay_cell", "run_tracked_cell"]
+__all__ = [
+    "CompiledCell",
+    "TrackOptions",
+    "compile_cell",
+    "replay_cell",
+    "run_tracked_cell",
+    "uncompilable_code",
+]
 
 CELL_KEY_TAG = "nbtrack.cell.key"
 PREVIOUS_RUN_TAG = "nbtrack.cell.previousRunId"
@@ -63,23 +72,75 @@ def _cell_key(shell: Any, cell: str) -> str:
     return "sha256:" + hashlib.sha256(cell.encode()).hexdigest()[:16]
 
 
-def _execute(shell: Any, cell: str, transformed: str) -> Any:
-    """Run ``cell`` (``transformed`` by IPython) in the user namespace; return the value of its
-    last expression, if any."""
-    __tracebackhide__ = True  # IPython shows the user's frames, not ours
+@dataclass
+class CompiledCell:
+    """A cell compiled as IPython compiles one, before its run starts: :func:`compile_cell`."""
+
+    source: str  # as typed
+    transformed: str  # IPython syntax (`!cmd`, `%magic`) made Python
+    filename: str  # of the cell's frames: IPython shows it as `Cell In[n]`
+    body: CodeType
+    last: CodeType | None  # the cell's last expression, whose value is shown as `Out[n]`
+
+
+def _top_level_await(shell: Any) -> int:
+    """The compiler flag for top-level ``await``, when IPython allows it (``%autoawait``)."""
+    return ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if shell.autoawait else 0
+
+
+def uncompilable_code(shell: Any, cell: str) -> str | None:
+    """The code IPython must be given in place of ``cell`` to reject it as it rejects a plain
+    cell with the same SyntaxError (the short message, the ``Cell In[n]`` and line), without
+    running any of it; None when the cell compiles as IPython compiles a cell, one top-level
+    statement at a time. That code is the cell's own when it does not parse, else the
+    statement that does not compile (``return`` outside a function), at its own lines. Changes
+    nothing: no AST transformer runs, no ``from __future__`` import is remembered."""
+    transformed = shell.transform_cell(cell)
     filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
-    # as IPython runs a cell: its compiler (`from __future__` imports of earlier cells carry
-    # over) and the AST transformers registered in shell.ast_transformers
+    flags = shell.compile.flags | _top_level_await(shell)
+    try:
+        tree = compile(transformed, filename, "exec", flags | ast.PyCF_ONLY_AST, True)
+    except SyntaxError:
+        return transformed
+    for node in tree.body:
+        try:
+            compile(ast.Module([node], []), filename, "exec", flags, True)
+        except SyntaxError:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            lines = transformed.splitlines(keepends=True)[start - 1 : node.end_lineno]
+            code = "\n" * (start - 1) + "".join(lines)
+            try:  # alone on its lines (not `a = 1; return 0`), or the others would run
+                alone = len(ast.parse(code).body) == 1
+            except SyntaxError:
+                alone = False
+            return code if alone else None  # None: the magic raises it, before the run
+    return None
+
+
+def compile_cell(shell: Any, cell: str) -> CompiledCell:
+    """Compile ``cell`` as IPython runs one: its input transformers, its compiler (the
+    ``from __future__`` imports of earlier cells carry over), then the AST transformers of
+    ``shell.ast_transformers``. Raises the cell's SyntaxError: nothing has started yet."""
+    transformed = shell.transform_cell(cell)
+    filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
     tree: ast.Module = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
     last: ast.Expression | None = None
     tail = tree.body[-1] if tree.body else None
     if isinstance(tail, ast.Expr):
         tree.body.pop()
         last = ast.Expression(tail.value)
+    body = shell.compile(tree, filename, "exec")
+    value = shell.compile(last, filename, "eval") if last is not None else None
+    return CompiledCell(cell, transformed, filename, body, value)
+
+
+def _execute(shell: Any, compiled: CompiledCell) -> Any:
+    """Run the cell in the user namespace; return the value of its last expression, if any."""
+    __tracebackhide__ = True  # IPython shows the user's frames, not ours
     ns_globals, ns_locals = shell.user_global_ns, shell.user_ns
-    exec(shell.compile(tree, filename, "exec"), ns_globals, ns_locals)
-    if last is not None:
-        return eval(shell.compile(last, filename, "eval"), ns_globals, ns_locals)
+    exec(compiled.body, ns_globals, ns_locals)
+    if compiled.last is not None:
+        return eval(compiled.last, ns_globals, ns_locals)
     return None
 
 
@@ -97,16 +158,22 @@ def _silenced(transformed: str) -> bool:
     return False
 
 
-def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary:
-    """Run ``cell`` as a tracked run; returns the summary (already displayed unless quiet)."""
+def run_tracked_cell(shell: Any, cell: str | CompiledCell, options: TrackOptions) -> RunSummary:
+    """Run ``cell`` as a tracked run; returns the summary (already displayed unless quiet).
+
+    The cell is compiled before its run starts: a SyntaxError makes no run."""
     __tracebackhide__ = True
     from IPython.core.error import UsageError
 
     from .tracking import fluent
     from .tracking.entities import ActiveRun
 
+    compiled = compile_cell(shell, cell) if isinstance(cell, str) else cell
+    # IPython syntax (`!pip ...`, `%time ...`) made plain Python, so one magic line does not
+    # hide every assignment of the cell from the capture
+    transformed = compiled.transformed
     client = fluent._client()
-    key = _cell_key(shell, cell)
+    key = _cell_key(shell, compiled.source)
     # the snapshots are taken below, with this cell's options (--no-snapshot, --keep-outputs);
     # start_run must not take its own (it does for a run started by the API in IPython)
     suppressed = fluent._suppress_snapshots.set(True)
@@ -127,7 +194,6 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
     run_id = run.info.run_id
     frame_client = fluent._stack[-1].client
     summary = RunSummary(run=run, experiment="")
-    transformed = cell
     try:
         frame_client._set_internal_tag(run_id, CELL_KEY_TAG, key)
         # per store: after `%nbtrack uri`, a link to a run of the other store would dangle
@@ -142,9 +208,6 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
             summary.snapshots = capture_snapshots(
                 frame_client, run_id, shell=shell, keep_outputs=options.keep_outputs
             )
-        # IPython syntax (`!pip ...`, `%time ...`) made plain Python, so one magic line does not
-        # hide every assignment of the cell from the capture
-        transformed = shell.transform_cell(cell)
         if options.capture:
             for name, value in cellvars.literal_params(transformed).items():
                 if name in options.metrics or (
@@ -160,7 +223,7 @@ def run_tracked_cell(shell: Any, cell: str, options: TrackOptions) -> RunSummary
         watch = options.live and not options.quiet  # --quiet: nothing shown under the cell
         observers = start_observers(frame_client, run_id) if watch else []
         try:
-            value = _execute(shell, cell, transformed)
+            value = _execute(shell, compiled)
         finally:
             stop_observers(observers)
     except BaseException:
@@ -185,10 +248,10 @@ def replay_cell(shell: Any, cell: str) -> None:
     __tracebackhide__ = True
     from .tracking import fluent
 
-    transformed = shell.transform_cell(cell)
+    compiled = compile_cell(shell, cell)  # a SyntaxError: raised before anything changes
     with fluent._throwaway_store():
-        value = _execute(shell, cell, transformed)
-    if value is not None and not _silenced(transformed):
+        value = _execute(shell, compiled)
+    if value is not None and not _silenced(compiled.transformed):
         shell.displayhook(value)
 
 

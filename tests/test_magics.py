@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -531,11 +532,41 @@ def test_exception_fails_the_run_and_reaches_the_user(ip: InteractiveShell) -> N
     assert "FAILED" in text
 
 
-def test_syntax_error_fails_the_run(ip: InteractiveShell) -> None:
-    result, _ = run(ip, "%%track -q\nx = (\n")
+def _cells_numbered_alike(text: str) -> str:
+    return re.sub(r"In\[\d+\]", "In[n]", text)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = (\n",  # does not parse
+        "trk_ran = 1\nif trk_ran:\n    return 5\ntrk_after = 2\n",  # parses, does not compile
+    ],
+)
+def test_a_syntax_error_makes_no_run_and_shows_as_a_plain_cell_s(
+    ip: InteractiveShell, code: str
+) -> None:
+    plain, shown = run(ip, code)
+    ip.user_ns.pop("trk_ran", None)  # a plain cell runs the statements before the bad one
+    count = ip.execution_count
+    result, captured = run(ip, "%%track --name never\n" + code)
+    error, expected = result.error_before_exec, plain.error_before_exec
+    assert isinstance(error, SyntaxError) and isinstance(expected, SyntaxError)
+    where = (error.msg, error.lineno, error.offset)
+    assert where == (expected.msg, expected.lineno, expected.offset)
+    assert _cells_numbered_alike(captured.stdout) == _cells_numbered_alike(shown.stdout)
+    assert "Traceback" not in captured.stdout and "tracked_cell" not in captured.stdout
+    assert ip.execution_count == count + 1  # one number per cell, as for a plain cell
+    assert "trk_ran" not in ip.user_ns  # none of it ran
+    assert nbtrack.last_active_run() is None and runs().empty
+
+
+def test_a_syntax_error_the_check_leaves_to_the_magic_makes_no_run(ip: InteractiveShell) -> None:
+    # two statements on one line: IPython, given the line, would run the first one
+    result, _ = run(ip, "%%track --name never\ntrk_ran = 1; return 5\n")
     assert isinstance(result.error_in_exec, SyntaxError)
-    assert last_run().info.status == "FAILED"
-    assert nbtrack.active_run() is None
+    assert "trk_ran" not in ip.user_ns
+    assert nbtrack.last_active_run() is None and runs().empty
 
 
 def test_keyboard_interrupt_kills_the_run(ip: InteractiveShell) -> None:
