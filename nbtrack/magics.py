@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import os
 import shlex
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from . import cellvars
 from .exceptions import ExperimentNotFoundError, FilterSyntaxError, NbtrackError
 from .tracked_cell import (
     TrackOptions,
+    check_cell,
     compile_cell,
     replay_cell,
     run_tracked_cell,
-    uncompilable_code,
+    run_tracked_cell_async,
 )
 
 __all__ = ["TrackMagics", "load_ipython_extension"]
@@ -107,16 +109,15 @@ class TrackMagics(Magics):
         "exported notebook replays a tracked cell that made another run)",
     )
     @cell_magic
-    def track(self, line: str, cell: str) -> None:
+    def track(self, line: str, cell: str) -> Any:
         """Run the cell as a tracked run: params from its literal assignments, metrics from
         its metric-like scalar variables, a snapshot of the code that ran, a summary below."""
         __tracebackhide__ = True
         # split as a shell would: `--name "rf baseline"` names the run rf baseline, without the
         # quotes that parse_argstring keeps
         args = self.track.parser.parse_args(_words(line))
-        if args.replay:
-            replay_cell(self.shell, cell)
-            return
+        if args.replay:  # a coroutine when the cell awaits: see _check_tracked_cells
+            return replay_cell(self.shell, cell)
         options = TrackOptions(
             experiment=args.experiment,
             name=args.name,
@@ -133,7 +134,11 @@ class TrackMagics(Magics):
         )
         # compiled before the run starts: a SyntaxError makes no run (`_check_tracked_cells`
         # has had IPython reject it already, as a plain cell's)
-        run_tracked_cell(self.shell, compile_cell(self.shell, cell), options)
+        compiled = compile_cell(self.shell, cell)
+        if compiled.awaits:  # the cell, made `await get_ipython().run_cell_magic(...)`, awaits it
+            return _awaited(run_tracked_cell_async(self.shell, compiled, options))
+        run_tracked_cell(self.shell, compiled, options)
+        return None
 
     @line_magic
     def nbtrack(self, line: str) -> Any:
@@ -347,11 +352,20 @@ def _active_experiment_name(client: Any) -> str:
 _TRACK_CALL = "get_ipython().run_cell_magic('track', "
 
 
+async def _awaited(run: Awaitable[Any]) -> None:
+    """``run``, awaited to nothing: the awaited call is the cell's last expression, and the
+    magic shows what it shows itself (the cell's value, the summary)."""
+    __tracebackhide__ = True
+    await run
+
+
 def _check_tracked_cells(lines: list[str]) -> list[str]:
-    """An input transformer, run after IPython's own: a ``%%track`` cell (which they made a
-    ``run_cell_magic`` call) whose code has a SyntaxError is handed to IPython as the code that
-    has it, so that IPython rejects it as it rejects a plain cell's, before running anything:
-    the magic never runs, no run starts."""
+    """An input transformer, run after IPython's own, which made a ``%%track`` cell a
+    ``run_cell_magic`` call. When the cell's code has a SyntaxError, IPython is handed the code
+    that has it, and rejects it as it rejects a plain cell's, before running anything: the
+    magic never runs, no run starts. When the code uses top-level ``await``, the call is
+    awaited (the magic then returns its run as a coroutine), so that IPython runs the cell as
+    it runs any cell that awaits: in Jupyter, on the kernel's event loop."""
     if len(lines) != 1 or not lines[0].startswith(_TRACK_CALL):
         return lines
     from IPython import get_ipython
@@ -364,8 +378,10 @@ def _check_tracked_cells(lines: list[str]) -> list[str]:
         return lines
     if shell is None or not isinstance(cell, str):
         return lines
-    code = uncompilable_code(shell, cell)
-    return lines if code is None else code.splitlines(keepends=True)
+    check = check_cell(shell, cell)
+    if check.rejected is not None:
+        return check.rejected.splitlines(keepends=True)
+    return ["await " + lines[0]] if check.awaits else lines
 
 
 def load_ipython_extension(ipython: Any) -> None:

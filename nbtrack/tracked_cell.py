@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import inspect
 import io
 import sys
 import tokenize
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from . import cellvars
 from .cell_observers import start_observers, stop_observers
@@ -33,13 +35,17 @@ from .exceptions import NbtrackError
 from .summary import RunSummary
 
 __all__ = [
+    "CellCheck",
     "CompiledCell",
     "TrackOptions",
+    "check_cell",
     "compile_cell",
     "replay_cell",
     "run_tracked_cell",
-    "uncompilable_code",
+    "run_tracked_cell_async",
 ]
+
+_T = TypeVar("_T")
 
 CELL_KEY_TAG = "nbtrack.cell.key"
 PREVIOUS_RUN_TAG = "nbtrack.cell.previousRunId"
@@ -82,29 +88,47 @@ class CompiledCell:
     body: CodeType
     last: CodeType | None  # the cell's last expression, whose value is shown as `Out[n]`
 
+    @property
+    def awaits(self) -> bool:
+        """True when the cell uses top-level ``await`` (or ``async for``, ``async with``): it
+        runs as a coroutine, as IPython runs such a cell."""
+        return any(_is_coroutine(code) for code in (self.body, self.last) if code is not None)
+
+
+def _is_coroutine(code: CodeType) -> bool:
+    return bool(code.co_flags & inspect.CO_COROUTINE)
+
+
+class CellCheck(NamedTuple):
+    """What :func:`check_cell` found."""
+
+    rejected: str | None  # the code that IPython, given it instead, rejects as the cell's
+    awaits: bool  # the cell uses top-level ``await``
+
 
 def _top_level_await(shell: Any) -> int:
     """The compiler flag for top-level ``await``, when IPython allows it (``%autoawait``)."""
     return ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if shell.autoawait else 0
 
 
-def uncompilable_code(shell: Any, cell: str) -> str | None:
-    """The code IPython must be given in place of ``cell`` to reject it as it rejects a plain
-    cell with the same SyntaxError (the short message, the ``Cell In[n]`` and line), without
-    running any of it; None when the cell compiles as IPython compiles a cell, one top-level
-    statement at a time. That code is the cell's own when it does not parse, else the
-    statement that does not compile (``return`` outside a function), at its own lines. Changes
-    nothing: no AST transformer runs, no ``from __future__`` import is remembered."""
+def check_cell(shell: Any, cell: str) -> CellCheck:
+    """Compile ``cell`` as IPython compiles a cell, one top-level statement at a time, and say
+    whether it uses top-level ``await``, and, for a SyntaxError, which code IPython must be
+    given in place of the cell to reject it as it rejects a plain cell (the short message, the
+    ``Cell In[n]`` and line) without running any of it: the cell's own when it does not parse,
+    else the statement that does not compile (``return`` outside a function), at its own
+    lines. Changes nothing: no AST transformer runs, no ``from __future__`` import is kept."""
     transformed = shell.transform_cell(cell)
     filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
     flags = shell.compile.flags | _top_level_await(shell)
     try:
         tree = compile(transformed, filename, "exec", flags | ast.PyCF_ONLY_AST, True)
     except SyntaxError:
-        return transformed
+        return CellCheck(transformed, False)
+    awaits = False
     for node in tree.body:
         try:
-            compile(ast.Module([node], []), filename, "exec", flags, True)
+            awaits |= _is_coroutine(compile(ast.Module([node], []), filename, "exec", flags, True))
         except SyntaxError:
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             lines = transformed.splitlines(keepends=True)[start - 1 : node.end_lineno]
@@ -113,14 +137,16 @@ def uncompilable_code(shell: Any, cell: str) -> str | None:
                 alone = len(ast.parse(code).body) == 1
             except SyntaxError:
                 alone = False
-            return code if alone else None  # None: the magic raises it, before the run
-    return None
+            # not alone: the magic raises the error, before the run
+            return CellCheck(code if alone else None, False)
+    return CellCheck(None, awaits)
 
 
 def compile_cell(shell: Any, cell: str) -> CompiledCell:
     """Compile ``cell`` as IPython runs one: its input transformers, its compiler (the
     ``from __future__`` imports of earlier cells carry over), then the AST transformers of
-    ``shell.ast_transformers``. Raises the cell's SyntaxError: nothing has started yet."""
+    ``shell.ast_transformers``; top-level ``await`` is allowed when IPython allows it
+    (``%autoawait``, on by default). Raises the cell's SyntaxError: nothing has started yet."""
     transformed = shell.transform_cell(cell)
     filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
     tree: ast.Module = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
@@ -129,19 +155,37 @@ def compile_cell(shell: Any, cell: str) -> CompiledCell:
     if isinstance(tail, ast.Expr):
         tree.body.pop()
         last = ast.Expression(tail.value)
-    body = shell.compile(tree, filename, "exec")
-    value = shell.compile(last, filename, "eval") if last is not None else None
+    with shell.compile.extra_flags(_top_level_await(shell)):
+        body = shell.compile(tree, filename, "exec")
+        value = shell.compile(last, filename, "eval") if last is not None else None
     return CompiledCell(cell, transformed, filename, body, value)
 
 
-def _execute(shell: Any, compiled: CompiledCell) -> Any:
-    """Run the cell in the user namespace; return the value of its last expression, if any."""
+async def _execute(shell: Any, compiled: CompiledCell) -> Any:
+    """Run the cell in the user namespace, awaiting it if it awaits; return the value of its
+    last expression, if any."""
     __tracebackhide__ = True  # IPython shows the user's frames, not ours
     ns_globals, ns_locals = shell.user_global_ns, shell.user_ns
-    exec(compiled.body, ns_globals, ns_locals)
-    if compiled.last is not None:
-        return eval(compiled.last, ns_globals, ns_locals)
-    return None
+    if _is_coroutine(compiled.body):
+        await eval(compiled.body, ns_globals, ns_locals)
+    else:
+        exec(compiled.body, ns_globals, ns_locals)
+    if compiled.last is None:
+        return None
+    value = eval(compiled.last, ns_globals, ns_locals)
+    return await value if _is_coroutine(compiled.last) else value
+
+
+def _run_now(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run to its end a coroutine that never suspends: the run of a cell that does not await
+    (as IPython runs such a cell: no event loop is needed, so none is used)."""
+    __tracebackhide__ = True
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("a tracked cell without top-level await was suspended")
 
 
 def _silenced(transformed: str) -> bool:
@@ -161,14 +205,33 @@ def _silenced(transformed: str) -> bool:
 def run_tracked_cell(shell: Any, cell: str | CompiledCell, options: TrackOptions) -> RunSummary:
     """Run ``cell`` as a tracked run; returns the summary (already displayed unless quiet).
 
-    The cell is compiled before its run starts: a SyntaxError makes no run."""
+    The cell is compiled before its run starts: a SyntaxError makes no run. A cell that uses
+    top-level ``await`` runs on IPython's loop runner, as ``shell.run_cell`` runs one; where an
+    event loop is running already (a Jupyter kernel), await :func:`run_tracked_cell_async`."""
+    __tracebackhide__ = True
+    compiled = compile_cell(shell, cell) if isinstance(cell, str) else cell
+    if compiled.awaits:
+        return shell.loop_runner(_run_tracked(shell, compiled, options))
+    return _run_now(_run_tracked(shell, compiled, options))
+
+
+async def run_tracked_cell_async(
+    shell: Any, cell: str | CompiledCell, options: TrackOptions
+) -> RunSummary:
+    """:func:`run_tracked_cell` as a coroutine, for a cell that uses top-level ``await``: the
+    cell awaits what it awaits on the running event loop (the kernel's, in Jupyter)."""
+    __tracebackhide__ = True
+    compiled = compile_cell(shell, cell) if isinstance(cell, str) else cell
+    return await _run_tracked(shell, compiled, options)
+
+
+async def _run_tracked(shell: Any, compiled: CompiledCell, options: TrackOptions) -> RunSummary:
     __tracebackhide__ = True
     from IPython.core.error import UsageError
 
     from .tracking import fluent
     from .tracking.entities import ActiveRun
 
-    compiled = compile_cell(shell, cell) if isinstance(cell, str) else cell
     # IPython syntax (`!pip ...`, `%time ...`) made plain Python, so one magic line does not
     # hide every assignment of the cell from the capture
     transformed = compiled.transformed
@@ -223,7 +286,7 @@ def run_tracked_cell(shell: Any, cell: str | CompiledCell, options: TrackOptions
         watch = options.live and not options.quiet  # --quiet: nothing shown under the cell
         observers = start_observers(frame_client, run_id) if watch else []
         try:
-            value = _execute(shell, compiled)
+            value = await _execute(shell, compiled)
         finally:
             stop_observers(observers)
     except BaseException:
@@ -240,17 +303,26 @@ def run_tracked_cell(shell: Any, cell: str | CompiledCell, options: TrackOptions
     return _show(shell, _final(frame_client, run_id, summary), options)
 
 
-def replay_cell(shell: Any, cell: str) -> None:
+def replay_cell(shell: Any, cell: str) -> Coroutine[Any, Any, None] | None:
     """Run ``cell`` as plain code, as an exported notebook replays a tracked cell that made
     another run (``%%track --replay``): no run is made, and the tracking calls in it
     (``log_metric`` in its loop, a run it starts, autolog) go to a store thrown away after it.
-    Its last value is shown, and its exceptions raised, as usual."""
+    Its last value is shown, and its exceptions raised, as usual. A cell that uses top-level
+    ``await`` is returned as a coroutine, for the cell to await (as ``%%track`` does)."""
+    __tracebackhide__ = True
+    compiled = compile_cell(shell, cell)  # a SyntaxError: raised before anything changes
+    if compiled.awaits:
+        return _replay(shell, compiled)
+    _run_now(_replay(shell, compiled))
+    return None
+
+
+async def _replay(shell: Any, compiled: CompiledCell) -> None:
     __tracebackhide__ = True
     from .tracking import fluent
 
-    compiled = compile_cell(shell, cell)  # a SyntaxError: raised before anything changes
     with fluent._throwaway_store():
-        value = _execute(shell, compiled)
+        value = await _execute(shell, compiled)
     if value is not None and not _silenced(compiled.transformed):
         shell.displayhook(value)
 

@@ -220,6 +220,61 @@ def test_last_expression_is_the_result(ip: InteractiveShell) -> None:
     assert result.result is None
 
 
+AWAITING = """\
+import asyncio
+lr = 0.5
+async def trk_double(v):
+    await asyncio.sleep(0)
+    return v * 2
+trk_got = [await trk_double(i) for i in range(3)]
+async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else asyncio.Lock():
+    acc = await trk_double(0.25)
+await trk_double(21)
+"""
+
+
+def test_top_level_await_runs_as_in_a_plain_cell(ip: InteractiveShell) -> None:
+    plain, _ = ok(ip, AWAITING)
+    assert plain.result == 42 and ip.user_ns["trk_got"] == [0, 2, 4]
+    del ip.user_ns["trk_got"]
+    result, captured = ok(ip, "%%track --name awaits\n" + AWAITING)
+    count = ip.execution_count - 1
+    assert result.result == 42 and ip.user_ns["Out"][count] == 42
+    assert f"Out[{count}]: 42" in captured.stdout
+    assert ip.user_ns["trk_got"] == [0, 2, 4]
+    run_ = last_run()
+    assert run_.info.run_name == "awaits" and run_.info.status == "FINISHED"
+    assert run_.data.params == {"lr": "0.5"} and run_.data.metrics == {"acc": 0.5}
+    assert len(summaries(captured)) == 1
+    assert nbtrack.active_run() is None
+
+    result, captured = ok(ip, "%%track -q\nawait asyncio.sleep(0)")  # a value of None: no Out
+    assert result.result is None and "Out[" not in captured.stdout
+    assert last_run().info.status == "FINISHED"
+
+
+def test_an_awaiting_cell_that_raises(ip: InteractiveShell) -> None:
+    result, captured = run(ip, "%%track -q\nimport asyncio\nawait asyncio.sleep(0)\n1 / 0")
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert "ZeroDivisionError" in captured.stdout
+    assert last_run().info.status == "FAILED"
+    assert nbtrack.active_run() is None
+
+
+def test_without_autoawait_await_is_a_syntax_error_as_in_a_plain_cell(
+    ip: InteractiveShell,
+) -> None:
+    ok(ip, "%autoawait off")
+    try:
+        plain, _ = run(ip, "import asyncio\nawait asyncio.sleep(0)")
+        result, _ = run(ip, "%%track -q\nimport asyncio\nawait asyncio.sleep(0)")
+    finally:
+        ok(ip, "%autoawait on")
+    assert isinstance(plain.error_in_exec or plain.error_before_exec, SyntaxError)
+    assert isinstance(result.error_before_exec, SyntaxError)
+    assert nbtrack.last_active_run() is None and runs().empty
+
+
 def test_value_is_shown_before_the_summary(ip: InteractiveShell) -> None:
     result, captured = ok(ip, "%%track\n'the value'")
     assert result.result == "the value"
@@ -1035,6 +1090,50 @@ def test_end_to_end_in_a_kernel(
         "%load_ext nbtrack",
         "%%track --experiment e2e --name good --tags origin=kernel",
     ]
+
+
+def test_await_and_a_syntax_error_in_a_kernel(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a kernel, an event loop is already running: a cell that awaits must run on it."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("NBTRACK_TRACKING_URI", str(store_dir))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext nbtrack\nimport asyncio"),
+        nbformat.v4.new_code_cell("trk_task = asyncio.ensure_future(asyncio.sleep(0, 'kernel'))"),
+        nbformat.v4.new_code_cell(
+            "%%track --experiment k --name awaits\n"
+            "lr = 0.1\n"
+            "trk_from_task = await trk_task  # made on the kernel's loop, by another cell\n"
+            "acc = 0.75\n"
+            "(await asyncio.sleep(0.01, acc)) * 100"
+        ),
+        nbformat.v4.new_code_cell(
+            "%%track --experiment k --name never\nx = (", metadata={"tags": ["raises-exception"]}
+        ),
+        nbformat.v4.new_code_cell("print(trk_from_task)"),
+    ]
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+
+    awaits, bad, last = nb.cells[2], nb.cells[3], nb.cells[4]
+    results = [o for o in awaits.outputs if o.output_type == "execute_result"]
+    assert results[0]["data"]["text/plain"] == "75.0"
+    (error,) = [o for o in bad.outputs if o.output_type == "error"]
+    assert error.ename == "SyntaxError"
+    assert len(error.traceback) == 1 and "tracked_cell" not in error.traceback[0]  # short
+    assert last.outputs[0]["text"] == "kernel\n"
+    assert [c.execution_count for c in nb.cells] == [1, 2, 3, 4, 5]
+
+    nbtrack.set_tracking_uri(store_dir)
+    frame = runs("k")
+    assert list(frame["run_name"]) == ["awaits"]  # the cell with a SyntaxError made no run
+    assert frame["status"][0] == "FINISHED"
+    assert frame["params.lr"][0] == "0.1" and frame["metrics.acc"][0] == 0.75
 
 
 def test_nbtrack_export_and_diff_subcommands(ip: InteractiveShell, tmp_path: Path) -> None:
