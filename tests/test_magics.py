@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -253,11 +254,17 @@ def test_top_level_await_runs_as_in_a_plain_cell(ip: InteractiveShell) -> None:
     assert last_run().info.status == "FINISHED"
 
 
-def test_an_awaiting_cell_that_raises(ip: InteractiveShell) -> None:
+def test_an_awaiting_cell_that_raises_or_is_cancelled(ip: InteractiveShell) -> None:
     result, captured = run(ip, "%%track -q\nimport asyncio\nawait asyncio.sleep(0)\n1 / 0")
     assert isinstance(result.error_in_exec, ZeroDivisionError)
     assert "ZeroDivisionError" in captured.stdout
     assert last_run().info.status == "FAILED"
+    # how a Jupyter kernel interrupts a cell that awaits: its task is cancelled
+    result, _ = run(ip, "%%track -q\nawait asyncio.sleep(0)\nraise asyncio.CancelledError")
+    assert isinstance(result.error_in_exec, asyncio.CancelledError)
+    run_ = last_run()
+    assert run_.info.status == "KILLED"
+    assert run_.data.tags["nbtrack.killedReason"] == "interrupted (CancelledError)"
     assert nbtrack.active_run() is None
 
 

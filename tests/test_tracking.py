@@ -317,6 +317,28 @@ def test_exception_marks_failed_with_traceback_interrupt_marks_killed(store_dir:
     assert "nbtrack.error" not in k.data.tags
 
 
+def test_a_cancelled_task_s_run_is_killed(store_dir: Path) -> None:
+    import asyncio
+
+    async def train() -> None:
+        with mlflow.start_run(run_name="cancelled"):
+            await asyncio.sleep(10)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(train())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    run = mlflow.last_active_run()
+    assert run is not None and run.info.run_name == "cancelled"
+    assert run.info.status == "KILLED"
+    assert run.data.tags["nbtrack.killedReason"] == "interrupted (CancelledError)"
+    assert "nbtrack.error" not in run.data.tags
+
+
 def test_resume_run_by_id(store_dir: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 1, step=0)

@@ -645,6 +645,16 @@ def _report(refused: list[Exception], exc: BaseException | None = None) -> None:
             print(f"nbtrack: {error}", file=sys.stderr)
 
 
+def _interrupt(exc_type: type[BaseException]) -> bool:
+    """Whether the code was interrupted rather than failed: ``KeyboardInterrupt`` (Ctrl-C, a
+    kernel's interrupt), or the cancellation of the asyncio task running it (how a Jupyter
+    kernel interrupts a cell that awaits)."""
+    asyncio = sys.modules.get("asyncio")  # not imported: nothing can have been cancelled
+    return issubclass(exc_type, KeyboardInterrupt) or (
+        asyncio is not None and issubclass(exc_type, asyncio.CancelledError)
+    )
+
+
 def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> None:
     """End ``run_id`` (and any run nested under it) as an exception, or its absence, says.
 
@@ -656,7 +666,7 @@ def _end_run_with_exception(run_id: str, exc_type: Any, exc: Any, tb: Any) -> No
     ):
         status = RunStatus.FINISHED  # sys.exit() and sys.exit(0) are a normal end
         exc_type = None
-    elif issubclass(exc_type, KeyboardInterrupt):
+    elif _interrupt(exc_type):
         status = RunStatus.KILLED
     else:
         status = RunStatus.FAILED
