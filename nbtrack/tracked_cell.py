@@ -26,7 +26,7 @@ import sys
 import tokenize
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from . import cellvars
@@ -291,7 +291,7 @@ async def _run_tracked(shell: Any, compiled: CompiledCell, options: TrackOptions
             stop_observers(observers)
     except BaseException:
         exc_type, error, tb = sys.exc_info()
-        fluent._end_run_with_exception(run_id, exc_type, error, tb)
+        fluent._end_run_with_exception(run_id, exc_type, error, _from_cell(tb, compiled))
         _show(shell, _final(frame_client, run_id, summary), options)
         raise
     try:
@@ -325,6 +325,15 @@ async def _replay(shell: Any, compiled: CompiledCell) -> None:
         value = await _execute(shell, compiled)
     if value is not None and not _silenced(compiled.transformed):
         shell.displayhook(value)
+
+
+def _from_cell(tb: TracebackType | None, compiled: CompiledCell) -> TracebackType | None:
+    """The traceback from the cell's own frame on, as IPython shows it: not the frames of the
+    magic running it (whole, if the error arose there, before or after the cell's code)."""
+    entry = tb
+    while entry is not None and entry.tb_frame.f_code.co_filename != compiled.filename:
+        entry = entry.tb_next
+    return entry or tb
 
 
 def _capture_after(

@@ -587,6 +587,7 @@ def test_exception_fails_the_run_and_reaches_the_user(ip: InteractiveShell) -> N
     assert run_.info.end_time is not None
     tag = run_.data.tags["nbtrack.error"]
     assert "Traceback" in tag and "ValueError: boom" in tag
+    assert "tracked_cell" not in tag  # from the cell on: see the test below
     assert run_.data.params == {"lr": "0.5"}  # captured before the failure: kept
     assert run_.data.metrics == {"loss": 0.3}
     assert ip.user_ns["trk_before"] == 1 and "trk_after" not in ip.user_ns
@@ -629,6 +630,20 @@ def test_a_syntax_error_the_check_leaves_to_the_magic_makes_no_run(ip: Interacti
     assert isinstance(result.error_in_exec, SyntaxError)
     assert "trk_ran" not in ip.user_ns
     assert nbtrack.last_active_run() is None and runs().empty
+
+
+@pytest.mark.parametrize("awaits", ["", "import asyncio\nawait asyncio.sleep(0)\n"])
+def test_the_kept_traceback_starts_at_the_cell(ip: InteractiveShell, awaits: str) -> None:
+    ok(ip, "def trk_inner():\n    raise KeyError('deep')")
+    run(ip, "%%track -q\n" + awaits + "trk_a = 1\ntrk_inner()")
+    tag = last_run().data.tags["nbtrack.error"]
+    assert tag.startswith("Traceback (most recent call last):\n")
+    frames = [line for line in tag.splitlines() if line.startswith('  File "')]
+    line = len(awaits.splitlines()) + 2
+    assert len(frames) == 2, tag  # the cell's, then the function's: none of the magic's
+    assert frames[0].endswith(f"line {line}, in <module>")
+    assert frames[1].endswith("line 2, in trk_inner")
+    assert tag.rstrip().endswith("KeyError: 'deep'")
 
 
 def test_keyboard_interrupt_kills_the_run(ip: InteractiveShell) -> None:
