@@ -254,6 +254,13 @@ def test_top_level_await_runs_as_in_a_plain_cell(ip: InteractiveShell) -> None:
     assert last_run().info.status == "FINISHED"
 
 
+def test_replay_of_an_awaiting_cell_awaits_it_and_makes_no_run(ip: InteractiveShell) -> None:
+    result, captured = ok(ip, "%%track --replay\n" + AWAITING + "nbtrack.log_metric('x', 1)\n42")
+    assert result.result == 42 and ip.user_ns["trk_got"] == [0, 2, 4]
+    assert f"Out[{ip.execution_count - 1}]: 42" in captured.stdout
+    assert runs().empty and nbtrack.active_run() is None
+
+
 def test_an_awaiting_cell_that_raises_or_is_cancelled(ip: InteractiveShell) -> None:
     result, captured = run(ip, "%%track -q\nimport asyncio\nawait asyncio.sleep(0)\n1 / 0")
     assert isinstance(result.error_in_exec, ZeroDivisionError)
