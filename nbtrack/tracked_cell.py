@@ -75,7 +75,7 @@ def _cell_key(shell: Any, cell: str) -> str:
     cell_id = (header.get("metadata") or {}).get("cellId")
     if cell_id:
         return f"id:{cell_id}"
-    return "sha256:" + hashlib.sha256(cell.encode()).hexdigest()[:16]
+    return "sha256:" + hashlib.sha256(cell.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass
