@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .flavors import flavor_module
+from .flavors import flavor_module, options_of
 from .metadata import ModelMetadata
 from .uri import resolve_model_dir
 
@@ -19,15 +19,11 @@ def call_loader(
     """``module.load(folder, settings, **options)``, with a clear error for options this
     flavor does not take (``trusted=`` is for scikit-learn's skops files, say). A model saved
     with ``code_paths`` has its ``code/`` folder put on ``sys.path`` first, as MLflow does."""
-    import inspect
     import sys
 
     from ..exceptions import InvalidInputError
 
-    accepted = [
-        p.name for p in list(inspect.signature(module.load).parameters.values())[2:]
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    accepted = options_of(module.load)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise InvalidInputError(

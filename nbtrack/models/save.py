@@ -202,12 +202,9 @@ def _not_acted_on(keyword: str, why: str) -> None:
 
 def _check_flavor_options(flavor: ModuleType, options: dict[str, Any]) -> None:
     """A TypeError naming what the flavor takes for a keyword no one takes (a typo, say)."""
-    import inspect
+    from .flavors import options_of
 
-    accepted = [
-        p.name for p in list(inspect.signature(flavor.save).parameters.values())[2:]
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    accepted = options_of(flavor.save)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(

@@ -23,7 +23,7 @@ from typing import Any
 
 from ...exceptions import InvalidInputError
 
-__all__ = ["FLAVOR_MODULES", "flavor_for", "flavor_module", "known_params"]
+__all__ = ["FLAVOR_MODULES", "flavor_for", "flavor_module", "known_params", "options_of"]
 
 #: Flavor name -> the module that implements it.
 FLAVOR_MODULES = {
@@ -33,6 +33,13 @@ FLAVOR_MODULES = {
     "pytorch": "nbtrack.models.flavors.pytorch",
     "python_function": "nbtrack.models.pyfunc",
 }
+
+
+def options_of(function: Any) -> list[str]:
+    """The keywords a flavor's ``save(model, folder, ...)`` or ``load(folder, settings, ...)``
+    takes after its first two parameters: the options a caller may pass on to it."""
+    parameters = list(inspect.signature(function).parameters.values())[2:]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def flavor_module(name: str) -> ModuleType:
