@@ -268,6 +268,11 @@ _live_buffers: weakref.WeakSet[WriteBuffer] = weakref.WeakSet()
 _writer = _Writer()
 
 
+def wake_writer() -> None:
+    """Have the writer thread go its round now (flush, checkpoint) rather than at its timer."""
+    _writer.wake()
+
+
 def _reset_after_fork() -> None:
     """In a forked child the writer thread does not exist and its locks may be held by a thread
     that is gone. The parent's buffers stay the parent's: the child must neither write them

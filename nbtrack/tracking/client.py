@@ -35,7 +35,7 @@ from ..store.schema import COLUMN_TAGS, column_tags
 from ..store.sqlite import SQLiteStore, absolute_artifact_uri
 from . import context
 from .artifacts import ArtifactWriter, check_artifact_path, list_folder
-from .buffer import WriteBuffer, combined
+from .buffer import WriteBuffer, combined, wake_writer
 from .entities import (
     Experiment,
     FileInfo,
@@ -81,6 +81,7 @@ class _Backend:
         self.store.ensure_default_experiment()
         self.store.mark_dead_runs(wait=False)  # not now if another process is writing
         self.buffer = WriteBuffer(self.store, self.learn)
+        self.store.wake_checkpointer = wake_writer  # a loop of quick runs: checkpoint as it goes
         self.buffer.give_back_all_refused(_waiting_refusals.pop(location.db_path, {}))
         self.writable_runs: set[str] = set()
         self.params: dict[str, dict[str, str]] = {}  # run_id -> params known to be stored/queued
