@@ -52,6 +52,20 @@ def test_log_model_writes_a_complete_model_folder(store_dir: Path, diabetes: tup
     assert {p for p, _ in client.list_artifact_files(run.info.run_id)} >= {"model/MLmodel.json"}
 
 
+def test_get_model_info_reads_a_model_without_loading_it(store_dir: Path, diabetes: tuple) -> None:
+    X, _, model = diabetes
+    with nbtrack.start_run():
+        logged = nbtrack.log_model(model, "model", input_example=X[:5])
+    info = nbtrack.models.get_model_info(logged.model_uri)
+    assert (info.model_uri, info.run_id, info.artifact_path) == (
+        logged.model_uri, logged.run_id, "model"
+    )
+    assert info.model_uuid == logged.model_uuid and set(info.flavors) == set(logged.flavors)
+    assert info.signature is not None
+    with pytest.raises(nbtrack.exceptions.NbtrackError):
+        nbtrack.models.get_model_info(f"runs:/{logged.run_id}/no-such-model")
+
+
 def test_log_model_starts_a_run_when_none_is_active(store_dir: Path, diabetes: tuple) -> None:
     model = diabetes[2]
     info = nbtrack.sklearn.log_model(model, "model")
