@@ -360,7 +360,7 @@ def _size(db_path: Path) -> int:
 @click.pass_context
 def export(ctx: click.Context, run_id: str, output: str, kind: str | None) -> None:
     """Export a run's code snapshot as a notebook that reproduces it."""
-    from .snapshot.export import export_snapshot, requirements_path
+    from .snapshot.export import cannot_write, export_snapshot, requirements_path
 
     client = _client(ctx)
     run = _find_run(client, run_id)
@@ -368,10 +368,7 @@ def export(ctx: click.Context, run_id: str, output: str, kind: str | None) -> No
     try:
         path = export_snapshot(client, run, output, kind)
     except OSError as exc:  # a folder that cannot be made or written to
-        where = f" ({exc.filename})" if exc.filename and exc.filename != output else ""
-        raise click.ClickException(
-            f"cannot write {output}: {exc.strerror or exc}{where}"
-        ) from exc
+        raise click.ClickException(cannot_write(output, exc)) from exc
     click.echo(f"wrote {path} and {requirements}")
 
 

@@ -206,7 +206,7 @@ class TrackMagics(Magics):
         )
 
     def _cmd_export(self, line: str) -> None:
-        from .snapshot.export import export_snapshot, requirements_path
+        from .snapshot.export import cannot_write, export_snapshot, requirements_path
         from .tracking import fluent
 
         rest = _words(line)
@@ -217,7 +217,10 @@ class TrackMagics(Magics):
         kind = rest[2] if len(rest) == 3 else None  # the first the run has
         run_id = client.find_run_id(rest[0])
         requirements = requirements_path(Path(rest[1]), run_id)  # before the export writes it
-        path = export_snapshot(client, run_id, rest[1], kind)
+        try:
+            path = export_snapshot(client, run_id, rest[1], kind)
+        except OSError as exc:
+            raise UsageError(cannot_write(rest[1], exc)) from exc
         print(f"wrote {path} and {requirements}")
 
     def _cmd_diff(self, line: str) -> Any:

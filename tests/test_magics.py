@@ -1184,6 +1184,11 @@ def test_nbtrack_export_and_diff_subcommands(ip: InteractiveShell, tmp_path: Pat
     ):
         result = ip.run_cell(bad, store_history=True)
         assert isinstance(result.error_in_exec, UsageError), bad
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a file where the export's folder should be
+    result = ip.run_cell(f"%nbtrack export {first[:8]} {blocked}/x.ipynb", store_history=True)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert f"cannot write {blocked}/x.ipynb" in str(result.error_in_exec)
 
 
 def test_diff_of_two_cells_of_one_kernel_compares_the_run_cells(ip: InteractiveShell) -> None:

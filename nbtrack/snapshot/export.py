@@ -576,6 +576,13 @@ def export_snapshot(
     return out
 
 
+def cannot_write(output: str, exc: OSError) -> str:
+    """What to say when the export could not be written to ``output`` (a folder that cannot
+    be made or written to)."""
+    where = f" ({exc.filename})" if exc.filename and exc.filename != output else ""
+    return f"cannot write {output}: {exc.strerror or exc}{where}"
+
+
 REQUIREMENTS_HEADER = "# pinned by nbtrack from the environment of run"
 #: Not pinned, as ``pip freeze`` leaves them out: the installer's own tools.
 INSTALLERS = frozenset({"pip", "setuptools", "wheel", "distribute"})
