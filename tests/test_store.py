@@ -916,13 +916,18 @@ def test_a_live_process_is_told_from_one_that_took_its_pid_by_its_start() -> Non
         assert child.stdout is not None
         start = child.stdout.readline().strip()
         assert Path(f"/proc/{child.pid}/comm").read_text().strip() == "a) b (c 9 9"
-        boot, ticks = start.rsplit(":", 1)
+        boot, namespace, ticks = start.split(":")
         assert boot == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert f"pid:[{namespace}]" == os.readlink("/proc/self/ns/pid")
         assert ticks.isdigit()
         assert process_alive(child.pid, start)
         assert process_alive(child.pid, None)  # a row without a start: the pid decides
-        assert not process_alive(child.pid, f"{boot}:{int(ticks) - 1}")  # an earlier process
-        assert not process_alive(child.pid, f"{'0' * len(boot)}:{ticks}")  # another boot
+        earlier = f"{boot}:{namespace}:{int(ticks) - 1}"
+        assert not process_alive(child.pid, earlier)  # a process that had the pid before
+        assert not process_alive(child.pid, f"{'0' * len(boot)}:{namespace}:{ticks}")  # a boot
+        # a start taken in another pid namespace (a container sharing the host's name): its
+        # pids mean other processes here, so the pid alone decides, as before starts were kept
+        assert process_alive(child.pid, f"{boot}:1:{int(ticks) - 1}")
     finally:
         assert child.stdin is not None
         child.stdin.close()

@@ -58,8 +58,8 @@ def _boot_id() -> str:
 
 
 def own_start() -> str | None:
-    """When this process started, as ``"<boot id>:<clock ticks since boot>"``; None where
-    that cannot be read (no ``/proc`` of this process's own)."""
+    """When this process started, as ``"<boot id>:<pid namespace>:<clock ticks since boot>"``;
+    None where that cannot be read (no ``/proc`` of this process's own)."""
     global _own
     pid = os.getpid()
     if _own is None or _own[0] != pid:
@@ -77,8 +77,25 @@ def _read_own_start(pid: int) -> str | None:
     return None if stat is None else _start(stat[1])
 
 
+@functools.cache
+def _pid_namespace() -> str:
+    """This process's pid namespace (the inode ``/proc/self/ns/pid`` names); "" if unknown.
+    A pid means a process only in its namespace: a run's row written in another one (a
+    container sharing the host's name, say) cannot be judged by the pids seen here."""
+    try:
+        return os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        return ""
+
+
 def _start(ticks: str) -> str:
-    return f"{_boot_id()}:{ticks}"
+    return f"{_boot_id()}:{_pid_namespace()}:{ticks}"
+
+
+def _same_namespace(start: str) -> bool:
+    """Whether a recorded start was taken in this process's pid namespace."""
+    parts = start.split(":")
+    return len(parts) == 3 and parts[1] == _pid_namespace() != ""
 
 
 def pid_alive(pid: int) -> bool:
@@ -101,10 +118,12 @@ def process_alive(pid: int, start: str | None) -> bool:
     """Whether the process that recorded ``pid`` and ``start`` (a run's row, on this host) is
     still there: process ``pid`` has not exited, and started at ``start``, not later (a process
     that took the pid since) nor in another boot. Without a recorded start (a row written
-    before starts were, or where none could be read), or where starts cannot be read, the pid
-    alone decides, as :func:`pid_alive`."""
-    if start is None or own_start() is None:
-        return pid_alive(pid)
+    before starts were, or where none could be read), where starts cannot be read, or for a
+    start taken in another pid namespace (whose pids this process cannot see: a run of a
+    container that shares the host's name must not be taken for dead), the pid alone decides,
+    as :func:`pid_alive`."""
+    if start is None or own_start() is None or not _same_namespace(start):
+        return pid_alive(pid)  # (another namespace's pid: as before starts were recorded)
     stat = _stat(pid)
     if stat is None:  # gone, or hidden from this process (hidepid): the pid alone tells
         return pid_alive(pid)
