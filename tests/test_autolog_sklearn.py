@@ -273,6 +273,35 @@ def test_autolog_turns_a_library_on_when_it_is_imported(
     assert seen["loader"] == "SourceFileLoader"
 
 
+def test_a_hook_that_fails_does_not_fail_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What autolog meets when a library is imported is a warning; the import goes on, and the
+    module keeps its loader's whole interface for find_spec's other callers."""
+    import importlib.util
+    import sys
+
+    from nbtrack.autologging import post_import
+
+    name = "nbtrack_hooked_module"
+    (tmp_path / f"{name}.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    try:
+        post_import.when_imported(name, lambda: 1 / 0)
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.loader.get_source(name) == "VALUE = 1\n"
+        with pytest.warns(NbtrackWarning, match=f"after importing {name}: ZeroDivisionError"):
+            module = importlib.import_module(name)
+        assert module.VALUE == 1
+        assert type(module.__spec__.loader).__name__ == "SourceFileLoader"
+    finally:
+        post_import.cancel(name)
+        sys.modules.pop(name, None)
+    with pytest.raises(InvalidInputError, match="max_tuning_runs"):
+        nbtrack.autolog(max_tuning_runs=-1)  # said at once, not at the library's import
+
+
 def test_the_sklearn_switch_takes_mlflow_s_keywords(store_dir: Path, iris: tuple) -> None:
     """``mlflow.sklearn.autolog(...)``'s keywords, each doing what it says."""
     from pathlib import Path as P

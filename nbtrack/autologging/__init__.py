@@ -147,6 +147,7 @@ def autolog(
     # Names of flavors nbtrack has no autolog for (openai, statsmodels, ...) exclude nothing,
     # as in MLflow.
     excluded = {_FLAVOR_NAMES.get(f, f) for f in exclude_flavors or ()}
+    scope.check_max_tuning_runs(max_tuning_runs)  # now, not when scikit-learn is imported
     tags = {}
     if extra_tags and not disable:
         from ..tracking.validation import check_tag

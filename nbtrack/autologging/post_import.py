@@ -80,7 +80,22 @@ class _Loader(importlib.abc.Loader):
         with _lock:
             hooks = _hooks.pop(self.name, [])
         for hook in hooks:
-            hook()
+            try:
+                hook()
+            except Exception as exc:  # the user's import goes on, whatever autolog meets
+                import warnings
+
+                from ..exceptions import NbtrackWarning
+
+                warnings.warn(f"after importing {self.name}: {type(exc).__name__}: {exc}",
+                              NbtrackWarning, stacklevel=2)
+
+    def __getattr__(self, name: str) -> Any:
+        # the rest of the loader's own interface (get_code, get_source, is_package, ...), for
+        # the callers of find_spec that use it (runpy, pkgutil)
+        if name == "loader":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.loader, name)
 
 
 _finder = _Finder()

@@ -199,6 +199,15 @@ def _leave(integration: str, run_scope: AbstractContextManager[Any],
         warn(integration, f"ending the run failed: {type(error).__name__}: {error}")
 
 
+def check_max_tuning_runs(value: Any) -> int:
+    """``max_tuning_runs``, or an error saying what it must be."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        from ..exceptions import InvalidInputError
+
+        raise InvalidInputError(f"max_tuning_runs must be a whole number >= 0; got {value!r}")
+    return value
+
+
 def model_artifact_path(name: str = "model") -> str:
     """Where autolog saves the active run's model: ``model`` (or ``name``), or ``model-2``,
     ... when the run has one already (a second fit in the same run; a logged model is never

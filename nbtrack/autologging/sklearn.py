@@ -27,6 +27,7 @@ from typing import Any
 from .fingerprint import log_fingerprint
 from .patching import call_safely, patch, unpatch, warn
 from .scope import (
+    check_max_tuning_runs,
     child_run,
     configure,
     example_and_signature,
@@ -72,12 +73,7 @@ def _fit_owners() -> list[tuple[type, str]]:
 
 def enable(log_models: bool = True, max_tuning_runs: int = 5, **options: Any) -> None:
     """``options``: the other keys of ``_config`` (see ``nbtrack.sklearn.autolog``)."""
-    if not isinstance(max_tuning_runs, int) or max_tuning_runs < 0:
-        from ..exceptions import InvalidInputError
-
-        raise InvalidInputError(
-            f"max_tuning_runs must be a whole number >= 0; got {max_tuning_runs!r}"
-        )
+    check_max_tuning_runs(max_tuning_runs)
     configure(INTEGRATION, _config, _DEFAULTS, log_models=log_models,
               max_tuning_runs=max_tuning_runs, **options)
     for owner, method in _fit_owners():
