@@ -479,19 +479,29 @@ def test_replay_makes_no_run_and_throws_its_tracking_calls_away(
     )
     assert ip.user_ns["lr"] == 0.1 and ip.user_ns["acc"] == 0.5  # the code ran as usual
     assert captured.stdout.strip() == f"Out[{ip.execution_count - 1}]: 0.5"
-    # no run, no metric of the outer run, no experiment: nothing reached the store
+    # no run, no metric of the outer run: no log call reached the store
     outer = nbtrack.active_run()
     assert outer is not None and outer.info.run_id == ip.user_ns["trk_outer"].info.run_id
     nbtrack.end_run()
     frame = runs()
     assert list(frame["run_name"]) == ["outer"]
     assert nbtrack.get_run(frame["run_id"][0]).data.metrics == {}
-    assert nbtrack.get_experiment_by_name("elsewhere") is None
+    # the experiment the cell chose is chosen in the real store, as when the cell first ran:
+    # the runs of the cells after it go there
+    assert runs("elsewhere").empty and nbtrack.get_experiment_by_name("elsewhere") is not None
+    ok(ip, "%%track --name later\nlr = 0.3")
+    assert list(runs("elsewhere")["run_name"]) == ["later"]
     assert list(scratch.iterdir()) == []  # the throwaway store is gone
     # an exception reaches the user, and leaves no run behind either
     result, _ = run(ip, "%%track --replay\nnbtrack.log_metric('x', 1)\nraise ValueError('no')")
     assert isinstance(result.error_in_exec, ValueError)
-    assert nbtrack.active_run() is None and len(runs()) == 1
+    assert nbtrack.active_run() is None and len(runs()) == 2
+    assert list(scratch.iterdir()) == []
+    # a replay inside a replay: the outer one's throwaway store is back after the inner one
+    ok(ip, "%%track --replay\n"
+           "get_ipython().run_cell_magic('track', '--replay', 'nbtrack.log_metric(\"x\", 1)')\n"
+           "nbtrack.log_metric('y', 1)")
+    assert len(runs()) == 2 and nbtrack.active_run() is None
     assert list(scratch.iterdir()) == []
 
 

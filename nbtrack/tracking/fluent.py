@@ -946,6 +946,7 @@ def _throwaway_store() -> Iterator[None]:
     last, experiment = _stack.last, _experiment
     names = (EXPERIMENT_ID_VAR, EXPERIMENT_NAME_VAR, _EXPERIMENT_MARK)
     variables = {name: os.environ.get(name) for name in names}
+    outer = uri._throwaway  # a replay inside a replay (a cell replaying another) nests
     with tempfile.TemporaryDirectory(prefix="nbtrack-replay-") as folder:
         active = _stack.swap([])  # the active run is out of reach: the block has none
         uri._throwaway = folder
@@ -954,11 +955,14 @@ def _throwaway_store() -> Iterator[None]:
             yield
         finally:
             _suppress_snapshots.reset(suppressed)
+            # An experiment the cell chose (set_experiment) is chosen in the real store too,
+            # by name, as when the cell first ran: the runs of later cells go there.
+            chosen = _experiment[1] if _experiment not in (None, experiment) else None
             try:
                 _end_while(lambda: bool(_stack), RunStatus.FINISHED, [])
             finally:
                 _stack.swap(active)
-                uri._throwaway = None
+                uri._throwaway = outer
                 _restore(last, experiment, variables)
                 for key in [key for key in _clients if key.startswith(folder)]:
                     del _clients[key]
@@ -970,6 +974,8 @@ def _throwaway_store() -> Iterator[None]:
                 ]
                 with contextlib.suppress(Exception):  # what it could not write is thrown away
                     client_module._close_stores(keep=kept)
+        if chosen is not None:
+            set_experiment(chosen)
 
 
 def _restore(
