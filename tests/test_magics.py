@@ -254,6 +254,27 @@ def test_top_level_await_runs_as_in_a_plain_cell(ip: InteractiveShell) -> None:
     assert last_run().info.status == "FINISHED"
 
 
+def test_a_replay_leaves_other_threads_logging_to_the_real_store(ip: InteractiveShell) -> None:
+    import threading
+
+    outer = nbtrack.start_run(run_name="outer").info.run_id
+    go, done = threading.Event(), threading.Event()
+
+    def background() -> None:  # a logger started before the replay, on a thread of its own
+        go.wait(30)
+        nbtrack.Client().log_metric(outer, "background", 1.0)
+        done.set()
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    ip.user_ns.update(trk_go=go, trk_done=done)
+    ok(ip, "%%track --replay\ntrk_go.set()\ntrk_done.wait(30)\nnbtrack.log_metric('inside', 1)")
+    thread.join(30)
+    nbtrack.end_run()
+    assert nbtrack.get_run(outer).data.metrics == {"background": 1.0}
+    assert list(runs()["run_name"]) == ["outer"]
+
+
 def test_replay_of_an_awaiting_cell_awaits_it_and_makes_no_run(ip: InteractiveShell) -> None:
     result, captured = ok(ip, "%%track --replay\n" + AWAITING + "nbtrack.log_metric('x', 1)\n42")
     assert result.result == 42 and ip.user_ns["trk_got"] == [0, 2, 4]

@@ -946,10 +946,9 @@ def _throwaway_store() -> Iterator[None]:
     last, experiment = _stack.last, _experiment
     names = (EXPERIMENT_ID_VAR, EXPERIMENT_NAME_VAR, _EXPERIMENT_MARK)
     variables = {name: os.environ.get(name) for name in names}
-    outer = uri._throwaway  # a replay inside a replay (a cell replaying another) nests
     with tempfile.TemporaryDirectory(prefix="nbtrack-replay-") as folder:
         active = _stack.swap([])  # the active run is out of reach: the block has none
-        uri._throwaway = folder
+        throwaway = uri._throwaway.set(folder)  # a replay inside a replay nests
         suppressed = _suppress_snapshots.set(True)  # no snapshots, no live curves
         try:
             yield
@@ -962,7 +961,7 @@ def _throwaway_store() -> Iterator[None]:
                 _end_while(lambda: bool(_stack), RunStatus.FINISHED, [])
             finally:
                 _stack.swap(active)
-                uri._throwaway = outer
+                uri._throwaway.reset(throwaway)
                 _restore(last, experiment, variables)
                 for key in [key for key in _clients if key.startswith(folder)]:
                     del _clients[key]

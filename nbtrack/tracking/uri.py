@@ -18,6 +18,7 @@ Accepted forms:
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import warnings
@@ -49,8 +50,12 @@ SUPPORTED = (
 
 _explicit_uri: str | None = None
 #: While an exported notebook replays a tracked cell that made another run: the throwaway
-#: store every tracking call goes to (see ``fluent._throwaway_store``); it wins over the rest.
-_throwaway: str | None = None
+#: store every tracking call of that cell goes to (see ``fluent._throwaway_store``); it wins over
+#: the rest. A context variable: other threads (a training loop's logger started earlier, say)
+#: keep logging to the real store meanwhile.
+_throwaway: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "nbtrack_throwaway_store", default=None
+)
 #: The values set_tracking_uri and set_experiment put in the variables (here or in a process
 #: that started this one). Such a tracking URI is a default, which set_tracking_uri overrides;
 #: any other value was set from outside and wins.
@@ -175,8 +180,9 @@ def _outside_value() -> str | None:
 
 
 def _current_uri_text() -> str:
-    if _throwaway is not None:
-        return _throwaway
+    throwaway = _throwaway.get()
+    if throwaway is not None:
+        return throwaway
     env = os.environ.get(ENV_VAR)
     if env and env != os.environ.get(_EXPORT_MARK):  # set from outside: it wins
         return env
