@@ -965,4 +965,11 @@ def test_a_run_s_process_start_goes_with_its_pid(tmp_path: Path) -> None:
     assert held() == (7, "b:71")
     store.update_run(run_id, status="RUNNING", pid=Release(7, "h", "b:71"))
     assert held() == (None, None)
+    # an older nbtrack's resume sets host and pid, never the start: whatever start the row had
+    # is not its process's, even under the same pid on the same host
+    assert store.reopen_run(run_id, "h", 7, "b:72")
+    with store.write() as conn:
+        conn.execute("UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?"
+                     " WHERE run_id = ?", ("h", 7, run_id))
+    assert held() == (7, None)
     store.close()

@@ -292,17 +292,17 @@ def _v9(conn: sqlite3.Connection) -> None:
 # A process that opened the store before version 10 (an nbtrack still running from before the
 # upgrade) writes its runs without a start, which is as before; but resuming a run, it sets
 # the run's host and pid and leaves the start of the process that had it. The trigger drops
-# that start when host or pid change without it, so that the resumed run is not taken for
-# the other process's, found gone, and marked KILLED while it runs. (Resumed under the same
-# pid on the same host, by a process of another pid namespace or one that took a dead
-# process's pid, the start stays.) It watches updates of ``host``, which such a resume sets
-# with the pid, and not those of ``pid`` alone: every end_run sets the pid (to NULL), and
-# a trigger that fires only to find its WHEN false still costs each run a few microseconds.
+# that start whenever an update sets the host without setting the start, so that the resumed
+# run is not taken for the other process's, found gone, and marked KILLED while it runs (even
+# resumed under the same pid on the same host). It watches updates of ``host``, which such a
+# resume sets with the pid, and not those of ``pid`` alone: every end_run sets the pid (to
+# NULL), and a trigger that fires only to find its WHEN false still costs each run a few
+# microseconds. (A resume by this version sets the start with the host; one that gives the
+# same start again has it cleared, and its pid alone then tells that it is alive.)
 _V10 = """
 ALTER TABLE runs ADD COLUMN process_start TEXT;
 CREATE TRIGGER process_start_goes_with_pid AFTER UPDATE OF host ON runs
     WHEN NEW.process_start IS OLD.process_start AND NEW.process_start IS NOT NULL
-    AND (NEW.pid IS NOT OLD.pid OR NEW.host IS NOT OLD.host)
     BEGIN UPDATE runs SET process_start = NULL WHERE run_id = NEW.run_id; END
 """
 

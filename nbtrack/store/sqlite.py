@@ -669,6 +669,9 @@ class SQLiteStore:
                 " process_start = ? WHERE run_id = ?",
                 (host, pid, start, run_id),
             )
+            # set again: a start given as it was (this process resuming its run again) was
+            # cleared by the trigger of schema 10, which takes it for an older nbtrack's resume
+            conn.execute("UPDATE runs SET process_start = ? WHERE run_id = ?", (start, run_id))
             conn.execute(
                 "DELETE FROM tags WHERE run_id = ? AND key = 'nbtrack.killedReason'", (run_id,)
             )
