@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dependencies import needs
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
@@ -304,7 +305,8 @@ def test_signature_conversions_never_lose_information(tmp_path: Path) -> None:
 def test_an_mlflow_signature_is_converted(tmp_path: Path, diabetes: tuple) -> None:
     """MLflow's ModelSignature (its inputs and outputs JSON strings in to_dict()) was stored as
     it was, and every later predict failed with a TypeError."""
-    mlflow_models = pytest.importorskip("mlflow.models")
+    import mlflow.models as mlflow_models  # the test extra installs MLflow
+
     X, _, model = diabetes
     signature = mlflow_models.infer_signature(X, model.predict(X))
     nbtrack.sklearn.save_model(model, tmp_path / "m", signature=signature)
@@ -382,7 +384,7 @@ def test_mlflow_s_common_keywords_are_taken_by_every_flavor(
 ) -> None:
     """pip_requirements, extra_pip_requirements, code_paths, conda_env, metadata, params and
     await_registration_for raised a TypeError on every flavor's log_model and save_model."""
-    torch = pytest.importorskip("torch")
+    torch = needs("torch")
     model = diabetes[2]
     requirements = tmp_path / "req.txt"
     requirements.write_text("# pinned by hand\nscikit-learn==1.5.0\npandas  # any\n\n")
